@@ -1,0 +1,55 @@
+# Ordo — one entry point for every routine task. `make help` lists them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+PROTO_SRC := $(wildcard protos/ordo/v1/*.proto)
+GEN_DIR := services/ordo/v1
+# Images the demo ingests: the shared sample photos beside the checkout, or any folder you name.
+DEMO_IMAGES ?= ../shared/datasets/coco-captions-mini
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help install protos protos-check lint test demo up up-distributed bench clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel
+	# The CPU torch wheel first, pinned, so nothing below pulls a multi-GB CUDA build.
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install Ordo with its dev tools (CPU torch)
+
+protos: $(VENV)/.installed ## regenerate Python code from protos/ (the only way generated code is made)
+	$(BIN)/buf lint protos
+	rm -f $(GEN_DIR)/*_pb2*.py $(GEN_DIR)/*_pb2*.pyi
+	$(PY) -m grpc_tools.protoc -I protos --python_out=services --grpc_python_out=services --pyi_out=services $(PROTO_SRC)
+	touch $(GEN_DIR)/__init__.py
+
+protos-check: protos ## fail when the committed generated code is stale
+	@git diff --exit-code --stat -- $(GEN_DIR) || { echo "Generated protobuf code is stale: run 'make protos' and commit."; exit 1; }
+	@test -z "$$(git status --porcelain -- $(GEN_DIR))" || { echo "Untracked generated files: run 'make protos' and commit."; git status --porcelain -- $(GEN_DIR); exit 1; }
+
+lint: $(VENV)/.installed ## ruff + buf lint
+	$(BIN)/ruff check services tests bench
+	$(BIN)/ruff format --check services tests bench
+	$(BIN)/buf lint protos
+
+test: $(VENV)/.installed ## the whole test suite (starts its own SeaweedFS; needs Redis on 127.0.0.1:6379)
+	$(BIN)/pytest -q tests
+
+demo: $(VENV)/.installed ## start the embedded stack, ingest sample photos, search and print results
+	$(BIN)/ordo demo "$(DEMO_IMAGES)"
+
+up: $(VENV)/.installed ## run the embedded stack in the foreground (data under $$ORDO_DATA_DIR, default ./data)
+	$(BIN)/ordo up
+
+bench: $(VENV)/.installed ## benchmarks: prints a table, writes bench/results/*.json
+	$(PY) -m bench.run
+
+clean:
+	rm -rf .pytest_cache .ruff_cache bench/results/*.json

@@ -1,0 +1,1 @@
+"""Embedders: models that map images and texts into one vector space."""

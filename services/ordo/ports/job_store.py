@@ -1,0 +1,66 @@
+"""Job store port: progress of long-running work, shared by the services and the workers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from ordo.domain import FileFailure, Job
+
+# Failures and asset ids kept per job; counters stay exact beyond these caps.
+MAX_FAILURES_KEPT = 10_000
+MAX_ASSET_IDS_KEPT = 100_000
+
+
+@runtime_checkable
+class JobStore(Protocol):
+    """Jobs with atomic counters. Every adapter must be safe across processes (several workers and
+    service instances update the same job), and must complete a job exactly when its last input is
+    accounted for: state becomes SUCCEEDED, or PARTIALLY_SUCCEEDED when some failed (FAILED when all
+    did), as soon as ``enumeration_done`` and ``succeeded + duplicates + failed >= total``.
+    """
+
+    backend: str
+
+    def create(self, kind: str, job_id: str | None = None) -> Job:
+        """New job in state QUEUED. With ``job_id`` given and already present, returns the existing job
+        (idempotent retries)."""
+        ...
+
+    def get(self, job_id: str) -> Job:
+        """Raises ``ordo.errors.NotFound``."""
+        ...
+
+    def list(self, page_size: int = 50, page_token: str = "") -> tuple[list[Job], str]:
+        """Newest first; returns (jobs, next_page_token) with '' when there is no next page."""
+        ...
+
+    def add_inputs(self, job_id: str, count: int, enumeration_done: bool = False) -> Job:
+        """Grow ``total`` by ``count`` (inputs discovered) and optionally close enumeration. Moves a
+        QUEUED job to RUNNING. May complete the job."""
+        ...
+
+    def record(
+        self,
+        job_id: str,
+        *,
+        succeeded: int = 0,
+        duplicates: int = 0,
+        failed: int = 0,
+        pending: int = 0,
+        failures: Sequence[FileFailure] = (),
+        asset_ids: Sequence[str] = (),
+    ) -> Job:
+        """Atomically add the deltas (``pending`` may be negative), append failures and asset ids
+        (capped), bump the version, and complete the job if this accounted for its last input."""
+        ...
+
+    def add_stage_time(self, job_id: str, stage: str, seconds: float, items: int) -> None: ...
+
+    def fail(self, job_id: str, error: str) -> Job:
+        """End the whole job as FAILED (e.g. its enumeration broke); final states are not overwritten."""
+        ...
+
+    def version(self, job_id: str) -> int:
+        """Monotonic change counter, cheap to poll (WatchJob waits on it)."""
+        ...

@@ -1,0 +1,281 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from ordo.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ClusteringAlgorithm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CLUSTERING_ALGORITHM_UNSPECIFIED: _ClassVar[ClusteringAlgorithm]
+    CLUSTERING_ALGORITHM_DBSCAN: _ClassVar[ClusteringAlgorithm]
+    CLUSTERING_ALGORITHM_HDBSCAN: _ClassVar[ClusteringAlgorithm]
+    CLUSTERING_ALGORITHM_KMEANS: _ClassVar[ClusteringAlgorithm]
+
+class ProjectionMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROJECTION_METHOD_UNSPECIFIED: _ClassVar[ProjectionMethod]
+    PROJECTION_METHOD_TSNE: _ClassVar[ProjectionMethod]
+    PROJECTION_METHOD_UMAP: _ClassVar[ProjectionMethod]
+    PROJECTION_METHOD_PCA: _ClassVar[ProjectionMethod]
+
+class RunKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RUN_KIND_UNSPECIFIED: _ClassVar[RunKind]
+    RUN_KIND_CLUSTERING: _ClassVar[RunKind]
+    RUN_KIND_PROJECTION: _ClassVar[RunKind]
+CLUSTERING_ALGORITHM_UNSPECIFIED: ClusteringAlgorithm
+CLUSTERING_ALGORITHM_DBSCAN: ClusteringAlgorithm
+CLUSTERING_ALGORITHM_HDBSCAN: ClusteringAlgorithm
+CLUSTERING_ALGORITHM_KMEANS: ClusteringAlgorithm
+PROJECTION_METHOD_UNSPECIFIED: ProjectionMethod
+PROJECTION_METHOD_TSNE: ProjectionMethod
+PROJECTION_METHOD_UMAP: ProjectionMethod
+PROJECTION_METHOD_PCA: ProjectionMethod
+RUN_KIND_UNSPECIFIED: RunKind
+RUN_KIND_CLUSTERING: RunKind
+RUN_KIND_PROJECTION: RunKind
+
+class ClusteringParams(_message.Message):
+    __slots__ = ("algorithm", "eps", "min_samples", "min_cluster_size", "n_clusters")
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    EPS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MIN_CLUSTER_SIZE_FIELD_NUMBER: _ClassVar[int]
+    N_CLUSTERS_FIELD_NUMBER: _ClassVar[int]
+    algorithm: ClusteringAlgorithm
+    eps: float
+    min_samples: int
+    min_cluster_size: int
+    n_clusters: int
+    def __init__(self, algorithm: _Optional[_Union[ClusteringAlgorithm, str]] = ..., eps: _Optional[float] = ..., min_samples: _Optional[int] = ..., min_cluster_size: _Optional[int] = ..., n_clusters: _Optional[int] = ...) -> None: ...
+
+class ProjectionParams(_message.Message):
+    __slots__ = ("method", "perplexity", "seed")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PERPLEXITY_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    method: ProjectionMethod
+    perplexity: float
+    seed: int
+    def __init__(self, method: _Optional[_Union[ProjectionMethod, str]] = ..., perplexity: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class Metrics(_message.Message):
+    __slots__ = ("purity", "nmi", "ari", "noise_fraction", "silhouette")
+    PURITY_FIELD_NUMBER: _ClassVar[int]
+    NMI_FIELD_NUMBER: _ClassVar[int]
+    ARI_FIELD_NUMBER: _ClassVar[int]
+    NOISE_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    SILHOUETTE_FIELD_NUMBER: _ClassVar[int]
+    purity: float
+    nmi: float
+    ari: float
+    noise_fraction: float
+    silhouette: float
+    def __init__(self, purity: _Optional[float] = ..., nmi: _Optional[float] = ..., ari: _Optional[float] = ..., noise_fraction: _Optional[float] = ..., silhouette: _Optional[float] = ...) -> None: ...
+
+class Run(_message.Message):
+    __slots__ = ("run_id", "kind", "model_id", "filter", "clustering", "projection", "sample_count", "cluster_count", "create_time", "seconds", "metrics", "job_id")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    CLUSTERING_FIELD_NUMBER: _ClassVar[int]
+    PROJECTION_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    kind: RunKind
+    model_id: str
+    filter: _common_pb2.Filter
+    clustering: ClusteringParams
+    projection: ProjectionParams
+    sample_count: int
+    cluster_count: int
+    create_time: _timestamp_pb2.Timestamp
+    seconds: float
+    metrics: Metrics
+    job_id: str
+    def __init__(self, run_id: _Optional[str] = ..., kind: _Optional[_Union[RunKind, str]] = ..., model_id: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., clustering: _Optional[_Union[ClusteringParams, _Mapping]] = ..., projection: _Optional[_Union[ProjectionParams, _Mapping]] = ..., sample_count: _Optional[int] = ..., cluster_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds: _Optional[float] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., job_id: _Optional[str] = ...) -> None: ...
+
+class Cluster(_message.Message):
+    __slots__ = ("cluster_id", "name", "size", "representative_asset_ids", "top_terms", "top_term_scores")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    REPRESENTATIVE_ASSET_IDS_FIELD_NUMBER: _ClassVar[int]
+    TOP_TERMS_FIELD_NUMBER: _ClassVar[int]
+    TOP_TERM_SCORES_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    name: str
+    size: int
+    representative_asset_ids: _containers.RepeatedScalarFieldContainer[str]
+    top_terms: _containers.RepeatedScalarFieldContainer[str]
+    top_term_scores: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, cluster_id: _Optional[str] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., representative_asset_ids: _Optional[_Iterable[str]] = ..., top_terms: _Optional[_Iterable[str]] = ..., top_term_scores: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class CreateClusteringRunRequest(_message.Message):
+    __slots__ = ("filter", "params", "label_field")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_FIELD_NUMBER: _ClassVar[int]
+    filter: _common_pb2.Filter
+    params: ClusteringParams
+    label_field: str
+    def __init__(self, filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., params: _Optional[_Union[ClusteringParams, _Mapping]] = ..., label_field: _Optional[str] = ...) -> None: ...
+
+class CreateClusteringRunResponse(_message.Message):
+    __slots__ = ("run", "job")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    job: _common_pb2.Job
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ...) -> None: ...
+
+class CreateProjectionRunRequest(_message.Message):
+    __slots__ = ("filter", "params", "clustering_run_id")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    CLUSTERING_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    filter: _common_pb2.Filter
+    params: ProjectionParams
+    clustering_run_id: str
+    def __init__(self, filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., params: _Optional[_Union[ProjectionParams, _Mapping]] = ..., clustering_run_id: _Optional[str] = ...) -> None: ...
+
+class CreateProjectionRunResponse(_message.Message):
+    __slots__ = ("run", "job")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    job: _common_pb2.Job
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ...) -> None: ...
+
+class GetRunRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class GetRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class ListRunsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "kind")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    kind: RunKind
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., kind: _Optional[_Union[RunKind, str]] = ...) -> None: ...
+
+class ListRunsResponse(_message.Message):
+    __slots__ = ("runs", "next_page_token")
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[Run]
+    next_page_token: str
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetClustersRequest(_message.Message):
+    __slots__ = ("run_id", "page_size", "page_token")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, run_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class GetClustersResponse(_message.Message):
+    __slots__ = ("clusters", "next_page_token")
+    CLUSTERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    clusters: _containers.RepeatedCompositeFieldContainer[Cluster]
+    next_page_token: str
+    def __init__(self, clusters: _Optional[_Iterable[_Union[Cluster, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RenameClusterRequest(_message.Message):
+    __slots__ = ("run_id", "cluster_id", "name")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    cluster_id: str
+    name: str
+    def __init__(self, run_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class RenameClusterResponse(_message.Message):
+    __slots__ = ("cluster",)
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    cluster: Cluster
+    def __init__(self, cluster: _Optional[_Union[Cluster, _Mapping]] = ...) -> None: ...
+
+class GetProjectionRequest(_message.Message):
+    __slots__ = ("run_id", "page_size")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    page_size: int
+    def __init__(self, run_id: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ProjectedPoint(_message.Message):
+    __slots__ = ("sample_id", "asset_id", "x", "y", "cluster_id")
+    SAMPLE_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSET_ID_FIELD_NUMBER: _ClassVar[int]
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    sample_id: str
+    asset_id: str
+    x: float
+    y: float
+    cluster_id: str
+    def __init__(self, sample_id: _Optional[str] = ..., asset_id: _Optional[str] = ..., x: _Optional[float] = ..., y: _Optional[float] = ..., cluster_id: _Optional[str] = ...) -> None: ...
+
+class GetProjectionResponse(_message.Message):
+    __slots__ = ("points",)
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    points: _containers.RepeatedCompositeFieldContainer[ProjectedPoint]
+    def __init__(self, points: _Optional[_Iterable[_Union[ProjectedPoint, _Mapping]]] = ...) -> None: ...
+
+class FindDuplicatesRequest(_message.Message):
+    __slots__ = ("filter", "min_similarity", "page_size", "page_token")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    MIN_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    filter: _common_pb2.Filter
+    min_similarity: float
+    page_size: int
+    page_token: str
+    def __init__(self, filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., min_similarity: _Optional[float] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class DuplicateGroup(_message.Message):
+    __slots__ = ("asset_ids", "min_similarity")
+    ASSET_IDS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    asset_ids: _containers.RepeatedScalarFieldContainer[str]
+    min_similarity: float
+    def __init__(self, asset_ids: _Optional[_Iterable[str]] = ..., min_similarity: _Optional[float] = ...) -> None: ...
+
+class FindDuplicatesResponse(_message.Message):
+    __slots__ = ("groups", "next_page_token")
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[DuplicateGroup]
+    next_page_token: str
+    def __init__(self, groups: _Optional[_Iterable[_Union[DuplicateGroup, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,195 @@
+from ordo.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class FileOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FILE_OUTCOME_UNSPECIFIED: _ClassVar[FileOutcome]
+    FILE_OUTCOME_NEW: _ClassVar[FileOutcome]
+    FILE_OUTCOME_DUPLICATE: _ClassVar[FileOutcome]
+    FILE_OUTCOME_FAILED: _ClassVar[FileOutcome]
+FILE_OUTCOME_UNSPECIFIED: FileOutcome
+FILE_OUTCOME_NEW: FileOutcome
+FILE_OUTCOME_DUPLICATE: FileOutcome
+FILE_OUTCOME_FAILED: FileOutcome
+
+class UploadFileHeader(_message.Message):
+    __slots__ = ("file_name", "mime_type", "size_bytes", "source_uri", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_URI_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    mime_type: str
+    size_bytes: int
+    source_uri: str
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, file_name: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., source_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class UploadImagesRequest(_message.Message):
+    __slots__ = ("header", "chunk", "request_id")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    header: UploadFileHeader
+    chunk: bytes
+    request_id: str
+    def __init__(self, header: _Optional[_Union[UploadFileHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class FileResult(_message.Message):
+    __slots__ = ("file_name", "source_uri", "outcome", "asset_id", "failure")
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_URI_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ASSET_ID_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    source_uri: str
+    outcome: FileOutcome
+    asset_id: str
+    failure: _common_pb2.FileFailure
+    def __init__(self, file_name: _Optional[str] = ..., source_uri: _Optional[str] = ..., outcome: _Optional[_Union[FileOutcome, str]] = ..., asset_id: _Optional[str] = ..., failure: _Optional[_Union[_common_pb2.FileFailure, _Mapping]] = ...) -> None: ...
+
+class UploadImagesResponse(_message.Message):
+    __slots__ = ("job", "results")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    job: _common_pb2.Job
+    results: _containers.RepeatedCompositeFieldContainer[FileResult]
+    def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., results: _Optional[_Iterable[_Union[FileResult, _Mapping]]] = ...) -> None: ...
+
+class IngestUrisRequest(_message.Message):
+    __slots__ = ("uris", "non_recursive", "request_id")
+    URIS_FIELD_NUMBER: _ClassVar[int]
+    NON_RECURSIVE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    uris: _containers.RepeatedScalarFieldContainer[str]
+    non_recursive: bool
+    request_id: str
+    def __init__(self, uris: _Optional[_Iterable[str]] = ..., non_recursive: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class IngestUrisResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: _common_pb2.Job
+    def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class GetJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: _common_pb2.Job
+    def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListJobsResponse(_message.Message):
+    __slots__ = ("jobs", "next_page_token")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Job]
+    next_page_token: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[_common_pb2.Job, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WatchJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class WatchJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: _common_pb2.Job
+    def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ...) -> None: ...
+
+class GetAssetRequest(_message.Message):
+    __slots__ = ("asset_id",)
+    ASSET_ID_FIELD_NUMBER: _ClassVar[int]
+    asset_id: str
+    def __init__(self, asset_id: _Optional[str] = ...) -> None: ...
+
+class GetAssetResponse(_message.Message):
+    __slots__ = ("asset", "samples")
+    ASSET_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    asset: _common_pb2.Asset
+    samples: _containers.RepeatedCompositeFieldContainer[_common_pb2.Sample]
+    def __init__(self, asset: _Optional[_Union[_common_pb2.Asset, _Mapping]] = ..., samples: _Optional[_Iterable[_Union[_common_pb2.Sample, _Mapping]]] = ...) -> None: ...
+
+class ListAssetsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAssetsResponse(_message.Message):
+    __slots__ = ("assets", "next_page_token")
+    ASSETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    assets: _containers.RepeatedCompositeFieldContainer[_common_pb2.Asset]
+    next_page_token: str
+    def __init__(self, assets: _Optional[_Iterable[_Union[_common_pb2.Asset, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteAssetRequest(_message.Message):
+    __slots__ = ("asset_id",)
+    ASSET_ID_FIELD_NUMBER: _ClassVar[int]
+    asset_id: str
+    def __init__(self, asset_id: _Optional[str] = ...) -> None: ...
+
+class DeleteAssetResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetStatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetStatsResponse(_message.Message):
+    __slots__ = ("asset_count", "vector_count", "model_id", "embedding_dim", "mode", "vector_backend", "object_backend", "queue_backend", "device")
+    ASSET_COUNT_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_DIM_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_BACKEND_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_BACKEND_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_BACKEND_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    asset_count: int
+    vector_count: int
+    model_id: str
+    embedding_dim: int
+    mode: str
+    vector_backend: str
+    object_backend: str
+    queue_backend: str
+    device: str
+    def __init__(self, asset_count: _Optional[int] = ..., vector_count: _Optional[int] = ..., model_id: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., mode: _Optional[str] = ..., vector_backend: _Optional[str] = ..., object_backend: _Optional[str] = ..., queue_backend: _Optional[str] = ..., device: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,72 @@
+from ordo.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SearchHit(_message.Message):
+    __slots__ = ("asset", "sample", "score", "rank")
+    ASSET_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    asset: _common_pb2.Asset
+    sample: _common_pb2.Sample
+    score: float
+    rank: int
+    def __init__(self, asset: _Optional[_Union[_common_pb2.Asset, _Mapping]] = ..., sample: _Optional[_Union[_common_pb2.Sample, _Mapping]] = ..., score: _Optional[float] = ..., rank: _Optional[int] = ...) -> None: ...
+
+class SearchTextRequest(_message.Message):
+    __slots__ = ("query", "filter", "top_k", "page_token", "min_score")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    filter: _common_pb2.Filter
+    top_k: int
+    page_token: str
+    min_score: float
+    def __init__(self, query: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., top_k: _Optional[int] = ..., page_token: _Optional[str] = ..., min_score: _Optional[float] = ...) -> None: ...
+
+class SearchTextResponse(_message.Message):
+    __slots__ = ("hits", "next_page_token", "model_id")
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
+    next_page_token: str
+    model_id: str
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., model_id: _Optional[str] = ...) -> None: ...
+
+class SearchImageRequest(_message.Message):
+    __slots__ = ("image", "asset_id", "filter", "top_k", "page_token", "min_score", "exclude_self")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    ASSET_ID_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_SELF_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    asset_id: str
+    filter: _common_pb2.Filter
+    top_k: int
+    page_token: str
+    min_score: float
+    exclude_self: bool
+    def __init__(self, image: _Optional[bytes] = ..., asset_id: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., top_k: _Optional[int] = ..., page_token: _Optional[str] = ..., min_score: _Optional[float] = ..., exclude_self: _Optional[bool] = ...) -> None: ...
+
+class SearchImageResponse(_message.Message):
+    __slots__ = ("hits", "next_page_token", "model_id")
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
+    next_page_token: str
+    model_id: str
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., model_id: _Optional[str] = ...) -> None: ...
