@@ -172,3 +172,26 @@ class SearchHit:
     sample: Sample
     score: float
     rank: int
+
+
+@dataclass(frozen=True)
+class SampleRef:
+    """A sample to compute: which asset, where its original is, and (for crops) which region."""
+
+    asset_id: str
+    original_key: str
+    kind: SampleKind = SampleKind.IMAGE
+    bbox: BoundingBox | None = None
+    source_uri: str = ""
+    file_name: str = ""
+
+
+@dataclass(frozen=True)
+class EmbedTask:
+    """One unit of work on the embedding queue (travels as ``ordo.v1.EmbedBatch``)."""
+
+    batch_id: str
+    job_id: str
+    samples: tuple[SampleRef, ...]
+    collection: str
+    model_id: str

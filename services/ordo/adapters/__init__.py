@@ -1,0 +1,1 @@
+"""Adapters: concrete implementations of the ``ordo.ports`` interfaces (embedded and server backends)."""

@@ -1,0 +1,108 @@
+"""Task queue on Celery. The message body is the protobuf ``ordo.v1.EmbedBatch`` (base64 inside
+Celery's JSON envelope), so producers and workers in any language share one contract."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from celery import Celery
+from google.protobuf.message import DecodeError
+from kombu.exceptions import OperationalError
+
+from ordo.domain import BoundingBox, EmbedTask, SampleKind, SampleRef
+from ordo.errors import Unavailable
+from ordo.v1 import common_pb2, tasks_pb2
+from ordo.worker.celery_app import EMBED_QUEUE, EMBED_TASK
+
+PAYLOAD_VERSION = 1
+_KIND_TO_PB = {
+    SampleKind.IMAGE: common_pb2.SAMPLE_KIND_IMAGE,
+    SampleKind.OBJECT: common_pb2.SAMPLE_KIND_OBJECT,
+    SampleKind.TEXT: common_pb2.SAMPLE_KIND_TEXT,
+}
+_PB_TO_KIND = {v: k for k, v in _KIND_TO_PB.items()}
+
+
+def encode_task(task: EmbedTask) -> str:
+    msg = tasks_pb2.EmbedBatch(
+        batch_id=task.batch_id,
+        job_id=task.job_id,
+        collection=task.collection,
+        model_id=task.model_id,
+        version=PAYLOAD_VERSION,
+    )
+    for ref in task.samples:
+        pb = msg.samples.add(
+            asset_id=ref.asset_id,
+            original_key=ref.original_key,
+            kind=_KIND_TO_PB[ref.kind],
+            source_uri=ref.source_uri,
+            file_name=ref.file_name,
+        )
+        if ref.bbox:
+            pb.bbox.CopyFrom(
+                common_pb2.BoundingBox(x=ref.bbox.x, y=ref.bbox.y, width=ref.bbox.width, height=ref.bbox.height)
+            )
+    return base64.b64encode(msg.SerializeToString()).decode()
+
+
+def decode_task(payload: str) -> EmbedTask:
+    """Raises ValueError for anything that is not a valid EmbedBatch of a version we understand."""
+    try:
+        msg = tasks_pb2.EmbedBatch.FromString(base64.b64decode(payload, validate=True))
+    except (binascii.Error, DecodeError, TypeError) as exc:
+        raise ValueError(f"not an EmbedBatch payload: {exc}") from exc
+    if msg.version != PAYLOAD_VERSION:
+        raise ValueError(f"EmbedBatch version {msg.version} is not supported (expected {PAYLOAD_VERSION})")
+    if not msg.batch_id or not msg.job_id:
+        raise ValueError("EmbedBatch without batch_id or job_id")
+    refs = tuple(
+        SampleRef(
+            asset_id=s.asset_id,
+            original_key=s.original_key,
+            kind=_PB_TO_KIND.get(s.kind, SampleKind.IMAGE),
+            bbox=BoundingBox(s.bbox.x, s.bbox.y, s.bbox.width, s.bbox.height) if s.HasField("bbox") else None,
+            source_uri=s.source_uri,
+            file_name=s.file_name,
+        )
+        for s in msg.samples
+    )
+    return EmbedTask(msg.batch_id, msg.job_id, refs, msg.collection, msg.model_id)
+
+
+class CeleryTaskQueue:
+    """Sends EmbedBatch tasks; the same class serves the filesystem and the Redis broker."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self.backend = app.conf.broker_url.split(":", 1)[0]
+
+    def submit(self, task: EmbedTask) -> None:
+        try:
+            self.app.send_task(
+                EMBED_TASK,
+                args=[encode_task(task)],
+                queue=EMBED_QUEUE,
+                task_id=task.batch_id,
+                retry=True,
+                retry_policy={
+                    "max_retries": 3,
+                    "interval_start": 0.2,
+                    "interval_step": 0.5,
+                    "interval_max": 2,
+                },
+            )
+        except (OperationalError, OSError) as exc:
+            raise Unavailable(
+                f"the task queue ({self.backend}) is unreachable: {exc}", reason="QUEUE_UNAVAILABLE"
+            ) from exc
+
+    def check(self) -> None:
+        try:
+            with self.app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=3)
+        except (OperationalError, OSError) as exc:
+            raise Unavailable(
+                f"the task queue ({self.backend}) is unreachable: {exc}", reason="QUEUE_UNAVAILABLE"
+            ) from exc

@@ -1,0 +1,367 @@
+"""Embedded vector index: the real Qdrant engine in-process (Qdrant Edge), one on-disk shard, HNSW, cosine.
+
+This is the default backend: no server to run, yet the same engine, payload indexes and filter
+semantics as a Qdrant server, so moving to ``ORDO_QDRANT_URL`` later changes speed, not results.
+
+What we found about ``qdrant-edge-py`` 0.9.0 (beta) and how this adapter copes:
+
+* **One opener per directory.** The shard's write-ahead log is locked with a non-blocking file lock;
+  a second ``EdgeShard.load`` on the same path — from another process *or* this one — fails with
+  ``failed to open WAL …: Can't init WAL: Kind(WouldBlock)``. We turn that into ``Unavailable`` with
+  a message that says what to do. The lock goes with ``close()`` (or when the process dies).
+* **The binding holds the GIL** for every call (query, update, even ``optimize()``), so calls from
+  the gRPC server's threads are serialised anyway. One ``RLock`` guards the shard as well, because
+  the binding does not promise thread safety and ``ensure_collection``/``close`` are check-then-act.
+* **HNSW is built only by ``optimize()``.** Edge has no background optimiser: upserted points land
+  in an appendable *plain* segment, which is searched exactly (brute force) and so returns correct
+  results at once; ``indexed_vectors_count`` stays 0 until :meth:`EdgeVectorIndex.optimize` runs the
+  optimisers, blocking, which builds HNSW for segments above the indexing threshold (default
+  10 000 KB ≈ 5 000 vectors of 512 floats). Points upserted afterwards go to a new plain segment
+  until the next ``optimize()``. Plain search is fast enough for small collections (≈1.5 ms for
+  20k × 512 on 2 cores) but grows linearly, so the ingest side should call ``optimize()`` when a
+  job finishes. Because it holds the GIL (≈170 s per 100k × 512 on 2 cores, ≈6 s per 20k) it
+  stalls every thread of the process meanwhile; upserts never call it implicitly. Once a graph
+  exists, a filter admitting less than ``full_scan_threshold`` (10 000 KB of vectors) is answered
+  exactly from the payload indexes; broader filters walk the graph and, like any HNSW, may miss an
+  occasional far-away match.
+* **Vectors come back normalised** (cosine stores unit vectors), ids come back as ``uuid.UUID``
+  (converted to ``str`` here), and a wrong vector size raises a bare ``Exception`` whose message
+  starts with ``Vector dimension error`` — we check sizes ourselves first and raise ``Conflict``.
+* **The vector size** of an existing shard is read from the engine's ``edge_config.json``
+  (``vectors[""].size``; the unnamed default vector is used), falling back to one stored vector.
+* **Durability.** Every update is appended to the engine's WAL first; we verified that points
+  upserted without any ``flush()`` are all back after ``kill -9`` (WAL replay). We still ``flush()``
+  after every upsert batch, delete and index change: it fsyncs the segments, so an OS crash or power
+  loss cannot drop acknowledged vectors, and WAL replay on start stays short. It costs ≈11 ms per
+  call with the nine payload indexes (more on a busy disk; the upsert itself is ≈0.05 ms), which is
+  noise next to embedding a batch of images.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
+
+from ordo.adapters.qdrant_filters import (
+    asset_filter,
+    build_filter,
+    check_point_ids,
+    check_vector_size,
+    in_request_order,
+    payload_index_schemas,
+    prepare_payload,
+)
+from ordo.domain import Filter, ScoredPoint, VectorPoint
+from ordo.errors import Conflict, OrdoError, Unavailable
+
+# Points per engine update call: keeps one call (which holds the GIL) short for big upserts.
+UPSERT_CHUNK = 512
+# Qdrant's own defaults, spelled out because the Edge config wants every HNSW field.
+HNSW_M = 16
+HNSW_EF_CONSTRUCT = 128
+DEFAULT_THRESHOLD_KB = 10_000
+
+
+class EdgeModels:
+    """``QdrantModels`` for the ``qdrant_edge`` classes (see ``ordo.adapters.qdrant_filters``)."""
+
+    def match_value(self, key: str, value: str) -> qe.FieldCondition:
+        return qe.FieldCondition(key, match=qe.MatchValue(value))
+
+    def match_any(self, key: str, values: list[str]) -> qe.FieldCondition:
+        return qe.FieldCondition(key, match=qe.MatchAny(values))
+
+    def match_prefix(self, key: str, prefix: str) -> qe.FieldCondition:
+        return qe.FieldCondition(key, match=qe.MatchPrefix(prefix))
+
+    def int_at_least(self, key: str, minimum: int) -> qe.FieldCondition:
+        return qe.FieldCondition(key, range=qe.RangeFloat(gte=float(minimum)))
+
+    def datetime_range(self, key: str, gte: str | None, lt: str | None) -> qe.FieldCondition:
+        return qe.FieldCondition(key, range=qe.RangeDateTime(gte=gte, lt=lt))
+
+    def filter(self, must: list[qe.FieldCondition], must_not: list[qe.FieldCondition]) -> qe.Filter:
+        return qe.Filter(must=must or None, must_not=must_not or None)
+
+    def index_schema(self, index_type: str, *, prefix: bool = False) -> Any:
+        if index_type == "keyword":
+            return qe.KeywordIndexParams(prefix=True) if prefix else qe.PayloadSchemaType.Keyword
+        return {
+            "integer": qe.PayloadSchemaType.Integer,
+            "float": qe.PayloadSchemaType.Float,
+            "datetime": qe.PayloadSchemaType.Datetime,
+            "bool": qe.PayloadSchemaType.Bool,
+            "uuid": qe.PayloadSchemaType.Uuid,
+        }[index_type]
+
+
+MODELS = EdgeModels()
+
+
+def _in_use_message(path: Path) -> str:
+    return (
+        f"embedded vector index at {path} is in use by another process; run all services in one "
+        "process (`ordo up`) or use a Qdrant server (ORDO_QDRANT_URL)"
+    )
+
+
+def _has_shard(path: Path) -> bool:
+    """Whether ``path`` already holds a shard (``EdgeShard.create`` refuses such a folder)."""
+    return (path / "edge_config.json").exists() or any((path / "segments").glob("*"))
+
+
+class EdgeVectorIndex:
+    """``VectorIndex`` on a Qdrant Edge shard in ``path`` (created on ``ensure_collection``).
+
+    ``hnsw_ef`` is the search-time beam width (raised to ``limit + offset`` when that is larger, so
+    deep pages stay accurate). ``indexing_threshold_kb`` and ``full_scan_threshold_kb`` only apply
+    when the shard is created (they are stored with it): below the first a segment is not given an
+    HNSW graph, below the second a search scans it exactly. Tests lower both to exercise HNSW on
+    small data; production keeps Qdrant's defaults.
+
+    Opening an existing shard takes its lock at construction, so a second process fails fast with
+    ``Unavailable`` instead of at its first write.
+    """
+
+    backend = "qdrant-edge"
+
+    def __init__(
+        self,
+        path: Path,
+        hnsw_ef: int = 128,
+        *,
+        indexing_threshold_kb: int = DEFAULT_THRESHOLD_KB,
+        full_scan_threshold_kb: int = DEFAULT_THRESHOLD_KB,
+    ) -> None:
+        self.path = Path(path)
+        self.hnsw_ef = hnsw_ef
+        self._indexing_threshold_kb = indexing_threshold_kb
+        self._full_scan_threshold_kb = full_scan_threshold_kb
+        self._lock = threading.RLock()
+        self._shard: qe.EdgeShard | None = None
+        self._dim: int | None = None
+        self._closed = False
+        if _has_shard(self.path):
+            self._open_existing()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def _open_existing(self) -> None:
+        with self._engine_errors("open"):
+            shard = qe.EdgeShard.load(str(self.path))
+        self._shard = shard
+        self._dim = self._read_dim(shard)
+        self._ensure_payload_indexes(shard)
+
+    def _read_dim(self, shard: qe.EdgeShard) -> int | None:
+        try:
+            config = json.loads((self.path / "edge_config.json").read_text())
+            return int(config["vectors"][""]["size"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # the file is the engine's, not ours: fall back to looking at a stored vector
+        records, _ = shard.scroll(qe.ScrollRequest(limit=1, with_vector=True, with_payload=False))
+        return len(records[0].vector) if records and isinstance(records[0].vector, list) else None
+
+    def _config(self, dim: int) -> qe.EdgeConfig:
+        return qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            hnsw_config=qe.HnswIndexConfig(
+                m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=self._full_scan_threshold_kb
+            ),
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self._indexing_threshold_kb),
+        )
+
+    def _ensure_payload_indexes(self, shard: qe.EdgeShard) -> None:
+        """Create the ``PAYLOAD_INDEXES`` a shard lacks (all on create; new ones on older shards)."""
+        existing = set(shard.info().payload_schema)
+        missing = {k: v for k, v in payload_index_schemas(MODELS).items() if k not in existing}
+        if not missing:
+            return
+        with self._engine_errors("create payload indexes"):
+            for name, schema in missing.items():
+                shard.update(qe.UpdateOperation.create_field_index(name, schema))
+            shard.flush()
+
+    def ensure_collection(self, dim: int) -> None:
+        with self._lock:
+            self._check_open()
+            if self._shard is None and _has_shard(self.path):
+                self._open_existing()  # another instance created it since we were built
+            if self._shard is None:
+                self.path.mkdir(parents=True, exist_ok=True)
+                with self._engine_errors("create"):
+                    self._shard = qe.EdgeShard.create(str(self.path), self._config(dim))
+                self._dim = dim
+                self._ensure_payload_indexes(self._shard)
+                return
+            if self._dim is None:
+                self._dim = dim  # empty shard of unknown size: the engine still checks on upsert
+            if self._dim != dim:
+                raise Conflict(
+                    f"vector index at {self.path} holds vectors of size {self._dim}, not {dim}; "
+                    "use another collection (data dir) for another model",
+                    reason="VECTOR_SIZE_MISMATCH",
+                )
+
+    @property
+    def dim(self) -> int | None:
+        return self._dim
+
+    def close(self) -> None:
+        """Flush and release the shard (and its directory lock). Safe to call twice."""
+        with self._lock:
+            shard, self._shard, self._closed = self._shard, None, True
+            if shard is not None:
+                with self._engine_errors("close"):
+                    shard.flush()
+                    shard.close()
+
+    def __enter__(self) -> EdgeVectorIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- Edge-only maintenance ------------------------------------------------------------------
+
+    def optimize(self) -> bool:
+        """Build HNSW graphs (and merge/vacuum segments); True if anything changed.
+
+        Blocking and GIL-holding for its whole duration (see the module notes): call it when a batch
+        of ingestion is done, not per upsert.
+        """
+        with self._lock:
+            shard = self._shard_or_none()
+            if shard is None:
+                return False
+            with self._engine_errors("optimize"):
+                changed = shard.optimize()
+                shard.flush()
+            return bool(changed)
+
+    @property
+    def indexed_vectors_count(self) -> int:
+        """Vectors already in an HNSW graph (the rest are scanned exactly)."""
+        with self._lock:
+            shard = self._shard_or_none()
+            return shard.info().indexed_vectors_count if shard is not None else 0
+
+    # --- VectorIndex ----------------------------------------------------------------------------
+
+    def upsert(self, points: Sequence[VectorPoint]) -> None:
+        if not points:
+            return
+        check_point_ids([p.id for p in points])
+        with self._lock:
+            shard = self._shard_or_none()
+            if shard is None or self._dim is None:
+                raise Conflict(
+                    f"vector index at {self.path} has no collection yet; call ensure_collection first",
+                    reason="NO_COLLECTION",
+                )
+            for p in points:
+                check_vector_size(p.vector, self._dim)
+            with self._engine_errors("upsert"):
+                for start in range(0, len(points), UPSERT_CHUNK):
+                    chunk = points[start : start + UPSERT_CHUNK]
+                    batch = [qe.Point(p.id, [float(x) for x in p.vector], prepare_payload(p.payload)) for p in chunk]
+                    shard.update(qe.UpdateOperation.upsert_points(batch))
+                shard.flush()
+
+    def search(
+        self, vector: Sequence[float], limit: int, offset: int = 0, filter: Filter | None = None
+    ) -> list[ScoredPoint]:
+        if limit <= 0:
+            return []
+        with self._lock:
+            shard = self._shard_or_none()
+            if shard is None or self._dim is None:
+                return []
+            check_vector_size(vector, self._dim)
+            request = qe.QueryRequest(
+                limit=limit,
+                offset=offset,
+                query=qe.Query.Nearest([float(x) for x in vector]),
+                filter=build_filter(filter, MODELS),
+                with_payload=True,
+                with_vector=False,
+                params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, limit + offset)),
+            )
+            with self._engine_errors("search"):
+                hits = shard.query(request)
+        return [ScoredPoint(id=str(h.id), score=float(h.score), payload=dict(h.payload or {})) for h in hits]
+
+    def retrieve(self, ids: Sequence[str], with_vectors: bool = False) -> list[VectorPoint]:
+        if not ids:
+            return []
+        check_point_ids(ids)
+        with self._lock:
+            shard = self._shard_or_none()
+            if shard is None:
+                return []
+            with self._engine_errors("retrieve"):
+                records = shard.retrieve(list(ids), True, with_vectors)
+        found = {
+            str(r.id): VectorPoint(
+                id=str(r.id),
+                vector=[float(x) for x in r.vector] if with_vectors and isinstance(r.vector, list) else [],
+                payload=dict(r.payload or {}),
+            )
+            for r in records
+        }
+        return in_request_order(ids, found)
+
+    def delete_by_asset(self, asset_id: str) -> None:
+        with self._lock:
+            shard = self._shard_or_none()
+            if shard is None:
+                return
+            with self._engine_errors("delete"):
+                shard.update(qe.UpdateOperation.delete_points_by_filter(asset_filter(asset_id, MODELS)))
+                shard.flush()
+
+    def count(self, filter: Filter | None = None) -> int:
+        with self._lock:
+            shard = self._shard_or_none()
+            if shard is None:
+                return 0
+            with self._engine_errors("count"):
+                return int(shard.count(qe.CountRequest(exact=True, filter=build_filter(filter, MODELS))))
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Unavailable(f"embedded vector index at {self.path} is closed")
+
+    def _shard_or_none(self) -> qe.EdgeShard | None:
+        self._check_open()
+        return self._shard
+
+    @contextmanager
+    def _engine_errors(self, action: str) -> Iterator[None]:
+        """Map the binding's bare ``Exception``s (told apart only by message) to ordo errors."""
+        try:
+            yield
+        except OrdoError:
+            raise
+        except Exception as exc:
+            message = str(exc)
+            if "WouldBlock" in message or "Can't init WAL" in message:
+                raise Unavailable(_in_use_message(self.path), reason="VECTOR_INDEX_IN_USE") from exc
+            if "Vector dimension error" in message:
+                raise Conflict(
+                    f"vector size does not fit the index at {self.path}: {message}",
+                    reason="VECTOR_SIZE_MISMATCH",
+                ) from exc
+            if "not initialized" in message:
+                raise Unavailable(f"embedded vector index at {self.path} is closed") from exc
+            if isinstance(exc, OSError):
+                raise Unavailable(f"embedded vector index at {self.path}: {action} failed: {exc}") from exc
+            raise

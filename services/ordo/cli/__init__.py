@@ -1,0 +1,1 @@
+"""The `ordo` command line: a gRPC client, plus the commands that run the services."""

@@ -1,0 +1,114 @@
+"""`ordo demo`: the README's first command. Starts the embedded stack, ingests a folder of photos,
+and prints search results — on a machine with nothing but this repository installed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from ordo.config import Settings
+
+DEMO_QUERIES = ("a dog on a beach", "people riding bicycles", "a plate of food", "a bedroom with a bed")
+# Used only when the configured model's weights cannot be had (no model hub): same architecture and
+# compute as CLIP ViT-B/32 with random weights, so the plumbing runs but rankings mean nothing.
+OFFLINE_FALLBACK_MODEL = "random-clip:vit-b-32"
+MODEL_UNAVAILABLE_EXIT = 2
+
+
+def _start_server(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    log = log_path.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "ordo.cli.main", "up"], env=env, stdout=log, stderr=log)
+
+
+def _wait_serving(proc: subprocess.Popen[bytes], settings: Settings, timeout: float) -> bool:
+    from ordo.client import OrdoClient
+
+    client = OrdoClient(settings)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if client.health("ingest", timeout=1.0) == "SERVING":
+            return True
+        time.sleep(0.3)
+    raise click.ClickException(f"the stack did not come up within {timeout:.0f} s")
+
+
+@click.command()
+@click.argument(
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("../shared/datasets/coco-captions-mini"),
+)
+@click.option("--limit", default=100, show_default=True, help="Ingest at most this many images.")
+@click.option("--query", "queries", multiple=True, help="Text queries to run (default: a few examples).")
+@click.option("--keep-running", is_flag=True, help="Leave the stack running afterwards.")
+def demo(folder: Path, limit: int, queries: tuple[str, ...], keep_running: bool) -> None:
+    """Start the embedded stack, ingest FOLDER, search it, print the results."""
+    from ordo.cli.main import out, print_summary, upload_paths, watch_job
+    from ordo.client import OrdoClient
+    from ordo.core.ingestion import walk_images
+    from ordo.v1 import search_pb2
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "ORDO_PORT": str(settings.port)}
+    log_path = settings.data_dir / "demo-server.log"
+    out.print(f"starting the embedded stack (log: {log_path}) ...")
+    proc = _start_server(env, log_path)
+    model_note = ""
+    try:
+        if not _wait_serving(proc, settings, timeout=300):
+            if proc.returncode != MODEL_UNAVAILABLE_EXIT:
+                raise click.ClickException(f"the stack exited ({proc.returncode}); see {log_path}")
+            out.print(
+                f"[yellow]model {settings.model} is not available offline[/yellow] (see {log_path}); "
+                f"falling back to {OFFLINE_FALLBACK_MODEL}: plumbing only, rankings are meaningless."
+            )
+            model_note = " (random weights: rankings are meaningless)"
+            env["ORDO_MODEL"] = OFFLINE_FALLBACK_MODEL
+            proc = _start_server(env, log_path)
+            if not _wait_serving(proc, settings, timeout=300):
+                raise click.ClickException(f"the stack exited ({proc.returncode}); see {log_path}")
+
+        files = list(walk_images(folder, recursive=True))[:limit]
+        out.print(f"ingesting {len(files)} images from {folder}")
+        client = OrdoClient(settings)
+        job_id, local_failures = upload_paths(client, files, recursive=False)
+        job = watch_job(client, job_id)
+        print_summary([job], local_failures, as_json=False)
+
+        for query in queries or DEMO_QUERIES:
+            response = client.search.SearchText(search_pb2.SearchTextRequest(query=query, top_k=3))
+            table = Table("#", "score", "file", title=f"“{query}” — {response.model_id}{model_note}")
+            for hit in response.hits:
+                table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.asset.source_uri)
+            out.print(table)
+        if files:
+            response = client.search.SearchImage(
+                search_pb2.SearchImageRequest(image=files[0].read_bytes(), top_k=3)
+            )
+            table = Table("#", "score", "file", title=f"more like {files[0].name}{model_note}")
+            for hit in response.hits:
+                table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.asset.source_uri)
+            out.print(table)
+        out.print(
+            "clustering and the 2-D map arrive with the analysis service (AnalysisService answers UNIMPLEMENTED)."
+        )
+        if keep_running:
+            out.print(
+                f'the stack keeps running on {settings.address} (pid {proc.pid}); try `ordo search "..."`'
+            )
+    finally:
+        if not keep_running and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()

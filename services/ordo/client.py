@@ -1,0 +1,102 @@
+"""A small Python client over the gRPC contracts (what the CLI uses; other programs may too)."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ordo.config import Settings
+from ordo.v1 import analysis_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2_grpc
+
+CHUNK_BYTES = 1024 * 1024
+_channels: dict[str, grpc.Channel] = {}
+
+
+def _channel(address: str, max_message_bytes: int) -> grpc.Channel:
+    if address not in _channels:
+        _channels[address] = grpc.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_send_message_length", max_message_bytes),
+            ],
+        )
+    return _channels[address]
+
+
+class OrdoClient:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        s = self.settings
+        self.addresses = {name: s.service_address(name) for name in ("ingest", "search", "analysis")}
+        self.ingest = ingest_pb2_grpc.IngestServiceStub(
+            _channel(self.addresses["ingest"], s.max_message_bytes)
+        )
+        self.search = search_pb2_grpc.SearchServiceStub(
+            _channel(self.addresses["search"], s.max_message_bytes)
+        )
+        self.analysis = analysis_pb2_grpc.AnalysisServiceStub(
+            _channel(self.addresses["analysis"], s.max_message_bytes)
+        )
+
+    def health(self, service: str, timeout: float = 2.0) -> str:
+        """SERVING / NOT_SERVING / UNREACHABLE for one service."""
+        stub = health_pb2_grpc.HealthStub(_channel(self.addresses[service], self.settings.max_message_bytes))
+        try:
+            response = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        except grpc.RpcError:
+            return "UNREACHABLE"
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        channel = _channel(self.addresses["ingest"], self.settings.max_message_bytes)
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+
+    def upload(
+        self,
+        files: Iterable[Path],
+        *,
+        request_id: str = "",
+        on_file: Callable[[Path, int], None] | None = None,
+        unreadable: list[tuple[Path, str]] | None = None,
+        timeout: float | None = None,
+    ) -> ingest_pb2.UploadImagesResponse:
+        """Streams files in 1 MiB chunks. Files that cannot be opened here never reach the server; they
+        are appended to ``unreadable`` with the reason, and the rest of the batch goes on."""
+        messages = self._upload_messages(
+            files, request_id, on_file, unreadable if unreadable is not None else []
+        )
+        return self.ingest.UploadImages(messages, timeout=timeout)
+
+    @staticmethod
+    def _upload_messages(
+        files: Iterable[Path],
+        request_id: str,
+        on_file: Callable[[Path, int], None] | None,
+        unreadable: list[tuple[Path, str]],
+    ) -> Iterator[ingest_pb2.UploadImagesRequest]:
+        for path in files:
+            header = ingest_pb2.UploadFileHeader(
+                file_name=path.name,
+                mime_type=mimetypes.guess_type(path.name)[0] or "",
+                source_uri=path.resolve().as_uri(),
+            )
+            try:
+                handle = path.open("rb")
+                size = path.stat().st_size
+            except OSError as exc:
+                unreadable.append((path, exc.strerror or str(exc)))
+                if on_file:
+                    on_file(path, 0)
+                continue
+            header.size_bytes = size
+            with handle:
+                yield ingest_pb2.UploadImagesRequest(header=header, request_id=request_id)
+                while chunk := handle.read(CHUNK_BYTES):
+                    yield ingest_pb2.UploadImagesRequest(chunk=chunk)
+            if on_file:
+                on_file(path, size)

@@ -1,0 +1,166 @@
+"""Ordo's one typed settings object.
+
+Every setting comes from an ``ORDO_*`` environment variable or, when ``ORDO_CONFIG`` names one, a TOML
+file (environment wins). The adapters are chosen from these settings alone, which is what lets the
+embedded default and the distributed mode share one code path: the README's configuration table is
+generated from the field descriptions below (``ordo config``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ordo.errors import InvalidInput
+
+MiB = 1024 * 1024
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the optional file named by ORDO_CONFIG; keys are the field names (lower case)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("ORDO_CONFIG")
+        if not path:
+            return {}
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidInput(f"cannot read config file {path}: {exc}", reason="BAD_CONFIG") from exc
+        return data.get("ordo", data)
+
+
+class Settings(BaseSettings):
+    """Configuration. Field descriptions double as documentation."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDO_", extra="ignore")
+
+    # --- where things live -------------------------------------------------------------------------
+    data_dir: Path = Field(
+        Path("data"), description="Root of all embedded-mode state (objects, vectors, jobs, queue)."
+    )
+    object_store: Literal["local", "s3"] = Field(
+        "local", description="`local` directory under data_dir, or `s3`."
+    )
+    s3_endpoint: str = Field("127.0.0.1:8333", description="S3 server host:port (MinIO, SeaweedFS, AWS).")
+    s3_access_key: str = Field("", description="S3 access key.")
+    s3_secret_key: str = Field("", description="S3 secret key.")
+    s3_bucket: str = Field("ordo", description="Bucket for originals, thumbnails and records.")
+    s3_secure: bool = Field(False, description="Use HTTPS to reach the S3 server.")
+    vector_backend: Literal["edge", "qdrant"] = Field(
+        "edge", description="`edge`: Qdrant engine in-process (embedded); `qdrant`: a Qdrant server."
+    )
+    qdrant_url: str = Field("", description="Qdrant server URL, e.g. http://qdrant:6333 (gRPC is preferred).")
+    qdrant_api_key: str = Field("", description="Qdrant API key, if the server wants one.")
+    qdrant_path: str = Field(
+        "", description="qdrant-client local mode path (`:memory:` or a folder); for tests."
+    )
+    collection: str = Field("", description="Vector collection name; default derived from the model id.")
+    broker_url: str = Field(
+        "filesystem://",
+        description="Celery broker: `filesystem://` (serverless, embedded) or `redis://host:6379/0`.",
+    )
+    job_store: Literal["sqlite", "redis"] = Field("sqlite", description="Where job progress lives.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the redis job store.")
+
+    # --- model -----------------------------------------------------------------------------------
+    model: str = Field(
+        "openai/clip-vit-base-patch32",
+        description="Hugging Face model id or local directory of a dual encoder (CLIP, SigLIP, ...); "
+        "`random-clip:vit-b-32` is a random-weight CLIP for offline plumbing checks.",
+    )
+    device: str = Field("auto", description="`auto` (GPU when present), `cpu`, `cuda`, `cuda:1`...")
+    model_batch_size: int = Field(16, ge=1, le=1024, description="Images per forward pass.")
+    model_cache_dir: str = Field("", description="Hugging Face cache folder (default: HF_HOME).")
+    torch_threads: int = Field(0, ge=0, description="Intra-op threads for torch on CPU (0 = torch default).")
+
+    # --- services --------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Interface the gRPC servers bind to.")
+    port: int = Field(
+        50051, description="gRPC port of `ordo up` (all services) and the default for `ordo serve`."
+    )
+    address: str = Field("127.0.0.1:50051", description="Where the CLI finds the services.")
+    ingest_address: str = Field("", description="Ingest service address for the CLI (default: address).")
+    search_address: str = Field("", description="Search service address for the CLI (default: address).")
+    analysis_address: str = Field("", description="Analysis service address for the CLI (default: address).")
+    max_message_bytes: int = Field(16 * MiB, description="Largest gRPC message a server accepts.")
+    grpc_workers: int = Field(16, ge=1, description="Threads serving RPCs per server.")
+
+    # --- ingestion -------------------------------------------------------------------------------
+    max_image_bytes: int = Field(64 * MiB, description="Larger files are refused (FILE_TOO_LARGE).")
+    max_image_pixels: int = Field(100_000_000, description="Decompression-bomb guard: width×height limit.")
+    task_batch_size: int = Field(32, ge=1, description="Images per embedding task on the queue.")
+    thumbnail_size: int = Field(256, ge=32, description="Thumbnail box, pixels.")
+    decode_threads: int = Field(
+        2, ge=1, description="Decoder threads per worker (overlap decoding with the model)."
+    )
+    worker_concurrency: int = Field(1, ge=1, description="Tasks a worker runs at once (keep 1 per GPU).")
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        """Fail fast on contradictions rather than half-working later."""
+        if self.object_store == "s3" and not (self.s3_access_key and self.s3_secret_key):
+            raise ValueError("ORDO_OBJECT_STORE=s3 needs ORDO_S3_ACCESS_KEY and ORDO_S3_SECRET_KEY")
+        if self.vector_backend == "qdrant" and not (self.qdrant_url or self.qdrant_path):
+            raise ValueError(
+                "ORDO_VECTOR_BACKEND=qdrant needs ORDO_QDRANT_URL (or ORDO_QDRANT_PATH for local mode)"
+            )
+        if self.qdrant_url and self.qdrant_path:
+            raise ValueError("set ORDO_QDRANT_URL or ORDO_QDRANT_PATH, not both")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _TomlSource(settings_cls)
+
+    # --- derived ---------------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        """`embedded` when nothing needs a server, else `distributed`."""
+        embedded = (
+            self.object_store == "local"
+            and self.vector_backend == "edge"
+            and self.broker_url.startswith("filesystem")
+            and self.job_store == "sqlite"
+        )
+        return "embedded" if embedded else "distributed"
+
+    @cached_property
+    def collection_name(self) -> str:
+        """One collection per model: vectors of different models never mix."""
+        if self.collection:
+            return self.collection
+        name = self.model.rstrip("/")
+        if Path(name).is_dir():  # a local directory: its folder name, not the whole path
+            name = Path(name).name
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        return f"images-{slug}"[:120]
+
+    def service_address(self, service: str) -> str:
+        specific = {
+            "ingest": self.ingest_address,
+            "search": self.search_address,
+            "analysis": self.analysis_address,
+        }
+        return specific.get(service) or self.address
+
+    @property
+    def queue_dir(self) -> Path:
+        return self.data_dir / "queue"

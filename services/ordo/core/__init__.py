@@ -1,0 +1,1 @@
+"""Ordo's core: plain domain logic. No gRPC, Celery or Qdrant imports here — only ports."""

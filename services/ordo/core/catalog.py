@@ -1,0 +1,111 @@
+"""Asset records in the object store.
+
+Every asset owns one content-addressed folder, ``assets/<sha256>/``, holding the original, its
+thumbnail and ``asset.json``. Keeping the records beside the bytes means the object store is the
+single source of truth in both modes (no extra database to run or keep consistent), and listing
+folders in key order gives stable pagination on a local directory and on any S3 server alike.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from ordo.domain import Asset, AssetState
+from ordo.errors import InvalidInput, NotFound
+from ordo.ids import is_asset_id
+from ordo.ports.object_store import ObjectStore
+
+ASSETS_PREFIX = "assets/"
+
+
+def original_key(asset_id: str) -> str:
+    return f"{ASSETS_PREFIX}{asset_id}/original"
+
+
+def thumbnail_key(asset_id: str) -> str:
+    return f"{ASSETS_PREFIX}{asset_id}/thumb.jpg"
+
+
+def record_key(asset_id: str) -> str:
+    return f"{ASSETS_PREFIX}{asset_id}/asset.json"
+
+
+def _to_json(asset: Asset) -> bytes:
+    data = asdict(asset)
+    for key in ("ingested_at", "captured_at"):
+        value = data[key]
+        data[key] = value.isoformat() if value else None
+    data["state"] = asset.state.value
+    return json.dumps(data, sort_keys=True).encode()
+
+
+def _from_json(raw: bytes) -> Asset:
+    data: dict[str, Any] = json.loads(raw)
+    data["ingested_at"] = datetime.fromisoformat(data["ingested_at"])
+    data["captured_at"] = datetime.fromisoformat(data["captured_at"]) if data.get("captured_at") else None
+    data["state"] = AssetState(data["state"])
+    return Asset(**data)
+
+
+class AssetCatalog:
+    """Reads and writes asset records; knows the key layout so nothing else has to."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    @staticmethod
+    def check_id(asset_id: str) -> str:
+        if not is_asset_id(asset_id):
+            raise InvalidInput(
+                f"'{asset_id}' is not an asset id (64 lower-case hex characters)", reason="BAD_ASSET_ID"
+            )
+        return asset_id
+
+    def get(self, asset_id: str) -> Asset:
+        self.check_id(asset_id)
+        try:
+            return _from_json(self.store.get(record_key(asset_id)))
+        except NotFound:
+            raise NotFound(f"asset {asset_id} not found", reason="ASSET_NOT_FOUND") from None
+
+    def find(self, asset_id: str) -> Asset | None:
+        try:
+            return self.get(asset_id)
+        except NotFound:
+            return None
+
+    def put(self, asset: Asset) -> None:
+        self.store.put(record_key(asset.asset_id), _to_json(asset), "application/json")
+
+    def put_original(self, asset_id: str, data: bytes, mime_type: str) -> str:
+        key = original_key(asset_id)
+        self.store.put(key, data, mime_type)
+        return key
+
+    def list(self, page_size: int, page_token: str = "") -> tuple[list[Asset], str]:
+        """Assets in id order; the token is the last id of the previous page (ids are stable)."""
+        if page_token:
+            self.check_id(page_token)
+        ids = self.store.list_children(ASSETS_PREFIX, start_after=page_token, limit=page_size + 1)
+        assets = [a for a in (self.find(i) for i in ids[:page_size]) if a is not None]
+        next_token = ids[page_size - 1] if len(ids) > page_size else ""
+        return assets, next_token
+
+    def count(self) -> int:
+        total, token = 0, ""
+        while True:
+            ids = self.store.list_children(ASSETS_PREFIX, start_after=token, limit=1000)
+            total += len(ids)
+            if len(ids) < 1000:
+                return total
+            token = ids[-1]
+
+    def delete(self, asset_id: str) -> None:
+        """Removes every object of the asset, the record last so a crash midway can be retried."""
+        self.check_id(asset_id)
+        for key in (original_key(asset_id), thumbnail_key(asset_id)):
+            self.store.delete(key)
+        self.store.delete(record_key(asset_id))

@@ -1,0 +1,170 @@
+"""The embedding worker's work, as plain code: fetch → decode → embed → write, each stage timed.
+
+Shaped like clip-retrieval's runner: small stages and one loop. Decoding runs on a thread pool
+(Pillow releases the GIL) and is submitted all at once, so the next chunk decodes while the model
+runs on the current one. A file that cannot be decoded fails alone, with its reason; the rest of the
+batch goes on. Point ids are deterministic, so a redelivered task overwrites its own points.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+from PIL import Image
+
+from ordo.core.catalog import AssetCatalog, thumbnail_key
+from ordo.core.payload import build_payload
+from ordo.domain import Asset, AssetState, EmbedTask, FileFailure, Sample, SampleRef, VectorPoint
+from ordo.embedding.base import Embedder
+from ordo.errors import InvalidInput, NotFound, TooLarge
+from ordo.ids import sample_id_for
+from ordo.imaging import ImageLimits, decode, thumbnail_jpeg
+from ordo.ports.job_store import JobStore
+from ordo.ports.object_store import ObjectStore
+from ordo.ports.vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageClock:
+    """Seconds and items per stage for one task; reported to the job and the worker's log."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    items: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @contextmanager
+    def stage(self, name: str, items: int = 1) -> Iterator[None]:
+        """Times the block; safe from the decoder threads (their times add up, like CPU time)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            with self._lock:
+                self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
+                self.items[name] = self.items.get(name, 0) + items
+
+
+@dataclass
+class _Decoded:
+    ref: SampleRef
+    asset: Asset
+    image: Image.Image
+    thumbnail: bytes
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    succeeded: int
+    failures: tuple[FileFailure, ...]
+    clock: StageClock
+
+
+class EmbeddingPipeline:
+    def __init__(
+        self,
+        *,
+        store: ObjectStore,
+        index: VectorIndex,
+        jobs: JobStore,
+        embedder: Embedder,
+        limits: ImageLimits,
+        decode_threads: int = 2,
+        thumbnail_size: int = 256,
+        model_input_side: int = 224,
+    ) -> None:
+        self.store = store
+        self.catalog = AssetCatalog(store)
+        self.index = index
+        self.jobs = jobs
+        self.embedder = embedder
+        self.limits = limits
+        self.thumbnail_size = thumbnail_size
+        # Decode JPEGs at reduced scale, but never below what the model or the thumbnail needs.
+        self.decode_side = max(model_input_side, thumbnail_size)
+        self._pool = ThreadPoolExecutor(max_workers=decode_threads, thread_name_prefix="ordo-decode")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def run(self, task: EmbedTask) -> BatchResult:
+        """Embed one task's samples and account for each in its job. Transient faults (store or index
+        unavailable) propagate so the queue retries the whole task; ids make the retry idempotent."""
+        clock = StageClock()
+        failures: list[FileFailure] = []
+        futures = [self._pool.submit(self._load, ref, clock) for ref in task.samples]
+        decoded: list[_Decoded] = []
+        for ref, future in zip(task.samples, futures, strict=True):
+            try:
+                decoded.append(future.result())
+            except (InvalidInput, TooLarge, NotFound) as exc:
+                failures.append(FileFailure(ref.source_uri, exc.reason, exc.message))
+                self._mark_failed(ref, exc.reason, exc.message)
+        if decoded:
+            self.index.ensure_collection(self.embedder.dim)
+            with clock.stage("embed", len(decoded)):
+                vectors = self.embedder.embed_images([d.image for d in decoded])
+            points = []
+            for item, vector in zip(decoded, vectors, strict=True):
+                sample = Sample(
+                    sample_id_for(item.asset.asset_id, item.ref.kind), item.asset.asset_id, item.ref.kind
+                )
+                points.append(
+                    VectorPoint(
+                        sample.sample_id,
+                        vector.tolist(),
+                        build_payload(item.asset, sample, self.embedder.model_id),
+                    )
+                )
+            with clock.stage("upsert", len(points)):
+                self.index.upsert(points)
+            with clock.stage("store", len(decoded)):
+                for item in decoded:
+                    self.store.put(thumbnail_key(item.asset.asset_id), item.thumbnail, "image/jpeg")
+                    self.catalog.put(
+                        replace(item.asset, state=AssetState.READY, error="", model_id=self.embedder.model_id)
+                    )
+        self.jobs.record(
+            task.job_id,
+            succeeded=len(decoded),
+            failed=len(failures),
+            pending=-len(task.samples),
+            failures=failures,
+        )
+        for stage, seconds in clock.seconds.items():
+            self.jobs.add_stage_time(task.job_id, stage, seconds, clock.items[stage])
+        log.info(
+            "batch %s: %d embedded, %d failed; %s",
+            task.batch_id,
+            len(decoded),
+            len(failures),
+            ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in clock.seconds.items()),
+        )
+        return BatchResult(len(decoded), tuple(failures), clock)
+
+    def _load(self, ref: SampleRef, clock: StageClock) -> _Decoded:
+        with clock.stage("fetch"):
+            data = self.store.get(ref.original_key)
+            asset = self.catalog.get(ref.asset_id)
+        with clock.stage("decode"):
+            image, _ = decode(data, self.limits, max_side=self.decode_side)
+            if ref.bbox is not None:
+                b = ref.bbox
+                image = image.crop((int(b.x), int(b.y), int(b.x + b.width), int(b.y + b.height)))
+            thumbnail = thumbnail_jpeg(image, self.thumbnail_size)
+        return _Decoded(ref, asset, image, thumbnail)
+
+    def _mark_failed(self, ref: SampleRef, reason: str, message: str) -> None:
+        """Keep the record (so the user sees why) but drop the bytes that can never be used."""
+        asset = self.catalog.find(ref.asset_id)
+        if asset is not None:
+            self.catalog.put(replace(asset, state=AssetState.FAILED, error=f"{reason}: {message}"))
+        self.store.delete(ref.original_key)

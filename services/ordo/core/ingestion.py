@@ -1,0 +1,321 @@
+"""Ingestion: bytes in → a stored, deduplicated asset and a queued embedding.
+
+The per-file step is deliberately cheap (hash, header probe, one object write): full decoding and
+the model run on the embedding workers, so an upload is never blocked on the GPU and a burst of
+uploads turns into well-filled batches. Every file ends up in exactly one of three outcomes — new,
+duplicate, failed with a reason — and a bad file never stops the rest of its batch.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import mimetypes
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ordo.core.catalog import AssetCatalog, thumbnail_key
+from ordo.domain import Asset, AssetState, EmbedTask, FileFailure, Job, SampleKind, SampleRef
+from ordo.errors import InvalidInput, NotFound, OrdoError, TooLarge
+from ordo.ids import asset_id_for, batch_id_for
+from ordo.imaging import ImageLimits, probe
+from ordo.ports.job_store import JobStore
+from ordo.ports.object_store import ObjectStore
+from ordo.ports.task_queue import TaskQueue
+
+log = logging.getLogger(__name__)
+
+# Extensions taken when walking folders; a file named explicitly is always tried.
+IMAGE_EXTENSIONS = frozenset(
+    [
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".webp",
+        ".gif",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".heic",
+        ".heif",
+        ".avif",
+    ]
+)
+
+
+class Outcome(enum.StrEnum):
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class FileResult:
+    file_name: str
+    source_uri: str
+    outcome: Outcome
+    asset_id: str = ""
+    failure: FileFailure | None = None
+
+
+@dataclass
+class _JobBatcher:
+    """Collects one job's new samples into queue tasks of ``size``; remembers what the job has seen,
+    so a second copy of the same bytes within one job counts as a duplicate, not a second embedding."""
+
+    job_id: str
+    size: int
+    pending: list[SampleRef] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    seq: int = 0
+
+
+class IngestCore:
+    """Turns files into assets and embedding tasks; used by both the upload and the URI paths."""
+
+    def __init__(
+        self,
+        *,
+        catalog: AssetCatalog,
+        jobs: JobStore,
+        queue: TaskQueue,
+        limits: ImageLimits,
+        collection: str,
+        model_id: str,
+        task_batch_size: int = 32,
+        bucket_store: Callable[[str], ObjectStore] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.jobs = jobs
+        self.queue = queue
+        self.limits = limits
+        self.collection = collection
+        self.model_id = model_id
+        self.task_batch_size = task_batch_size
+        self._bucket_store = bucket_store
+        self._batchers: dict[str, _JobBatcher] = {}
+        self._lock = threading.Lock()
+
+    # --- jobs ------------------------------------------------------------------------------------
+    def start_job(self, request_id: str = "") -> Job:
+        """A new ingest job; a repeated ``request_id`` returns the job it created before."""
+        job_id = uuid.uuid5(uuid.NAMESPACE_URL, f"ordo-ingest/{request_id}").hex if request_id else None
+        job = self.jobs.create("ingest", job_id=job_id)
+        with self._lock:
+            self._batchers.setdefault(job.job_id, _JobBatcher(job.job_id, self.task_batch_size))
+        return job
+
+    def finish_enumeration(self, job_id: str) -> Job:
+        """No more inputs: flush the last partial batch and let the job complete when workers finish."""
+        self._flush(job_id)
+        with self._lock:
+            self._batchers.pop(job_id, None)
+        return self.jobs.add_inputs(job_id, 0, enumeration_done=True)
+
+    # --- one file --------------------------------------------------------------------------------
+    def ingest_bytes(
+        self,
+        job_id: str,
+        data: bytes,
+        *,
+        file_name: str,
+        source_uri: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> FileResult:
+        """Store one file and queue its embedding. Never raises for bad input: it becomes a FAILED result."""
+        source_uri = source_uri or f"upload://{file_name}"
+        self.jobs.add_inputs(job_id, 1)
+        try:
+            result = self._ingest(job_id, data, file_name, source_uri, metadata or {})
+        except (InvalidInput, TooLarge) as exc:
+            result = FileResult(
+                file_name,
+                source_uri,
+                Outcome.FAILED,
+                failure=FileFailure(source_uri, exc.reason, exc.message),
+            )
+        self._record(job_id, result)
+        return result
+
+    def fail_input(self, job_id: str, source_uri: str, reason: str, message: str) -> FileResult:
+        """Account for an input that never produced bytes (unreadable path, oversized upload...)."""
+        self.jobs.add_inputs(job_id, 1)
+        result = FileResult(
+            Path(source_uri).name,
+            source_uri,
+            Outcome.FAILED,
+            failure=FileFailure(source_uri, reason, message),
+        )
+        self._record(job_id, result)
+        return result
+
+    def _ingest(
+        self, job_id: str, data: bytes, file_name: str, source_uri: str, metadata: dict[str, str]
+    ) -> FileResult:
+        info = probe(data, self.limits)
+        asset_id = asset_id_for(data)
+        batcher = self._batcher(job_id)
+        with self._lock:
+            seen_in_job = asset_id in batcher.seen
+            batcher.seen.add(asset_id)
+        if seen_in_job:
+            return FileResult(file_name, source_uri, Outcome.DUPLICATE, asset_id)
+        existing = self.catalog.find(asset_id)
+        if existing is not None and existing.state is not AssetState.FAILED:
+            return FileResult(file_name, source_uri, Outcome.DUPLICATE, asset_id)
+
+        key = self.catalog.put_original(asset_id, data, info.mime_type)
+        asset = Asset(
+            asset_id=asset_id,
+            source_uri=source_uri,
+            file_name=file_name,
+            mime_type=info.mime_type,
+            size_bytes=len(data),
+            width=info.width,
+            height=info.height,
+            captured_at=info.captured_at,
+            ingested_at=datetime.now(UTC),
+            original_key=key,
+            thumbnail_key=thumbnail_key(asset_id),
+            metadata=dict(metadata),
+            model_id=self.model_id,
+        )
+        self.catalog.put(asset)
+        self._enqueue(batcher, SampleRef(asset_id, key, SampleKind.IMAGE, None, source_uri, file_name))
+        return FileResult(file_name, source_uri, Outcome.NEW, asset_id)
+
+    def _record(self, job_id: str, result: FileResult) -> None:
+        self.jobs.record(
+            job_id,
+            pending=int(result.outcome is Outcome.NEW),
+            duplicates=int(result.outcome is Outcome.DUPLICATE),
+            failed=int(result.outcome is Outcome.FAILED),
+            failures=[result.failure] if result.failure else (),
+            asset_ids=[result.asset_id] if result.asset_id else (),
+        )
+
+    # --- batching --------------------------------------------------------------------------------
+    def _batcher(self, job_id: str) -> _JobBatcher:
+        with self._lock:
+            return self._batchers.setdefault(job_id, _JobBatcher(job_id, self.task_batch_size))
+
+    def _enqueue(self, batcher: _JobBatcher, ref: SampleRef) -> None:
+        with self._lock:
+            batcher.pending.append(ref)
+            full = len(batcher.pending) >= batcher.size
+        if full:
+            self._flush(batcher.job_id)
+
+    def _flush(self, job_id: str) -> None:
+        with self._lock:
+            batcher = self._batchers.get(job_id)
+            if batcher is None or not batcher.pending:
+                return
+            refs, batcher.pending = batcher.pending, []
+            batcher.seq += 1
+            task = EmbedTask(
+                batch_id_for(job_id, batcher.seq), job_id, tuple(refs), self.collection, self.model_id
+            )
+        self.queue.submit(task)
+
+    # --- server-side inputs ----------------------------------------------------------------------
+    def run_uri_job(self, job_id: str, uris: Sequence[str], recursive: bool = True) -> None:
+        """Ingest local paths and s3:// URIs (runs in a background thread of the ingest service)."""
+        try:
+            for source_uri, name, read in self._enumerate(job_id, uris, recursive):
+                try:
+                    data = read()
+                except OrdoError as exc:
+                    self.fail_input(job_id, source_uri, exc.reason, exc.message)
+                    continue
+                except OSError as exc:
+                    self.fail_input(
+                        job_id, source_uri, "UNREADABLE", f"cannot read {source_uri}: {exc.strerror or exc}"
+                    )
+                    continue
+                self.ingest_bytes(job_id, data, file_name=name, source_uri=source_uri)
+            self.finish_enumeration(job_id)
+        except Exception as exc:  # the job must end, whatever broke; workers finish what was queued
+            log.exception("ingest job %s failed", job_id)
+            self.jobs.fail(job_id, f"{type(exc).__name__}: {exc}")
+
+    def _enumerate(
+        self, job_id: str, uris: Sequence[str], recursive: bool
+    ) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
+        for uri in uris:
+            if uri.startswith("s3://"):
+                yield from self._enumerate_s3(job_id, uri)
+            else:
+                yield from self._enumerate_local(job_id, uri, recursive)
+
+    def _enumerate_local(
+        self, job_id: str, uri: str, recursive: bool
+    ) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
+        path = Path(uri.removeprefix("file://")).expanduser()
+        if not path.exists():
+            self.fail_input(job_id, uri, "NOT_FOUND", f"{path} does not exist")
+            return
+        if path.is_file():
+            files: Iterator[Path] = iter([path])
+        else:
+            files = walk_images(path, recursive)
+        for file in files:
+            yield file.resolve().as_uri(), file.name, file.read_bytes
+
+    def _enumerate_s3(self, job_id: str, uri: str) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        if self._bucket_store is None:
+            self.fail_input(
+                job_id, uri, "S3_NOT_CONFIGURED", "s3:// inputs need ORDO_S3_ENDPOINT and credentials"
+            )
+            return
+        store = self._bucket_store(bucket)
+        for info in store.list(prefix):
+            if info.key.endswith("/"):
+                continue
+            name = info.key.rsplit("/", 1)[-1]
+            if info.size > self.limits.max_bytes:
+                self.fail_input(
+                    job_id,
+                    f"s3://{bucket}/{info.key}",
+                    "FILE_TOO_LARGE",
+                    f"{info.size} bytes is over the limit of {self.limits.max_bytes}",
+                )
+                continue
+            yield f"s3://{bucket}/{info.key}", name, (lambda key=info.key: store.get(key))
+
+    # --- deletion --------------------------------------------------------------------------------
+    def ensure_exists(self, asset_id: str) -> Asset:
+        asset = self.catalog.find(AssetCatalog.check_id(asset_id))
+        if asset is None:
+            raise NotFound(f"asset {asset_id} not found", reason="ASSET_NOT_FOUND")
+        return asset
+
+
+def walk_images(root: Path, recursive: bool) -> Iterator[Path]:
+    """Image files under ``root`` in a stable order, skipping hidden files and folders."""
+    if not recursive:
+        yield from sorted(p for p in root.iterdir() if p.is_file() and is_image_name(p))
+        return
+    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if is_image_name(path):
+                yield path
+
+
+def is_image_name(path: Path) -> bool:
+    if path.name.startswith("."):
+        return False
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return True
+    guessed, _ = mimetypes.guess_type(path.name)
+    return bool(guessed and guessed.startswith("image/"))

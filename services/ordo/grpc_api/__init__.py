@@ -1,0 +1,1 @@
+"""gRPC servicers: validate → convert → call the core → convert. No logic of their own."""

@@ -1,0 +1,149 @@
+"""Conversions between Ordo's dataclasses and protobuf messages — the only place that knows both."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ordo.core.ingestion import FileResult, Outcome
+from ordo.domain import Asset, AssetState, FileFailure, Filter, Job, JobState, Sample, SampleKind, SearchHit
+from ordo.v1 import common_pb2, ingest_pb2, search_pb2
+
+_KIND = {
+    SampleKind.IMAGE: common_pb2.SAMPLE_KIND_IMAGE,
+    SampleKind.OBJECT: common_pb2.SAMPLE_KIND_OBJECT,
+    SampleKind.TEXT: common_pb2.SAMPLE_KIND_TEXT,
+}
+_KIND_BACK = {v: k for k, v in _KIND.items()}
+_ASSET_STATE = {
+    AssetState.PENDING: common_pb2.ASSET_STATE_PENDING,
+    AssetState.READY: common_pb2.ASSET_STATE_READY,
+    AssetState.FAILED: common_pb2.ASSET_STATE_FAILED,
+}
+_JOB_STATE = {
+    JobState.QUEUED: common_pb2.JOB_STATE_QUEUED,
+    JobState.RUNNING: common_pb2.JOB_STATE_RUNNING,
+    JobState.SUCCEEDED: common_pb2.JOB_STATE_SUCCEEDED,
+    JobState.PARTIALLY_SUCCEEDED: common_pb2.JOB_STATE_PARTIALLY_SUCCEEDED,
+    JobState.FAILED: common_pb2.JOB_STATE_FAILED,
+    JobState.CANCELLED: common_pb2.JOB_STATE_CANCELLED,
+}
+_OUTCOME = {
+    Outcome.NEW: ingest_pb2.FILE_OUTCOME_NEW,
+    Outcome.DUPLICATE: ingest_pb2.FILE_OUTCOME_DUPLICATE,
+    Outcome.FAILED: ingest_pb2.FILE_OUTCOME_FAILED,
+}
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC))
+    return ts
+
+
+def from_timestamp(msg: Timestamp, present: bool) -> datetime | None:
+    return msg.ToDatetime(tzinfo=UTC) if present else None
+
+
+def asset_pb(asset: Asset) -> common_pb2.Asset:
+    return common_pb2.Asset(
+        asset_id=asset.asset_id,
+        source_uri=asset.source_uri,
+        file_name=asset.file_name,
+        mime_type=asset.mime_type,
+        size_bytes=asset.size_bytes,
+        width=asset.width,
+        height=asset.height,
+        captured_at=timestamp(asset.captured_at),
+        ingested_at=timestamp(asset.ingested_at),
+        state=_ASSET_STATE[asset.state],
+        error=asset.error,
+        original_key=asset.original_key,
+        thumbnail_key=asset.thumbnail_key,
+        metadata=asset.metadata,
+        model_id=asset.model_id,
+    )
+
+
+def sample_pb(sample: Sample) -> common_pb2.Sample:
+    msg = common_pb2.Sample(
+        sample_id=sample.sample_id,
+        asset_id=sample.asset_id,
+        kind=_KIND[sample.kind],
+        label=sample.label,
+        score=sample.score,
+        text=sample.text,
+        index=sample.index,
+        polygon=[common_pb2.Point(x=x, y=y) for x, y in sample.polygon],
+    )
+    if sample.bbox:
+        b = sample.bbox
+        msg.bbox.CopyFrom(common_pb2.BoundingBox(x=b.x, y=b.y, width=b.width, height=b.height))
+    return msg
+
+
+def failure_pb(failure: FileFailure) -> common_pb2.FileFailure:
+    return common_pb2.FileFailure(
+        source_uri=failure.source_uri, reason=failure.reason, message=failure.message
+    )
+
+
+def job_pb(job: Job) -> common_pb2.Job:
+    return common_pb2.Job(
+        job_id=job.job_id,
+        kind=job.kind,
+        state=_JOB_STATE[job.state],
+        total=job.total,
+        enumeration_done=job.enumeration_done,
+        succeeded=job.succeeded,
+        duplicates=job.duplicates,
+        failed=job.failed,
+        pending=job.pending,
+        failures=[failure_pb(f) for f in job.failures],
+        create_time=timestamp(job.created_at),
+        update_time=timestamp(job.updated_at),
+        end_time=timestamp(job.ended_at),
+        eta_seconds=job.eta_seconds,
+        rate_per_second=job.rate_per_second,
+        stage_timings=[
+            common_pb2.StageTiming(stage=s, seconds=sec, items=job.stage_items.get(s, 0))
+            for s, sec in sorted(job.stage_seconds.items())
+        ],
+        error=job.error,
+        asset_ids=job.asset_ids,
+    )
+
+
+def file_result_pb(result: FileResult) -> ingest_pb2.FileResult:
+    return ingest_pb2.FileResult(
+        file_name=result.file_name,
+        source_uri=result.source_uri,
+        outcome=_OUTCOME[result.outcome],
+        asset_id=result.asset_id,
+        failure=failure_pb(result.failure) if result.failure else None,
+    )
+
+
+def hit_pb(hit: SearchHit) -> search_pb2.SearchHit:
+    return search_pb2.SearchHit(
+        asset=asset_pb(hit.asset), sample=sample_pb(hit.sample), score=hit.score, rank=hit.rank
+    )
+
+
+def filter_from_pb(msg: common_pb2.Filter) -> Filter:
+    return Filter(
+        kinds=tuple(_KIND_BACK[k] for k in msg.kinds if k in _KIND_BACK),
+        asset_ids=tuple(msg.asset_ids),
+        mime_types=tuple(msg.mime_types),
+        source_uri_prefix=msg.source_uri_prefix,
+        captured_after=from_timestamp(msg.captured_after, msg.HasField("captured_after")),
+        captured_before=from_timestamp(msg.captured_before, msg.HasField("captured_before")),
+        ingested_after=from_timestamp(msg.ingested_after, msg.HasField("ingested_after")),
+        ingested_before=from_timestamp(msg.ingested_before, msg.HasField("ingested_before")),
+        min_width=msg.min_width,
+        min_height=msg.min_height,
+        model_id=msg.model_id,
+    )

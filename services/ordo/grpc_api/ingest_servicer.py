@@ -1,0 +1,216 @@
+"""IngestService: uploads, server-side URIs, jobs and assets."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+
+from ordo.app import AppContext
+from ordo.core.ingestion import FileResult
+from ordo.errors import InvalidInput
+from ordo.grpc_api import convert
+from ordo.grpc_api.status import handle_errors, handle_stream_errors, invalid
+from ordo.v1 import ingest_pb2, ingest_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+WATCH_POLL_SECONDS = 0.1
+# A WatchJob stream also sends the job every this many seconds while nothing changes, so clients see
+# the ETA move and load balancers do not cut an idle stream.
+WATCH_HEARTBEAT_SECONDS = 5.0
+
+
+def page_size(value: int) -> int:
+    if value < 0 or value > MAX_PAGE_SIZE:
+        raise InvalidInput(f"page_size must be between 0 and {MAX_PAGE_SIZE}", reason="BAD_PAGE_SIZE")
+    return value or DEFAULT_PAGE_SIZE
+
+
+class _UploadedFile:
+    """Collects one streamed file, refusing to buffer past the size limit."""
+
+    def __init__(self, header: ingest_pb2.UploadFileHeader, max_bytes: int) -> None:
+        self.header = header
+        self.max_bytes = max_bytes
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.too_large = header.size_bytes > max_bytes
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            self.too_large = True
+            self.parts.clear()
+        elif not self.too_large:
+            self.parts.append(chunk)
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    def __init__(self, ctx: AppContext, background: ThreadPoolExecutor) -> None:
+        self.ctx = ctx
+        self.background = background
+
+    @handle_errors
+    def UploadImages(
+        self, request_iterator: Iterator[ingest_pb2.UploadImagesRequest], context: grpc.ServicerContext
+    ) -> ingest_pb2.UploadImagesResponse:
+        core = self.ctx.ingest
+        max_bytes = self.ctx.limits.max_bytes
+        job = None
+        current: _UploadedFile | None = None
+        results: list[FileResult] = []
+
+        def finish(upload: _UploadedFile) -> None:
+            h = upload.header
+            source_uri = h.source_uri or f"upload://{h.file_name}"
+            if upload.too_large:
+                size = max(upload.size, h.size_bytes)
+                results.append(
+                    core.fail_input(
+                        job.job_id,
+                        source_uri,
+                        "FILE_TOO_LARGE",
+                        f"{h.file_name}: {size} bytes is over the limit of {max_bytes}",
+                    )
+                )
+            else:
+                results.append(
+                    core.ingest_bytes(
+                        job.job_id,
+                        b"".join(upload.parts),
+                        file_name=h.file_name,
+                        source_uri=source_uri,
+                        metadata=dict(h.metadata),
+                    )
+                )
+
+        try:
+            for message in request_iterator:
+                if job is None:
+                    job = core.start_job(message.request_id)
+                part = message.WhichOneof("part")
+                if part == "header":
+                    if current is not None:
+                        finish(current)
+                    if not message.header.file_name:
+                        invalid(context, "every file header needs a file_name", "MISSING_FILE_NAME")
+                    current = _UploadedFile(message.header, max_bytes)
+                elif part == "chunk":
+                    if current is None:
+                        invalid(context, "a chunk arrived before any file header", "CHUNK_BEFORE_HEADER")
+                    current.add(message.chunk)
+            if current is not None:
+                finish(current)
+        finally:
+            if job is not None:
+                job = core.finish_enumeration(job.job_id)
+        if job is None:
+            invalid(context, "the upload stream held no files", "EMPTY_UPLOAD")
+        return ingest_pb2.UploadImagesResponse(
+            job=convert.job_pb(self.ctx.jobs.get(job.job_id)),
+            results=[convert.file_result_pb(r) for r in results],
+        )
+
+    @handle_errors
+    def IngestUris(
+        self, request: ingest_pb2.IngestUrisRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.IngestUrisResponse:
+        uris = [u.strip() for u in request.uris if u.strip()]
+        if not uris:
+            invalid(context, "give at least one path or s3:// URI", "NO_URIS")
+        for uri in uris:
+            if uri.startswith("s3://") and len(uri) <= len("s3://"):
+                invalid(context, f"'{uri}' names no bucket", "BAD_URI")
+            if "://" in uri and not uri.startswith(("s3://", "file://")):
+                invalid(
+                    context, f"'{uri}': only local paths, file:// and s3:// URIs are supported", "BAD_URI"
+                )
+        job = self.ctx.ingest.start_job(request.request_id)
+        self.background.submit(self.ctx.ingest.run_uri_job, job.job_id, uris, not request.non_recursive)
+        return ingest_pb2.IngestUrisResponse(job=convert.job_pb(job))
+
+    @handle_errors
+    def GetJob(
+        self, request: ingest_pb2.GetJobRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.GetJobResponse:
+        if not request.job_id:
+            invalid(context, "job_id is required", "MISSING_JOB_ID")
+        return ingest_pb2.GetJobResponse(job=convert.job_pb(self.ctx.jobs.get(request.job_id)))
+
+    @handle_errors
+    def ListJobs(
+        self, request: ingest_pb2.ListJobsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.ListJobsResponse:
+        jobs, token = self.ctx.jobs.list(page_size(request.page_size), request.page_token)
+        return ingest_pb2.ListJobsResponse(jobs=[convert.job_pb(j) for j in jobs], next_page_token=token)
+
+    @handle_stream_errors
+    def WatchJob(
+        self, request: ingest_pb2.WatchJobRequest, context: grpc.ServicerContext
+    ) -> Iterator[ingest_pb2.WatchJobResponse]:
+        """Polls the job store's cheap version counter; sends the job whenever it changed."""
+        if not request.job_id:
+            invalid(context, "job_id is required", "MISSING_JOB_ID")
+        jobs = self.ctx.jobs
+        last_version = -1
+        last_sent = 0.0
+        while context.is_active():
+            version = jobs.version(request.job_id)
+            now = time.monotonic()
+            if version != last_version or now - last_sent >= WATCH_HEARTBEAT_SECONDS:
+                job = jobs.get(request.job_id)
+                last_version, last_sent = version, now
+                yield ingest_pb2.WatchJobResponse(job=convert.job_pb(job))
+                if job.state.is_final:
+                    return
+            time.sleep(WATCH_POLL_SECONDS)
+
+    @handle_errors
+    def GetAsset(
+        self, request: ingest_pb2.GetAssetRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.GetAssetResponse:
+        asset = self.ctx.catalog.get(request.asset_id)
+        samples = self.ctx.samples_of(asset)
+        return ingest_pb2.GetAssetResponse(
+            asset=convert.asset_pb(asset), samples=[convert.sample_pb(s) for s in samples]
+        )
+
+    @handle_errors
+    def ListAssets(
+        self, request: ingest_pb2.ListAssetsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.ListAssetsResponse:
+        assets, token = self.ctx.catalog.list(page_size(request.page_size), request.page_token)
+        return ingest_pb2.ListAssetsResponse(
+            assets=[convert.asset_pb(a) for a in assets], next_page_token=token
+        )
+
+    @handle_errors
+    def DeleteAsset(
+        self, request: ingest_pb2.DeleteAssetRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.DeleteAssetResponse:
+        self.ctx.delete_asset(request.asset_id)
+        return ingest_pb2.DeleteAssetResponse()
+
+    @handle_errors
+    def GetStats(
+        self, request: ingest_pb2.GetStatsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.GetStatsResponse:
+        ctx = self.ctx
+        index = ctx.index
+        return ingest_pb2.GetStatsResponse(
+            asset_count=ctx.catalog.count(),
+            vector_count=index.count() if index.dim else 0,
+            model_id=ctx.settings.model,
+            embedding_dim=index.dim or 0,
+            mode=ctx.settings.mode,
+            vector_backend=index.backend,
+            object_backend=ctx.store.backend,
+            queue_backend=ctx.queue.backend,
+            device=ctx.embedder.device if "embedder" in ctx.__dict__ else "",
+        )

@@ -1,0 +1,58 @@
+"""SearchService: text and image queries."""
+
+from __future__ import annotations
+
+import grpc
+
+from ordo.app import AppContext
+from ordo.core.search import SearchPage
+from ordo.grpc_api import convert
+from ordo.grpc_api.status import handle_errors, invalid
+from ordo.v1 import search_pb2, search_pb2_grpc
+
+
+class SearchServicer(search_pb2_grpc.SearchServiceServicer):
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def _hits(self, page: SearchPage) -> dict:
+        return {
+            "hits": [convert.hit_pb(h) for h in page.hits],
+            "next_page_token": page.next_page_token,
+            "model_id": self.ctx.embedder.model_id,
+        }
+
+    @handle_errors
+    def SearchText(
+        self, request: search_pb2.SearchTextRequest, context: grpc.ServicerContext
+    ) -> search_pb2.SearchTextResponse:
+        page = self.ctx.search.search_text(
+            request.query,
+            filter=convert.filter_from_pb(request.filter),
+            top_k=request.top_k,
+            page_token=request.page_token,
+            min_score=request.min_score,
+        )
+        return search_pb2.SearchTextResponse(**self._hits(page))
+
+    @handle_errors
+    def SearchImage(
+        self, request: search_pb2.SearchImageRequest, context: grpc.ServicerContext
+    ) -> search_pb2.SearchImageResponse:
+        query = request.WhichOneof("query")
+        options = {
+            "filter": convert.filter_from_pb(request.filter),
+            "top_k": request.top_k,
+            "page_token": request.page_token,
+            "min_score": request.min_score,
+        }
+        if query == "image":
+            page = self.ctx.search.search_image(request.image, **options)
+        elif query == "asset_id":
+            self.ctx.catalog.check_id(request.asset_id)
+            page = self.ctx.search.search_asset(
+                request.asset_id, exclude_self=request.exclude_self, **options
+            )
+        else:
+            invalid(context, "give either image bytes or an asset_id", "MISSING_QUERY")
+        return search_pb2.SearchImageResponse(**self._hits(page))

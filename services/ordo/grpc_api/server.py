@@ -1,0 +1,77 @@
+"""Builds gRPC servers: any subset of Ordo's services on one port, with health and reflection."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ordo.app import AppContext
+from ordo.v1 import analysis_pb2, analysis_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("ingest", "search", "analysis")
+SERVICE_NAMES = {
+    "ingest": ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
+    "search": search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
+    "analysis": analysis_pb2.DESCRIPTOR.services_by_name["AnalysisService"].full_name,
+}
+
+
+class OrdoServer:
+    """A running gRPC server and what it owns (a pool for background jobs)."""
+
+    def __init__(self, ctx: AppContext, services: tuple[str, ...], host: str, port: int) -> None:
+        unknown = set(services) - set(SERVICES)
+        if unknown:
+            raise ValueError(f"unknown services {sorted(unknown)}; choose from {SERVICES}")
+        settings = ctx.settings
+        self.ctx = ctx
+        self.background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ordo-job")
+        limit = settings.max_message_bytes
+        self.server = grpc.server(
+            ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="ordo-rpc"),
+            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+        )
+        if "ingest" in services:
+            from ordo.grpc_api.ingest_servicer import IngestServicer
+
+            ingest_pb2_grpc.add_IngestServiceServicer_to_server(
+                IngestServicer(ctx, self.background), self.server
+            )
+        if "search" in services:
+            from ordo.grpc_api.search_servicer import SearchServicer
+
+            search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(ctx), self.server)
+        if "analysis" in services:
+            from ordo.grpc_api.analysis_servicer import AnalysisServicer
+
+            analysis_pb2_grpc.add_AnalysisServiceServicer_to_server(AnalysisServicer(), self.server)
+
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        names = [SERVICE_NAMES[s] for s in services]
+        reflection.enable_server_reflection(
+            (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
+        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind gRPC server to {host}:{port} (in use?)")
+        self.services = services
+        self._names = names
+
+    def start(self) -> OrdoServer:
+        self.server.start()
+        for name in ("", *self._names):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving %s on port %d", ", ".join(self.services), self.port)
+        return self
+
+    def stop(self, grace: float = 2.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.background.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,57 @@
+"""Celery configuration, chosen on purpose (Celery's task guide):
+
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a task is acknowledged only after it ran, so a
+  worker killed mid-batch hands the batch back to the queue. That is safe because the task is
+  idempotent (deterministic point ids; asset records are overwritten with the same content).
+- ``worker_prefetch_multiplier = 1``: a task is already a batch of images; prefetching more would let
+  one worker hoard batches another idle worker could take.
+- ``visibility_timeout`` (Redis): how long an unacknowledged task stays invisible before redelivery;
+  longer than any batch takes, shorter than a user's patience.
+- Transient faults (object store or index unavailable) retry with exponential backoff and jitter.
+- The embedded mode uses kombu's serverless ``filesystem://`` transport under the data directory, so
+  one machine needs no broker server, and the same worker code runs against Redis when distributed.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from ordo.config import Settings
+
+EMBED_QUEUE = "ordo.embed"
+EMBED_TASK = "ordo.embed_batch"
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    app = Celery("ordo", broker=settings.broker_url, include=["ordo.worker.tasks"])
+    transport_options: dict[str, object] = {"visibility_timeout": 3600}
+    if settings.broker_url.startswith("filesystem"):
+        messages = settings.queue_dir / "messages"
+        processed = settings.queue_dir / "processed"
+        messages.mkdir(parents=True, exist_ok=True)
+        processed.mkdir(parents=True, exist_ok=True)
+        transport_options = {
+            "data_folder_in": str(messages),
+            "data_folder_out": str(messages),
+            "processed_folder": str(processed),
+            "store_processed": False,
+            "polling_interval": 0.05,
+        }
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=EMBED_QUEUE,
+        task_routes={EMBED_TASK: {"queue": EMBED_QUEUE}},
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=5,
+        worker_hijack_root_logger=False,
+        worker_concurrency=settings.worker_concurrency,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+    )
+    return app

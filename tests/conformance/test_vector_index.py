@@ -1,0 +1,634 @@
+"""One conformance suite for every ``VectorIndex`` adapter.
+
+Each test runs on:
+
+* ``edge`` — ``EdgeVectorIndex`` (Qdrant Edge in-process) as configured in production: fresh points sit in
+  a plain segment and are searched exactly;
+* ``edge-hnsw`` — the same adapter with tiny indexing thresholds and ``optimize()`` after every upsert, so
+  searches, filters and pagination go through real HNSW graphs and payload indexes;
+* ``qdrant-local`` — ``QdrantServerIndex`` on qdrant-client local mode (the server adapter's calls, exact
+  numpy search underneath).
+
+Expected answers come from numpy (cosine ranking) and from :func:`matches`, a plain-Python statement of the
+filter semantics documented in ``ordo.adapters.qdrant_filters``, so every backend is held to the same
+written rules rather than to each other alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from ordo.adapters.edge_index import EdgeVectorIndex
+from ordo.adapters.qdrant_index import QdrantServerIndex
+from ordo.domain import Filter, SampleKind, VectorPoint
+from ordo.errors import Conflict, InvalidInput, Unavailable
+from ordo.ports.vector_index import VectorIndex
+
+DIM = 64
+N_POINTS = 500
+N_CLUSTERS = 10
+BACKENDS = ["edge", "edge-hnsw", "qdrant-local"]
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+# --- backends -----------------------------------------------------------------------------------------
+
+
+class OptimizingEdgeIndex(EdgeVectorIndex):
+    """Edge with HNSW on tiny segments, rebuilt after every upsert (production leaves that to the caller).
+
+    Any segment over 1 KB gets a graph; a search whose filter admits under ~80 points (20 KB of 64-d
+    vectors) is answered exactly from the payload index, as production does below ~5 000 points of 512-d.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, hnsw_ef=256, indexing_threshold_kb=1, full_scan_threshold_kb=20)
+
+    def upsert(self, points: Any) -> None:
+        super().upsert(points)
+        self.optimize()
+
+
+def open_index(backend: str, path: Path, *, on_disk: bool = True) -> VectorIndex:
+    """An adapter on ``path`` (a folder that may already hold its data).
+
+    ``on_disk=False`` puts qdrant-client local mode in memory (its on-disk mode pickles every point into
+    SQLite, which is slow and not what the server adapter is about); Edge is always on disk.
+    """
+    if backend == "edge":
+        return EdgeVectorIndex(path, hnsw_ef=256)
+    if backend == "edge-hnsw":
+        return OptimizingEdgeIndex(path)
+    if backend == "qdrant-local":
+        return QdrantServerIndex.connect("conformance", path=str(path) if on_disk else ":memory:", hnsw_ef=256)
+    raise AssertionError(backend)
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dataset:
+    points: list[VectorPoint]
+    vectors: np.ndarray  # unit rows, same order as points
+    centers: np.ndarray
+
+    @property
+    def ids(self) -> list[str]:
+        return [p.id for p in self.points]
+
+
+def point_id(i: int) -> str:
+    return f"00000000-0000-4000-8000-{i:012x}"
+
+
+def asset_of(i: int) -> str:
+    return f"{i // 2:064x}"  # two samples per asset
+
+
+def make_payload(i: int) -> dict[str, Any]:
+    """Varied, deterministic payloads that exercise every filter (incl. exact datetime boundaries)."""
+    payload: dict[str, Any] = {
+        "asset_id": asset_of(i),
+        "kind": [SampleKind.IMAGE, SampleKind.OBJECT, SampleKind.TEXT][i % 3].value,
+        "mime_type": ["image/jpeg", "image/png", "image/webp"][(i // 3) % 3],
+        "source_uri": f"s3://photos/{2022 + i % 3}/{(i % 12) + 1:02d}/img{i:04d}.jpg",
+        "model_id": "clip-a" if i % 4 else "clip-b",
+        "width": 100 + (i * 37) % 1900,
+        "height": 100 + (i * 53) % 1300,
+        "ingested_at": rfc3339(T0 + timedelta(minutes=i, microseconds=i)),
+        "index": i,
+    }
+    if i % 7:  # every seventh sample has no capture time
+        payload["captured_at"] = rfc3339(T0 + timedelta(days=i % 40))
+    return payload
+
+
+def rfc3339(value: datetime) -> str:
+    """The stored format (``ordo.core.payload``): UTC, microseconds, ``Z``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    """~500 unit vectors in 10 tight clusters: nearest neighbours are well separated, so HNSW must be exact."""
+    rng = np.random.default_rng(7)
+    centers = unit(rng.normal(size=(N_CLUSTERS, DIM)))
+    labels = rng.integers(0, N_CLUSTERS, size=N_POINTS)
+    vectors = unit(centers[labels] + rng.normal(scale=0.25, size=(N_POINTS, DIM)) / np.sqrt(DIM) * 4)
+    vectors = vectors.astype(np.float32)
+    points = [VectorPoint(point_id(i), vectors[i].tolist(), make_payload(i)) for i in range(N_POINTS)]
+    return Dataset(points=points, vectors=vectors, centers=centers)
+
+
+def exact_ranking(data: Dataset, query: np.ndarray, allowed: Callable[[dict[str, Any]], bool] | None = None):
+    """Ids and cosine scores, best first, of the points ``allowed`` admits (numpy ground truth)."""
+    scores = data.vectors @ (query / np.linalg.norm(query))
+    order = np.argsort(-scores, kind="stable")
+    return [(data.points[i].id, float(scores[i])) for i in order if allowed is None or allowed(data.points[i].payload)]
+
+
+def queries(data: Dataset) -> list[np.ndarray]:
+    rng = np.random.default_rng(11)
+    near_centers = [data.centers[c] + rng.normal(scale=0.05, size=DIM) for c in (0, 3, 7)]
+    return [*near_centers, data.vectors[42].astype(np.float64), rng.normal(size=DIM)]
+
+
+# --- fixtures -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def index(backend: str, tmp_path: Path) -> Iterator[VectorIndex]:
+    """A fresh, empty adapter (no collection yet)."""
+    idx = open_index(backend, tmp_path / "index", on_disk=False)
+    yield idx
+    idx.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def loaded(request: pytest.FixtureRequest, data: Dataset, tmp_path_factory: pytest.TempPathFactory):
+    """An adapter holding the whole dataset, shared by the read-only tests of a backend."""
+    idx = open_index(request.param, tmp_path_factory.mktemp(request.param) / "index", on_disk=False)
+    idx.ensure_collection(DIM)
+    idx.upsert(data.points)
+    yield idx
+    idx.close()
+
+
+# --- collection ---------------------------------------------------------------------------------------
+
+
+def test_adapter_satisfies_the_port(index: VectorIndex) -> None:
+    assert isinstance(index, VectorIndex)
+    assert index.backend in ("qdrant-edge", "qdrant")
+
+
+def test_ensure_collection_is_idempotent_and_checks_size(index: VectorIndex) -> None:
+    assert index.dim is None
+    index.ensure_collection(DIM)
+    assert index.dim == DIM
+    index.ensure_collection(DIM)
+    assert index.dim == DIM
+    with pytest.raises(Conflict):
+        index.ensure_collection(DIM + 1)
+    assert index.dim == DIM
+    assert index.count() == 0
+
+
+def test_reads_before_the_collection_exists_are_empty(index: VectorIndex, data: Dataset) -> None:
+    assert index.search(data.points[0].vector, limit=5) == []
+    assert index.count() == 0
+    assert index.retrieve([point_id(1)]) == []
+    index.delete_by_asset(asset_of(1))  # nothing to do, no error
+    with pytest.raises(Conflict):
+        index.upsert(data.points[:1])
+
+
+def test_wrong_vector_size_is_a_conflict(index: VectorIndex) -> None:
+    index.ensure_collection(DIM)
+    with pytest.raises(Conflict):
+        index.upsert([VectorPoint(point_id(1), [0.1] * (DIM - 1), make_payload(1))])
+    with pytest.raises(Conflict):
+        index.search([0.1] * (DIM + 1), limit=3)
+    assert index.count() == 0
+
+
+def test_point_ids_must_be_uuids(index: VectorIndex) -> None:
+    index.ensure_collection(DIM)
+    with pytest.raises(InvalidInput):
+        index.upsert([VectorPoint("not-a-uuid", [0.1] * DIM, {})])
+    with pytest.raises(InvalidInput):
+        index.retrieve(["not-a-uuid"])
+
+
+# --- points -------------------------------------------------------------------------------------------
+
+
+def test_upsert_and_retrieve(index: VectorIndex, data: Dataset) -> None:
+    index.ensure_collection(DIM)
+    index.upsert(data.points[:20])
+    assert index.count() == 20
+
+    wanted = [point_id(7), point_id(999), point_id(3)]  # request order, one missing
+    got = index.retrieve(wanted)
+    assert [p.id for p in got] == [point_id(7), point_id(3)]
+    assert got[0].payload == data.points[7].payload
+    assert got[0].vector == []
+
+    with_vectors = index.retrieve([point_id(3)], with_vectors=True)
+    assert with_vectors[0].payload == data.points[3].payload
+    np.testing.assert_allclose(with_vectors[0].vector, data.vectors[3], atol=1e-5)
+
+
+def test_upsert_same_id_replaces_the_point(index: VectorIndex, data: Dataset) -> None:
+    index.ensure_collection(DIM)
+    index.upsert(data.points[:10])
+    new_vector = data.vectors[100].tolist()
+    index.upsert([VectorPoint(point_id(4), new_vector, {"asset_id": "replaced", "kind": "text"})])
+    assert index.count() == 10
+    (point,) = index.retrieve([point_id(4)], with_vectors=True)
+    assert point.payload == {"asset_id": "replaced", "kind": "text"}  # replaced, not merged
+    np.testing.assert_allclose(point.vector, new_vector, atol=1e-5)
+    assert index.search(new_vector, limit=1)[0].id == point_id(4)
+
+
+def test_payload_datetimes_and_enums_are_normalised(index: VectorIndex) -> None:
+    """Callers may hand over ``datetime``/``SampleKind`` objects; they are stored as filterable strings."""
+    index.ensure_collection(DIM)
+    captured = datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    index.upsert(
+        [VectorPoint(point_id(1), [1.0] + [0.0] * (DIM - 1), {"kind": SampleKind.OBJECT, "captured_at": captured})]
+    )
+    (point,) = index.retrieve([point_id(1)])
+    assert point.payload == {"kind": "object", "captured_at": "2024-05-01T10:00:00.000000Z"}
+    window = Filter(
+        kinds=(SampleKind.OBJECT,),
+        captured_after=datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
+        captured_before=datetime(2024, 5, 1, 10, 0, 1, tzinfo=UTC),
+    )
+    assert index.count(window) == 1
+
+
+def test_delete_by_asset(index: VectorIndex, data: Dataset) -> None:
+    index.ensure_collection(DIM)
+    index.upsert(data.points[:30])
+    index.delete_by_asset(asset_of(10))  # points 10 and 11
+    assert index.count() == 28
+    assert index.retrieve([point_id(10), point_id(11), point_id(12)]) != []
+    assert [p.id for p in index.retrieve([point_id(10), point_id(11), point_id(12)])] == [point_id(12)]
+    assert index.count(Filter(asset_ids=(asset_of(10),))) == 0
+    hits = index.search(data.points[10].vector, limit=30)
+    assert point_id(10) not in {h.id for h in hits} and len(hits) == 28
+    index.delete_by_asset(asset_of(10))  # again: nothing left, no error
+    assert index.count() == 28
+
+
+def test_closed_index_is_unavailable(index: VectorIndex, data: Dataset) -> None:
+    index.ensure_collection(DIM)
+    index.close()
+    with pytest.raises(Unavailable):
+        index.search(data.points[0].vector, limit=1)
+    index.close()  # twice is fine
+
+
+# --- search -------------------------------------------------------------------------------------------
+
+
+def test_search_matches_exact_cosine_ranking(loaded: VectorIndex, data: Dataset) -> None:
+    assert loaded.count() == N_POINTS
+    for query in queries(data):
+        expected = exact_ranking(data, query)[:10]
+        hits = loaded.search(query.tolist(), limit=10)
+        assert [h.id for h in hits] == [i for i, _ in expected]
+        np.testing.assert_allclose([h.score for h in hits], [s for _, s in expected], atol=1e-4)
+        assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
+        assert hits[0].payload == data.points[int(hits[0].id[-12:], 16)].payload
+
+
+def test_offset_pagination(loaded: VectorIndex, data: Dataset) -> None:
+    query = queries(data)[1]
+    exact = [i for i, _ in exact_ranking(data, query)]
+    page1 = loaded.search(query.tolist(), limit=10, offset=0)
+    page2 = loaded.search(query.tolist(), limit=10, offset=10)
+    assert [h.id for h in page1] == exact[:10]
+    assert [h.id for h in page2] == exact[10:20]
+    deep = loaded.search(query.tolist(), limit=7, offset=N_POINTS - 3)
+    assert [h.id for h in deep] == exact[N_POINTS - 3 :]
+    assert loaded.search(query.tolist(), limit=5, offset=N_POINTS) == []
+    assert loaded.search(query.tolist(), limit=0) == []
+
+
+def parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def matches(flt: Filter, payload: dict[str, Any]) -> bool:
+    """The documented filter semantics, in plain Python: the oracle every backend is checked against."""
+
+    def window(key: str, after: datetime | None, before: datetime | None) -> bool:
+        if after is None and before is None:
+            return True
+        if key not in payload:
+            return False
+        value = parse(payload[key])
+        return (after is None or value >= as_utc(after)) and (before is None or value < as_utc(before))
+
+    return (
+        (not flt.kinds or payload["kind"] in {k.value for k in flt.kinds})
+        and (not flt.asset_ids or payload["asset_id"] in flt.asset_ids)
+        and (not flt.mime_types or payload["mime_type"] in flt.mime_types)
+        and payload["source_uri"].startswith(flt.source_uri_prefix)
+        and window("captured_at", flt.captured_after, flt.captured_before)
+        and window("ingested_at", flt.ingested_after, flt.ingested_before)
+        and payload["width"] >= flt.min_width
+        and payload["height"] >= flt.min_height
+        and (not flt.model_id or payload["model_id"] == flt.model_id)
+        and payload["asset_id"] not in flt.exclude_asset_ids
+    )
+
+
+FILTERS: dict[str, Filter] = {
+    "none": Filter(),
+    "kinds": Filter(kinds=(SampleKind.OBJECT, SampleKind.TEXT)),
+    "one-kind": Filter(kinds=(SampleKind.IMAGE,)),
+    "asset_ids": Filter(asset_ids=(asset_of(0), asset_of(42), asset_of(200), "f" * 64)),
+    "mime_types": Filter(mime_types=("image/png", "image/gif")),
+    "prefix-folder": Filter(source_uri_prefix="s3://photos/2023/"),
+    "prefix-partial": Filter(source_uri_prefix="s3://photos/2024/1"),  # months 10, 11, 12
+    "prefix-none": Filter(source_uri_prefix="s3://other/"),
+    # after is inclusive: points captured exactly at T0 + 10 days are in
+    "captured-after": Filter(captured_after=T0 + timedelta(days=10)),
+    # before is exclusive: points captured exactly at T0 + 5 days are out
+    "captured-before": Filter(captured_before=T0 + timedelta(days=5)),
+    "captured-window-naive": Filter(captured_after=datetime(2024, 1, 3), captured_before=datetime(2024, 1, 9)),
+    "captured-window-tz": Filter(
+        captured_after=datetime(2024, 1, 3, 2, 0, tzinfo=timezone(timedelta(hours=2))),  # = Jan 3 00:00Z
+        captured_before=datetime(2024, 1, 9, 2, 0, tzinfo=timezone(timedelta(hours=2))),
+    ),
+    # microsecond-precise bounds against stored values T0 + i minutes + i µs
+    "ingested-window": Filter(
+        ingested_after=T0 + timedelta(minutes=100, microseconds=100),
+        ingested_before=T0 + timedelta(minutes=300, microseconds=300),
+    ),
+    "ingested-after-µs": Filter(ingested_after=T0 + timedelta(minutes=250, microseconds=251)),
+    "min_width": Filter(min_width=1000),
+    "min_height": Filter(min_height=800),
+    "min-both": Filter(min_width=1500, min_height=300),
+    "model_id": Filter(model_id="clip-b"),
+    "exclude": Filter(exclude_asset_ids=tuple(asset_of(i) for i in range(0, N_POINTS, 6))),
+    "combined": Filter(
+        kinds=(SampleKind.IMAGE, SampleKind.OBJECT),
+        mime_types=("image/jpeg", "image/webp"),
+        source_uri_prefix="s3://photos/202",
+        captured_after=T0 + timedelta(days=2),
+        min_width=300,
+        model_id="clip-a",
+        exclude_asset_ids=(asset_of(30), asset_of(31)),
+    ),
+    "nothing": Filter(kinds=(SampleKind.TEXT,), model_id="no-such-model"),
+}
+
+
+@pytest.mark.parametrize("name", list(FILTERS))
+def test_filters(loaded: VectorIndex, data: Dataset, name: str) -> None:
+    flt = FILTERS[name]
+    expected_ids = {p.id for p in data.points if matches(flt, p.payload)}
+    assert loaded.count(flt) == len(expected_ids)
+    query = queries(data)[0]
+    everything = loaded.search(query.tolist(), limit=N_POINTS, filter=flt)
+    assert {h.id for h in everything} == expected_ids
+    assert all(matches(flt, h.payload) for h in everything)
+    top = loaded.search(query.tolist(), limit=10, filter=flt)
+    expected_top = exact_ranking(data, query, lambda payload: matches(flt, payload))[:10]
+    assert [h.id for h in top] == [i for i, _ in expected_top]
+
+
+def test_filter_fixture_is_discriminating(data: Dataset) -> None:
+    """Guard the suite itself: each filter keeps some points and drops others (except the two extremes)."""
+    for name, flt in FILTERS.items():
+        kept = sum(matches(flt, p.payload) for p in data.points)
+        if name == "none":
+            assert kept == N_POINTS
+        elif name in ("nothing", "prefix-none"):
+            assert kept == 0
+        else:
+            assert 0 < kept < N_POINTS, name
+    for boundary in (T0 + timedelta(days=10), T0 + timedelta(days=5)):  # the inclusive/exclusive edges
+        assert any(p.payload.get("captured_at") == rfc3339(boundary) for p in data.points)
+
+
+# --- persistence and congruence -----------------------------------------------------------------------
+
+
+def test_data_survives_close_and_reopen(backend: str, tmp_path: Path, data: Dataset) -> None:
+    path = tmp_path / "persist"
+    first = open_index(backend, path)
+    first.ensure_collection(DIM)
+    first.upsert(data.points[:100])
+    first.delete_by_asset(asset_of(0))
+    query = queries(data)[2].tolist()
+    before = [h.id for h in first.search(query, limit=10, filter=Filter(kinds=(SampleKind.IMAGE,)))]
+    first.close()
+
+    second = open_index(backend, path)
+    try:
+        assert second.dim == DIM  # known without ensure_collection
+        assert second.count() == 98
+        assert [h.id for h in second.search(query, limit=10, filter=Filter(kinds=(SampleKind.IMAGE,)))] == before
+        assert second.retrieve([point_id(50)])[0].payload == data.points[50].payload
+        second.ensure_collection(DIM)
+        with pytest.raises(Conflict):
+            second.ensure_collection(DIM * 2)
+        second.upsert(data.points[100:110])
+        assert second.count() == 108
+    finally:
+        second.close()
+
+
+def run_script(index: VectorIndex, data: Dataset) -> dict[str, Any]:
+    """The same sequence of operations and questions for any adapter; answers are ids and counts."""
+    index.ensure_collection(DIM)
+    index.upsert(data.points[:300])
+    index.upsert(data.points[250:400])  # overlapping re-upsert
+    moved = [
+        VectorPoint(p.id, unit(data.vectors[399 - i] + data.vectors[i]).tolist(), p.payload)
+        for i, p in enumerate(data.points[:20])
+    ]
+    index.upsert(moved)
+    for asset in (asset_of(2), asset_of(77), asset_of(150)):
+        index.delete_by_asset(asset)
+    answers: dict[str, Any] = {"count": index.count()}
+    for q, query in enumerate(queries(data)):
+        for name in ("none", "kinds", "prefix-folder", "captured-window-naive", "combined", "exclude"):
+            hits = index.search(query.tolist(), limit=15, offset=3, filter=FILTERS[name])
+            answers[f"search/{q}/{name}"] = [h.id for h in hits]
+            answers[f"scores/{q}/{name}"] = [round(h.score, 4) for h in hits]
+    for name, flt in FILTERS.items():
+        answers[f"count/{name}"] = index.count(flt)
+    answers["retrieve"] = [p.id for p in index.retrieve([point_id(i) for i in (0, 4, 5, 154, 399, 450)])]
+    return answers
+
+
+def test_backends_agree(tmp_path: Path, data: Dataset) -> None:
+    """Same operations on every adapter → the same result ids, counts and (rounded) scores.
+
+    The exact backends must agree id for id. ``edge-hnsw`` is approximate where a filter is broad enough
+    to be searched through the graph (e.g. "combined" keeps 97 points spread over all clusters, and a
+    query far from most of them can lose one to a neighbour); it must still agree on counts and retrieval
+    and find at least 90% of each exact page.
+    """
+    results = {}
+    for backend in BACKENDS:
+        idx = open_index(backend, tmp_path / backend, on_disk=False)
+        try:
+            results[backend] = run_script(idx, data)
+        finally:
+            idx.close()
+    reference = results["qdrant-local"]
+    assert reference["count"] == 400 - 6
+    for backend in BACKENDS:
+        approximate = backend == "edge-hnsw"
+        for key, value in reference.items():
+            got = results[backend][key]
+            if key.startswith("scores/"):
+                if not approximate:
+                    np.testing.assert_allclose(got, value, atol=2e-4, err_msg=f"{backend} {key}")
+            elif key.startswith("search/") and approximate:
+                assert len(set(got) & set(value)) >= 0.9 * len(value), f"{backend} misses too much on {key}"
+            else:
+                assert got == value, f"{backend} differs on {key}"
+
+
+# --- Edge specifics -----------------------------------------------------------------------------------
+
+SECOND_OPENER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from ordo.adapters.edge_index import EdgeVectorIndex
+    from ordo.errors import Unavailable
+    try:
+        index = EdgeVectorIndex(Path(sys.argv[1]))
+    except Unavailable as exc:
+        print(exc.message)
+        sys.exit(3)
+    print(index.count())
+    index.close()
+    """
+)
+
+
+def open_in_subprocess(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", SECOND_OPENER, str(path)], capture_output=True, text=True, timeout=60)
+
+
+def test_edge_second_opener_is_told_what_to_do(tmp_path: Path, data: Dataset) -> None:
+    path = tmp_path / "shared"
+    owner = EdgeVectorIndex(path)
+    owner.ensure_collection(DIM)
+    owner.upsert(data.points[:5])
+
+    other = open_in_subprocess(path)
+    assert other.returncode == 3, other.stderr
+    message = other.stdout.strip()
+    assert f"embedded vector index at {path} is in use by another process" in message
+    assert "`ordo up`" in message and "ORDO_QDRANT_URL" in message
+
+    with pytest.raises(Unavailable, match="in use by another process"):  # also within one process
+        EdgeVectorIndex(path)
+
+    owner.close()
+    after = open_in_subprocess(path)  # the lock goes with close()
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.strip() == "5"
+
+
+def test_edge_search_is_exact_before_optimize_and_hnsw_after(tmp_path: Path, data: Dataset) -> None:
+    idx = EdgeVectorIndex(tmp_path / "hnsw", hnsw_ef=256, indexing_threshold_kb=1, full_scan_threshold_kb=1)
+    try:
+        idx.ensure_collection(DIM)
+        idx.upsert(data.points[:400])
+        assert idx.indexed_vectors_count == 0  # no background optimiser: plain segment, exact search
+        query = queries(data)[0]
+        expected = [i for i, _ in exact_ranking(data, query, lambda p: p["index"] < 400)[:10]]
+        assert [h.id for h in idx.search(query.tolist(), limit=10)] == expected
+
+        assert idx.optimize() is True
+        assert idx.indexed_vectors_count >= 400
+        assert [h.id for h in idx.search(query.tolist(), limit=10)] == expected
+
+        idx.upsert(data.points[400:])  # new points are searchable at once, before the next optimize
+        assert idx.count() == N_POINTS
+        assert [h.id for h in idx.search(query.tolist(), limit=10)] == [i for i, _ in exact_ranking(data, query)[:10]]
+    finally:
+        idx.close()
+
+
+def test_edge_is_safe_to_share_between_threads(tmp_path: Path, data: Dataset) -> None:
+    idx = EdgeVectorIndex(tmp_path / "threads")
+    idx.ensure_collection(DIM)
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for j in range(5):
+                i = k * 5 + j
+                idx.upsert([data.points[i]])
+                assert idx.search(data.points[i].vector, limit=1)[0].id == point_id(i)
+                idx.count(Filter(kinds=(SampleKind.IMAGE,)))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    idx.close()
+    assert errors == []
+
+
+# --- server adapter specifics -------------------------------------------------------------------------
+
+
+def test_unreachable_server_is_unavailable_and_names_the_url() -> None:
+    url = "http://127.0.0.1:9"  # gRPC goes to port 6334 beside it; nothing listens in tests
+    idx = QdrantServerIndex.connect("c", url=url, timeout=2)
+    with pytest.raises(Unavailable, match=r"Qdrant server at http://127\.0\.0\.1:9"):
+        idx.ensure_collection(DIM)
+    with pytest.raises(Unavailable):
+        idx.count()
+    idx.close()
+
+
+LOCAL_SECOND_OPENER = textwrap.dedent(
+    """
+    import sys
+    from ordo.adapters.qdrant_index import QdrantServerIndex
+    from ordo.errors import Unavailable
+    try:
+        QdrantServerIndex.connect("c", path=sys.argv[1])
+    except Unavailable as exc:
+        print(exc.message)
+        sys.exit(3)
+    """
+)
+
+
+def test_local_folder_in_use_is_unavailable(tmp_path: Path) -> None:
+    first = QdrantServerIndex.connect("c", path=str(tmp_path / "q"))
+    try:
+        other = subprocess.run(
+            [sys.executable, "-c", LOCAL_SECOND_OPENER, str(tmp_path / "q")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert other.returncode == 3, other.stderr
+        assert f"Qdrant local storage at {tmp_path / 'q'} is in use by another process" in other.stdout
+    finally:
+        first.close()
