@@ -124,15 +124,18 @@ stop() {
     kill -TERM "${pid}"
     for _ in $(seq 1 200); do # a clean stop takes a few seconds
         if ! kill -0 "${pid}" 2>/dev/null; then
-            rm -f "${pid_file}"
-            echo "SeaweedFS stopped (pid ${pid})"
-            return 0
+            break
         fi
         sleep 0.1
     done
-    echo "SeaweedFS (pid ${pid}) did not stop in 20 s; sending SIGKILL" >&2
-    kill -KILL "${pid}" 2>/dev/null || true
+    if kill -0 "${pid}" 2>/dev/null; then
+        echo "SeaweedFS (pid ${pid}) did not stop in 20 s; sending SIGKILL" >&2
+        kill -KILL "${pid}" 2>/dev/null || true
+    fi
     rm -f "${pid_file}"
+    # weed leaves some gRPC sockets in /tmp (S3 gRPC = S3 port + 10000; admin gRPC 33646).
+    rm -f "/tmp/seaweedfs-s3-grpc-$((s3_port + 10000)).sock" /tmp/seaweedfs-admin-grpc-33646.sock
+    echo "SeaweedFS stopped (pid ${pid})"
 }
 
 status() {

@@ -60,12 +60,7 @@ def create_vector_index(settings: Settings) -> VectorIndex:
     if settings.vector_backend == "qdrant":
         from ordo.adapters.qdrant_index import QdrantServerIndex
 
-        return QdrantServerIndex.from_settings(
-            url=settings.qdrant_url or None,
-            path=settings.qdrant_path or None,
-            api_key=settings.qdrant_api_key or None,
-            collection=settings.collection_name,
-        )
+        return QdrantServerIndex.from_settings(settings)
     from ordo.adapters.edge_index import EdgeVectorIndex
 
     return EdgeVectorIndex(settings.data_dir / "vectors" / settings.collection_name)

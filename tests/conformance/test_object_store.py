@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from minio import Minio
@@ -49,8 +50,8 @@ TRICKY_KEYS = [
 TRICKY_LOCAL = [k for k in TRICKY_KEYS if k != "a"]
 
 
-def s3_store_for(server: S3Server, bucket: str, **kwargs: object) -> S3Store:
-    return S3Store(server.endpoint, server.access_key, server.secret_key, bucket, **kwargs)  # type: ignore[arg-type]
+def s3_store_for(server: S3Server, bucket: str, **kwargs: Any) -> S3Store:
+    return S3Store(server.endpoint, server.access_key, server.secret_key, bucket, **kwargs)
 
 
 @pytest.fixture(params=ADAPTERS)

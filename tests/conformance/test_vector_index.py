@@ -30,10 +30,13 @@ from typing import Any
 import numpy as np
 import pytest
 from ordo.adapters.edge_index import EdgeVectorIndex
+from ordo.adapters.qdrant_filters import build_filter, payload_index_schemas, search_params
+from ordo.adapters.qdrant_index import MODELS as CLIENT_MODELS
 from ordo.adapters.qdrant_index import QdrantServerIndex
 from ordo.domain import Filter, SampleKind, VectorPoint
 from ordo.errors import Conflict, InvalidInput, Unavailable
 from ordo.ports.vector_index import VectorIndex
+from qdrant_client.conversions.conversion import RestToGrpc
 
 DIM = 64
 N_POINTS = 500
@@ -274,7 +277,6 @@ def test_delete_by_asset(index: VectorIndex, data: Dataset) -> None:
     index.upsert(data.points[:30])
     index.delete_by_asset(asset_of(10))  # points 10 and 11
     assert index.count() == 28
-    assert index.retrieve([point_id(10), point_id(11), point_id(12)]) != []
     assert [p.id for p in index.retrieve([point_id(10), point_id(11), point_id(12)])] == [point_id(12)]
     assert index.count(Filter(asset_ids=(asset_of(10),))) == 0
     hits = index.search(data.points[10].vector, limit=30)
@@ -474,12 +476,12 @@ def run_script(index: VectorIndex, data: Dataset) -> dict[str, Any]:
 
 
 def test_backends_agree(tmp_path: Path, data: Dataset) -> None:
-    """Same operations on every adapter → the same result ids, counts and (rounded) scores.
+    """Same operations on both adapters → the same result ids, counts and (rounded) scores.
 
-    The exact backends must agree id for id. ``edge-hnsw`` is approximate where a filter is broad enough
-    to be searched through the graph (e.g. "combined" keeps 97 points spread over all clusters, and a
-    query far from most of them can lose one to a neighbour); it must still agree on counts and retrieval
-    and find at least 90% of each exact page.
+    ``edge`` (production config, exact plain segments) and ``qdrant-local`` must agree id for id.
+    ``edge-hnsw`` answers broad filters through the graph, which is approximate: it must agree on counts
+    and retrieval and find at least 95% of all the exact pages together (one page alone may lose a
+    far-away match; ACORN keeps that rare).
     """
     results = {}
     for backend in BACKENDS:
@@ -490,17 +492,21 @@ def test_backends_agree(tmp_path: Path, data: Dataset) -> None:
             idx.close()
     reference = results["qdrant-local"]
     assert reference["count"] == 400 - 6
+    found = wanted = 0
     for backend in BACKENDS:
         approximate = backend == "edge-hnsw"
         for key, value in reference.items():
             got = results[backend][key]
-            if key.startswith("scores/"):
-                if not approximate:
-                    np.testing.assert_allclose(got, value, atol=2e-4, err_msg=f"{backend} {key}")
-            elif key.startswith("search/") and approximate:
-                assert len(set(got) & set(value)) >= 0.9 * len(value), f"{backend} misses too much on {key}"
+            if approximate and key.startswith("search/"):
+                found += len(set(got) & set(value))
+                wanted += len(value)
+            elif approximate and key.startswith("scores/"):
+                continue
+            elif key.startswith("scores/"):
+                np.testing.assert_allclose(got, value, atol=2e-4, err_msg=f"{backend} {key}")
             else:
                 assert got == value, f"{backend} differs on {key}"
+    assert found >= 0.95 * wanted, f"edge-hnsw recall {found / wanted:.3f} against the exact backends"
 
 
 # --- Edge specifics -----------------------------------------------------------------------------------
@@ -632,3 +638,31 @@ def test_local_folder_in_use_is_unavailable(tmp_path: Path) -> None:
         assert f"Qdrant local storage at {tmp_path / 'q'} is in use by another process" in other.stdout
     finally:
         first.close()
+
+
+def test_server_requests_serialise_to_grpc() -> None:
+    """The server adapter talks gRPC (``prefer_grpc``); local mode never converts, so check it here.
+
+    Every filter, the search parameters and the payload index definitions must convert to the gRPC
+    messages a Qdrant server receives (e.g. ``MatchPrefix`` and keyword ``prefix`` indexes are recent).
+    """
+    for name, flt in FILTERS.items():
+        rest = build_filter(flt, CLIENT_MODELS)
+        if name == "none":
+            assert rest is None
+            continue
+        grpc_filter = RestToGrpc.convert_filter(rest)
+        assert grpc_filter.ByteSize() > 0, name
+    prefix = RestToGrpc.convert_filter(build_filter(FILTERS["prefix-folder"], CLIENT_MODELS))
+    assert prefix.must[0].field.match.prefix == "s3://photos/2023/"
+    window = RestToGrpc.convert_filter(build_filter(FILTERS["captured-window-naive"], CLIENT_MODELS))
+    assert window.must[0].field.datetime_range.HasField("gte")
+
+    params = RestToGrpc.convert_search_params(search_params(CLIENT_MODELS, 128, limit=10, offset=500, filtered=True))
+    assert params.hnsw_ef == 510 and params.acorn.enable
+    for name, schema in payload_index_schemas(CLIENT_MODELS).items():
+        if isinstance(schema, str) or not hasattr(schema, "type"):
+            RestToGrpc.convert_payload_schema_type(schema)
+        else:
+            grpc_params = RestToGrpc.convert_payload_schema_params(schema)
+            assert name == "source_uri" and grpc_params.keyword_index_params.HasField("prefix")

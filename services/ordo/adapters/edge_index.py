@@ -56,6 +56,7 @@ from ordo.adapters.qdrant_filters import (
     in_request_order,
     payload_index_schemas,
     prepare_payload,
+    search_params,
 )
 from ordo.domain import Filter, ScoredPoint, VectorPoint
 from ordo.errors import Conflict, OrdoError, Unavailable
@@ -99,6 +100,9 @@ class EdgeModels:
             "bool": qe.PayloadSchemaType.Bool,
             "uuid": qe.PayloadSchemaType.Uuid,
         }[index_type]
+
+    def search_params(self, hnsw_ef: int, acorn: bool) -> qe.SearchParams:
+        return qe.SearchParams(hnsw_ef=hnsw_ef, acorn=qe.AcornSearchParams(enable=True) if acorn else None)
 
 
 MODELS = EdgeModels()
@@ -284,14 +288,15 @@ class EdgeVectorIndex:
             if shard is None or self._dim is None:
                 return []
             check_vector_size(vector, self._dim)
+            condition = build_filter(filter, MODELS)
             request = qe.QueryRequest(
                 limit=limit,
                 offset=offset,
                 query=qe.Query.Nearest([float(x) for x in vector]),
-                filter=build_filter(filter, MODELS),
+                filter=condition,
                 with_payload=True,
                 with_vector=False,
-                params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, limit + offset)),
+                params=search_params(MODELS, self.hnsw_ef, limit, offset, filtered=condition is not None),
             )
             with self._engine_errors("search"):
                 hits = shard.query(request)

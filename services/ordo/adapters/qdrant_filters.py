@@ -91,6 +91,10 @@ class QdrantModels(Protocol[C, F]):
         """The payload index definition for a ``PAYLOAD_INDEXES`` type name (``prefix`` for keywords)."""
         ...
 
+    def search_params(self, hnsw_ef: int, acorn: bool) -> Any:
+        """Search parameters: HNSW beam width and whether ACORN may be used for filtered search."""
+        ...
+
 
 def format_datetime(value: datetime) -> str:
     """RFC 3339 in UTC with microseconds and a ``Z`` (the format ``ordo.core.payload`` stores).
@@ -149,6 +153,21 @@ def build_filter(flt: Filter | None, models: QdrantModels[C, F]) -> F | None:
     if not must and not must_not:
         return None
     return models.filter(must, must_not)
+
+
+def search_params(models: QdrantModels[C, F], hnsw_ef: int, limit: int, offset: int, filtered: bool) -> Any:
+    """HNSW parameters for one search, the same on both engines.
+
+    * ``ef`` is raised to ``limit + offset``: a beam narrower than the page being read cannot hold it,
+      so deep pages would silently lose results.
+    * ACORN is enabled for filtered searches. Plain filtered HNSW only walks points that pass the
+      filter, so a broad filter (too many points for the exact payload-index path) breaks the graph
+      into islands: on 20k clustered 512-d vectors with ``kinds=(OBJECT,)`` (a third of the points)
+      we measured top-10 recall 0.61 without ACORN and 0.98 with it, at about the same latency.
+      The engine only uses ACORN when the filter keeps under 40% of the points, so unfiltered and
+      loosely filtered searches are unaffected.
+    """
+    return models.search_params(max(hnsw_ef, limit + offset), acorn=filtered)
 
 
 def asset_filter(asset_id: str, models: QdrantModels[C, F]) -> F:

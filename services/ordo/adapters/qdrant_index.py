@@ -38,6 +38,7 @@ from ordo.adapters.qdrant_filters import (
     in_request_order,
     payload_index_schemas,
     prepare_payload,
+    search_params,
 )
 from ordo.domain import Filter, ScoredPoint, VectorPoint
 from ordo.errors import Conflict, OrdoError, Unavailable
@@ -74,6 +75,9 @@ class ClientModels:
         if index_type == "keyword" and prefix:
             return qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, prefix=True)
         return qm.PayloadSchemaType(index_type)
+
+    def search_params(self, hnsw_ef: int, acorn: bool) -> qm.SearchParams:
+        return qm.SearchParams(hnsw_ef=hnsw_ef, acorn=qm.AcornSearchParams(enable=True) if acorn else None)
 
 
 MODELS = ClientModels()
@@ -238,17 +242,19 @@ class QdrantServerIndex:
         if dim is None:
             return []
         check_vector_size(vector, dim)
+        condition = build_filter(filter, MODELS)
+        # local mode searches exactly and warns about search params: send them to servers only
+        params = None if self._local else search_params(MODELS, self.hnsw_ef, limit, offset, condition is not None)
         with self._errors("search"):
             response = self.client.query_points(
                 self.collection,
                 query=[float(x) for x in vector],
                 limit=limit,
                 offset=offset,
-                query_filter=build_filter(filter, MODELS),
+                query_filter=condition,
                 with_payload=True,
                 with_vectors=False,
-                # local mode searches exactly and warns about search params: send them to servers only
-                search_params=None if self._local else qm.SearchParams(hnsw_ef=max(self.hnsw_ef, limit + offset)),
+                search_params=params,
             )
         return [ScoredPoint(id=str(h.id), score=float(h.score), payload=dict(h.payload or {})) for h in response.points]
 

@@ -31,7 +31,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import urllib3
@@ -183,7 +183,7 @@ class S3Store:
             raise InvalidInput(f"bad S3 endpoint {endpoint!r}: {e}", reason="BAD_S3_ENDPOINT") from None
 
     @classmethod
-    def from_url(cls, url: str, access_key: str, secret_key: str, **kwargs: object) -> S3Store:
+    def from_url(cls, url: str, access_key: str, secret_key: str, **kwargs: Any) -> S3Store:
         """``http://host:port/bucket`` (or ``https://``) → a store on that bucket."""
         parts = urlsplit(url)
         bucket = parts.path.strip("/")
@@ -195,7 +195,7 @@ class S3Store:
             secret_key,
             bucket,
             secure=parts.scheme == "https",
-            **kwargs,  # type: ignore[arg-type]
+            **kwargs,
         )
 
     def __repr__(self) -> str:
@@ -329,12 +329,20 @@ class S3Store:
         try:
             while parts:
                 folder = "/".join(parts) + "/"
-                if next(iter(self._client.list_objects(self.bucket, prefix=folder, recursive=True)), None):
+                if self._has_any_key(folder):
                     return
                 self._client.remove_object(self.bucket, folder)
                 parts.pop()
         except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError) as e:
             log.debug("could not prune empty folders above %r: %s", key, e)
+
+    def _has_any_key(self, prefix: str) -> bool:
+        """One ``max-keys=1`` request (the public ``list_objects`` always asks for a page of 1000, which
+        for ``assets/`` is ~150 KB per delete). minio is pinned to 7.2, whose ``_list_objects`` takes it."""
+        list_page = getattr(self._client, "_list_objects", None)
+        if list_page is not None:
+            return next(iter(list_page(self.bucket, prefix=prefix, max_keys=1)), None) is not None
+        return next(iter(self._client.list_objects(self.bucket, prefix=prefix, recursive=True)), None) is not None
 
     # --- listings --------------------------------------------------------------------------------
     def list(self, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:

@@ -132,15 +132,15 @@ class EmbeddingPipeline:
                     self.catalog.put(
                         replace(item.asset, state=AssetState.READY, error="", model_id=self.embedder.model_id)
                     )
-        self.jobs.record(
-            task.job_id,
-            succeeded=len(decoded),
-            failed=len(failures),
-            pending=-len(task.samples),
-            failures=failures,
-        )
+        # Timings first: once the counters are recorded the job may be complete, and a watcher that
+        # sees it complete should see its timings too.
         for stage, seconds in clock.seconds.items():
             self.jobs.add_stage_time(task.job_id, stage, seconds, clock.items[stage])
+        job = self.jobs.record(
+            task.job_id, succeeded=len(decoded), failed=len(failures), pending=-len(task.samples), failures=failures
+        )
+        if job.state.is_final:
+            self._maintain_index()
         log.info(
             "batch %s: %d embedded, %d failed; %s",
             task.batch_id,
@@ -149,6 +149,16 @@ class EmbeddingPipeline:
             ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in clock.seconds.items()),
         )
         return BatchResult(len(decoded), tuple(failures), clock)
+
+    def _maintain_index(self) -> None:
+        """Build the HNSW graph for new points once a job is done. The embedded engine (Qdrant Edge)
+        has no background optimiser: new points are searched exactly (correct, slower) until this
+        runs. It blocks the process while it runs, so it runs at the quiet moment a job ends."""
+        optimize = getattr(self.index, "optimize", None)
+        if optimize is not None:
+            start = time.perf_counter()
+            optimize()
+            log.info("vector index optimised in %.1f s", time.perf_counter() - start)
 
     def _load(self, ref: SampleRef, clock: StageClock) -> _Decoded:
         with clock.stage("fetch"):
