@@ -33,15 +33,9 @@ class OrdoClient:
         self.settings = settings or Settings()
         s = self.settings
         self.addresses = {name: s.service_address(name) for name in ("ingest", "search", "analysis")}
-        self.ingest = ingest_pb2_grpc.IngestServiceStub(
-            _channel(self.addresses["ingest"], s.max_message_bytes)
-        )
-        self.search = search_pb2_grpc.SearchServiceStub(
-            _channel(self.addresses["search"], s.max_message_bytes)
-        )
-        self.analysis = analysis_pb2_grpc.AnalysisServiceStub(
-            _channel(self.addresses["analysis"], s.max_message_bytes)
-        )
+        self.ingest = ingest_pb2_grpc.IngestServiceStub(_channel(self.addresses["ingest"], s.max_message_bytes))
+        self.search = search_pb2_grpc.SearchServiceStub(_channel(self.addresses["search"], s.max_message_bytes))
+        self.analysis = analysis_pb2_grpc.AnalysisServiceStub(_channel(self.addresses["analysis"], s.max_message_bytes))
 
     def health(self, service: str, timeout: float = 2.0) -> str:
         """SERVING / NOT_SERVING / UNREACHABLE for one service."""
@@ -67,9 +61,7 @@ class OrdoClient:
     ) -> ingest_pb2.UploadImagesResponse:
         """Streams files in 1 MiB chunks. Files that cannot be opened here never reach the server; they
         are appended to ``unreadable`` with the reason, and the rest of the batch goes on."""
-        messages = self._upload_messages(
-            files, request_id, on_file, unreadable if unreadable is not None else []
-        )
+        messages = self._upload_messages(files, request_id, on_file, unreadable if unreadable is not None else [])
         return self.ingest.UploadImages(messages, timeout=timeout)
 
     @staticmethod

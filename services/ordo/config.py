@@ -46,12 +46,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDO_", extra="ignore")
 
     # --- where things live -------------------------------------------------------------------------
-    data_dir: Path = Field(
-        Path("data"), description="Root of all embedded-mode state (objects, vectors, jobs, queue)."
-    )
-    object_store: Literal["local", "s3"] = Field(
-        "local", description="`local` directory under data_dir, or `s3`."
-    )
+    data_dir: Path = Field(Path("data"), description="Root of all embedded-mode state (objects, vectors, jobs, queue).")
+    object_store: Literal["local", "s3"] = Field("local", description="`local` directory under data_dir, or `s3`.")
     s3_endpoint: str = Field("127.0.0.1:8333", description="S3 server host:port (MinIO, SeaweedFS, AWS).")
     s3_access_key: str = Field("", description="S3 access key.")
     s3_secret_key: str = Field("", description="S3 secret key.")
@@ -62,9 +58,7 @@ class Settings(BaseSettings):
     )
     qdrant_url: str = Field("", description="Qdrant server URL, e.g. http://qdrant:6333 (gRPC is preferred).")
     qdrant_api_key: str = Field("", description="Qdrant API key, if the server wants one.")
-    qdrant_path: str = Field(
-        "", description="qdrant-client local mode path (`:memory:` or a folder); for tests."
-    )
+    qdrant_path: str = Field("", description="qdrant-client local mode path (`:memory:` or a folder); for tests.")
     collection: str = Field("", description="Vector collection name; default derived from the model id.")
     broker_url: str = Field(
         "filesystem://",
@@ -86,9 +80,7 @@ class Settings(BaseSettings):
 
     # --- services --------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Interface the gRPC servers bind to.")
-    port: int = Field(
-        50051, description="gRPC port of `ordo up` (all services) and the default for `ordo serve`."
-    )
+    port: int = Field(50051, description="gRPC port of `ordo up` (all services) and the default for `ordo serve`.")
     address: str = Field("127.0.0.1:50051", description="Where the CLI finds the services.")
     ingest_address: str = Field("", description="Ingest service address for the CLI (default: address).")
     search_address: str = Field("", description="Search service address for the CLI (default: address).")
@@ -101,9 +93,7 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(100_000_000, description="Decompression-bomb guard: width×height limit.")
     task_batch_size: int = Field(32, ge=1, description="Images per embedding task on the queue.")
     thumbnail_size: int = Field(256, ge=32, description="Thumbnail box, pixels.")
-    decode_threads: int = Field(
-        2, ge=1, description="Decoder threads per worker (overlap decoding with the model)."
-    )
+    decode_threads: int = Field(2, ge=1, description="Decoder threads per worker (overlap decoding with the model).")
     worker_concurrency: int = Field(1, ge=1, description="Tasks a worker runs at once (keep 1 per GPU).")
 
     @model_validator(mode="after")
@@ -112,9 +102,7 @@ class Settings(BaseSettings):
         if self.object_store == "s3" and not (self.s3_access_key and self.s3_secret_key):
             raise ValueError("ORDO_OBJECT_STORE=s3 needs ORDO_S3_ACCESS_KEY and ORDO_S3_SECRET_KEY")
         if self.vector_backend == "qdrant" and not (self.qdrant_url or self.qdrant_path):
-            raise ValueError(
-                "ORDO_VECTOR_BACKEND=qdrant needs ORDO_QDRANT_URL (or ORDO_QDRANT_PATH for local mode)"
-            )
+            raise ValueError("ORDO_VECTOR_BACKEND=qdrant needs ORDO_QDRANT_URL (or ORDO_QDRANT_PATH for local mode)")
         if self.qdrant_url and self.qdrant_path:
             raise ValueError("set ORDO_QDRANT_URL or ORDO_QDRANT_PATH, not both")
         return self

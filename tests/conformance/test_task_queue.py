@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
-
 from ordo.adapters.celery_queue import CeleryTaskQueue, decode_task, encode_task
 from ordo.config import Settings
 from ordo.domain import BoundingBox, EmbedTask, SampleKind, SampleRef
@@ -23,10 +22,15 @@ TEST_REDIS = "redis://127.0.0.1:6379/11"
 
 
 def _task(n: int = 3) -> EmbedTask:
-    refs = tuple(
-        SampleRef(f"{i:064x}", f"assets/{i:064x}/original", SampleKind.IMAGE, None, f"file:///p/{i}.jpg", f"{i}.jpg")
-        for i in range(n)
-    ) + (SampleRef("f" * 64, "assets/x/original", SampleKind.OBJECT, BoundingBox(1, 2, 30, 40), "s3://b/k.jpg", "k.jpg"),)
+    refs = (
+        *tuple(
+            SampleRef(
+                f"{i:064x}", f"assets/{i:064x}/original", SampleKind.IMAGE, None, f"file:///p/{i}.jpg", f"{i}.jpg"
+            )
+            for i in range(n)
+        ),
+        SampleRef("f" * 64, "assets/x/original", SampleKind.OBJECT, BoundingBox(1, 2, 30, 40), "s3://b/k.jpg", "k.jpg"),
+    )
     return EmbedTask(f"job-{uuid.uuid4().hex}-000001", "job", refs, "images-test", "tiny-clip")
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from ordo.client import OrdoClient
 from ordo.config import Settings
 
@@ -33,8 +32,13 @@ class Stack:
     log: Path
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ordo.cli.main", *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "ordo.cli.main", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
 
 def start_stack(data_dir: Path, model_dir: Path, extra_env: dict[str, str] | None = None) -> Stack:
@@ -51,8 +55,9 @@ def start_stack(data_dir: Path, model_dir: Path, extra_env: dict[str, str] | Non
     }
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "stack.log"
-    proc = subprocess.Popen([sys.executable, "-m", "ordo.cli.main", "up"], env=env,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ordo.cli.main", "up"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
     settings = Settings(address=f"127.0.0.1:{port}", max_message_bytes=4 * 1024 * 1024 + 65536)
     client = OrdoClient(settings)
     deadline = time.monotonic() + 120

@@ -10,10 +10,10 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
-
 from ordo.grpc_api.status import error_reason
 from ordo.ids import asset_id_for
 from ordo.v1 import analysis_pb2, common_pb2, ingest_pb2, search_pb2
+
 from tests.e2e.conftest import Stack
 
 N_IMAGES = 20
@@ -57,8 +57,12 @@ def test_upload_outcomes_per_file(ingested: dict) -> None:
     assert results[N_IMAGES].asset_id == ingested["ids"][0]
     reasons = {r.file_name: r.failure.reason for r in results[N_IMAGES + 1 :]}
     # The truncated JPEG has a valid header: it is caught by the worker's full decode, below.
-    assert reasons == {"empty.jpg": "EMPTY_FILE", "truncated.jpg": "", "notes.jpg": "NOT_AN_IMAGE",
-                       "bomb.png": "DECOMPRESSION_BOMB"}
+    assert reasons == {
+        "empty.jpg": "EMPTY_FILE",
+        "truncated.jpg": "",
+        "notes.jpg": "NOT_AN_IMAGE",
+        "bomb.png": "DECOMPRESSION_BOMB",
+    }
     assert [r.asset_id for r in results[:N_IMAGES]] == ingested["ids"]
 
 
@@ -95,14 +99,17 @@ def test_text_search_ranks_and_pages(stack: Stack, ingested: dict) -> None:
 
 def test_search_filters(stack: Stack, ingested: dict) -> None:
     wanted = ingested["ids"][3:6]
-    response = stack.client.search.SearchText(search_pb2.SearchTextRequest(
-        query="anything", top_k=50, filter=common_pb2.Filter(asset_ids=wanted)))
+    response = stack.client.search.SearchText(
+        search_pb2.SearchTextRequest(query="anything", top_k=50, filter=common_pb2.Filter(asset_ids=wanted))
+    )
     assert sorted(h.asset.asset_id for h in response.hits) == sorted(wanted)
-    none = stack.client.search.SearchText(search_pb2.SearchTextRequest(
-        query="anything", filter=common_pb2.Filter(mime_types=["image/png"])))
+    none = stack.client.search.SearchText(
+        search_pb2.SearchTextRequest(query="anything", filter=common_pb2.Filter(mime_types=["image/png"]))
+    )
     assert list(none.hits) == []
-    wide = stack.client.search.SearchText(search_pb2.SearchTextRequest(
-        query="anything", top_k=50, filter=common_pb2.Filter(min_width=600)))
+    wide = stack.client.search.SearchText(
+        search_pb2.SearchTextRequest(query="anything", top_k=50, filter=common_pb2.Filter(min_width=600))
+    )
     assert wide.hits and all(h.asset.width >= 600 for h in wide.hits)
 
 
@@ -114,7 +121,8 @@ def test_search_by_image_bytes_and_by_asset(stack: Stack, ingested: dict) -> Non
     by_id = stack.client.search.SearchImage(search_pb2.SearchImageRequest(asset_id=ingested["ids"][7], top_k=3))
     assert by_id.hits[0].asset.asset_id == ingested["ids"][7]
     others = stack.client.search.SearchImage(
-        search_pb2.SearchImageRequest(asset_id=ingested["ids"][7], top_k=50, exclude_self=True))
+        search_pb2.SearchImageRequest(asset_id=ingested["ids"][7], top_k=50, exclude_self=True)
+    )
     assert ingested["ids"][7] not in {h.asset.asset_id for h in others.hits}
     assert len(others.hits) == N_IMAGES - 1
 
@@ -126,7 +134,9 @@ def test_same_bytes_again_cost_no_embedding(stack: Stack, ingested: dict) -> Non
     job = wait_job(stack, response.job.job_id)
     assert (job.duplicates, job.succeeded, job.failed) == (5, 0, 0)
     after = stack.client.ingest.GetStats(ingest_pb2.GetStatsRequest())
-    assert (after.vector_count, after.asset_count) == (before.vector_count, before.asset_count) == (N_IMAGES, N_IMAGES + 1)
+    assert (
+        (after.vector_count, after.asset_count) == (before.vector_count, before.asset_count) == (N_IMAGES, N_IMAGES + 1)
+    )
 
 
 def test_assets_get_list_delete(stack: Stack, ingested: dict, coco_images: list[Path]) -> None:
@@ -162,17 +172,33 @@ def test_assets_get_list_delete(stack: Stack, ingested: dict, coco_images: list[
         (lambda c: c.ingest.GetAsset(ingest_pb2.GetAssetRequest(asset_id="0" * 64)), "NOT_FOUND", "ASSET_NOT_FOUND"),
         (lambda c: c.ingest.GetJob(ingest_pb2.GetJobRequest(job_id="missing")), "NOT_FOUND", ""),
         (lambda c: c.search.SearchText(search_pb2.SearchTextRequest(query="  ")), "INVALID_ARGUMENT", "EMPTY_QUERY"),
-        (lambda c: c.search.SearchText(search_pb2.SearchTextRequest(query="x", top_k=5000)), "INVALID_ARGUMENT", "BAD_TOP_K"),
-        (lambda c: c.search.SearchText(search_pb2.SearchTextRequest(query="x", page_token="garbage")), "INVALID_ARGUMENT",
-         "BAD_PAGE_TOKEN"),
+        (
+            lambda c: c.search.SearchText(search_pb2.SearchTextRequest(query="x", top_k=5000)),
+            "INVALID_ARGUMENT",
+            "BAD_TOP_K",
+        ),
+        (
+            lambda c: c.search.SearchText(search_pb2.SearchTextRequest(query="x", page_token="garbage")),
+            "INVALID_ARGUMENT",
+            "BAD_PAGE_TOKEN",
+        ),
         (lambda c: c.search.SearchImage(search_pb2.SearchImageRequest()), "INVALID_ARGUMENT", "MISSING_QUERY"),
-        (lambda c: c.search.SearchImage(search_pb2.SearchImageRequest(image=b"not an image")), "INVALID_ARGUMENT",
-         "NOT_AN_IMAGE"),
-        (lambda c: c.search.SearchImage(search_pb2.SearchImageRequest(image=b"\0" * (5 * 1024 * 1024))),
-         "RESOURCE_EXHAUSTED", ""),
+        (
+            lambda c: c.search.SearchImage(search_pb2.SearchImageRequest(image=b"not an image")),
+            "INVALID_ARGUMENT",
+            "NOT_AN_IMAGE",
+        ),
+        (
+            lambda c: c.search.SearchImage(search_pb2.SearchImageRequest(image=b"\0" * (5 * 1024 * 1024))),
+            "RESOURCE_EXHAUSTED",
+            "",
+        ),
         (lambda c: c.ingest.IngestUris(ingest_pb2.IngestUrisRequest()), "INVALID_ARGUMENT", "NO_URIS"),
-        (lambda c: c.ingest.IngestUris(ingest_pb2.IngestUrisRequest(uris=["http://example.com/x.jpg"])),
-         "INVALID_ARGUMENT", "BAD_URI"),
+        (
+            lambda c: c.ingest.IngestUris(ingest_pb2.IngestUrisRequest(uris=["http://example.com/x.jpg"])),
+            "INVALID_ARGUMENT",
+            "BAD_URI",
+        ),
         (lambda c: c.analysis.ListRuns(analysis_pb2.ListRunsRequest()), "UNIMPLEMENTED", "NOT_IMPLEMENTED_YET"),
     ],
 )
@@ -188,7 +214,9 @@ def test_errors_have_proper_codes(stack: Stack, ingested: dict, call, code: str,
 def test_page_token_of_another_query_is_refused(stack: Stack, ingested: dict) -> None:
     first = stack.client.search.SearchText(search_pb2.SearchTextRequest(query="dogs", top_k=2))
     with pytest.raises(grpc.RpcError) as err:
-        stack.client.search.SearchText(search_pb2.SearchTextRequest(query="cats", top_k=2, page_token=first.next_page_token))
+        stack.client.search.SearchText(
+            search_pb2.SearchTextRequest(query="cats", top_k=2, page_token=first.next_page_token)
+        )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -199,7 +227,9 @@ def test_ingest_uris_server_side_folder(stack: Stack, ingested: dict, coco_image
         (folder / p.name).write_bytes(p.read_bytes())
     (folder / "readme.txt").write_text("skipped: not an image name")
     (folder / "broken.jpg").write_bytes(b"plain text with an image name")
-    job = stack.client.ingest.IngestUris(ingest_pb2.IngestUrisRequest(uris=[str(folder), str(folder / "missing.jpg")])).job
+    job = stack.client.ingest.IngestUris(
+        ingest_pb2.IngestUrisRequest(uris=[str(folder), str(folder / "missing.jpg")])
+    ).job
     job = wait_job(stack, job.job_id)
     assert (job.total, job.succeeded, job.failed) == (5, 3, 2)
     assert {f.reason for f in job.failures} == {"NOT_FOUND", "NOT_AN_IMAGE"}
@@ -209,7 +239,12 @@ def test_health_and_reflection(stack: Stack) -> None:
     assert stack.client.health("search") == "SERVING"
     channel = grpc.insecure_channel(stack.address)
     services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
-    assert {"ordo.v1.IngestService", "ordo.v1.SearchService", "ordo.v1.AnalysisService", "grpc.health.v1.Health"} <= services
+    assert {
+        "ordo.v1.IngestService",
+        "ordo.v1.SearchService",
+        "ordo.v1.AnalysisService",
+        "grpc.health.v1.Health",
+    } <= services
 
 
 def test_cli_search_json_and_status(stack: Stack, ingested: dict) -> None:
@@ -240,7 +275,8 @@ def test_cli_says_when_the_stack_is_down(stack: Stack) -> None:
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "ordo.cli.main", "search", "x"], env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "ordo.cli.main", "search", "x"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "cannot reach Ordo" in result.stderr

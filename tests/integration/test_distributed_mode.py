@@ -15,7 +15,6 @@ import grpc
 import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
-
 from ordo.app import AppContext, set_current_context
 from ordo.client import OrdoClient
 from ordo.config import Settings
@@ -23,6 +22,7 @@ from ordo.grpc_api.server import SERVICES, OrdoServer
 from ordo.grpc_api.status import error_reason
 from ordo.v1 import common_pb2, ingest_pb2, search_pb2
 from ordo.worker.celery_app import EMBED_QUEUE
+
 from tests.fixtures.seaweedfs import S3Server
 
 REDIS_DB_URL = "redis://127.0.0.1:6379/12"
@@ -77,7 +77,11 @@ def test_ingest_and_search_on_server_adapters(distributed: OrdoClient, coco_imag
     assert (job.succeeded, job.failed, job.state) == (10, 0, common_pb2.JOB_STATE_SUCCEEDED)
     stats = distributed.ingest.GetStats(ingest_pb2.GetStatsRequest())
     assert (stats.mode, stats.object_backend, stats.vector_backend, stats.queue_backend) == (
-        "distributed", "s3", "qdrant", "redis")
+        "distributed",
+        "s3",
+        "qdrant",
+        "redis",
+    )
     assert (stats.asset_count, stats.vector_count) == (10, 10)
     hit = distributed.search.SearchImage(search_pb2.SearchImageRequest(image=files[3].read_bytes(), top_k=1)).hits[0]
     assert hit.asset.asset_id == response.results[3].asset_id
@@ -103,8 +107,11 @@ def test_ingest_from_a_bucket(distributed: OrdoClient, s3_server: S3Server, coco
     assert (job.total, job.succeeded, job.failed) == (4, 3, 1)
     assert job.failures[0].source_uri == f"s3://{bucket}/2024/notes.jpg"
     assert job.failures[0].reason == "NOT_AN_IMAGE"
-    hits = distributed.search.SearchText(search_pb2.SearchTextRequest(
-        query="photo", top_k=10, filter=common_pb2.Filter(source_uri_prefix=f"s3://{bucket}/2024/"))).hits
+    hits = distributed.search.SearchText(
+        search_pb2.SearchTextRequest(
+            query="photo", top_k=10, filter=common_pb2.Filter(source_uri_prefix=f"s3://{bucket}/2024/")
+        )
+    ).hits
     assert len(hits) == 3
 
 

@@ -88,23 +88,19 @@ def demo(folder: Path, limit: int, queries: tuple[str, ...], keep_running: bool)
             response = client.search.SearchText(search_pb2.SearchTextRequest(query=query, top_k=3))
             table = Table("#", "score", "file", title=f"“{query}” — {response.model_id}{model_note}")
             for hit in response.hits:
-                table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.asset.source_uri)
+                table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.asset.file_name)
             out.print(table)
         if files:
-            response = client.search.SearchImage(
-                search_pb2.SearchImageRequest(image=files[0].read_bytes(), top_k=3)
-            )
+            response = client.search.SearchImage(search_pb2.SearchImageRequest(image=files[0].read_bytes(), top_k=3))
             table = Table("#", "score", "file", title=f"more like {files[0].name}{model_note}")
             for hit in response.hits:
-                table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.asset.source_uri)
+                table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.asset.file_name)
             out.print(table)
         out.print(
             "clustering and the 2-D map arrive with the analysis service (AnalysisService answers UNIMPLEMENTED)."
         )
         if keep_running:
-            out.print(
-                f'the stack keeps running on {settings.address} (pid {proc.pid}); try `ordo search "..."`'
-            )
+            out.print(f'the stack keeps running on {settings.address} (pid {proc.pid}); try `ordo search "..."`')
     finally:
         if not keep_running and proc.poll() is None:
             proc.terminate()

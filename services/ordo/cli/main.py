@@ -100,9 +100,7 @@ def _wait_for_signal() -> None:
 
 @main.command()
 @click.option("--port", type=int, default=None, help="gRPC port (default ORDO_PORT, 50051).")
-@click.option(
-    "--data-dir", type=click.Path(path_type=Path), default=None, help="Data directory (ORDO_DATA_DIR)."
-)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Data directory (ORDO_DATA_DIR).")
 @click.option("--no-worker", is_flag=True, help="Do not run an embedding worker in this process.")
 def up(port: int | None, data_dir: Path | None, no_worker: bool) -> None:
     """Run every service in one process, with an embedding worker (the embedded stack).
@@ -227,9 +225,7 @@ def _progress() -> Progress:
 @click.option("--server-side", is_flag=True, help="Let the server read local paths itself (same machine).")
 @click.option("--no-wait", is_flag=True, help="Return once queued; do not wait for embeddings.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final job as JSON.")
-def ingest(
-    inputs: tuple[str, ...], no_recursive: bool, server_side: bool, no_wait: bool, as_json: bool
-) -> None:
+def ingest(inputs: tuple[str, ...], no_recursive: bool, server_side: bool, no_wait: bool, as_json: bool) -> None:
     """Ingest images: files, folders (recursive) or s3://bucket/prefix."""
     from ordo.v1 import ingest_pb2
 
@@ -243,9 +239,7 @@ def ingest(
         uris = s3 + ([str(p.expanduser().resolve()) for p in local] if server_side else [])
         response = _rpc(
             lambda: client.ingest.IngestUris(
-                ingest_pb2.IngestUrisRequest(
-                    uris=uris, non_recursive=no_recursive, request_id=uuid.uuid4().hex
-                )
+                ingest_pb2.IngestUrisRequest(uris=uris, non_recursive=no_recursive, request_id=uuid.uuid4().hex)
             ),
             "IngestUris",
             settings,
@@ -296,9 +290,7 @@ def _watch(client: Any, job_id: str, no_wait: bool) -> Any:
 
     settings = client.settings
     if no_wait:
-        return _rpc(
-            lambda: client.ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id)), "GetJob", settings
-        ).job
+        return _rpc(lambda: client.ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id)), "GetJob", settings).job
     job = None
     with _progress() as progress:
         bar = progress.add_task("embedding", total=None, rate="")
@@ -325,9 +317,7 @@ def print_summary(jobs: list[Any], local_failures: list[tuple[str, str, str]], a
             json.dumps(
                 {
                     "jobs": [MessageToDict(j) for j in jobs],
-                    "local_failures": [
-                        {"source_uri": u, "reason": r, "message": m} for u, r, m in local_failures
-                    ],
+                    "local_failures": [{"source_uri": u, "reason": r, "message": m} for u, r, m in local_failures],
                 }
             )
         )
@@ -366,9 +356,7 @@ def _filter_pb(kind: tuple[str, ...], mime: tuple[str, ...], source_prefix: str)
 )
 @click.option("--like", "like", help="Query by an asset already in the collection (more like this).")
 @click.option("-k", "--top-k", default=10, show_default=True, help="Results to show.")
-@click.option(
-    "--kind", multiple=True, type=click.Choice(["image", "object", "text"]), help="Only these sample kinds."
-)
+@click.option("--kind", multiple=True, type=click.Choice(["image", "object", "text"]), help="Only these sample kinds.")
 @click.option("--mime", multiple=True, help="Only these MIME types.")
 @click.option("--source-prefix", default="", help="Only sources under this URI prefix.")
 @click.option("--page-token", default="", help="Continue a previous search.")
@@ -409,14 +397,10 @@ def search(
     if as_json:
         out.print_json(json.dumps(MessageToDict(response)))
         return
-    table = Table(
-        "#", "score", "file", "size", "asset", title=f"{len(response.hits)} results ({response.model_id})"
-    )
+    table = Table("#", "score", "file", "size", "asset", title=f"{len(response.hits)} results ({response.model_id})")
     for hit in response.hits:
         a = hit.asset
-        table.add_row(
-            str(hit.rank), f"{hit.score:.3f}", a.file_name, f"{a.width}×{a.height}", a.asset_id[:12]
-        )
+        table.add_row(str(hit.rank), f"{hit.score:.3f}", a.file_name, f"{a.width}×{a.height}", a.asset_id[:12])
     out.print(table)
     if response.next_page_token:
         out.print(f"more: --page-token {response.next_page_token}")
@@ -479,9 +463,7 @@ def status(as_json: bool) -> None:
     health = {name: client.health(name) for name in ("ingest", "search", "analysis")}
     stats = None
     if health["ingest"] == "SERVING":
-        stats = _rpc(
-            lambda: client.ingest.GetStats(ingest_pb2.GetStatsRequest()), "GetStats", client.settings
-        )
+        stats = _rpc(lambda: client.ingest.GetStats(ingest_pb2.GetStatsRequest()), "GetStats", client.settings)
     if as_json:
         out.print_json(
             json.dumps(
@@ -509,9 +491,9 @@ def status(as_json: bool) -> None:
 @main.command()
 def config() -> None:
     """Print the configuration table (Markdown), as in the README."""
-    out.print("| variable | default | description |\n|---|---|---|", markup=False)
+    click.echo("| variable | default | description |\n|---|---|---|")
     for name, field in Settings.model_fields.items():
-        out.print(f"| `ORDO_{name.upper()}` | `{field.default}` | {field.description} |", markup=False)
+        click.echo(f"| `ORDO_{name.upper()}` | `{field.default}` | {field.description} |")
 
 
 from ordo.cli.demo import demo  # noqa: E402 — registers the demo command

@@ -59,9 +59,7 @@ class AssetCatalog:
     @staticmethod
     def check_id(asset_id: str) -> str:
         if not is_asset_id(asset_id):
-            raise InvalidInput(
-                f"'{asset_id}' is not an asset id (64 lower-case hex characters)", reason="BAD_ASSET_ID"
-            )
+            raise InvalidInput(f"'{asset_id}' is not an asset id (64 lower-case hex characters)", reason="BAD_ASSET_ID")
         return asset_id
 
     def get(self, asset_id: str) -> Asset:

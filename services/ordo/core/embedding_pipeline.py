@@ -114,9 +114,7 @@ class EmbeddingPipeline:
                 vectors = self.embedder.embed_images([d.image for d in decoded])
             points = []
             for item, vector in zip(decoded, vectors, strict=True):
-                sample = Sample(
-                    sample_id_for(item.asset.asset_id, item.ref.kind), item.asset.asset_id, item.ref.kind
-                )
+                sample = Sample(sample_id_for(item.asset.asset_id, item.ref.kind), item.asset.asset_id, item.ref.kind)
                 points.append(
                     VectorPoint(
                         sample.sample_id,

@@ -220,9 +220,7 @@ class IngestCore:
                 return
             refs, batcher.pending = batcher.pending, []
             batcher.seq += 1
-            task = EmbedTask(
-                batch_id_for(job_id, batcher.seq), job_id, tuple(refs), self.collection, self.model_id
-            )
+            task = EmbedTask(batch_id_for(job_id, batcher.seq), job_id, tuple(refs), self.collection, self.model_id)
         self.queue.submit(task)
 
     # --- server-side inputs ----------------------------------------------------------------------
@@ -272,9 +270,7 @@ class IngestCore:
     def _enumerate_s3(self, job_id: str, uri: str) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
         if self._bucket_store is None:
-            self.fail_input(
-                job_id, uri, "S3_NOT_CONFIGURED", "s3:// inputs need ORDO_S3_ENDPOINT and credentials"
-            )
+            self.fail_input(job_id, uri, "S3_NOT_CONFIGURED", "s3:// inputs need ORDO_S3_ENDPOINT and credentials")
             return
         store = self._bucket_store(bucket)
         for info in store.list(prefix):

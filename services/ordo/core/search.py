@@ -146,9 +146,7 @@ class SearchCore:
             points = [p for p in points if p.score >= min_score]
         has_more = len(points) > top_k and offset + top_k < MAX_OFFSET
         hits = [
-            SearchHit(
-                asset_from_payload(p.payload), sample_from_payload(p.id, p.payload), p.score, offset + i + 1
-            )
+            SearchHit(asset_from_payload(p.payload), sample_from_payload(p.id, p.payload), p.score, offset + i + 1)
             for i, p in enumerate(points[:top_k])
         ]
         return SearchPage(hits, encode_page_token(offset + top_k, fingerprint) if has_more else "")

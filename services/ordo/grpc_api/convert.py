@@ -86,9 +86,7 @@ def sample_pb(sample: Sample) -> common_pb2.Sample:
 
 
 def failure_pb(failure: FileFailure) -> common_pb2.FileFailure:
-    return common_pb2.FileFailure(
-        source_uri=failure.source_uri, reason=failure.reason, message=failure.message
-    )
+    return common_pb2.FileFailure(source_uri=failure.source_uri, reason=failure.reason, message=failure.message)
 
 
 def job_pb(job: Job) -> common_pb2.Job:
@@ -128,9 +126,7 @@ def file_result_pb(result: FileResult) -> ingest_pb2.FileResult:
 
 
 def hit_pb(hit: SearchHit) -> search_pb2.SearchHit:
-    return search_pb2.SearchHit(
-        asset=asset_pb(hit.asset), sample=sample_pb(hit.sample), score=hit.score, rank=hit.rank
-    )
+    return search_pb2.SearchHit(asset=asset_pb(hit.asset), sample=sample_pb(hit.sample), score=hit.score, rank=hit.rank)
 
 
 def filter_from_pb(msg: common_pb2.Filter) -> Filter:

@@ -128,17 +128,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             if uri.startswith("s3://") and len(uri) <= len("s3://"):
                 invalid(context, f"'{uri}' names no bucket", "BAD_URI")
             if "://" in uri and not uri.startswith(("s3://", "file://")):
-                invalid(
-                    context, f"'{uri}': only local paths, file:// and s3:// URIs are supported", "BAD_URI"
-                )
+                invalid(context, f"'{uri}': only local paths, file:// and s3:// URIs are supported", "BAD_URI")
         job = self.ctx.ingest.start_job(request.request_id)
         self.background.submit(self.ctx.ingest.run_uri_job, job.job_id, uris, not request.non_recursive)
         return ingest_pb2.IngestUrisResponse(job=convert.job_pb(job))
 
     @handle_errors
-    def GetJob(
-        self, request: ingest_pb2.GetJobRequest, context: grpc.ServicerContext
-    ) -> ingest_pb2.GetJobResponse:
+    def GetJob(self, request: ingest_pb2.GetJobRequest, context: grpc.ServicerContext) -> ingest_pb2.GetJobResponse:
         if not request.job_id:
             invalid(context, "job_id is required", "MISSING_JOB_ID")
         return ingest_pb2.GetJobResponse(job=convert.job_pb(self.ctx.jobs.get(request.job_id)))
@@ -186,9 +182,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self, request: ingest_pb2.ListAssetsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ListAssetsResponse:
         assets, token = self.ctx.catalog.list(page_size(request.page_size), request.page_token)
-        return ingest_pb2.ListAssetsResponse(
-            assets=[convert.asset_pb(a) for a in assets], next_page_token=token
-        )
+        return ingest_pb2.ListAssetsResponse(assets=[convert.asset_pb(a) for a in assets], next_page_token=token)
 
     @handle_errors
     def DeleteAsset(

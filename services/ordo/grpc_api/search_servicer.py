@@ -50,9 +50,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             page = self.ctx.search.search_image(request.image, **options)
         elif query == "asset_id":
             self.ctx.catalog.check_id(request.asset_id)
-            page = self.ctx.search.search_asset(
-                request.asset_id, exclude_self=request.exclude_self, **options
-            )
+            page = self.ctx.search.search_asset(request.asset_id, exclude_self=request.exclude_self, **options)
         else:
             invalid(context, "give either image bytes or an asset_id", "MISSING_QUERY")
         return search_pb2.SearchImageResponse(**self._hits(page))

@@ -40,9 +40,7 @@ class OrdoServer:
         if "ingest" in services:
             from ordo.grpc_api.ingest_servicer import IngestServicer
 
-            ingest_pb2_grpc.add_IngestServiceServicer_to_server(
-                IngestServicer(ctx, self.background), self.server
-            )
+            ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(ctx, self.background), self.server)
         if "search" in services:
             from ordo.grpc_api.search_servicer import SearchServicer
 
@@ -55,9 +53,7 @@ class OrdoServer:
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = [SERVICE_NAMES[s] for s in services]
-        reflection.enable_server_reflection(
-            (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
-        )
+        reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         self.port = self.server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise OSError(f"cannot bind gRPC server to {host}:{port} (in use?)")
