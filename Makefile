@@ -49,7 +49,7 @@ up: $(VENV)/.installed ## run the embedded stack in the foreground (data under $
 	$(BIN)/ordo up
 
 bench: $(VENV)/.installed ## benchmarks: prints a table, writes bench/results/*.json
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf .pytest_cache .ruff_cache bench/results/*.json

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import redis
+
 from ordo.adapters.redis_jobs import RedisJobStore
 from ordo.adapters.sqlite_jobs import SqliteJobStore
 from ordo.domain import FileFailure, Job, JobState

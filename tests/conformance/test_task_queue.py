@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
+
 from ordo.adapters.celery_queue import CeleryTaskQueue, decode_task, encode_task
 from ordo.config import Settings
 from ordo.domain import BoundingBox, EmbedTask, SampleKind, SampleRef

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from qdrant_client.conversions.conversion import RestToGrpc
+
 from ordo.adapters.edge_index import EdgeVectorIndex
 from ordo.adapters.qdrant_filters import build_filter, payload_index_schemas, search_params
 from ordo.adapters.qdrant_index import MODELS as CLIENT_MODELS
@@ -36,7 +38,6 @@ from ordo.adapters.qdrant_index import QdrantServerIndex
 from ordo.domain import Filter, SampleKind, VectorPoint
 from ordo.errors import Conflict, InvalidInput, Unavailable
 from ordo.ports.vector_index import VectorIndex
-from qdrant_client.conversions.conversion import RestToGrpc
 
 DIM = 64
 N_POINTS = 500

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from ordo.client import OrdoClient
 from ordo.config import Settings
 

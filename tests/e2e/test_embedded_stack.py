@@ -10,10 +10,10 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
 from ordo.grpc_api.status import error_reason
 from ordo.ids import asset_id_for
 from ordo.v1 import analysis_pb2, common_pb2, ingest_pb2, search_pb2
-
 from tests.e2e.conftest import Stack
 
 N_IMAGES = 20

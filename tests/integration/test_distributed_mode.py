@@ -15,6 +15,7 @@ import grpc
 import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
+
 from ordo.app import AppContext, set_current_context
 from ordo.client import OrdoClient
 from ordo.config import Settings
@@ -22,7 +23,6 @@ from ordo.grpc_api.server import SERVICES, OrdoServer
 from ordo.grpc_api.status import error_reason
 from ordo.v1 import common_pb2, ingest_pb2, search_pb2
 from ordo.worker.celery_app import EMBED_QUEUE
-
 from tests.fixtures.seaweedfs import S3Server
 
 REDIS_DB_URL = "redis://127.0.0.1:6379/12"

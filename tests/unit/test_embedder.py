@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
 from ordo.embedding import factory, hf_dual_encoder
 from ordo.embedding.base import Embedder
 from ordo.embedding.factory import (
@@ -24,9 +27,6 @@ from ordo.embedding.factory import (
 from ordo.embedding.hf_dual_encoder import HFDualEncoder
 from ordo.embedding.offline_tokenizer import COMMON_WORDS
 from ordo.errors import InvalidInput, ModelUnavailable
-from PIL import Image
-from transformers.modeling_outputs import BaseModelOutputWithPooling
-
 from tests.fixtures.tiny_clip import TINY_CLIP_DIM
 
 VIT_B_32_PARAMETERS = 151_277_313  # openai/clip-vit-base-patch32

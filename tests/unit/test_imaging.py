@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageFile, ImageOps, features
+
 from ordo import imaging
 from ordo.errors import InvalidInput, OrdoError, TooLarge
 from ordo.imaging import ImageInfo, ImageLimits, decode, probe, sniff_mime, thumbnail_jpeg
-from PIL import Image, ImageFile, ImageOps, features
-
 from tests.fixtures.datasets import DATASETS, dataset_records
 from tests.fixtures.images import (
     BOMB_SIDE,

@@ -1,0 +1,276 @@
+"""Run Ordo's benchmarks, print a table and write ``bench/results/<name>-<timestamp>.json`` + ``latest.json``.
+
+    python -m bench.run              # full: ingest 128 images x 2 rounds; search at 10k and 100k vectors
+    python -m bench.run --quick      # CI smoke (< 2 min): 24 images x 1 round; search at 10k, 100 queries
+    python -m bench.run --only search
+
+Benchmarks (see their module docstrings for the method):
+
+* ``bench.ingest_throughput``: `ordo up` end to end (upload → searchable) vs a bare decode+embed loop,
+  same model (random-weight CLIP ViT-B/32 on CPU) and images; target ratio >= 0.9.
+* ``bench.search_latency``: SearchText over gRPC at 10k/100k vectors (target at 100k: p50 <= 15 ms,
+  p99 <= 40 ms, text encoder included), with a breakdown and an exact numpy baseline + recall@10.
+
+Exit status: 0 when every benchmark ran (targets missed are reported, not fatal, unless ``--strict``),
+1 when one could not run, 2 with ``--strict`` when a target was missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO_ROOT, BenchError, git_commit, log, machine_info
+
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke version for CI (< 2 min)")
+    parser.add_argument("--only", choices=["ingest", "search"], help="run one benchmark")
+    parser.add_argument("--images", type=int, help="ingest: images to embed (default 128; --quick 24)")
+    parser.add_argument("--rounds", type=int, help="ingest: alternating rounds per side (default 2; --quick 1)")
+    parser.add_argument(
+        "--sizes", help="search: comma-separated index sizes (default 10000,100000; --quick 10000)"
+    )
+    parser.add_argument("--queries", type=int, help="search: timed queries per size (default 300; --quick 100)")
+    parser.add_argument("--rebuild", action="store_true", help="search: rebuild cached indexes")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data dirs (and stack logs)")
+    parser.add_argument("--name", help="result file prefix (default: full / quick, plus the --only part)")
+    parser.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
+    args = parser.parse_args(argv)
+    args.images = args.images or (24 if args.quick else 128)
+    args.rounds = args.rounds or (1 if args.quick else 2)
+    args.queries = args.queries or (100 if args.quick else 300)
+    sizes = args.sizes or ("10000" if args.quick else "10000,100000")
+    try:
+        args.sizes = [int(s.replace("_", "")) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--sizes: not a list of integers: {sizes!r}")
+    if not args.sizes or min(args.sizes) < 100:
+        parser.error("--sizes: every size must be >= 100")
+    if args.images < 1 or args.rounds < 1 or args.queries < 1:
+        parser.error("--images, --rounds and --queries must be positive")
+    args.name = args.name or ("quick" if args.quick else "full") + (f"-{args.only}" if args.only else "")
+    return args
+
+
+# ------------------------------------------------------------------------------------------ table
+def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    ingest = results.get("ingest")
+    if ingest and "ratio" in ingest:
+        out.append(
+            {
+                "name": "ingest ratio (pipeline / bare loop)",
+                "target": f">= {ingest['target_ratio']}",
+                "value": ingest["ratio"],
+                "passed": ingest["passed"],
+            }
+        )
+    search = results.get("search")
+    if search and "targets" in search:
+        t = search["targets"]
+        where = f"@{t['at_vectors']:,}" + ("" if t["at_vectors"] == t["defined_at"] else " (defined at 100k)")
+        for key, label in (("p50_ms", "p50"), ("p99_ms", "p99")):
+            out.append(
+                {
+                    "name": f"SearchText {label} {where}",
+                    "target": f"<= {t[key]['target']} ms",
+                    "value": t[key]["value"],
+                    "passed": t[key]["passed"],
+                }
+            )
+    return out
+
+
+def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(section, metric, value) rows for the printed table."""
+    rows: list[tuple[str, str, str]] = []
+    ingest = results.get("ingest")
+    if ingest and "ratio" in ingest:
+        cfg = ingest["config"]
+        b, p = ingest["baseline"], ingest["pipeline"]
+        sec = f"ingest ({cfg['images']} imgs, batch {cfg['model_batch_size']}, best of {cfg['rounds']})"
+        rows.append((sec, "bare loop img/s", f"{b['best']['images_per_s']:.2f}  (rounds {b['noise']['images_per_s']})"))
+        rows.append((sec, "pipeline img/s", f"{p['best']['images_per_s']:.2f}  (rounds {p['noise']['images_per_s']})"))
+        rows.append((sec, "ratio (target >= 0.9)", f"{ingest['ratio']:.3f}  (per round {ingest['round_ratios']})"))
+        best = p["best"]
+        rows.append(
+            (sec, "pipeline wall split", f"upload RPC {best['upload_rpc_s']:.2f} s + drain {best['after_upload_s']:.2f} s")
+        )
+        rows.append(
+            (
+                sec,
+                "bare loop split",
+                f"read+decode {b['best']['read_decode_s']:.2f} s, embed {b['best']['embed_s']:.2f} s",
+            )
+        )
+        for st in best["stage_timings"]:
+            rows.append((sec, f"stage {st['stage']}", f"{st['seconds']:.3f} s  ({st['ms_per_item']} ms/item)"))
+        d = ingest["diagnostics"]
+        rows.append(
+            (
+                sec,
+                "extra CPU/img in pipeline",
+                f"{d['pipeline_extra_cpu_ms_per_image']:.1f} ms = {d['extra_vs_embed_pct']}% of embed "
+                f"(probe+sha {d['upload_probe_sha256_ms']}, decode@{d['pipeline_decode_side']} "
+                f"{d['pipeline_decode_ms']} vs @{d['baseline_max_side']} {d['baseline_decode_ms']}, "
+                f"thumb {d['thumbnail_ms']})",
+            )
+        )
+    search = results.get("search")
+    if search and "sizes" in search:
+        enc = search["text_encoder"]
+        rows.append(("search", "text encoder alone p50/p99", f"{enc['p50_ms']:.1f} / {enc['p99_ms']:.1f} ms"))
+        for n, s in search["sizes"].items():
+            sec = f"search @{int(n):,}"
+            g, ix, br = s["grpc_search_text"], s["index"], s["p50_breakdown_ms"]
+            rows.append(
+                (
+                    sec,
+                    "SearchText gRPC p50/p90/p99/mean",
+                    f"{g['p50_ms']:.1f} / {g['p90_ms']:.1f} / {g['p99_ms']:.1f} / {g['mean_ms']:.1f} ms (n={g['n']})",
+                )
+            )
+            rows.append(
+                (
+                    sec,
+                    "p50 breakdown",
+                    f"encoder {br['text_encoder']:.1f} + index {br['index_search']:.2f} + rest {br['rest']:.1f} ms "
+                    f"(rpc floor {br['rpc_floor']:.2f})",
+                )
+            )
+            rows.append(
+                (
+                    sec,
+                    "index alone p50/p99 (ef %d)" % ix["hnsw_ef"],
+                    f"{ix['raw_search']['p50_ms']:.2f} / {ix['raw_search']['p99_ms']:.2f} ms "
+                    f"({ix['indexed_vectors']:,} in HNSW)",
+                )
+            )
+            rows.append((sec, "numpy exact p50", f"{ix['numpy_exact']['p50_ms']:.2f} ms/query"))
+            rows.append((sec, "HNSW recall@10 vs exact", f"{ix['recall_at_10']:.3f} (min {ix['recall_at_10_min']})"))
+            b = s["build"]
+            rows.append(
+                (
+                    sec,
+                    "index build" + (" (cached)" if b["cached"] else ""),
+                    f"upsert {b['upsert_s']:.1f} s + optimize {b['optimize_s']:.1f} s "
+                    f"(points {b['prepare_points_s']:.1f} s); {b['disk_mb']} MB",
+                )
+            )
+    for name, err in results.get("errors", {}).items():
+        rows.append((name, "ERROR", err.splitlines()[0][:200] if err else "?"))
+    return rows
+
+
+def print_table(results: dict[str, Any]) -> None:
+    rows = _rows(results)
+    targets = results.get("targets", [])
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        for sec, metric, value in rows:
+            print(f"{sec:<45} {metric:<34} {value}")
+        for t in targets:
+            print(f"TARGET {t['name']:<45} {t['target']:<10} {t['value']:<10} {'PASS' if t['passed'] else 'FAIL'}")
+        return
+    console = Console(width=max(140, Console().width))
+    table = Table(title=f"Ordo benchmarks ({results['name']})", show_lines=False)
+    for col in ("benchmark", "metric", "value"):
+        table.add_column(col, overflow="fold")
+    last = None
+    for sec, metric, value in rows:
+        table.add_row(sec if sec != last else "", metric, value, end_section=False)
+        last = sec
+    console.print(table)
+    if targets:
+        tt = Table(title="targets")
+        for col in ("target", "wanted", "measured", "result"):
+            tt.add_column(col)
+        for t in targets:
+            tt.add_row(
+                t["name"], t["target"], str(t["value"]), "[green]PASS[/green]" if t["passed"] else "[red]FAIL[/red]"
+            )
+        console.print(tt)
+    m = results["machine"]
+    console.print(
+        f"machine: {m['cpu_count']} CPUs, torch {m['torch']} ({m['torch_threads']} threads), Python {m['python']}, "
+        f"load avg at start {m.get('load_avg_1m')}; commit {results['git'].get('commit')}; "
+        f"{results['duration_s']:.0f} s"
+    )
+
+
+# -------------------------------------------------------------------------------------------- main
+def write_results(results: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"{results['name']}-{stamp}.json"
+    text = json.dumps(results, indent=2, default=str) + "\n"
+    path.write_text(text)
+    latest = RESULTS_DIR / "latest.json"
+    tmp = latest.with_suffix(".json.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, latest)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "name": args.name,
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "args": {k: v for k, v in vars(args).items()},
+        "machine": machine_info(),
+        "git": git_commit(),
+        "errors": {},
+    }
+    plan = [b for b in ("ingest", "search") if args.only in (None, b)]
+    for bench in plan:
+        try:
+            if bench == "ingest":
+                from bench import ingest_throughput
+
+                results["ingest"] = ingest_throughput.run(n_images=args.images, rounds=args.rounds, keep=args.keep)
+            else:
+                from bench import search_latency
+
+                results["search"] = search_latency.run(
+                    sizes=args.sizes, n_queries=args.queries, rebuild=args.rebuild, keep=args.keep
+                )
+        except KeyboardInterrupt:
+            results["errors"][bench] = "interrupted"
+            log(f"{bench}: interrupted")
+            break
+        except BenchError as exc:
+            results["errors"][bench] = str(exc)
+            log(f"{bench} could not run: {exc}")
+        except Exception as exc:
+            results["errors"][bench] = "".join(traceback.format_exception(exc))
+            log(f"{bench} failed:\n{results['errors'][bench]}")
+    results["targets"] = _targets(results)
+    results["all_targets_passed"] = all(t["passed"] for t in results["targets"]) if results["targets"] else None
+    results["duration_s"] = round(time.perf_counter() - started, 1)
+    path = write_results(results)
+    print_table(results)
+    print(f"results: {path.relative_to(REPO_ROOT)} (and bench/results/latest.json)")
+    if results["errors"]:
+        return 1
+    if args.strict and results["all_targets_passed"] is False:
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
