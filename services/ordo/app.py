@@ -138,6 +138,12 @@ class AppContext:
             return embedder
 
     @property
+    def decode_side(self) -> int:
+        """Smallest side JPEGs are draft-decoded to. The worker and image queries use the same value, so
+        a query with the bytes of an indexed image gets exactly that image's vector."""
+        return max(int(getattr(self.embedder, "input_size", 224)), self.settings.thumbnail_size)
+
+    @property
     def model_id(self) -> str:
         return self.embedder.model_id
 
@@ -166,7 +172,7 @@ class AppContext:
     def search(self) -> SearchCore:
         from ordo.core.search import SearchCore
 
-        return SearchCore(index=self.index, embedder=self.embedder, limits=self.limits)
+        return SearchCore(index=self.index, embedder=self.embedder, limits=self.limits, decode_side=self.decode_side)
 
     @cached_property
     def pipeline(self) -> EmbeddingPipeline:
@@ -180,7 +186,7 @@ class AppContext:
             limits=self.limits,
             decode_threads=self.settings.decode_threads,
             thumbnail_size=self.settings.thumbnail_size,
-            model_input_side=_model_input_side(self.embedder),
+            decode_side=self.decode_side,
         )
 
     # --- asset operations that span ports ----------------------------------------------------
@@ -206,10 +212,6 @@ class AppContext:
             obj = self.__dict__.get(name)
             if obj is not None:
                 obj.close()
-
-
-def _model_input_side(embedder: Embedder) -> int:
-    return int(getattr(embedder, "input_size", 224) or 224)
 
 
 _current: AppContext | None = None

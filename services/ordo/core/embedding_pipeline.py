@@ -79,7 +79,7 @@ class EmbeddingPipeline:
         limits: ImageLimits,
         decode_threads: int = 2,
         thumbnail_size: int = 256,
-        model_input_side: int = 224,
+        decode_side: int = 256,
     ) -> None:
         self.store = store
         self.catalog = AssetCatalog(store)
@@ -89,7 +89,7 @@ class EmbeddingPipeline:
         self.limits = limits
         self.thumbnail_size = thumbnail_size
         # Decode JPEGs at reduced scale, but never below what the model or the thumbnail needs.
-        self.decode_side = max(model_input_side, thumbnail_size)
+        self.decode_side = decode_side
         self._pool = ThreadPoolExecutor(max_workers=decode_threads, thread_name_prefix="ordo-decode")
 
     def close(self) -> None:

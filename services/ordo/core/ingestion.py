@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ordo.core.catalog import AssetCatalog, thumbnail_key
 from ordo.domain import Asset, AssetState, EmbedTask, FileFailure, Job, SampleKind, SampleRef
-from ordo.errors import InvalidInput, NotFound, OrdoError, TooLarge
+from ordo.errors import InvalidInput, OrdoError, TooLarge
 from ordo.ids import asset_id_for, batch_id_for
 from ordo.imaging import ImageLimits, probe
 from ordo.ports.job_store import JobStore
@@ -286,13 +286,6 @@ class IngestCore:
                 )
                 continue
             yield f"s3://{bucket}/{info.key}", name, (lambda key=info.key: store.get(key))
-
-    # --- deletion --------------------------------------------------------------------------------
-    def ensure_exists(self, asset_id: str) -> Asset:
-        asset = self.catalog.find(AssetCatalog.check_id(asset_id))
-        if asset is None:
-            raise NotFound(f"asset {asset_id} not found", reason="ASSET_NOT_FOUND")
-        return asset
 
 
 def walk_images(root: Path, recursive: bool) -> Iterator[Path]:

@@ -59,10 +59,11 @@ def decode_page_token(token: str, fingerprint: str) -> int:
 
 
 class SearchCore:
-    def __init__(self, *, index: VectorIndex, embedder: Embedder, limits: ImageLimits) -> None:
+    def __init__(self, *, index: VectorIndex, embedder: Embedder, limits: ImageLimits, decode_side: int = 256) -> None:
         self.index = index
         self.embedder = embedder
         self.limits = limits
+        self.decode_side = decode_side
 
     def search_text(
         self,
@@ -90,7 +91,7 @@ class SearchCore:
         page_token: str = "",
         min_score: float = 0.0,
     ) -> SearchPage:
-        image, _ = decode(data, self.limits, max_side=224)
+        image, _ = decode(data, self.limits, max_side=self.decode_side)
         vector = self.embedder.embed_images([image])[0]
         digest = hashlib.sha256(data).hexdigest()
         return self._search(vector, f"image:{digest}", filter or Filter(), top_k, page_token, min_score)

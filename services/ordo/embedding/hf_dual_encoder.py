@@ -49,6 +49,9 @@ _GUIDANCE_TAIL = (
 )
 
 
+DEFAULT_INPUT_SIZE = 224
+
+
 def resolve_device(device: str) -> str:
     """Map ``"auto"`` to ``"cuda"`` when a GPU is usable, else ``"cpu"``; pass explicit devices through."""
     device = device.strip().lower()
@@ -211,6 +214,8 @@ class HFDualEncoder:
         # Embedding width; 0 until load(). A plain attribute on purpose, not a lazily loading property:
         # on Python 3.11 ``isinstance(x, Embedder)`` reads every protocol member and would load the model.
         self.dim = 0
+        # Side of the model's square input; decoders may downscale JPEGs (DCT draft) to no less than this.
+        self.input_size = DEFAULT_INPUT_SIZE
         self._max_length = _FALLBACK_MAX_LENGTH
         self._padding: bool | str = True
         self._text_inputs: frozenset[str] = frozenset()
@@ -381,6 +386,8 @@ class HFDualEncoder:
                 "dimensions; it is not a dual encoder with one shared space."
             )
         self.dim = int(text_dim)
+        vision_config = getattr(config, "vision_config", None) or config
+        self.input_size = int(getattr(vision_config, "image_size", 0) or DEFAULT_INPUT_SIZE)
         self._model = model
 
     # -------------------------------------------------------------- inference

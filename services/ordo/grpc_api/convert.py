@@ -10,6 +10,10 @@ from ordo.core.ingestion import FileResult, Outcome
 from ordo.domain import Asset, AssetState, FileFailure, Filter, Job, JobState, Sample, SampleKind, SearchHit
 from ordo.v1 import common_pb2, ingest_pb2, search_pb2
 
+# A job message stays small enough for every client's default receive limit (4 MiB) even for huge jobs.
+MAX_ASSET_IDS_SENT = 10_000
+MAX_FAILURES_SENT = 1_000
+
 _KIND = {
     SampleKind.IMAGE: common_pb2.SAMPLE_KIND_IMAGE,
     SampleKind.OBJECT: common_pb2.SAMPLE_KIND_OBJECT,
@@ -100,7 +104,7 @@ def job_pb(job: Job) -> common_pb2.Job:
         duplicates=job.duplicates,
         failed=job.failed,
         pending=job.pending,
-        failures=[failure_pb(f) for f in job.failures],
+        failures=[failure_pb(f) for f in job.failures[:MAX_FAILURES_SENT]],
         create_time=timestamp(job.created_at),
         update_time=timestamp(job.updated_at),
         end_time=timestamp(job.ended_at),
@@ -111,7 +115,7 @@ def job_pb(job: Job) -> common_pb2.Job:
             for s, sec in sorted(job.stage_seconds.items())
         ],
         error=job.error,
-        asset_ids=job.asset_ids,
+        asset_ids=job.asset_ids[:MAX_ASSET_IDS_SENT],
     )
 
 
