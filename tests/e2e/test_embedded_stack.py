@@ -280,3 +280,23 @@ def test_cli_says_when_the_stack_is_down(stack: Stack) -> None:
     )
     assert result.returncode != 0
     assert "cannot reach Ordo" in result.stderr
+
+
+def test_another_program_can_search_over_reflection(stack: Stack, ingested: dict) -> None:
+    """grpcurl (a Go program) knows nothing of Ordo's Python code: it reads the contract by reflection."""
+    import shutil
+    import subprocess
+    import sys
+
+    grpcurl = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
+    request = json.dumps({"query": "a dog on a beach", "top_k": 3})
+    result = subprocess.run(
+        [grpcurl, "-plaintext", "-d", request, stack.address, "ordo.v1.SearchService/SearchText"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)["hits"]
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert {h["asset"].get("assetId") or h["asset"]["asset_id"] for h in hits} <= set(ingested["ids"])
