@@ -92,7 +92,7 @@ def git_commit() -> dict[str, Any]:
         ).stdout.strip()
 
     try:
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "services"))}
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
 
@@ -111,10 +111,7 @@ def machine_info() -> dict[str, Any]:
         "cuda": torch.cuda.is_available(),
         "numpy": np.__version__,
     }
-    try:
-        info["load_avg_1m"] = round(os.getloadavg()[0], 2)
-    except OSError:
-        pass
+    info["load_avg_1m"] = load_avg()
     try:
         meminfo = Path("/proc/meminfo").read_text().split("\n")
         total_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))

@@ -1,6 +1,6 @@
 """Run Ordo's benchmarks, print a table and write ``bench/results/<name>-<timestamp>.json`` + ``latest.json``.
 
-    python -m bench.run              # full: ingest 128 images x 2 rounds; search at 10k and 100k vectors
+    python -m bench.run              # full: ingest 128 images x 3 rounds; search at 10k and 100k vectors
     python -m bench.run --quick      # CI smoke (< 2 min): 24 images x 1 round; search at 10k, 100 queries
     python -m bench.run --only search
 
@@ -37,10 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small smoke version for CI (< 2 min)")
     parser.add_argument("--only", choices=["ingest", "search"], help="run one benchmark")
     parser.add_argument("--images", type=int, help="ingest: images to embed (default 128; --quick 24)")
-    parser.add_argument("--rounds", type=int, help="ingest: alternating rounds per side (default 2; --quick 1)")
-    parser.add_argument(
-        "--sizes", help="search: comma-separated index sizes (default 10000,100000; --quick 10000)"
-    )
+    parser.add_argument("--rounds", type=int, help="ingest: alternating rounds per side (default 3; --quick 1)")
+    parser.add_argument("--sizes", help="search: comma-separated index sizes (default 10000,100000; --quick 10000)")
     parser.add_argument("--queries", type=int, help="search: timed queries per size (default 300; --quick 100)")
     parser.add_argument("--rebuild", action="store_true", help="search: rebuild cached indexes")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dirs (and stack logs)")
@@ -48,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
     args = parser.parse_args(argv)
     args.images = args.images or (24 if args.quick else 128)
-    args.rounds = args.rounds or (1 if args.quick else 2)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     args.queries = args.queries or (100 if args.quick else 300)
     sizes = args.sizes or ("10000" if args.quick else "10000,100000")
     try:
@@ -105,7 +103,12 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append((sec, "ratio (target >= 0.9)", f"{ingest['ratio']:.3f}  (per round {ingest['round_ratios']})"))
         best = p["best"]
         rows.append(
-            (sec, "pipeline wall split", f"upload RPC {best['upload_rpc_s']:.2f} s + drain {best['after_upload_s']:.2f} s")
+            (
+                sec,
+                "pipeline wall split",
+                f"{best['wall_s']:.2f} s = upload RPC {best['upload_rpc_s']:.2f} s + drain "
+                f"{best['after_upload_s']:.2f} s; not embedding {best['wall_minus_embed_s']:.2f} s",
+            )
         )
         rows.append(
             (
@@ -129,8 +132,6 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         )
     search = results.get("search")
     if search and "sizes" in search:
-        enc = search["text_encoder"]
-        rows.append(("search", "text encoder alone p50/p99", f"{enc['p50_ms']:.1f} / {enc['p99_ms']:.1f} ms"))
         for n, s in search["sizes"].items():
             sec = f"search @{int(n):,}"
             g, ix, br = s["grpc_search_text"], s["index"], s["p50_breakdown_ms"]
@@ -145,18 +146,26 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 (
                     sec,
                     "p50 breakdown",
-                    f"encoder {br['text_encoder']:.1f} + index {br['index_search']:.2f} + rest {br['rest']:.1f} ms "
-                    f"(rpc floor {br['rpc_floor']:.2f})",
+                    f"encoder {br['text_encoder']:.1f} + index {br['index_search']:.2f} + core rest "
+                    f"{br['core_rest']:.1f} (= in-process {br['search_core_in_process']:.1f}) + gRPC/server "
+                    f"{br['grpc_and_server']:.1f} ms (rpc floor {br['rpc_floor']:.2f})",
                 )
             )
+            enc = ix["text_encoder"]
+            rows.append((sec, "text encoder alone p50/p99", f"{enc['p50_ms']:.1f} / {enc['p99_ms']:.1f} ms"))
             rows.append(
                 (
                     sec,
-                    "index alone p50/p99 (ef %d)" % ix["hnsw_ef"],
+                    f"index alone p50/p99 (ef {ix['hnsw_ef']})",
                     f"{ix['raw_search']['p50_ms']:.2f} / {ix['raw_search']['p99_ms']:.2f} ms "
                     f"({ix['indexed_vectors']:,} in HNSW)",
                 )
             )
+            plain = s["build"].get("search_before_optimize")
+            if plain:
+                rows.append(
+                    (sec, "index before optimize() p50/p99", f"{plain['p50_ms']:.2f} / {plain['p99_ms']:.2f} ms")
+                )
             rows.append((sec, "numpy exact p50", f"{ix['numpy_exact']['p50_ms']:.2f} ms/query"))
             rows.append((sec, "HNSW recall@10 vs exact", f"{ix['recall_at_10']:.3f} (min {ix['recall_at_10_min']})"))
             b = s["build"]

@@ -14,9 +14,11 @@
 * **The latency** is what a client sees: ``SearchText`` (top_k 10, no filter) over a real gRPC channel
   to ``ordo up``, sequential, after 20 warm-up queries, with varied natural queries (COCO captions).
   It includes tokenising, the CLIP text tower, the HNSW search, payload-to-proto conversion and gRPC.
-* **Breakdown**, each measured alone: the text encoder in-process (``embed_texts`` one query at a time),
-  the raw index search in-process (``EdgeVectorIndex.search`` with random unit vectors, limit 11 as the
-  search core asks), and a gRPC health-check round trip as the floor of any RPC.
+* **Breakdown**, in-process on the same shard: the raw index search (``EdgeVectorIndex.search`` with
+  random unit vectors, limit 11 as the search core asks); then, alternating per query so machine noise
+  hits both alike, the text encoder alone (``embed_texts`` of one query) and ``SearchCore.search_text``
+  (encoder + index + payload conversion, no gRPC). gRPC total minus SearchCore is the cost of the
+  channel, the servicer and the server process; a health-check round trip gives the floor of any RPC.
 * **Index baseline**: exact brute-force search in numpy on the same vectors (ms/query, one query at a
   time), and recall@10 of Edge's HNSW against it on 100 queries that are noisy copies of indexed vectors.
 """
@@ -57,7 +59,7 @@ WARMUP_QUERIES = 20
 RECALL_QUERIES = 100
 RAW_QUERIES = 300
 TOP_K = 10
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 TARGETS_AT = 100_000
 TARGET_P50_MS = 15.0
 TARGET_P99_MS = 40.0
@@ -177,6 +179,7 @@ def build_or_load(n: int, vectors: np.ndarray, rebuild: bool = False) -> tuple[P
             prepare_s += t1 - t0
             upsert_s += time.perf_counter() - t1
         log(f"  upserted in {upsert_s:.1f} s; optimising (builds HNSW, blocks)")
+        plain = _plain_search_times(index)
         t0 = time.perf_counter()
         changed = index.optimize()
         optimize_s = time.perf_counter() - t0
@@ -199,13 +202,27 @@ def build_or_load(n: int, vectors: np.ndarray, rebuild: bool = False) -> tuple[P
         "upsert_s": round(upsert_s, 2),
         "optimize_s": round(optimize_s, 2),
         "optimize_changed": changed,
+        "search_before_optimize": plain,
         "indexed_vectors_after_optimize": indexed,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "disk_mb": round(sum(f.stat().st_size for f in building.rglob("*") if f.is_file()) / 2**20, 1),
+        "disk_mb": round(sum(f.stat().st_blocks * 512 for f in building.rglob("*") if f.is_file()) / 2**20, 1),
     }
     (building / "meta.json").write_text(json.dumps(meta, indent=2))
     building.rename(cache)
     return cache, {**meta, "cached": False}
+
+
+def _plain_search_times(index: Any, count: int = 50) -> dict[str, Any]:
+    """Raw search latency before ``optimize()``: what ``ordo up`` serves today after ingesting this many
+    vectors, since nothing in Ordo calls ``optimize()`` yet (the points sit in a plain, brute-force segment)."""
+    rng = np.random.default_rng(SEED + 2)
+    times = []
+    for i, q in enumerate(_normalise(rng.standard_normal((count + 5, DIM), dtype=np.float32))):
+        t = time.perf_counter()
+        index.search(q.tolist(), limit=TOP_K + 1)
+        if i >= 5:
+            times.append(time.perf_counter() - t)
+    return {**percentiles_ms(times), "indexed_vectors": index.indexed_vectors_count}
 
 
 # ---------------------------------------------------------------------------------- in-process
@@ -222,8 +239,15 @@ def _exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[list
     return results, times
 
 
-def _index_alone(data_dir: Path, vectors: np.ndarray, ids: list[str]) -> dict[str, Any]:
+def _in_process(data_dir: Path, vectors: np.ndarray, ids: list[str], queries: list[str]) -> dict[str, Any]:
+    """Everything but gRPC, in this process, on the same shard: the raw index search, recall and exact
+    numpy search, then the text encoder alone and ``SearchCore.search_text`` (encoder + index + payload
+    conversion), alternating per query so that machine noise hits both the same way."""
     from ordo.adapters.edge_index import EdgeVectorIndex
+    from ordo.config import Settings
+    from ordo.core.search import SearchCore
+    from ordo.embedding.factory import create_embedder
+    from ordo.imaging import ImageLimits
 
     rng = np.random.default_rng(SEED + 1)
     t0 = time.perf_counter()
@@ -234,61 +258,64 @@ def _index_alone(data_dir: Path, vectors: np.ndarray, ids: list[str]) -> dict[st
             raise BenchError(f"index at {index.path} has dim {index.dim}, expected {DIM}")
         indexed = index.indexed_vectors_count
         random_queries = _normalise(rng.standard_normal((WARMUP_QUERIES + RAW_QUERIES, DIM), dtype=np.float32))
-        times = []
+        raw = []
         for i, q in enumerate(random_queries):
             vector = q.tolist()
             t = time.perf_counter()
             hits = index.search(vector, limit=TOP_K + 1)  # what SearchCore asks for (one extra: has_more)
             if i >= WARMUP_QUERIES:
-                times.append(time.perf_counter() - t)
+                raw.append(time.perf_counter() - t)
             if len(hits) != TOP_K + 1:
                 raise BenchError(f"raw index search returned {len(hits)} hits")
         # Recall@10: noisy copies of indexed vectors, HNSW (the adapter's default ef) vs exact numpy.
         picks = rng.choice(len(vectors), size=RECALL_QUERIES, replace=False)
         noise = rng.standard_normal((RECALL_QUERIES, DIM), dtype=np.float32) * (QUERY_NOISE / np.sqrt(DIM))
-        queries = _normalise(vectors[picks] + noise)
-        exact, exact_times = _exact_top_k(vectors, queries, TOP_K)
+        recall_queries = _normalise(vectors[picks] + noise)
+        exact, exact_times = _exact_top_k(vectors, recall_queries, TOP_K)
         position = {sid: i for i, sid in enumerate(ids)}
         recalls = []
-        for q, truth in zip(queries, exact, strict=True):
+        for q, truth in zip(recall_queries, exact, strict=True):
             found = {position.get(h.id, -1) for h in index.search(q.tolist(), limit=TOP_K)}
             recalls.append(len(found & set(truth.tolist())) / TOP_K)
         self_hits = sum(int(p) == int(t[0]) for p, t in zip(picks, exact, strict=True))
+
+        settings = Settings(model=MODEL, device="cpu")
+        embedder = create_embedder(
+            MODEL, device="cpu", batch_size=settings.model_batch_size, torch_threads=settings.torch_threads or None
+        )
+        try:
+            embedder.load()
+            core = SearchCore(index=index, embedder=embedder, limits=ImageLimits())
+            encoder, in_core = [], []
+            for i, query in enumerate(queries):
+                t = time.perf_counter()
+                embedder.embed_texts([query])
+                t1 = time.perf_counter()
+                page = core.search_text(query, top_k=TOP_K)
+                t2 = time.perf_counter()
+                if len(page.hits) != TOP_K:
+                    raise BenchError(f"SearchCore.search_text({query!r}) returned {len(page.hits)} hits")
+                if i >= WARMUP_QUERIES:
+                    encoder.append(t1 - t)
+                    in_core.append(t2 - t1)
+        finally:
+            del embedder, core
+            gc.collect()
     finally:
         index.close()
     return {
         "open_s": round(open_s, 3),
         "indexed_vectors": indexed,
         "hnsw_ef": index.hnsw_ef,
-        "raw_search": percentiles_ms(times),
+        "raw_search": percentiles_ms(raw),
         "numpy_exact": percentiles_ms(exact_times),
         "recall_at_10": round(float(np.mean(recalls)), 4),
         "recall_at_10_min": round(float(np.min(recalls)), 2),
         "recall_queries": RECALL_QUERIES,
         "exact_top1_is_source": self_hits,
+        "text_encoder": percentiles_ms(encoder),
+        "search_core_in_process": percentiles_ms(in_core),
     }
-
-
-def _encoder_alone(queries: list[str]) -> dict[str, Any]:
-    from ordo.config import Settings
-    from ordo.embedding.factory import create_embedder
-
-    settings = Settings(model=MODEL, device="cpu")
-    embedder = create_embedder(
-        MODEL, device="cpu", batch_size=settings.model_batch_size, torch_threads=settings.torch_threads or None
-    )
-    try:
-        embedder.load()
-        times = []
-        for i, query in enumerate(queries):
-            t = time.perf_counter()
-            embedder.embed_texts([query])
-            if i >= WARMUP_QUERIES:
-                times.append(time.perf_counter() - t)
-    finally:
-        del embedder
-        gc.collect()
-    return percentiles_ms(times)
 
 
 # ------------------------------------------------------------------------------------- over gRPC
@@ -338,8 +365,6 @@ def _queries(count: int) -> list[str]:
 
 def run(*, sizes: list[int], n_queries: int, rebuild: bool = False, keep: bool = False) -> dict[str, Any]:
     queries = _queries(WARMUP_QUERIES + n_queries)
-    log(f"search: text encoder alone ({n_queries} queries, in-process)")
-    encoder = _encoder_alone(queries)
     results: dict[str, Any] = {
         "config": {
             "model": MODEL,
@@ -353,7 +378,6 @@ def run(*, sizes: list[int], n_queries: int, rebuild: bool = False, keep: bool =
             "collection": collection_name(),
             "cache": str(cache_root()),
         },
-        "text_encoder": encoder,
         "sizes": {},
     }
     for n in sizes:
@@ -366,29 +390,34 @@ def run(*, sizes: list[int], n_queries: int, rebuild: bool = False, keep: bool =
             t0 = time.perf_counter()
             shutil.copytree(cache / "data", data_dir)
             copy_s = time.perf_counter() - t0
-            log(f"search @ {n:,}: index alone, recall vs numpy")
-            alone = _index_alone(data_dir, vectors, ids)
+            log(f"search @ {n:,}: in-process (index alone, recall vs numpy, encoder alone, SearchCore)")
+            alone = _in_process(data_dir, vectors, ids, queries)
             del vectors
             gc.collect()
             log(f"search @ {n:,}: SearchText over gRPC ({n_queries} queries)")
             grpc_latency = _grpc_latency(data_dir, queries, n)
-        other = grpc_latency["p50_ms"] - encoder["p50_ms"] - alone["raw_search"]["p50_ms"]
+        total = grpc_latency["p50_ms"]
+        encoder = alone["text_encoder"]["p50_ms"]
+        index_ms = alone["raw_search"]["p50_ms"]
+        core = alone["search_core_in_process"]["p50_ms"]
         results["sizes"][str(n)] = {
             "build": build,
             "copy_s": round(copy_s, 2),
             "index": alone,
             "grpc_search_text": grpc_latency,
             "p50_breakdown_ms": {
-                "total": grpc_latency["p50_ms"],
-                "text_encoder": encoder["p50_ms"],
-                "index_search": alone["raw_search"]["p50_ms"],
+                "total_grpc": total,
+                "text_encoder": encoder,
+                "index_search": index_ms,
+                "core_rest": round(core - encoder - index_ms, 3),  # tokenise, payload → hits, page token
+                "search_core_in_process": core,
+                "grpc_and_server": round(total - core, 3),  # channel, servicer, proto conversion, process
                 "rpc_floor": grpc_latency["rpc_floor"]["p50_ms"],
-                "rest": round(other, 3),
             },
         }
         log(
-            f"  p50 {grpc_latency['p50_ms']:.1f} ms, p99 {grpc_latency['p99_ms']:.1f} ms; "
-            f"recall@10 {alone['recall_at_10']:.3f}"
+            f"  p50 {total:.1f} ms (encoder {encoder:.1f}, index {index_ms:.2f}), "
+            f"p99 {grpc_latency['p99_ms']:.1f} ms; recall@10 {alone['recall_at_10']:.3f}"
         )
     target_n = TARGETS_AT if str(TARGETS_AT) in results["sizes"] else max(sizes)
     measured = results["sizes"][str(target_n)]["grpc_search_text"]

@@ -132,6 +132,7 @@ class AppContext:
                 batch_size=self.settings.model_batch_size,
                 cache_dir=self.settings.model_cache_dir or None,
                 torch_threads=self.settings.torch_threads or None,
+                quantize_text_on_cpu=self.settings.quantize_text_on_cpu,
             )
             embedder.load()
             log.info("model %s loaded on %s (dim %d)", embedder.model_id, embedder.device, embedder.dim)

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     model_batch_size: int = Field(16, ge=1, le=1024, description="Images per forward pass.")
     model_cache_dir: str = Field("", description="Hugging Face cache folder (default: HF_HOME).")
     torch_threads: int = Field(0, ge=0, description="Intra-op threads for torch on CPU (0 = torch default).")
+    quantize_text_on_cpu: bool = Field(
+        True, description="On a CPU, run the text tower in int8 (≈3x faster queries, cosine ≈0.999 to fp32)."
+    )
 
     # --- services --------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Interface the gRPC servers bind to.")

@@ -383,3 +383,18 @@ def test_random_clip_vit_b_32_has_the_real_architecture() -> None:
 def test_unknown_random_clip_preset_is_unavailable() -> None:
     with pytest.raises(ModelUnavailable, match="vit-b-32"):
         create_embedder("random-clip:vit-h-14")
+
+
+def test_int8_text_tower_on_cpu_agrees_with_fp32(tiny_clip_dir: Path) -> None:
+    """The CPU query path (int8 text tower) must stay close to fp32 and independent of batching."""
+    fp32 = HFDualEncoder(str(tiny_clip_dir), device="cpu", quantize_text_on_cpu=False)
+    int8 = HFDualEncoder(str(tiny_clip_dir), device="cpu", quantize_text_on_cpu=True)
+    texts = ["a dog on a beach", "two people riding bicycles", "a plate of food with broccoli"]
+    a, b = fp32.embed_texts(texts), int8.embed_texts(texts)
+    assert not fp32.text_quantized
+    if int8.text_quantized:  # it may refuse when the tiny random tower disagrees: then it is fp32 itself
+        assert np.min(np.sum(a * b, axis=1)) >= 0.995
+        np.testing.assert_array_equal(b[1], int8.embed_texts([texts[1]])[0])
+    else:
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(fp32.embed_images(_images(2)), int8.embed_images(_images(2)), atol=1e-6)

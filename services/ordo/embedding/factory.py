@@ -220,6 +220,7 @@ class RandomClipEmbedder(HFDualEncoder):
         half_on_gpu: bool = True,
         torch_threads: int | None = None,
         seed: int = RANDOM_CLIP_SEED,
+        quantize_text_on_cpu: bool = True,
     ) -> None:
         preset = model_name.removeprefix(RANDOM_CLIP_PREFIX)
         self.config = random_clip_config(preset)  # unknown presets fail here, before any load
@@ -234,6 +235,7 @@ class RandomClipEmbedder(HFDualEncoder):
             local_files_only=True,
             torch_threads=torch_threads,
             model_id=f"{RANDOM_CLIP_PREFIX}{preset}",
+            quantize_text_on_cpu=quantize_text_on_cpu,
         )
 
     def _load_components(self) -> tuple[Any, Any, Any]:

@@ -17,6 +17,7 @@ import logging
 import re
 import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ _GUIDANCE_TAIL = (
 
 
 DEFAULT_INPUT_SIZE = 224
+_MIN_QUANTIZED_AGREEMENT = 0.995
 
 
 def resolve_device(device: str) -> str:
@@ -175,6 +177,7 @@ class HFDualEncoder:
         local_files_only: bool | None = None,
         torch_threads: int | None = None,
         model_id: str | None = None,
+        quantize_text_on_cpu: bool = True,
     ) -> None:
         """Configure only; nothing heavy happens until :meth:`load`.
 
@@ -182,6 +185,8 @@ class HFDualEncoder:
         ``True`` never touches the network; ``False`` always consults the Hub (picks up new revisions).
         ``torch_threads`` calls ``torch.set_num_threads`` at load time (process-wide).
         ``model_id`` overrides the derived id (for families that build their model in-process).
+        ``quantize_text_on_cpu``: on a CPU, run the text tower with int8 dynamic quantisation (see
+        :meth:`_quantize_text_tower`).
         """
         name = model_name.strip()
         if not name:
@@ -197,6 +202,8 @@ class HFDualEncoder:
         self.cache_dir = cache_dir
         self.local_files_only = local_files_only
         self.torch_threads = torch_threads
+        self.quantize_text_on_cpu = quantize_text_on_cpu
+        self.text_quantized = False
         local_dir = Path(name).expanduser()
         if model_id is not None:
             self.model_id = model_id
@@ -386,9 +393,41 @@ class HFDualEncoder:
                 "dimensions; it is not a dual encoder with one shared space."
             )
         self.dim = int(text_dim)
+        if self.quantize_text_on_cpu and self.device == "cpu":
+            self._quantize_text_tower(model)
         vision_config = getattr(config, "vision_config", None) or config
         self.input_size = int(getattr(vision_config, "image_size", 0) or DEFAULT_INPUT_SIZE)
         self._model = model
+
+    def _quantize_text_tower(self, model: Any) -> None:
+        """Swap the text tower for an int8 dynamically quantised copy, if it agrees with the original.
+
+        A text query on a CPU is memory-bound: one query of ~10 tokens reads every weight of the tower
+        once (about 150 MB in fp32 for CLIP ViT-B/32's), which alone cost ~20 ms here. int8 weights read
+        4x less and use fbgemm's int8 kernels: ~7 ms, with query vectors at cosine ~0.999 to fp32. Image
+        vectors are untouched (the vision tower stays fp32). Skipped, with a log line, when the model has
+        no ``text_model`` or the quantised tower disagrees (min cosine on probe texts < 0.995).
+        """
+        tower = getattr(model, "text_model", None)
+        if not isinstance(tower, torch.nn.Module):
+            return
+        probes = ["a photo of a dog", "two people riding bicycles down a city street at night", "receipt"]
+        reference = self._run_text(model, probes)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch marks the eager quantisation API as deprecated
+                quantized = torch.ao.quantization.quantize_dynamic(tower, {torch.nn.Linear}, dtype=torch.qint8)
+        except (RuntimeError, AssertionError, AttributeError) as exc:  # no int8 engine on this CPU, etc.
+            logger.info("text tower of %s not quantised: %s", self.model_id, exc)
+            return
+        model.text_model = quantized
+        agreement = float((self._run_text(model, probes) * reference).sum(axis=1).min())
+        if agreement < _MIN_QUANTIZED_AGREEMENT:
+            model.text_model = tower
+            logger.warning("int8 text tower of %s disagrees (cosine %.4f): keeping fp32", self.model_id, agreement)
+            return
+        self.text_quantized = True
+        logger.info("text tower of %s runs in int8 on the CPU (cosine to fp32 >= %.4f)", self.model_id, agreement)
 
     # -------------------------------------------------------------- inference
 
@@ -418,10 +457,11 @@ class HFDualEncoder:
                 raise InvalidInput(f"text #{i} is empty or whitespace only; a query needs at least one word")
         if not checked:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts = [
-            self._run_text(self._model, checked[start : start + self.batch_size])
-            for start in range(0, len(checked), self.batch_size)
-        ]
+        # int8 dynamic quantisation scales activations per call, so batch mates (and their padding) would
+        # nudge a text's vector: the quantised tower embeds one text per call, which keeps every text's
+        # vector the same however it is batched (~6 ms a text, as fast as fp32 batches on this CPU).
+        step = 1 if self.text_quantized else self.batch_size
+        parts = [self._run_text(self._model, checked[start : start + step]) for start in range(0, len(checked), step)]
         return np.concatenate(parts, axis=0)
 
     @staticmethod
