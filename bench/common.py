@@ -84,6 +84,24 @@ def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
+# ---------------------------------------------------------------------------------------- model
+def create_bench_embedder() -> Any:
+    """An unloaded embedder built from the same settings ``ordo up`` uses (``AppContext.embedder``), on the
+    CPU, so the in-process side of a comparison runs exactly the model the stack runs."""
+    from ordo.config import Settings
+    from ordo.embedding.factory import create_embedder
+
+    settings = Settings(model=MODEL, device="cpu")
+    options: dict[str, Any] = {
+        "device": "cpu",
+        "batch_size": settings.model_batch_size,
+        "torch_threads": settings.torch_threads or None,
+    }
+    if hasattr(settings, "quantize_text_on_cpu"):  # int8 text tower (newer Ordo)
+        options["quantize_text_on_cpu"] = settings.quantize_text_on_cpu
+    return create_embedder(MODEL, **options)
+
+
 # ---------------------------------------------------------------------------------- machine facts
 def git_commit() -> dict[str, Any]:
     def git(*args: str) -> str:
@@ -127,6 +145,25 @@ def machine_info() -> dict[str, Any]:
     except Exception:
         pass
     return info
+
+
+def calibrate(size: int = 384, reps: int = 20) -> float:
+    """A ~0.1 s speed probe: fp32 matmul GFLOP/s with torch's default threads (median of ``reps``).
+
+    These machines are shared VMs whose speed varies (identical bare-loop runs measured 4.6-20.7 img/s in
+    one session); recording this next to each measurement helps tell a slow machine from a slow change.
+    """
+    import torch
+
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    torch.mm(a, b)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t)
+    return round(2 * size**3 / float(np.median(times)) / 1e9, 1)
 
 
 def load_avg() -> float | None:
@@ -206,7 +243,9 @@ def ordo_up(data_dir: Path, extra_env: dict[str, str] | None = None, timeout: fl
         process = subprocess.Popen(
             [sys.executable, "-m", "ordo.cli.main", "up"],
             env=env,
-            cwd=REPO_ROOT,
+            # Not the checkout: the embedded Celery (kombu's filesystem transport) writes its pidbox
+            # exchange to ./control relative to the working directory.
+            cwd=data_dir,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop it cleanly

@@ -22,6 +22,8 @@ What is compared, and why this way:
 * **Ratio = pipeline img/s / baseline img/s** (target >= 0.9). Each side runs ``rounds`` times,
   alternating (baseline, pipeline, baseline, ...), each pipeline round on a fresh stack and data dir
   (otherwise every file would be a duplicate); we report the best of each side and the spread as noise.
+* **Noise.** These shared 2-core VMs vary in speed between and within runs, so each measurement records
+  a short matmul speed probe (GFLOP/s) taken just before it; compare rounds with that in mind.
 * **Diagnostics** (not part of the ratio): per-image CPU costs of what the pipeline does beyond the
   bare loop (upload-time probe + SHA-256, its own decode size, the thumbnail), measured in-process on
   the same files, to explain a gap.
@@ -35,7 +37,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import MODEL, BenchError, load_avg, load_coco, log, ordo_up, request_id, temp_dir
+from bench.common import (
+    MODEL,
+    BenchError,
+    calibrate,
+    create_bench_embedder,
+    load_avg,
+    load_coco,
+    log,
+    ordo_up,
+    request_id,
+    temp_dir,
+)
 
 TARGET_RATIO = 0.9
 WARMUP_IMAGES = 16
@@ -65,7 +78,7 @@ def run(*, n_images: int, rounds: int, keep: bool = False) -> dict[str, Any]:
     pipelines: list[dict[str, Any]] = []
     for r in range(rounds):
         log(f"ingest round {r + 1}/{rounds}: bare loop over {n_images} images")
-        baselines.append(_baseline(measured, warm, batch_size, torch_threads))
+        baselines.append(_baseline(measured, warm, batch_size))
         log(f"  bare loop: {baselines[-1]['images_per_s']:.2f} img/s; now `ordo up`")
         pipelines.append(_pipeline(measured, warm, stack_env, keep))
         log(f"  pipeline:  {pipelines[-1]['images_per_s']:.2f} img/s")
@@ -108,12 +121,13 @@ def _spread(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ baseline
-def _baseline(measured: list[Path], warm: list[Path], batch_size: int, torch_threads: int | None) -> dict[str, Any]:
-    from ordo.embedding.factory import create_embedder
+def _baseline(measured: list[Path], warm: list[Path], batch_size: int) -> dict[str, Any]:
     from ordo.imaging import ImageLimits, decode
 
     limits = ImageLimits()
-    embedder = create_embedder(MODEL, device="cpu", batch_size=batch_size, torch_threads=torch_threads)
+    embedder = create_bench_embedder()  # the stack's settings: same batch size and torch threads
+    if embedder.batch_size != batch_size:
+        raise BenchError(f"bare loop batch size {embedder.batch_size} != {batch_size}")
     try:
         started = time.perf_counter()
         embedder.load()
@@ -126,6 +140,7 @@ def _baseline(measured: list[Path], warm: list[Path], batch_size: int, torch_thr
         decode_s = embed_s = 0.0
         vectors = 0
         load_before = load_avg()
+        speed = calibrate()
         started = time.perf_counter()
         for start in range(0, len(measured), batch_size):
             t0 = time.perf_counter()
@@ -152,6 +167,7 @@ def _baseline(measured: list[Path], warm: list[Path], batch_size: int, torch_thr
         "embed_s": round(embed_s, 3),
         "model_load_s": round(load_s, 2),
         "load_avg_before": load_before,
+        "machine_gflops": speed,
     }
 
 
@@ -229,6 +245,7 @@ def _pipeline(measured: list[Path], warm: list[Path], env: dict[str, str], keep:
         _check_job(_watch(client, response.job.job_id), len(warm), "warm-up upload")
 
         load_before = load_avg()
+        speed = calibrate()
         started = time.perf_counter()
         response = client.upload(measured, request_id=request_id(), timeout=900)
         upload_s = time.perf_counter() - started
@@ -250,6 +267,7 @@ def _pipeline(measured: list[Path], warm: list[Path], env: dict[str, str], keep:
             "wall_minus_embed_s": round(wall_s - seconds.get("embed", 0.0), 3),
             "stage_timings_complete": complete,
             "load_avg_before": load_before,
+            "machine_gflops": speed,
         }
 
 

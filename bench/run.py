@@ -119,6 +119,14 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         )
         for st in best["stage_timings"]:
             rows.append((sec, f"stage {st['stage']}", f"{st['seconds']:.3f} s  ({st['ms_per_item']} ms/item)"))
+        rows.append(
+            (
+                sec,
+                "machine speed per round",
+                f"bare loop {[r['machine_gflops'] for r in b['rounds']]}, "
+                f"pipeline {[r['machine_gflops'] for r in p['rounds']]} GFLOP/s (matmul probe)",
+            )
+        )
         d = ingest["diagnostics"]
         rows.append(
             (
@@ -151,8 +159,15 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                     f"{br['grpc_and_server']:.1f} ms (rpc floor {br['rpc_floor']:.2f})",
                 )
             )
-            enc = ix["text_encoder"]
-            rows.append((sec, "text encoder alone p50/p99", f"{enc['p50_ms']:.1f} / {enc['p99_ms']:.1f} ms"))
+            enc, core = s["text_encoder"], s["search_core_in_process"]
+            precision = {True: "int8", False: "fp32"}.get(enc.get("int8_text_tower"), "?")
+            rows.append(
+                (sec, f"text encoder alone p50/p99 ({precision})", f"{enc['p50_ms']:.1f} / {enc['p99_ms']:.1f} ms")
+            )
+            rows.append((sec, "SearchCore in-process p50/p99", f"{core['p50_ms']:.1f} / {core['p99_ms']:.1f} ms"))
+            rows.append(
+                (sec, "machine speed per block", f"{s['machine_speed_gflops_per_block']} GFLOP/s (matmul probe)")
+            )
             rows.append(
                 (
                     sec,

@@ -14,11 +14,13 @@
 * **The latency** is what a client sees: ``SearchText`` (top_k 10, no filter) over a real gRPC channel
   to ``ordo up``, sequential, after 20 warm-up queries, with varied natural queries (COCO captions).
   It includes tokenising, the CLIP text tower, the HNSW search, payload-to-proto conversion and gRPC.
-* **Breakdown**, in-process on the same shard: the raw index search (``EdgeVectorIndex.search`` with
-  random unit vectors, limit 11 as the search core asks); then, alternating per query so machine noise
-  hits both alike, the text encoder alone (``embed_texts`` of one query) and ``SearchCore.search_text``
-  (encoder + index + payload conversion, no gRPC). gRPC total minus SearchCore is the cost of the
-  channel, the servicer and the server process; a health-check round trip gives the floor of any RPC.
+* **Breakdown**, in-process on a second copy of the shard: the raw index search
+  (``EdgeVectorIndex.search`` with random unit vectors, limit 11 as the search core asks); the text
+  encoder alone (``embed_texts`` of one query) and ``SearchCore.search_text`` (encoder + index + payload
+  conversion, no gRPC), alternating per query. These and the gRPC calls run in interleaved blocks
+  (in-process block, gRPC block, ...) with a matmul speed probe per block, because these shared VMs
+  vary in speed. gRPC minus SearchCore is the channel, servicer and server process;
+  a health-check round trip gives the floor of any RPC.
 * **Index baseline**: exact brute-force search in numpy on the same vectors (ms/query, one query at a
   time), and recall@10 of Edge's HNSW against it on 100 queries that are noisy copies of indexed vectors.
 """
@@ -41,6 +43,8 @@ import numpy as np
 from bench.common import (
     MODEL,
     BenchError,
+    calibrate,
+    create_bench_embedder,
     load_avg,
     load_coco,
     log,
@@ -59,6 +63,7 @@ WARMUP_QUERIES = 20
 RECALL_QUERIES = 100
 RAW_QUERIES = 300
 TOP_K = 10
+BLOCKS = 5
 CACHE_FORMAT = 2
 TARGETS_AT = 100_000
 TARGET_P50_MS = 15.0
@@ -239,119 +244,139 @@ def _exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[list
     return results, times
 
 
-def _in_process(data_dir: Path, vectors: np.ndarray, ids: list[str], queries: list[str]) -> dict[str, Any]:
-    """Everything but gRPC, in this process, on the same shard: the raw index search, recall and exact
-    numpy search, then the text encoder alone and ``SearchCore.search_text`` (encoder + index + payload
-    conversion), alternating per query so that machine noise hits both the same way."""
-    from ordo.adapters.edge_index import EdgeVectorIndex
-    from ordo.config import Settings
-    from ordo.core.search import SearchCore
-    from ordo.embedding.factory import create_embedder
-    from ordo.imaging import ImageLimits
-
+def _index_alone(index: Any, vectors: np.ndarray, ids: list[str]) -> dict[str, Any]:
+    """Raw ``EdgeVectorIndex.search`` latency, recall@10 of its HNSW against exact numpy search, and the
+    exact search's own latency."""
     rng = np.random.default_rng(SEED + 1)
-    t0 = time.perf_counter()
-    index = EdgeVectorIndex(data_dir / "vectors" / collection_name())
-    open_s = time.perf_counter() - t0
-    try:
-        if index.dim != DIM:
-            raise BenchError(f"index at {index.path} has dim {index.dim}, expected {DIM}")
-        indexed = index.indexed_vectors_count
-        random_queries = _normalise(rng.standard_normal((WARMUP_QUERIES + RAW_QUERIES, DIM), dtype=np.float32))
-        raw = []
-        for i, q in enumerate(random_queries):
-            vector = q.tolist()
-            t = time.perf_counter()
-            hits = index.search(vector, limit=TOP_K + 1)  # what SearchCore asks for (one extra: has_more)
-            if i >= WARMUP_QUERIES:
-                raw.append(time.perf_counter() - t)
-            if len(hits) != TOP_K + 1:
-                raise BenchError(f"raw index search returned {len(hits)} hits")
-        # Recall@10: noisy copies of indexed vectors, HNSW (the adapter's default ef) vs exact numpy.
-        picks = rng.choice(len(vectors), size=RECALL_QUERIES, replace=False)
-        noise = rng.standard_normal((RECALL_QUERIES, DIM), dtype=np.float32) * (QUERY_NOISE / np.sqrt(DIM))
-        recall_queries = _normalise(vectors[picks] + noise)
-        exact, exact_times = _exact_top_k(vectors, recall_queries, TOP_K)
-        position = {sid: i for i, sid in enumerate(ids)}
-        recalls = []
-        for q, truth in zip(recall_queries, exact, strict=True):
-            found = {position.get(h.id, -1) for h in index.search(q.tolist(), limit=TOP_K)}
-            recalls.append(len(found & set(truth.tolist())) / TOP_K)
-        self_hits = sum(int(p) == int(t[0]) for p, t in zip(picks, exact, strict=True))
-
-        settings = Settings(model=MODEL, device="cpu")
-        embedder = create_embedder(
-            MODEL, device="cpu", batch_size=settings.model_batch_size, torch_threads=settings.torch_threads or None
-        )
-        try:
-            embedder.load()
-            core = SearchCore(index=index, embedder=embedder, limits=ImageLimits())
-            encoder, in_core = [], []
-            for i, query in enumerate(queries):
-                t = time.perf_counter()
-                embedder.embed_texts([query])
-                t1 = time.perf_counter()
-                page = core.search_text(query, top_k=TOP_K)
-                t2 = time.perf_counter()
-                if len(page.hits) != TOP_K:
-                    raise BenchError(f"SearchCore.search_text({query!r}) returned {len(page.hits)} hits")
-                if i >= WARMUP_QUERIES:
-                    encoder.append(t1 - t)
-                    in_core.append(t2 - t1)
-        finally:
-            del embedder, core
-            gc.collect()
-    finally:
-        index.close()
+    random_queries = _normalise(rng.standard_normal((WARMUP_QUERIES + RAW_QUERIES, DIM), dtype=np.float32))
+    raw = []
+    for i, q in enumerate(random_queries):
+        vector = q.tolist()
+        t = time.perf_counter()
+        hits = index.search(vector, limit=TOP_K + 1)  # what SearchCore asks for (one extra: has_more)
+        if i >= WARMUP_QUERIES:
+            raw.append(time.perf_counter() - t)
+        if len(hits) != TOP_K + 1:
+            raise BenchError(f"raw index search returned {len(hits)} hits")
+    # Recall@10: noisy copies of indexed vectors, HNSW (the adapter's default ef) vs exact numpy.
+    picks = rng.choice(len(vectors), size=RECALL_QUERIES, replace=False)
+    noise = rng.standard_normal((RECALL_QUERIES, DIM), dtype=np.float32) * (QUERY_NOISE / np.sqrt(DIM))
+    recall_queries = _normalise(vectors[picks] + noise)
+    exact, exact_times = _exact_top_k(vectors, recall_queries, TOP_K)
+    position = {sid: i for i, sid in enumerate(ids)}
+    recalls = []
+    for q, truth in zip(recall_queries, exact, strict=True):
+        found = {position.get(h.id, -1) for h in index.search(q.tolist(), limit=TOP_K)}
+        recalls.append(len(found & set(truth.tolist())) / TOP_K)
     return {
-        "open_s": round(open_s, 3),
-        "indexed_vectors": indexed,
+        "indexed_vectors": index.indexed_vectors_count,
         "hnsw_ef": index.hnsw_ef,
         "raw_search": percentiles_ms(raw),
         "numpy_exact": percentiles_ms(exact_times),
         "recall_at_10": round(float(np.mean(recalls)), 4),
         "recall_at_10_min": round(float(np.min(recalls)), 2),
         "recall_queries": RECALL_QUERIES,
-        "exact_top1_is_source": self_hits,
-        "text_encoder": percentiles_ms(encoder),
-        "search_core_in_process": percentiles_ms(in_core),
+        "exact_top1_is_source": sum(int(p) == int(t[0]) for p, t in zip(picks, exact, strict=True)),
     }
 
 
-# ------------------------------------------------------------------------------------- over gRPC
-def _grpc_latency(data_dir: Path, queries: list[str], n: int) -> dict[str, Any]:
+def _measure(
+    inproc_dir: Path, stack_dir: Path, vectors: np.ndarray, ids: list[str], queries: list[str], n: int
+) -> dict[str, Any]:
+    """All latency measurements for one index size.
+
+    The same shard is opened twice (Qdrant Edge allows one opener per folder): a copy in this process
+    and a copy served by ``ordo up``. The text encoder alone, ``SearchCore.search_text`` in-process and
+    ``SearchText`` over gRPC are measured in interleaved blocks, because this kind of machine varies in
+    speed over a run; the breakdown is only meaningful when its parts are measured together.
+    (Per-query alternation between the two processes is avoided: one process's OpenMP threads
+    spin-wait after each call and would slow the other down.)
+    """
+    from ordo.adapters.edge_index import EdgeVectorIndex
+    from ordo.core.search import SearchCore
+    from ordo.imaging import ImageLimits
     from ordo.v1 import ingest_pb2, search_pb2
 
-    with ordo_up(data_dir) as stack:
-        client = stack.client
-        stats = client.ingest.GetStats(ingest_pb2.GetStatsRequest(), timeout=30)
-        if stats.vector_count != n:
-            raise BenchError(f"`ordo up` sees {stats.vector_count} vectors, expected {n} (collection mismatch?)")
-        times = []
-        load_before = load_avg()
-        for i, query in enumerate(queries):
-            t = time.perf_counter()
-            response = client.search.SearchText(search_pb2.SearchTextRequest(query=query, top_k=TOP_K), timeout=30)
-            elapsed = time.perf_counter() - t
-            if len(response.hits) != TOP_K:
-                raise BenchError(f"SearchText({query!r}) returned {len(response.hits)} hits, expected {TOP_K}")
-            if i >= WARMUP_QUERIES:
-                times.append(elapsed)
-        # The floor of any unary RPC on this channel: a health check (no model, no index).
-        floor = []
-        for i in range(120):
-            t = time.perf_counter()
-            state = client.health("search", timeout=10)
-            if i >= 20:
-                floor.append(time.perf_counter() - t)
-            if state != "SERVING":
-                raise BenchError(f"search service is {state} during the benchmark")
-        return {
-            **percentiles_ms(times),
+    t0 = time.perf_counter()
+    index = EdgeVectorIndex(inproc_dir / "vectors" / collection_name())
+    open_s = time.perf_counter() - t0
+    embedder = create_bench_embedder()
+    try:
+        if index.dim != DIM:
+            raise BenchError(f"index at {index.path} has dim {index.dim}, expected {DIM}")
+        log(f"search @ {n:,}: index alone, recall vs numpy exact")
+        alone = _index_alone(index, vectors, ids)
+        embedder.load()
+        core = SearchCore(index=index, embedder=embedder, limits=ImageLimits())
+        with ordo_up(stack_dir) as stack:
+            client = stack.client
+            stats = client.ingest.GetStats(ingest_pb2.GetStatsRequest(), timeout=30)
+            if stats.vector_count != n:
+                raise BenchError(f"`ordo up` sees {stats.vector_count} vectors, expected {n} (collection mismatch?)")
+
+            def grpc_search(query: str) -> None:
+                request = search_pb2.SearchTextRequest(query=query, top_k=TOP_K)
+                hits = client.search.SearchText(request, timeout=30).hits
+                if len(hits) != TOP_K:
+                    raise BenchError(f"SearchText({query!r}) returned {len(hits)} hits, expected {TOP_K}")
+
+            def core_search(query: str) -> None:
+                hits = core.search_text(query, top_k=TOP_K).hits
+                if len(hits) != TOP_K:
+                    raise BenchError(f"SearchCore.search_text({query!r}) returned {len(hits)} hits")
+
+            warm, timed = queries[:WARMUP_QUERIES], queries[WARMUP_QUERIES:]
+            for query in warm:
+                embedder.embed_texts([query])
+                core_search(query)
+            time.sleep(0.1)
+            for query in warm:
+                grpc_search(query)
+            encoder, in_core, over_grpc, speed = [], [], [], []
+            log(f"search @ {n:,}: {len(timed)} queries x (encoder, SearchCore, gRPC) in {BLOCKS} interleaved blocks")
+            load_before = load_avg()
+            for b in range(BLOCKS):
+                block = timed[b * len(timed) // BLOCKS : (b + 1) * len(timed) // BLOCKS]
+                speed.append(calibrate())
+                for query in block:
+                    t = time.perf_counter()
+                    embedder.embed_texts([query])
+                    t1 = time.perf_counter()
+                    core_search(query)
+                    encoder.append(t1 - t)
+                    in_core.append(time.perf_counter() - t1)
+                time.sleep(0.1)  # let this process's OpenMP threads go idle before the server works
+                for query in block:
+                    t = time.perf_counter()
+                    grpc_search(query)
+                    over_grpc.append(time.perf_counter() - t)
+            # The floor of any unary RPC on this channel: a health check (no model, no index).
+            floor = []
+            for i in range(120):
+                t = time.perf_counter()
+                state = client.health("search", timeout=10)
+                if i >= 20:
+                    floor.append(time.perf_counter() - t)
+                if state != "SERVING":
+                    raise BenchError(f"search service is {state} during the benchmark")
+            startup_s = stack.startup_s
+        text_int8 = getattr(embedder, "text_quantized", None)
+    finally:
+        del embedder
+        gc.collect()
+        index.close()
+    return {
+        "index": {**alone, "open_s": round(open_s, 3)},
+        "text_encoder": {**percentiles_ms(encoder), "int8_text_tower": text_int8},
+        "search_core_in_process": percentiles_ms(in_core),
+        "grpc_search_text": {
+            **percentiles_ms(over_grpc),
             "rpc_floor": percentiles_ms(floor),
-            "stack_startup_s": round(stack.startup_s, 2),
+            "stack_startup_s": round(startup_s, 2),
             "load_avg_before": load_before,
-        }
+        },
+        "machine_speed_gflops_per_block": speed,
+    }
 
 
 # ------------------------------------------------------------------------------------------ run
@@ -386,25 +411,26 @@ def run(*, sizes: list[int], n_queries: int, rebuild: bool = False, keep: bool =
         ids = _sample_ids(n, SEED)
         cache, build = build_or_load(n, vectors, rebuild)
         with temp_dir(f"ordo-bench-search-{n}-", keep) as tmp:
-            data_dir = tmp / "data"
             t0 = time.perf_counter()
-            shutil.copytree(cache / "data", data_dir)
+            shutil.copytree(cache / "data", tmp / "in-process")
             copy_s = time.perf_counter() - t0
-            log(f"search @ {n:,}: in-process (index alone, recall vs numpy, encoder alone, SearchCore)")
-            alone = _in_process(data_dir, vectors, ids, queries)
-            del vectors
-            gc.collect()
-            log(f"search @ {n:,}: SearchText over gRPC ({n_queries} queries)")
-            grpc_latency = _grpc_latency(data_dir, queries, n)
+            shutil.copytree(cache / "data", tmp / "ordo-up")
+            m = _measure(tmp / "in-process", tmp / "ordo-up", vectors, ids, queries, n)
+        del vectors
+        gc.collect()
+        grpc_latency, alone = m["grpc_search_text"], m["index"]
         total = grpc_latency["p50_ms"]
-        encoder = alone["text_encoder"]["p50_ms"]
+        encoder = m["text_encoder"]["p50_ms"]
         index_ms = alone["raw_search"]["p50_ms"]
-        core = alone["search_core_in_process"]["p50_ms"]
+        core = m["search_core_in_process"]["p50_ms"]
         results["sizes"][str(n)] = {
             "build": build,
             "copy_s": round(copy_s, 2),
             "index": alone,
+            "text_encoder": m["text_encoder"],
+            "search_core_in_process": m["search_core_in_process"],
             "grpc_search_text": grpc_latency,
+            "machine_speed_gflops_per_block": m["machine_speed_gflops_per_block"],
             "p50_breakdown_ms": {
                 "total_grpc": total,
                 "text_encoder": encoder,

@@ -289,7 +289,8 @@ def test_another_program_can_search_over_reflection(stack: Stack, ingested: dict
     import sys
 
     grpcurl = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
-    request = json.dumps({"query": "a dog on a beach", "top_k": 3})
+    wanted = ingested["ids"][:5]
+    request = json.dumps({"query": "a dog on a beach", "top_k": 3, "filter": {"asset_ids": wanted}})
     result = subprocess.run(
         [grpcurl, "-plaintext", "-d", request, stack.address, "ordo.v1.SearchService/SearchText"],
         capture_output=True,
@@ -299,4 +300,4 @@ def test_another_program_can_search_over_reflection(stack: Stack, ingested: dict
     assert result.returncode == 0, result.stderr
     hits = json.loads(result.stdout)["hits"]
     assert [h["rank"] for h in hits] == [1, 2, 3]
-    assert {h["asset"].get("assetId") or h["asset"]["asset_id"] for h in hits} <= set(ingested["ids"])
+    assert {h["asset"].get("assetId") or h["asset"]["asset_id"] for h in hits} <= set(wanted)

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 from PIL import Image
 
 from ordo.core.catalog import AssetCatalog, thumbnail_key
@@ -102,34 +103,36 @@ class EmbeddingPipeline:
         failures: list[FileFailure] = []
         futures = [self._pool.submit(self._load, ref, clock) for ref in task.samples]
         decoded: list[_Decoded] = []
-        for ref, future in zip(task.samples, futures, strict=True):
-            try:
-                decoded.append(future.result())
-            except (InvalidInput, TooLarge, NotFound) as exc:
-                failures.append(FileFailure(ref.source_uri, exc.reason, exc.message))
-                self._mark_failed(ref, exc.reason, exc.message)
+        vectors: list[np.ndarray] = []
+        # Embed chunk by chunk as decodes complete: while the model runs on one chunk, the decoder
+        # threads are already working through the next.
+        chunk = max(int(getattr(self.embedder, "batch_size", 16)), 1)
+        for first in range(0, len(futures), chunk):
+            ready: list[_Decoded] = []
+            for ref, future in zip(task.samples[first : first + chunk], futures[first : first + chunk], strict=True):
+                try:
+                    ready.append(future.result())
+                except (InvalidInput, TooLarge, NotFound) as exc:
+                    failures.append(FileFailure(ref.source_uri, exc.reason, exc.message))
+                    self._mark_failed(ref, exc.reason, exc.message)
+            if ready:
+                with clock.stage("embed", len(ready)):
+                    vectors.append(self.embedder.embed_images([d.image for d in ready]))
+                decoded += ready
         if decoded:
             self.index.ensure_collection(self.embedder.dim)
-            with clock.stage("embed", len(decoded)):
-                vectors = self.embedder.embed_images([d.image for d in decoded])
             points = []
-            for item, vector in zip(decoded, vectors, strict=True):
+            for item, vector in zip(decoded, np.concatenate(vectors), strict=True):
                 sample = Sample(sample_id_for(item.asset.asset_id, item.ref.kind), item.asset.asset_id, item.ref.kind)
-                points.append(
-                    VectorPoint(
-                        sample.sample_id,
-                        vector.tolist(),
-                        build_payload(item.asset, sample, self.embedder.model_id),
-                    )
-                )
+                payload = build_payload(item.asset, sample, self.embedder.model_id)
+                points.append(VectorPoint(sample.sample_id, vector.tolist(), payload))
             with clock.stage("upsert", len(points)):
                 self.index.upsert(points)
             with clock.stage("store", len(decoded)):
                 for item in decoded:
                     self.store.put(thumbnail_key(item.asset.asset_id), item.thumbnail, "image/jpeg")
-                    self.catalog.put(
-                        replace(item.asset, state=AssetState.READY, error="", model_id=self.embedder.model_id)
-                    )
+                    ready_asset = replace(item.asset, state=AssetState.READY, error="", model_id=self.embedder.model_id)
+                    self.catalog.put(ready_asset)
         # Timings first: once the counters are recorded the job may be complete, and a watcher that
         # sees it complete should see its timings too.
         for stage, seconds in clock.seconds.items():
