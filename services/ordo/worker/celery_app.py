@@ -28,12 +28,14 @@ def create_celery_app(settings: Settings) -> Celery:
     if settings.broker_url.startswith("filesystem"):
         messages = settings.queue_dir / "messages"
         processed = settings.queue_dir / "processed"
-        messages.mkdir(parents=True, exist_ok=True)
-        processed.mkdir(parents=True, exist_ok=True)
+        control = settings.queue_dir / "control"  # kombu's default is ./control, relative to the cwd
+        for folder in (messages, processed, control):
+            folder.mkdir(parents=True, exist_ok=True)
         transport_options = {
             "data_folder_in": str(messages),
             "data_folder_out": str(messages),
             "processed_folder": str(processed),
+            "control_folder": str(control),
             "store_processed": False,
             "polling_interval": 0.05,
         }
