@@ -19,6 +19,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +216,12 @@ class HFDualEncoder:
 
         self._load_lock = threading.Lock()
         self._tokenizer_lock = threading.Lock()
+        # Every forward pass runs on one of two long-lived threads (images, texts), never on the caller's.
+        # On a CPU, each thread that runs torch gets its own OpenMP team; sixteen gRPC threads taking
+        # turns would mean sixteen teams spinning on two cores (queries measured 2x slower that way).
+        # Two lanes keep a text query from queueing behind a batch of images during ingestion.
+        self._image_lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordo-infer-image")
+        self._text_lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordo-infer-text")
         self._model: Any = None  # published last in load(): "not None" means every other field is ready
         self._image_processor: Any = None
         self._tokenizer: Any = None
@@ -437,9 +444,12 @@ class HFDualEncoder:
         prepared = [self._check_image(i, image) for i, image in enumerate(images)]
         if not prepared:
             return np.zeros((0, self.dim), dtype=np.float32)
+        return self._image_lane.submit(self._embed_image_batches, prepared).result()
+
+    def _embed_image_batches(self, images: list[Image.Image]) -> np.ndarray:
         parts = [
-            self._run_images(self._model, prepared[start : start + self.batch_size])
-            for start in range(0, len(prepared), self.batch_size)
+            self._run_images(self._model, images[start : start + self.batch_size])
+            for start in range(0, len(images), self.batch_size)
         ]
         return np.concatenate(parts, axis=0)
 
@@ -457,11 +467,14 @@ class HFDualEncoder:
                 raise InvalidInput(f"text #{i} is empty or whitespace only; a query needs at least one word")
         if not checked:
             return np.zeros((0, self.dim), dtype=np.float32)
+        return self._text_lane.submit(self._embed_text_batches, checked).result()
+
+    def _embed_text_batches(self, texts: list[str]) -> np.ndarray:
         # int8 dynamic quantisation scales activations per call, so batch mates (and their padding) would
         # nudge a text's vector: the quantised tower embeds one text per call, which keeps every text's
         # vector the same however it is batched (~6 ms a text, as fast as fp32 batches on this CPU).
         step = 1 if self.text_quantized else self.batch_size
-        parts = [self._run_text(self._model, checked[start : start + step]) for start in range(0, len(checked), step)]
+        parts = [self._run_text(self._model, texts[start : start + step]) for start in range(0, len(texts), step)]
         return np.concatenate(parts, axis=0)
 
     @staticmethod
