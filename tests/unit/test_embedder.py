@@ -398,3 +398,36 @@ def test_int8_text_tower_on_cpu_agrees_with_fp32(tiny_clip_dir: Path) -> None:
     else:
         np.testing.assert_allclose(a, b, atol=1e-6)
     np.testing.assert_allclose(fp32.embed_images(_images(2)), int8.embed_images(_images(2)), atol=1e-6)
+
+
+def test_inference_lane_runs_texts_before_queued_images() -> None:
+    """Every forward pass runs on the lane's one thread; a text query overtakes image batches queued
+    before it (it waits for the batch in progress only)."""
+    import threading
+    import time
+
+    from ordo.embedding.inference_lane import IMAGE_PRIORITY, TEXT_PRIORITY, InferenceLane
+
+    lane = InferenceLane("test-lane")
+    order: list[str] = []
+    threads: set[int] = set()
+    gate = threading.Event()
+
+    def job(name: str) -> str:
+        if name == "image-0":
+            gate.wait(5)
+        threads.add(threading.get_ident())
+        order.append(name)
+        return name
+
+    images = [lane.submit(IMAGE_PRIORITY, job, f"image-{i}") for i in range(3)]
+    time.sleep(0.05)  # image-0 is now running and holding the lane
+    text = lane.submit(TEXT_PRIORITY, job, "text")
+    gate.set()
+    assert text.result(5) == "text"
+    assert [f.result(5) for f in images] == ["image-0", "image-1", "image-2"]
+    assert order == ["image-0", "text", "image-1", "image-2"]
+    assert len(threads) == 1
+    failing = lane.submit(TEXT_PRIORITY, lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing.result(5)

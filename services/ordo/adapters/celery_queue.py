@@ -13,15 +13,10 @@ from kombu.exceptions import OperationalError
 from ordo.domain import BoundingBox, EmbedTask, SampleKind, SampleRef
 from ordo.errors import Unavailable
 from ordo.v1 import common_pb2, tasks_pb2
+from ordo.wire import KIND_TO_PB, PB_TO_KIND
 from ordo.worker.celery_app import EMBED_QUEUE, EMBED_TASK
 
 PAYLOAD_VERSION = 1
-_KIND_TO_PB = {
-    SampleKind.IMAGE: common_pb2.SAMPLE_KIND_IMAGE,
-    SampleKind.OBJECT: common_pb2.SAMPLE_KIND_OBJECT,
-    SampleKind.TEXT: common_pb2.SAMPLE_KIND_TEXT,
-}
-_PB_TO_KIND = {v: k for k, v in _KIND_TO_PB.items()}
 
 
 def encode_task(task: EmbedTask) -> str:
@@ -36,7 +31,7 @@ def encode_task(task: EmbedTask) -> str:
         pb = msg.samples.add(
             asset_id=ref.asset_id,
             original_key=ref.original_key,
-            kind=_KIND_TO_PB[ref.kind],
+            kind=KIND_TO_PB[ref.kind],
             source_uri=ref.source_uri,
             file_name=ref.file_name,
         )
@@ -61,7 +56,7 @@ def decode_task(payload: str) -> EmbedTask:
         SampleRef(
             asset_id=s.asset_id,
             original_key=s.original_key,
-            kind=_PB_TO_KIND.get(s.kind, SampleKind.IMAGE),
+            kind=PB_TO_KIND.get(s.kind, SampleKind.IMAGE),
             bbox=BoundingBox(s.bbox.x, s.bbox.y, s.bbox.width, s.bbox.height) if s.HasField("bbox") else None,
             source_uri=s.source_uri,
             file_name=s.file_name,

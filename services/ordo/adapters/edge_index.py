@@ -53,9 +53,9 @@ from ordo.adapters.qdrant_filters import (
     build_filter,
     check_point_ids,
     check_vector_size,
-    in_request_order,
     payload_index_schemas,
     prepare_payload,
+    records_to_points,
     search_params,
 )
 from ordo.domain import Filter, ScoredPoint, VectorPoint
@@ -312,15 +312,7 @@ class EdgeVectorIndex:
                 return []
             with self._engine_errors("retrieve"):
                 records = shard.retrieve(list(ids), True, with_vectors)
-        found = {
-            str(r.id): VectorPoint(
-                id=str(r.id),
-                vector=[float(x) for x in r.vector] if with_vectors and isinstance(r.vector, list) else [],
-                payload=dict(r.payload or {}),
-            )
-            for r in records
-        }
-        return in_request_order(ids, found)
+        return records_to_points(ids, records, with_vectors)
 
     def delete_by_asset(self, asset_id: str) -> None:
         with self._lock:

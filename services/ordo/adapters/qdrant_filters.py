@@ -40,11 +40,11 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from ordo.domain import Filter
+from ordo.domain import Filter, VectorPoint
 from ordo.errors import Conflict, InvalidInput
 from ordo.ports.vector_index import PAYLOAD_INDEXES
 
@@ -245,3 +245,17 @@ def check_vector_size(vector: Sequence[float], dim: int) -> None:
             "(was the collection made for another model?)",
             reason="VECTOR_SIZE_MISMATCH",
         )
+
+
+def records_to_points(ids: Sequence[str], records: Iterable[Any], with_vectors: bool) -> list[VectorPoint]:
+    """Engine records (Edge's or qdrant-client's: both have ``id``, ``vector``, ``payload``) as Ordo
+    points, in request order."""
+    found = {
+        str(r.id): VectorPoint(
+            id=str(r.id),
+            vector=[float(x) for x in r.vector] if with_vectors and isinstance(r.vector, list) else [],
+            payload=dict(r.payload or {}),
+        )
+        for r in records
+    }
+    return in_request_order(ids, found)

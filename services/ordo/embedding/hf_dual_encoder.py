@@ -19,7 +19,6 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ordo.embedding.inference_lane import IMAGE_PRIORITY, TEXT_PRIORITY, InferenceLane
 from ordo.errors import InvalidInput, ModelUnavailable
 
 logger = logging.getLogger(__name__)
@@ -216,12 +216,7 @@ class HFDualEncoder:
 
         self._load_lock = threading.Lock()
         self._tokenizer_lock = threading.Lock()
-        # Every forward pass runs on one of two long-lived threads (images, texts), never on the caller's.
-        # On a CPU, each thread that runs torch gets its own OpenMP team; sixteen gRPC threads taking
-        # turns would mean sixteen teams spinning on two cores (queries measured 2x slower that way).
-        # Two lanes keep a text query from queueing behind a batch of images during ingestion.
-        self._image_lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordo-infer-image")
-        self._text_lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordo-infer-text")
+        self._lane = InferenceLane(f"ordo-infer-{self.model_id}")
         self._model: Any = None  # published last in load(): "not None" means every other field is ready
         self._image_processor: Any = None
         self._tokenizer: Any = None
@@ -252,6 +247,9 @@ class HFDualEncoder:
         dual encoder. A failed load leaves the instance unloaded, so a later call tries again.
         """
         if self._model is not None:
+            return
+        if not self._lane.is_current_thread():
+            self._lane.submit(TEXT_PRIORITY, self.load).result()  # the probes run torch: on the lane too
             return
         with self._load_lock:
             if self._model is not None:
@@ -444,14 +442,12 @@ class HFDualEncoder:
         prepared = [self._check_image(i, image) for i, image in enumerate(images)]
         if not prepared:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._image_lane.submit(self._embed_image_batches, prepared).result()
-
-    def _embed_image_batches(self, images: list[Image.Image]) -> np.ndarray:
-        parts = [
-            self._run_images(self._model, images[start : start + self.batch_size])
-            for start in range(0, len(images), self.batch_size)
+        # One lane job per model batch, so a text query waits for at most one batch, not the whole call.
+        jobs = [
+            self._lane.submit(IMAGE_PRIORITY, self._run_images, self._model, prepared[start : start + self.batch_size])
+            for start in range(0, len(prepared), self.batch_size)
         ]
-        return np.concatenate(parts, axis=0)
+        return np.concatenate([job.result() for job in jobs], axis=0)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Embed text queries; float32 (n, dim), unit rows. Texts longer than the model's context
@@ -467,7 +463,7 @@ class HFDualEncoder:
                 raise InvalidInput(f"text #{i} is empty or whitespace only; a query needs at least one word")
         if not checked:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._text_lane.submit(self._embed_text_batches, checked).result()
+        return self._lane.submit(TEXT_PRIORITY, self._embed_text_batches, checked).result()
 
     def _embed_text_batches(self, texts: list[str]) -> np.ndarray:
         # int8 dynamic quantisation scales activations per call, so batch mates (and their padding) would

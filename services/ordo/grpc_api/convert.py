@@ -7,19 +7,14 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ordo.core.ingestion import FileResult, Outcome
-from ordo.domain import Asset, AssetState, FileFailure, Filter, Job, JobState, Sample, SampleKind, SearchHit
+from ordo.domain import Asset, AssetState, FileFailure, Filter, Job, JobState, Sample, SearchHit
 from ordo.v1 import common_pb2, ingest_pb2, search_pb2
+from ordo.wire import KIND_TO_PB, PB_TO_KIND
 
 # A job message stays small enough for every client's default receive limit (4 MiB) even for huge jobs.
 MAX_ASSET_IDS_SENT = 10_000
 MAX_FAILURES_SENT = 1_000
 
-_KIND = {
-    SampleKind.IMAGE: common_pb2.SAMPLE_KIND_IMAGE,
-    SampleKind.OBJECT: common_pb2.SAMPLE_KIND_OBJECT,
-    SampleKind.TEXT: common_pb2.SAMPLE_KIND_TEXT,
-}
-_KIND_BACK = {v: k for k, v in _KIND.items()}
 _ASSET_STATE = {
     AssetState.PENDING: common_pb2.ASSET_STATE_PENDING,
     AssetState.READY: common_pb2.ASSET_STATE_READY,
@@ -76,7 +71,7 @@ def sample_pb(sample: Sample) -> common_pb2.Sample:
     msg = common_pb2.Sample(
         sample_id=sample.sample_id,
         asset_id=sample.asset_id,
-        kind=_KIND[sample.kind],
+        kind=KIND_TO_PB[sample.kind],
         label=sample.label,
         score=sample.score,
         text=sample.text,
@@ -135,7 +130,7 @@ def hit_pb(hit: SearchHit) -> search_pb2.SearchHit:
 
 def filter_from_pb(msg: common_pb2.Filter) -> Filter:
     return Filter(
-        kinds=tuple(_KIND_BACK[k] for k in msg.kinds if k in _KIND_BACK),
+        kinds=tuple(PB_TO_KIND[k] for k in msg.kinds if k in PB_TO_KIND),
         asset_ids=tuple(msg.asset_ids),
         mime_types=tuple(msg.mime_types),
         source_uri_prefix=msg.source_uri_prefix,
