@@ -97,9 +97,10 @@ def test_ingestion_batches_dedupes_and_accounts(tmp_path: Path, coco_images: lis
     assert results[-1].failure is not None and results[-1].failure.reason == "EMPTY_FILE"
     assert (job.total, job.pending, job.duplicates, job.failed, job.state) == (12, 10, 1, 1, JobState.RUNNING)
     tasks = _drain(queue)
-    assert sorted(len(t.samples) for t in tasks) == [2, 4, 4]
+    # The first task is a quarter of the batch size (the worker starts early), then full batches.
+    assert sorted(len(t.samples) for t in tasks) == [1, 1, 4, 4]
     assert sorted(r.asset_id for t in tasks for r in t.samples) == sorted(r.asset_id for r in results[:10])
-    assert len({t.batch_id for t in tasks}) == 3
+    assert len({t.batch_id for t in tasks}) == 4
 
     # A second job with the same bytes: all duplicates, nothing queued.
     again = core.start_job()

@@ -1,9 +1,10 @@
 """The embedding worker's work, as plain code: fetch → decode → embed → write, each stage timed.
 
-Shaped like clip-retrieval's runner: small stages and one loop. Decoding runs on a thread pool
-(Pillow releases the GIL) and is submitted all at once, so the next chunk decodes while the model
-runs on the current one. A file that cannot be decoded fails alone, with its reason; the rest of the
-batch goes on. Point ids are deterministic, so a redelivered task overwrites its own points.
+Shaped like clip-retrieval's runner: reader (decoder threads; Pillow releases the GIL), mapper (the
+model, chunk by chunk), writer (one thread: index upsert, thumbnails, records), each stage timed. The
+three overlap, so the model — the expensive part — is rarely left waiting. A file that cannot be
+decoded fails alone, with its reason; the rest of the task goes on. Point ids are deterministic, so a
+redelivered task overwrites its own points.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
@@ -92,9 +93,11 @@ class EmbeddingPipeline:
         # Decode JPEGs at reduced scale, but never below what the model or the thumbnail needs.
         self.decode_side = decode_side
         self._pool = ThreadPoolExecutor(max_workers=decode_threads, thread_name_prefix="ordo-decode")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordo-write")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._writer.shutdown(wait=True)
 
     def run(self, task: EmbedTask) -> BatchResult:
         """Embed one task's samples and account for each in its job. Transient faults (store or index
@@ -102,10 +105,10 @@ class EmbeddingPipeline:
         clock = StageClock()
         failures: list[FileFailure] = []
         futures = [self._pool.submit(self._load, ref, clock) for ref in task.samples]
-        decoded: list[_Decoded] = []
-        vectors: list[np.ndarray] = []
-        # Embed chunk by chunk as decodes complete: while the model runs on one chunk, the decoder
-        # threads are already working through the next.
+        writes: list[Future[None]] = []
+        succeeded = 0
+        # Chunk by chunk: while the model runs on one chunk, the decoder threads work through the next
+        # and the writer thread stores the previous one, so the model is rarely left waiting.
         chunk = max(int(getattr(self.embedder, "batch_size", 16)), 1)
         for first in range(0, len(futures), chunk):
             ready: list[_Decoded] = []
@@ -117,39 +120,28 @@ class EmbeddingPipeline:
                     self._mark_failed(ref, exc.reason, exc.message)
             if ready:
                 with clock.stage("embed", len(ready)):
-                    vectors.append(self.embedder.embed_images([d.image for d in ready]))
-                decoded += ready
-        if decoded:
-            self.index.ensure_collection(self.embedder.dim)
-            points = []
-            for item, vector in zip(decoded, np.concatenate(vectors), strict=True):
-                sample = Sample(sample_id_for(item.asset.asset_id, item.ref.kind), item.asset.asset_id, item.ref.kind)
-                payload = build_payload(item.asset, sample, self.embedder.model_id)
-                points.append(VectorPoint(sample.sample_id, vector.tolist(), payload))
-            with clock.stage("upsert", len(points)):
-                self.index.upsert(points)
-            with clock.stage("store", len(decoded)):
-                for item in decoded:
-                    self.store.put(thumbnail_key(item.asset.asset_id), item.thumbnail, "image/jpeg")
-                    ready_asset = replace(item.asset, state=AssetState.READY, error="", model_id=self.embedder.model_id)
-                    self.catalog.put(ready_asset)
+                    vectors = self.embedder.embed_images([d.image for d in ready])
+                writes.append(self._writer.submit(self._write, ready, vectors, clock))
+                succeeded += len(ready)
+        for write in writes:
+            write.result()  # a store or index fault surfaces here, and the task is retried whole
         # Timings first: once the counters are recorded the job may be complete, and a watcher that
         # sees it complete should see its timings too.
         for stage, seconds in clock.seconds.items():
             self.jobs.add_stage_time(task.job_id, stage, seconds, clock.items[stage])
         job = self.jobs.record(
-            task.job_id, succeeded=len(decoded), failed=len(failures), pending=-len(task.samples), failures=failures
+            task.job_id, succeeded=succeeded, failed=len(failures), pending=-len(task.samples), failures=failures
         )
         if job.state.is_final:
             self._maintain_index()
         log.info(
             "batch %s: %d embedded, %d failed; %s",
             task.batch_id,
-            len(decoded),
+            succeeded,
             len(failures),
             ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in clock.seconds.items()),
         )
-        return BatchResult(len(decoded), tuple(failures), clock)
+        return BatchResult(succeeded, tuple(failures), clock)
 
     def _maintain_index(self) -> None:
         """Build the HNSW graph for new points once a job is done. The embedded engine (Qdrant Edge)
@@ -160,6 +152,21 @@ class EmbeddingPipeline:
             start = time.perf_counter()
             optimize()
             log.info("vector index optimised in %.1f s", time.perf_counter() - start)
+
+    def _write(self, items: list[_Decoded], vectors: np.ndarray, clock: StageClock) -> None:
+        """Vectors into the index, then thumbnails and READY records (the writer thread)."""
+        self.index.ensure_collection(self.embedder.dim)
+        points = []
+        for item, vector in zip(items, vectors, strict=True):
+            sample = Sample(sample_id_for(item.asset.asset_id, item.ref.kind), item.asset.asset_id, item.ref.kind)
+            payload = build_payload(item.asset, sample, self.embedder.model_id)
+            points.append(VectorPoint(sample.sample_id, vector.tolist(), payload))
+        with clock.stage("upsert", len(points)):
+            self.index.upsert(points)
+        with clock.stage("store", len(items)):
+            for item in items:
+                self.store.put(thumbnail_key(item.asset.asset_id), item.thumbnail, "image/jpeg")
+                self.catalog.put(replace(item.asset, state=AssetState.READY, error="", model_id=self.embedder.model_id))
 
     def _load(self, ref: SampleRef, clock: StageClock) -> _Decoded:
         with clock.stage("fetch"):

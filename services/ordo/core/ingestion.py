@@ -209,7 +209,9 @@ class IngestCore:
     def _enqueue(self, batcher: _JobBatcher, ref: SampleRef) -> None:
         with self._lock:
             batcher.pending.append(ref)
-            full = len(batcher.pending) >= batcher.size
+            # The job's first task is small, so a worker starts embedding while the rest still uploads.
+            size = batcher.size if batcher.seq else max(1, batcher.size // 4)
+            full = len(batcher.pending) >= size
         if full:
             self._flush(batcher.job_id)
 

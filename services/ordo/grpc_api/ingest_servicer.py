@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
-WATCH_POLL_SECONDS = 0.1
+WATCH_POLL_SECONDS = 0.05
 # A WatchJob stream also sends the job every this many seconds while nothing changes, so clients see
 # the ETA move and load balancers do not cut an idle stream.
 WATCH_HEARTBEAT_SECONDS = 5.0
