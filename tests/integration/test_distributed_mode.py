@@ -117,6 +117,7 @@ def test_ingest_from_a_bucket(distributed: OrdoClient, s3_server: S3Server, coco
 
 def test_object_store_down_is_unavailable(tmp_path: Path, tiny_clip_dir: Path, coco_images: list[Path]) -> None:
     dead = S3Server(endpoint="127.0.0.1:9", access_key="k", secret_key="s")
+    redis.Redis.from_url(REDIS_DB_URL).flushdb()
     settings = _settings(tmp_path, dead, "nowhere", tiny_clip_dir)
     ctx = AppContext(settings)
     server = OrdoServer(ctx, ("ingest",), "127.0.0.1", 0).start()
@@ -129,6 +130,11 @@ def test_object_store_down_is_unavailable(tmp_path: Path, tiny_clip_dir: Path, c
         assert "127.0.0.1:9" in err.value.details()
         assert error_reason(err.value)
         assert time.monotonic() - start < 30
+        # Nothing is left hanging: the job ended, with the file that met the outage and its reason.
+        job = client.ingest.ListJobs(ingest_pb2.ListJobsRequest(page_size=1)).jobs[0]
+        assert job.state == common_pb2.JOB_STATE_FAILED
+        assert (job.total, job.failed) == (1, 1)
+        assert job.failures[0].reason == error_reason(err.value)
     finally:
         server.stop()
         ctx.close()

@@ -113,10 +113,17 @@ class IngestCore:
         return job
 
     def finish_enumeration(self, job_id: str) -> Job:
-        """No more inputs: flush the last partial batch and let the job complete when workers finish."""
-        self._flush(job_id)
-        with self._lock:
-            self._batchers.pop(job_id, None)
+        """No more inputs: flush the last partial batch and let the job complete when workers finish.
+        If the queue cannot take that batch, the job is ended as FAILED with the reason (it could never
+        complete otherwise) and the error goes on to the caller."""
+        try:
+            self._flush(job_id)
+        except OrdoError as exc:
+            self.jobs.fail(job_id, f"{exc.reason}: {exc.message}")
+            raise
+        finally:
+            with self._lock:
+                self._batchers.pop(job_id, None)
         return self.jobs.add_inputs(job_id, 0, enumeration_done=True)
 
     # --- one file --------------------------------------------------------------------------------
@@ -135,14 +142,17 @@ class IngestCore:
         try:
             result = self._ingest(job_id, data, file_name, source_uri, metadata or {})
         except (InvalidInput, TooLarge) as exc:
-            result = FileResult(
-                file_name,
-                source_uri,
-                Outcome.FAILED,
-                failure=FileFailure(source_uri, exc.reason, exc.message),
-            )
+            result = self._failed(file_name, source_uri, exc)
+        except OrdoError as exc:  # a dependency is down: account for this file, then report the outage
+            self._record(job_id, self._failed(file_name, source_uri, exc))
+            raise
         self._record(job_id, result)
         return result
+
+    @staticmethod
+    def _failed(file_name: str, source_uri: str, exc: OrdoError) -> FileResult:
+        failure = FileFailure(source_uri, exc.reason, exc.message)
+        return FileResult(file_name, source_uri, Outcome.FAILED, failure=failure)
 
     def fail_input(self, job_id: str, source_uri: str, reason: str, message: str) -> FileResult:
         """Account for an input that never produced bytes (unreadable path, oversized upload...)."""

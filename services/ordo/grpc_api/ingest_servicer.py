@@ -109,6 +109,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 finish(current)
         finally:
             if job is not None:
+                # Ends the job either way: complete once workers finish, or FAILED if the queue is down.
                 job = core.finish_enumeration(job.job_id)
         if job is None:
             invalid(context, "the upload stream held no files", "EMPTY_UPLOAD")
