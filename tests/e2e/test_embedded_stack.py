@@ -301,3 +301,14 @@ def test_another_program_can_search_over_reflection(stack: Stack, ingested: dict
     hits = json.loads(result.stdout)["hits"]
     assert [h["rank"] for h in hits] == [1, 2, 3]
     assert {h["asset"].get("assetId") or h["asset"]["asset_id"] for h in hits} <= set(wanted)
+
+
+def test_watching_an_unknown_job_is_not_found(stack: Stack) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        list(stack.client.ingest.WatchJob(ingest_pb2.WatchJobRequest(job_id="no-such-job"), timeout=10))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_status_names_the_loaded_model(stack: Stack) -> None:
+    stats = stack.client.ingest.GetStats(ingest_pb2.GetStatsRequest())
+    assert stats.model_id == "tiny-clip" and stats.device == "cpu" and stats.embedding_dim == 16

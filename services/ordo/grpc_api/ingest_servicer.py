@@ -198,14 +198,15 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     ) -> ingest_pb2.GetStatsResponse:
         ctx = self.ctx
         index = ctx.index
+        embedder = ctx.__dict__.get("embedder")  # loaded in this process (search or worker) or not at all
         return ingest_pb2.GetStatsResponse(
             asset_count=ctx.catalog.count(),
             vector_count=index.count() if index.dim else 0,
-            model_id=ctx.settings.model,
+            model_id=embedder.model_id if embedder else ctx.settings.model,
             embedding_dim=index.dim or 0,
             mode=ctx.settings.mode,
             vector_backend=index.backend,
             object_backend=ctx.store.backend,
             queue_backend=ctx.queue.backend,
-            device=ctx.embedder.device if "embedder" in ctx.__dict__ else "",
+            device=embedder.device if embedder else "",
         )
