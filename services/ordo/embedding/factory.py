@@ -255,3 +255,13 @@ class RandomClipEmbedder(HFDualEncoder):
 
 
 register_family(RANDOM_CLIP_PREFIX, RandomClipEmbedder)
+
+
+def _register_ordo_lite() -> None:
+    """ordo-lite (the bundled offline model) registers itself; imported lazily to keep this module light."""
+    from ordo.embedding import ordo_lite
+
+    ordo_lite.register()
+
+
+_register_ordo_lite()
