@@ -9,6 +9,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
+from ordo.errors import InvalidInput
+
 
 @runtime_checkable
 class Embedder(Protocol):
@@ -28,3 +30,30 @@ class Embedder(Protocol):
         ...
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def checked_images(images: Sequence[Image.Image]) -> list[Image.Image]:
+    """Every embedder's input check for images: PIL images with pixels, converted to RGB here rather than
+    trusting each processor's conversion (palette/alpha/16-bit modes otherwise reach some as 1, 2 or 4
+    channels)."""
+    out = []
+    for index, image in enumerate(images):
+        if not isinstance(image, Image.Image):
+            raise InvalidInput(f"image #{index} is a {type(image).__name__}, not a PIL image")
+        if image.width < 1 or image.height < 1:
+            raise InvalidInput(f"image #{index} has no pixels ({image.width}x{image.height})")
+        out.append(image if image.mode == "RGB" else image.convert("RGB"))
+    return out
+
+
+def checked_texts(texts: Sequence[str]) -> list[str]:
+    """Every embedder's input check for texts: a list of non-blank strings."""
+    if isinstance(texts, str):  # a bare string is a Sequence[str] of characters: almost surely a bug
+        raise InvalidInput("embed_texts expects a list of texts, not a single string")
+    out = list(texts)
+    for index, text in enumerate(out):
+        if not isinstance(text, str):
+            raise InvalidInput(f"text #{index} is a {type(text).__name__}, not a string")
+        if not text.strip():
+            raise InvalidInput(f"text #{index} is empty or whitespace only; a query needs at least one word")
+    return out

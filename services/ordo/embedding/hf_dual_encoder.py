@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ordo.embedding.base import checked_images, checked_texts
 from ordo.embedding.inference_lane import IMAGE_PRIORITY, TEXT_PRIORITY, InferenceLane
-from ordo.errors import InvalidInput, ModelUnavailable
+from ordo.errors import ModelUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -439,7 +440,7 @@ class HFDualEncoder:
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Embed RGB PIL images of any size (other modes are converted); float32 (n, dim), unit rows."""
         self.load()
-        prepared = [self._check_image(i, image) for i, image in enumerate(images)]
+        prepared = checked_images(images)
         if not prepared:
             return np.zeros((0, self.dim), dtype=np.float32)
         # One lane job per model batch, so a text query waits for at most one batch, not the whole call.
@@ -453,14 +454,7 @@ class HFDualEncoder:
         """Embed text queries; float32 (n, dim), unit rows. Texts longer than the model's context
         (77 tokens for CLIP) are truncated; an empty or whitespace-only text is an :class:`InvalidInput`."""
         self.load()
-        if isinstance(texts, str):  # a bare string is a Sequence[str] of characters: almost surely a bug
-            raise InvalidInput("embed_texts expects a list of texts, not a single string")
-        checked = list(texts)
-        for i, text in enumerate(checked):
-            if not isinstance(text, str):
-                raise InvalidInput(f"text #{i} is a {type(text).__name__}, not a string")
-            if not text.strip():
-                raise InvalidInput(f"text #{i} is empty or whitespace only; a query needs at least one word")
+        checked = checked_texts(texts)
         if not checked:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._lane.submit(TEXT_PRIORITY, self._embed_text_batches, checked).result()
@@ -472,16 +466,6 @@ class HFDualEncoder:
         step = 1 if self.text_quantized else self.batch_size
         parts = [self._run_text(self._model, texts[start : start + step]) for start in range(0, len(texts), step)]
         return np.concatenate(parts, axis=0)
-
-    @staticmethod
-    def _check_image(index: int, image: Any) -> Image.Image:
-        if not isinstance(image, Image.Image):
-            raise InvalidInput(f"image #{index} is a {type(image).__name__}, not a PIL image")
-        if image.width < 1 or image.height < 1:
-            raise InvalidInput(f"image #{index} has no pixels ({image.width}x{image.height})")
-        # Convert here rather than trusting each processor's do_convert_rgb: palette/alpha/16-bit modes
-        # otherwise reach some processors as 1, 2 or 4 channels.
-        return image if image.mode == "RGB" else image.convert("RGB")
 
     def _run_images(self, model: Any, images: list[Image.Image]) -> np.ndarray:
         encoded = self._image_processor(images=images, return_tensors="pt")

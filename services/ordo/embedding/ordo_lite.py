@@ -28,8 +28,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ordo.embedding.base import checked_images, checked_texts
 from ordo.embedding.inference_lane import IMAGE_PRIORITY, TEXT_PRIORITY, InferenceLane
-from ordo.errors import InvalidInput, ModelUnavailable
+from ordo.errors import ModelUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -282,7 +283,7 @@ class OrdoLiteEmbedder:
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """RGB PIL images of any size (other modes converted); float32 (n, dim), unit rows."""
         self.load()
-        prepared = [self._check_image(i, image) for i, image in enumerate(images)]
+        prepared = checked_images(images)
         if not prepared:
             return np.zeros((0, self.dim), dtype=np.float32)
         # One lane job per batch, so a text query waits for at most one batch.
@@ -295,25 +296,10 @@ class OrdoLiteEmbedder:
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Text queries; float32 (n, dim), unit rows. Empty texts are an :class:`InvalidInput`."""
         self.load()
-        if isinstance(texts, str):
-            raise InvalidInput("embed_texts expects a list of texts, not a single string")
-        checked = list(texts)
-        for i, text in enumerate(checked):
-            if not isinstance(text, str):
-                raise InvalidInput(f"text #{i} is a {type(text).__name__}, not a string")
-            if not text.strip():
-                raise InvalidInput(f"text #{i} is empty or whitespace only; a query needs at least one word")
+        checked = checked_texts(texts)
         if not checked:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._lane.submit(TEXT_PRIORITY, self._run_texts, checked).result()
-
-    @staticmethod
-    def _check_image(index: int, image: Any) -> Image.Image:
-        if not isinstance(image, Image.Image):
-            raise InvalidInput(f"image #{index} is a {type(image).__name__}, not a PIL image")
-        if image.width < 1 or image.height < 1:
-            raise InvalidInput(f"image #{index} has no pixels ({image.width}x{image.height})")
-        return image if image.mode == "RGB" else image.convert("RGB")
 
     def _run_images(self, images: list[Image.Image]) -> np.ndarray:
         assert self._image_tower is not None
