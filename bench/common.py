@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ordo.processes import stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL = "random-clip:vit-b-32"
@@ -216,17 +217,6 @@ def stack_env(data_dir: Path, port: int, extra: dict[str, str] | None = None) ->
     return env
 
 
-def _stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 @contextmanager
 def ordo_up(data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 180.0) -> Iterator[Stack]:
     """`python -m ordo.cli.main up` on a free port with ``data_dir``; waits for every service to be SERVING
@@ -265,7 +255,7 @@ def ordo_up(data_dir: Path, extra_env: dict[str, str] | None = None, timeout: fl
         if process.poll() is not None:
             raise BenchError(f"`ordo up` died during the benchmark (exit {process.returncode}):\n{stack.log_tail()}")
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @contextmanager

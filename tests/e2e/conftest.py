@@ -15,6 +15,7 @@ import pytest
 
 from ordo.client import OrdoClient
 from ordo.config import Settings
+from ordo.processes import stop_process
 
 
 def free_port() -> int:
@@ -71,11 +72,7 @@ def start_stack(data_dir: Path, model_dir: Path, extra_env: dict[str, str] | Non
 
 
 def stop_stack(stack: Stack) -> None:
-    stack.process.terminate()
-    try:
-        stack.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        stack.process.kill()
+    stop_process(stack.process)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import click
 from rich.table import Table
 
 from ordo.config import Settings
+from ordo.processes import stop_process
 
 DEMO_QUERIES = ("a dog on a beach", "people riding bicycles", "a plate of food", "a bedroom with a bed")
 # Used only when the configured model's weights cannot be had (no model hub): ordo-lite, the bundled
@@ -102,9 +103,5 @@ def demo(folder: Path, limit: int, queries: tuple[str, ...], keep_running: bool)
         if keep_running:
             out.print(f'the stack keeps running on {settings.address} (pid {proc.pid}); try `ordo search "..."`')
     finally:
-        if not keep_running and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        if not keep_running:
+            stop_process(proc)

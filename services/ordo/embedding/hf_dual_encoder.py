@@ -443,12 +443,10 @@ class HFDualEncoder:
         prepared = checked_images(images)
         if not prepared:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # One lane job per model batch, so a text query waits for at most one batch, not the whole call.
-        jobs = [
-            self._lane.submit(IMAGE_PRIORITY, self._run_images, self._model, prepared[start : start + self.batch_size])
-            for start in range(0, len(prepared), self.batch_size)
-        ]
-        return np.concatenate([job.result() for job in jobs], axis=0)
+        return self._lane.map_batches(IMAGE_PRIORITY, self._run_model_images, prepared, self.batch_size)
+
+    def _run_model_images(self, images: list[Image.Image]) -> np.ndarray:
+        return self._run_images(self._model, images)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Embed text queries; float32 (n, dim), unit rows. Texts longer than the model's context

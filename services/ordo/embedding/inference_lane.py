@@ -19,6 +19,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+import numpy as np
+
 T = TypeVar("T")
 
 TEXT_PRIORITY = 0
@@ -67,3 +69,13 @@ class InferenceLane:
         while True:
             _, _, job = self._queue.get()
             job()
+
+    def map_batches(
+        self, priority: int, fn: Callable[[list[Any]], np.ndarray], items: list[Any], batch_size: int
+    ) -> np.ndarray:
+        """``fn`` over consecutive batches of ``items``, one lane job per batch (so a text query waits
+        for at most one batch, not the whole call), results stacked in order."""
+        jobs = [
+            self.submit(priority, fn, items[start : start + batch_size]) for start in range(0, len(items), batch_size)
+        ]
+        return np.concatenate([job.result() for job in jobs], axis=0)

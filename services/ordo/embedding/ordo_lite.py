@@ -286,12 +286,7 @@ class OrdoLiteEmbedder:
         prepared = checked_images(images)
         if not prepared:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # One lane job per batch, so a text query waits for at most one batch.
-        jobs = [
-            self._lane.submit(IMAGE_PRIORITY, self._run_images, prepared[start : start + self.batch_size])
-            for start in range(0, len(prepared), self.batch_size)
-        ]
-        return np.concatenate([job.result() for job in jobs], axis=0)
+        return self._lane.map_batches(IMAGE_PRIORITY, self._run_images, prepared, self.batch_size)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Text queries; float32 (n, dim), unit rows. Empty texts are an :class:`InvalidInput`."""
