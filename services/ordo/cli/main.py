@@ -7,71 +7,39 @@ Server commands (`up`, `serve`, `worker`) build an AppContext from settings; cli
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-import grpc
 from google.protobuf.json_format import MessageToDict
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ordo.cli.common import (
+    console,
+    filter_pb,
+    make_client,
+    out,
+    print_summary,
+    rpc,
+    settings_or_fail,
+    setup_logging,
+    upload_paths,
+    watch_job,
+)
 from ordo.config import Settings
-from ordo.errors import ModelUnavailable, OrdoError
-
-console = Console(stderr=True)
-out = Console()
-T = TypeVar("T")
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "urllib3", "filelock", "kombu", "celery.worker.strategy", "celery.app.trace"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except (ValueError, OrdoError) as exc:
-        raise click.ClickException(f"bad configuration: {exc}") from exc
-
-
-def _rpc_error(exc: grpc.RpcError, what: str, settings: Settings) -> click.ClickException:
-    """One readable line for a failed RPC."""
-    code = exc.code()  # type: ignore[attr-defined]
-    details = exc.details()  # type: ignore[attr-defined]
-    if code == grpc.StatusCode.UNAVAILABLE:
-        return click.ClickException(
-            f"cannot reach Ordo at {settings.address} ({what}): is `ordo up` running? [{details}]"
-        )
-    return click.ClickException(f"{what} failed: {code.name}: {details}")
-
-
-def _rpc(call: Callable[[], T], what: str, settings: Settings) -> T:
-    try:
-        return call()
-    except grpc.RpcError as exc:
-        raise _rpc_error(exc, what, settings) from None
+from ordo.errors import ModelUnavailable
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
     """Ordo: organise and search a large pile of unlabeled images."""
-    _setup_logging(verbose)
+    setup_logging(verbose)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -113,7 +81,7 @@ def up(port: int | None, data_dir: Path | None, no_worker: bool) -> None:
         overrides["port"] = port
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    settings = Settings(**overrides) if overrides else _settings()
+    settings = Settings(**overrides) if overrides else settings_or_fail()
     from ordo.grpc_api.server import SERVICES, OrdoServer
 
     ctx = _start_context(settings, preload_model=True)
@@ -157,7 +125,7 @@ def serve(services: tuple[str, ...], port: int | None) -> None:
     """Run some services (no worker). Separate processes need the server adapters (Qdrant server)."""
     from ordo.grpc_api.server import SERVICES, OrdoServer
 
-    settings = _settings()
+    settings = settings_or_fail()
     chosen = SERVICES if not services or "all" in services else tuple(dict.fromkeys(services))
     ctx = _start_context(settings, preload_model="search" in chosen)
     server = OrdoServer(ctx, chosen, settings.host, port if port is not None else settings.port).start()
@@ -172,7 +140,7 @@ def serve(services: tuple[str, ...], port: int | None) -> None:
 @main.command()
 def worker() -> None:
     """Run an embedding worker (Celery) consuming the embedding queue."""
-    settings = _settings()
+    settings = settings_or_fail()
     if settings.vector_backend == "edge":
         raise click.ClickException(
             "a separate worker cannot share the embedded vector index (Qdrant Edge allows one process); "
@@ -188,37 +156,6 @@ def worker() -> None:
 # ------------------------------------------------------------------------------------------------
 # client side
 # ------------------------------------------------------------------------------------------------
-def _client() -> Any:
-    from ordo.client import OrdoClient
-
-    return OrdoClient(_settings())
-
-
-def _expand_local(paths: list[Path], recursive: bool) -> Iterator[Path]:
-    """Folders become their image files; anything else is sent as named (a missing file is then
-    reported as unreadable, with the rest of the batch going on)."""
-    from ordo.core.ingestion import walk_images
-
-    for path in paths:
-        path = path.expanduser()
-        if path.is_dir():
-            yield from walk_images(path, recursive)
-        else:
-            yield path
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-
-
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--no-recursive", is_flag=True, help="Do not descend into sub-folders.")
@@ -229,7 +166,7 @@ def ingest(inputs: tuple[str, ...], no_recursive: bool, server_side: bool, no_wa
     """Ingest images: files, folders (recursive) or s3://bucket/prefix."""
     from ordo.v1 import ingest_pb2
 
-    client = _client()
+    client = make_client()
     settings = client.settings
     s3 = [i for i in inputs if i.startswith("s3://")]
     local = [Path(i) for i in inputs if not i.startswith("s3://")]
@@ -237,7 +174,7 @@ def ingest(inputs: tuple[str, ...], no_recursive: bool, server_side: bool, no_wa
     job_ids: list[str] = []
     if s3 or (server_side and local):
         uris = s3 + ([str(p.expanduser().resolve()) for p in local] if server_side else [])
-        response = _rpc(
+        response = rpc(
             lambda: client.ingest.IngestUris(
                 ingest_pb2.IngestUrisRequest(uris=uris, non_recursive=no_recursive, request_id=uuid.uuid4().hex)
             ),
@@ -249,101 +186,10 @@ def ingest(inputs: tuple[str, ...], no_recursive: bool, server_side: bool, no_wa
         job_id, local_failures = upload_paths(client, local, not no_recursive)
         if job_id:
             job_ids.append(job_id)
-    jobs = [_watch(client, job_id, no_wait) for job_id in job_ids]
+    jobs = [watch_job(client, job_id, no_wait) for job_id in job_ids]
     print_summary(jobs, local_failures, as_json)
     if any(j.failed for j in jobs) or local_failures:
         sys.exit(1)
-
-
-def upload_paths(client: Any, paths: list[Path], recursive: bool) -> tuple[str, list[tuple[str, str, str]]]:
-    """Uploads files and folders with a progress bar; returns the job id ('' when nothing was sent)
-    and the files that could not even be read here."""
-    files = list(_expand_local(paths, recursive))
-    unreadable: list[tuple[Path, str]] = []
-    job_id = ""
-    if not files:
-        console.print("no image files found in " + ", ".join(map(str, paths)))
-        return job_id, []
-    with _progress() as progress:
-        bar = progress.add_task("uploading", total=len(files), rate="")
-        try:
-            response = client.upload(
-                files,
-                request_id=uuid.uuid4().hex,
-                unreadable=unreadable,
-                on_file=lambda _p, _n: progress.advance(bar),
-            )
-            job_id = response.job.job_id
-        except grpc.RpcError as exc:
-            # Every file unreadable leaves an empty stream, which the server refuses: not an error here.
-            if not (exc.code() == grpc.StatusCode.INVALID_ARGUMENT and unreadable):  # type: ignore[attr-defined]
-                raise _rpc_error(exc, "UploadImages", client.settings) from None
-    return job_id, [(p.resolve().as_uri(), "UNREADABLE", reason) for p, reason in unreadable]
-
-
-def watch_job(client: Any, job_id: str, no_wait: bool = False) -> Any:
-    return _watch(client, job_id, no_wait)
-
-
-def _watch(client: Any, job_id: str, no_wait: bool) -> Any:
-    from ordo.v1 import ingest_pb2
-
-    settings = client.settings
-    if no_wait:
-        return _rpc(lambda: client.ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id)), "GetJob", settings).job
-    job = None
-    with _progress() as progress:
-        bar = progress.add_task("embedding", total=None, rate="")
-        try:
-            for update in client.ingest.WatchJob(ingest_pb2.WatchJobRequest(job_id=job_id)):
-                job = update.job
-                done = job.succeeded + job.duplicates + job.failed
-                progress.update(
-                    bar,
-                    completed=done,
-                    total=job.total if job.enumeration_done else None,
-                    rate=f"{job.rate_per_second:.1f}/s",
-                )
-        except grpc.RpcError as exc:
-            raise _rpc_error(exc, f"watching job {job_id}", settings) from None
-    return job
-
-
-def print_summary(jobs: list[Any], local_failures: list[tuple[str, str, str]], as_json: bool) -> None:
-    from ordo.v1 import common_pb2
-
-    if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "jobs": [MessageToDict(j) for j in jobs],
-                    "local_failures": [{"source_uri": u, "reason": r, "message": m} for u, r, m in local_failures],
-                }
-            )
-        )
-        return
-    new = sum(j.succeeded for j in jobs)
-    pending = sum(j.pending for j in jobs)
-    dup = sum(j.duplicates for j in jobs)
-    failures = [(f.source_uri, f.reason, f.message) for j in jobs for f in j.failures] + local_failures
-    states = ", ".join(common_pb2.JobState.Name(j.state).removeprefix("JOB_STATE_").lower() for j in jobs)
-    out.print(
-        f"[bold]{new}[/bold] new, [bold]{dup}[/bold] duplicate, [bold]{len(failures)}[/bold] failed"
-        + (f", {pending} still embedding" if pending else "")
-        + (f" ({states})" if states else "")
-    )
-    if failures:
-        table = Table("file", "reason", "message", title="failures")
-        for uri, reason, message in failures:
-            table.add_row(uri, reason, message)
-        out.print(table)
-
-
-def _filter_pb(kind: tuple[str, ...], mime: tuple[str, ...], source_prefix: str) -> Any:
-    from ordo.v1 import common_pb2
-
-    kinds = [getattr(common_pb2, f"SAMPLE_KIND_{k.upper()}") for k in kind]
-    return common_pb2.Filter(kinds=kinds, mime_types=list(mime), source_uri_prefix=source_prefix)
 
 
 @main.command()
@@ -377,10 +223,10 @@ def search(
 
     if sum(x is not None for x in (text, image, like)) != 1:
         raise click.UsageError("give exactly one of TEXT, --image FILE or --like ASSET_ID")
-    client = _client()
-    flt = _filter_pb(kind, mime, source_prefix)
+    client = make_client()
+    flt = filter_pb(kind, mime, source_prefix)
     if text is not None:
-        response = _rpc(
+        response = rpc(
             lambda: client.search.SearchText(
                 search_pb2.SearchTextRequest(query=text, top_k=top_k, filter=flt, page_token=page_token)
             ),
@@ -393,7 +239,7 @@ def search(
             request.image = image.read_bytes()
         else:
             request.asset_id = like or ""
-        response = _rpc(lambda: client.search.SearchImage(request), "SearchImage", client.settings)
+        response = rpc(lambda: client.search.SearchImage(request), "SearchImage", client.settings)
     if as_json:
         out.print_json(json.dumps(MessageToDict(response)))
         return
@@ -413,10 +259,10 @@ def jobs(job_id: str | None, as_json: bool) -> None:
     """List recent jobs, or show one."""
     from ordo.v1 import common_pb2, ingest_pb2
 
-    client = _client()
+    client = make_client()
     if job_id:
         items = [
-            _rpc(
+            rpc(
                 lambda: client.ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id)),
                 "GetJob",
                 client.settings,
@@ -424,7 +270,7 @@ def jobs(job_id: str | None, as_json: bool) -> None:
         ]
     else:
         items = list(
-            _rpc(
+            rpc(
                 lambda: client.ingest.ListJobs(ingest_pb2.ListJobsRequest(page_size=20)),
                 "ListJobs",
                 client.settings,
@@ -459,11 +305,11 @@ def status(as_json: bool) -> None:
     """Services, counts and model."""
     from ordo.v1 import ingest_pb2
 
-    client = _client()
+    client = make_client()
     health = {name: client.health(name) for name in ("ingest", "search", "analysis")}
     stats = None
     if health["ingest"] == "SERVING":
-        stats = _rpc(lambda: client.ingest.GetStats(ingest_pb2.GetStatsRequest()), "GetStats", client.settings)
+        stats = rpc(lambda: client.ingest.GetStats(ingest_pb2.GetStatsRequest()), "GetStats", client.settings)
     if as_json:
         out.print_json(
             json.dumps(
@@ -496,9 +342,15 @@ def config() -> None:
         click.echo(f"| `ORDO_{name.upper()}` | `{field.default}` | {field.description} |")
 
 
-from ordo.cli.demo import demo  # noqa: E402 — registers the demo command
+# Commands defined in their own modules, registered here so `ordo --help` lists them all.
+from ordo.cli import analyze as _analyze  # noqa: E402
+from ordo.cli import models as _models  # noqa: E402
+from ordo.cli.demo import demo  # noqa: E402
+from ordo.cli.eval import eval_group  # noqa: E402
+from ordo.cli.finetune import finetune  # noqa: E402
 
-main.add_command(demo)
+for _command in (demo, eval_group, finetune, *_analyze.COMMANDS, *_models.COMMANDS):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()
