@@ -11,7 +11,7 @@ import grpc
 
 from ordo.app import AppContext
 from ordo.core.ingestion import FileResult
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, NotFound
 from ordo.grpc_api import convert
 from ordo.grpc_api.status import handle_errors, handle_stream_errors, invalid
 from ordo.v1 import ingest_pb2, ingest_pb2_grpc
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+# GetAssetContent streams bytes in pieces this size (well under any gRPC message limit).
+CONTENT_CHUNK_BYTES = 256 * 1024
 WATCH_POLL_SECONDS = 0.05
 # A WatchJob stream also sends the job every this many seconds while nothing changes, so clients see
 # the ETA move and load balancers do not cut an idle stream.
@@ -177,6 +179,31 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return ingest_pb2.GetAssetResponse(
             asset=convert.asset_pb(asset), samples=[convert.sample_pb(s) for s in samples]
         )
+
+    @handle_stream_errors
+    def GetAssetContent(
+        self, request: ingest_pb2.GetAssetContentRequest, context: grpc.ServicerContext
+    ) -> Iterator[ingest_pb2.GetAssetContentResponse]:
+        """The object store port reads whole objects, so this chunks them for the wire: messages stay
+        under the gRPC size limit and gateways can start answering before the last byte arrives."""
+        if not request.asset_id:
+            invalid(context, "asset_id is required", "MISSING_ASSET_ID")
+        asset = self.ctx.catalog.get(request.asset_id)
+        if request.variant == ingest_pb2.ASSET_CONTENT_VARIANT_THUMBNAIL:
+            if not asset.thumbnail_key:
+                raise NotFound(
+                    f"asset {asset.asset_id} has no thumbnail yet (it is {asset.state.name.lower()})",
+                    reason="THUMBNAIL_NOT_READY",
+                )
+            key, mime_type = asset.thumbnail_key, "image/jpeg"
+        else:
+            key, mime_type = asset.original_key, asset.mime_type or "application/octet-stream"
+        data = self.ctx.store.get(key)
+        yield ingest_pb2.GetAssetContentResponse(
+            mime_type=mime_type, size_bytes=len(data), chunk=data[:CONTENT_CHUNK_BYTES]
+        )
+        for start in range(CONTENT_CHUNK_BYTES, len(data), CONTENT_CHUNK_BYTES):
+            yield ingest_pb2.GetAssetContentResponse(chunk=data[start : start + CONTENT_CHUNK_BYTES])
 
     @handle_errors
     def ListAssets(

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ordo.v1 import common_pb2 as ordo_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ordo/v1/ingest.proto\x12\x07ordo.v1\x1a\x14ordo/v1/common.proto\"\xcc\x01\n\x10UploadFileHeader\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x12\n\nsource_uri\x18\x04 \x01(\t\x12\x39\n\x08metadata\x18\x05 \x03(\x0b\x32\'.ordo.v1.UploadFileHeader.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"o\n\x13UploadImagesRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.ordo.v1.UploadFileHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12\x12\n\nrequest_id\x18\x03 \x01(\tB\x06\n\x04part\"\x93\x01\n\nFileResult\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x12\n\nsource_uri\x18\x02 \x01(\t\x12%\n\x07outcome\x18\x03 \x01(\x0e\x32\x14.ordo.v1.FileOutcome\x12\x10\n\x08\x61sset_id\x18\x04 \x01(\t\x12%\n\x07\x66\x61ilure\x18\x05 \x01(\x0b\x32\x14.ordo.v1.FileFailure\"W\n\x14UploadImagesResponse\x12\x19\n\x03job\x18\x01 \x01(\x0b\x32\x0c.ordo.v1.Job\x12$\n\x07results\x18\x02 \x03(\x0b\x32\x13.ordo.v1.FileResult\"L\n\x11IngestUrisRequest\x12\x0c\n\x04uris\x18\x01 \x03(\t\x12\x15\n\rnon_recursive\x18\x02 \x01(\x08\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"/\n\x12IngestUrisResponse\x12\x19\n\x03job\x18\x01 \x01(\x0b\x32\x0c.ordo.v1.Job\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"+\n\x0eGetJobResponse\x12\x19\n\x03job\x18\x01 \x01(\x0b\x32\x0c.ordo.v1.Job\"8\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"G\n\x10ListJobsResponse\x12\x1a\n\x04jobs\x18\x01 \x03(\x0b\x32\x0c.ordo.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"-\n\x10WatchJobResponse\x12\x19\n\x03job\x18\x01 \x01(\x0b\x32\x0c.ordo.v1.Job\"#\n\x0fGetAssetRequest\x12\x10\n\x08\x61sset_id\x18\x01 \x01(\t\"S\n\x10GetAssetResponse\x12\x1d\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x0e.ordo.v1.Asset\x12 \n\x07samples\x18\x02 \x03(\x0b\x32\x0f.ordo.v1.Sample\":\n\x11ListAssetsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"M\n\x12ListAssetsResponse\x12\x1e\n\x06\x61ssets\x18\x01 \x03(\x0b\x32\x0e.ordo.v1.Asset\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"&\n\x12\x44\x65leteAssetRequest\x12\x10\n\x08\x61sset_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteAssetResponse\"\x11\n\x0fGetStatsRequest\"\xcb\x01\n\x10GetStatsResponse\x12\x13\n\x0b\x61sset_count\x18\x01 \x01(\x03\x12\x14\n\x0cvector_count\x18\x02 \x01(\x03\x12\x10\n\x08model_id\x18\x03 \x01(\t\x12\x15\n\rembedding_dim\x18\x04 \x01(\x05\x12\x0c\n\x04mode\x18\x05 \x01(\t\x12\x16\n\x0evector_backend\x18\x06 \x01(\t\x12\x16\n\x0eobject_backend\x18\x07 \x01(\t\x12\x15\n\rqueue_backend\x18\x08 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\t \x01(\t*v\n\x0b\x46ileOutcome\x12\x1c\n\x18\x46ILE_OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46ILE_OUTCOME_NEW\x10\x01\x12\x1a\n\x16\x46ILE_OUTCOME_DUPLICATE\x10\x02\x12\x17\n\x13\x46ILE_OUTCOME_FAILED\x10\x03\x32\xf7\x04\n\rIngestService\x12M\n\x0cUploadImages\x12\x1c.ordo.v1.UploadImagesRequest\x1a\x1d.ordo.v1.UploadImagesResponse(\x01\x12\x45\n\nIngestUris\x12\x1a.ordo.v1.IngestUrisRequest\x1a\x1b.ordo.v1.IngestUrisResponse\x12\x39\n\x06GetJob\x12\x16.ordo.v1.GetJobRequest\x1a\x17.ordo.v1.GetJobResponse\x12?\n\x08ListJobs\x12\x18.ordo.v1.ListJobsRequest\x1a\x19.ordo.v1.ListJobsResponse\x12\x41\n\x08WatchJob\x12\x18.ordo.v1.WatchJobRequest\x1a\x19.ordo.v1.WatchJobResponse0\x01\x12?\n\x08GetAsset\x12\x18.ordo.v1.GetAssetRequest\x1a\x19.ordo.v1.GetAssetResponse\x12\x45\n\nListAssets\x12\x1a.ordo.v1.ListAssetsRequest\x1a\x1b.ordo.v1.ListAssetsResponse\x12H\n\x0b\x44\x65leteAsset\x12\x1b.ordo.v1.DeleteAssetRequest\x1a\x1c.ordo.v1.DeleteAssetResponse\x12?\n\x08GetStats\x12\x18.ordo.v1.GetStatsRequest\x1a\x19.ordo.v1.GetStatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ordo/v1/ingest.proto\x12\x07ordo.v1\x1a\x14ordo/v1/common.proto\"\xcc\x01\n\x10UploadFileHeader\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x12\n\nsource_uri\x18\x04 \x01(\t\x12\x39\n\x08metadata\x18\x05 \x03(\x0b\x32\'.ordo.v1.UploadFileHeader.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"o\n\x13UploadImagesRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.ordo.v1.UploadFileHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12\x12\n\nrequest_id\x18\x03 \x01(\tB\x06\n\x04part\"\x93\x01\n\nFileResult\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x12\n\nsource_uri\x18\x02 \x01(\t\x12%\n\x07outcome\x18\x03 \x01(\x0e\x32\x14.ordo.v1.FileOutcome\x12\x10\n\x08\x61sset_id\x18\x04 \x01(\t\x12%\n\x07\x66\x61ilure\x18\x05 \x01(\x0b\x32\x14.ordo.v1.FileFailure\"W\n\x14UploadImagesResponse\x12\x19\n\x03job\x18\x01 \x01(\x0b\x32\x0c.ordo.v1.Job\x12$\n\x07results\x18\x02 \x03(\x0b\x32\x13.ordo.v1.FileResult\"L\n\x11IngestUrisRequest\x12\x0c\n\x04uris\x18\x01 \x03(\t\x12\x15\n\rnon_recursive\x18\x02 \x01(\x08\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"/\n\x12IngestUrisResponse\x12\x19\n\x03job\x18\x01 \x01(\x0b\x32\x0c.ordo.v1.Job\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"+\n\x0eGetJobResponse\x12\x19\n\x03job\x18\x01 \x01(\x0b\x32\x0c.ordo.v1.Job\"8\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"G\n\x10ListJobsResponse\x12\x1a\n\x04jobs\x18\x01 \x03(\x0b\x32\x0c.ordo.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"-\n\x10WatchJobResponse\x12\x19\n\x03job\x18\x01 \x01(\x0b\x32\x0c.ordo.v1.Job\"#\n\x0fGetAssetRequest\x12\x10\n\x08\x61sset_id\x18\x01 \x01(\t\"S\n\x10GetAssetResponse\x12\x1d\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x0e.ordo.v1.Asset\x12 \n\x07samples\x18\x02 \x03(\x0b\x32\x0f.ordo.v1.Sample\"Y\n\x16GetAssetContentRequest\x12\x10\n\x08\x61sset_id\x18\x01 \x01(\t\x12-\n\x07variant\x18\x02 \x01(\x0e\x32\x1c.ordo.v1.AssetContentVariant\"O\n\x17GetAssetContentResponse\x12\x11\n\tmime_type\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\r\n\x05\x63hunk\x18\x03 \x01(\x0c\":\n\x11ListAssetsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"M\n\x12ListAssetsResponse\x12\x1e\n\x06\x61ssets\x18\x01 \x03(\x0b\x32\x0e.ordo.v1.Asset\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"&\n\x12\x44\x65leteAssetRequest\x12\x10\n\x08\x61sset_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteAssetResponse\"\x11\n\x0fGetStatsRequest\"\xcb\x01\n\x10GetStatsResponse\x12\x13\n\x0b\x61sset_count\x18\x01 \x01(\x03\x12\x14\n\x0cvector_count\x18\x02 \x01(\x03\x12\x10\n\x08model_id\x18\x03 \x01(\t\x12\x15\n\rembedding_dim\x18\x04 \x01(\x05\x12\x0c\n\x04mode\x18\x05 \x01(\t\x12\x16\n\x0evector_backend\x18\x06 \x01(\t\x12\x16\n\x0eobject_backend\x18\x07 \x01(\t\x12\x15\n\rqueue_backend\x18\x08 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\t \x01(\t*v\n\x0b\x46ileOutcome\x12\x1c\n\x18\x46ILE_OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46ILE_OUTCOME_NEW\x10\x01\x12\x1a\n\x16\x46ILE_OUTCOME_DUPLICATE\x10\x02\x12\x17\n\x13\x46ILE_OUTCOME_FAILED\x10\x03*\x85\x01\n\x13\x41ssetContentVariant\x12%\n!ASSET_CONTENT_VARIANT_UNSPECIFIED\x10\x00\x12\"\n\x1e\x41SSET_CONTENT_VARIANT_ORIGINAL\x10\x01\x12#\n\x1f\x41SSET_CONTENT_VARIANT_THUMBNAIL\x10\x02\x32\xcf\x05\n\rIngestService\x12M\n\x0cUploadImages\x12\x1c.ordo.v1.UploadImagesRequest\x1a\x1d.ordo.v1.UploadImagesResponse(\x01\x12\x45\n\nIngestUris\x12\x1a.ordo.v1.IngestUrisRequest\x1a\x1b.ordo.v1.IngestUrisResponse\x12\x39\n\x06GetJob\x12\x16.ordo.v1.GetJobRequest\x1a\x17.ordo.v1.GetJobResponse\x12?\n\x08ListJobs\x12\x18.ordo.v1.ListJobsRequest\x1a\x19.ordo.v1.ListJobsResponse\x12\x41\n\x08WatchJob\x12\x18.ordo.v1.WatchJobRequest\x1a\x19.ordo.v1.WatchJobResponse0\x01\x12?\n\x08GetAsset\x12\x18.ordo.v1.GetAssetRequest\x1a\x19.ordo.v1.GetAssetResponse\x12V\n\x0fGetAssetContent\x12\x1f.ordo.v1.GetAssetContentRequest\x1a .ordo.v1.GetAssetContentResponse0\x01\x12\x45\n\nListAssets\x12\x1a.ordo.v1.ListAssetsRequest\x1a\x1b.ordo.v1.ListAssetsResponse\x12H\n\x0b\x44\x65leteAsset\x12\x1b.ordo.v1.DeleteAssetRequest\x1a\x1c.ordo.v1.DeleteAssetResponse\x12?\n\x08GetStats\x12\x18.ordo.v1.GetStatsRequest\x1a\x19.ordo.v1.GetStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +34,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_UPLOADFILEHEADER_METADATAENTRY']._loaded_options = None
   _globals['_UPLOADFILEHEADER_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_FILEOUTCOME']._serialized_start=1581
-  _globals['_FILEOUTCOME']._serialized_end=1699
+  _globals['_FILEOUTCOME']._serialized_start=1753
+  _globals['_FILEOUTCOME']._serialized_end=1871
+  _globals['_ASSETCONTENTVARIANT']._serialized_start=1874
+  _globals['_ASSETCONTENTVARIANT']._serialized_end=2007
   _globals['_UPLOADFILEHEADER']._serialized_start=56
   _globals['_UPLOADFILEHEADER']._serialized_end=260
   _globals['_UPLOADFILEHEADER_METADATAENTRY']._serialized_start=213
@@ -66,18 +68,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETASSETREQUEST']._serialized_end=1067
   _globals['_GETASSETRESPONSE']._serialized_start=1069
   _globals['_GETASSETRESPONSE']._serialized_end=1152
-  _globals['_LISTASSETSREQUEST']._serialized_start=1154
-  _globals['_LISTASSETSREQUEST']._serialized_end=1212
-  _globals['_LISTASSETSRESPONSE']._serialized_start=1214
-  _globals['_LISTASSETSRESPONSE']._serialized_end=1291
-  _globals['_DELETEASSETREQUEST']._serialized_start=1293
-  _globals['_DELETEASSETREQUEST']._serialized_end=1331
-  _globals['_DELETEASSETRESPONSE']._serialized_start=1333
-  _globals['_DELETEASSETRESPONSE']._serialized_end=1354
-  _globals['_GETSTATSREQUEST']._serialized_start=1356
-  _globals['_GETSTATSREQUEST']._serialized_end=1373
-  _globals['_GETSTATSRESPONSE']._serialized_start=1376
-  _globals['_GETSTATSRESPONSE']._serialized_end=1579
-  _globals['_INGESTSERVICE']._serialized_start=1702
-  _globals['_INGESTSERVICE']._serialized_end=2333
+  _globals['_GETASSETCONTENTREQUEST']._serialized_start=1154
+  _globals['_GETASSETCONTENTREQUEST']._serialized_end=1243
+  _globals['_GETASSETCONTENTRESPONSE']._serialized_start=1245
+  _globals['_GETASSETCONTENTRESPONSE']._serialized_end=1324
+  _globals['_LISTASSETSREQUEST']._serialized_start=1326
+  _globals['_LISTASSETSREQUEST']._serialized_end=1384
+  _globals['_LISTASSETSRESPONSE']._serialized_start=1386
+  _globals['_LISTASSETSRESPONSE']._serialized_end=1463
+  _globals['_DELETEASSETREQUEST']._serialized_start=1465
+  _globals['_DELETEASSETREQUEST']._serialized_end=1503
+  _globals['_DELETEASSETRESPONSE']._serialized_start=1505
+  _globals['_DELETEASSETRESPONSE']._serialized_end=1526
+  _globals['_GETSTATSREQUEST']._serialized_start=1528
+  _globals['_GETSTATSREQUEST']._serialized_end=1545
+  _globals['_GETSTATSRESPONSE']._serialized_start=1548
+  _globals['_GETSTATSRESPONSE']._serialized_end=1751
+  _globals['_INGESTSERVICE']._serialized_start=2010
+  _globals['_INGESTSERVICE']._serialized_end=2729
 # @@protoc_insertion_point(module_scope)

@@ -14,10 +14,19 @@ class FileOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FILE_OUTCOME_NEW: _ClassVar[FileOutcome]
     FILE_OUTCOME_DUPLICATE: _ClassVar[FileOutcome]
     FILE_OUTCOME_FAILED: _ClassVar[FileOutcome]
+
+class AssetContentVariant(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ASSET_CONTENT_VARIANT_UNSPECIFIED: _ClassVar[AssetContentVariant]
+    ASSET_CONTENT_VARIANT_ORIGINAL: _ClassVar[AssetContentVariant]
+    ASSET_CONTENT_VARIANT_THUMBNAIL: _ClassVar[AssetContentVariant]
 FILE_OUTCOME_UNSPECIFIED: FileOutcome
 FILE_OUTCOME_NEW: FileOutcome
 FILE_OUTCOME_DUPLICATE: FileOutcome
 FILE_OUTCOME_FAILED: FileOutcome
+ASSET_CONTENT_VARIANT_UNSPECIFIED: AssetContentVariant
+ASSET_CONTENT_VARIANT_ORIGINAL: AssetContentVariant
+ASSET_CONTENT_VARIANT_THUMBNAIL: AssetContentVariant
 
 class UploadFileHeader(_message.Message):
     __slots__ = ("file_name", "mime_type", "size_bytes", "source_uri", "metadata")
@@ -141,6 +150,24 @@ class GetAssetResponse(_message.Message):
     asset: _common_pb2.Asset
     samples: _containers.RepeatedCompositeFieldContainer[_common_pb2.Sample]
     def __init__(self, asset: _Optional[_Union[_common_pb2.Asset, _Mapping]] = ..., samples: _Optional[_Iterable[_Union[_common_pb2.Sample, _Mapping]]] = ...) -> None: ...
+
+class GetAssetContentRequest(_message.Message):
+    __slots__ = ("asset_id", "variant")
+    ASSET_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    asset_id: str
+    variant: AssetContentVariant
+    def __init__(self, asset_id: _Optional[str] = ..., variant: _Optional[_Union[AssetContentVariant, str]] = ...) -> None: ...
+
+class GetAssetContentResponse(_message.Message):
+    __slots__ = ("mime_type", "size_bytes", "chunk")
+    MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    mime_type: str
+    size_bytes: int
+    chunk: bytes
+    def __init__(self, mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class ListAssetsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")

@@ -66,6 +66,11 @@ class IngestServiceStub:
                 request_serializer=ordo_dot_v1_dot_ingest__pb2.GetAssetRequest.SerializeToString,
                 response_deserializer=ordo_dot_v1_dot_ingest__pb2.GetAssetResponse.FromString,
                 _registered_method=True)
+        self.GetAssetContent = channel.unary_stream(
+                '/ordo.v1.IngestService/GetAssetContent',
+                request_serializer=ordo_dot_v1_dot_ingest__pb2.GetAssetContentRequest.SerializeToString,
+                response_deserializer=ordo_dot_v1_dot_ingest__pb2.GetAssetContentResponse.FromString,
+                _registered_method=True)
         self.ListAssets = channel.unary_unary(
                 '/ordo.v1.IngestService/ListAssets',
                 request_serializer=ordo_dot_v1_dot_ingest__pb2.ListAssetsRequest.SerializeToString,
@@ -129,6 +134,14 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAssetContent(self, request, context):
+        """Streams an asset's bytes (the original or its thumbnail) in chunks, for HTTP gateways and
+        downloads: the first message carries the MIME type and size, every message a chunk.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAssets(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -181,6 +194,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.GetAsset,
                     request_deserializer=ordo_dot_v1_dot_ingest__pb2.GetAssetRequest.FromString,
                     response_serializer=ordo_dot_v1_dot_ingest__pb2.GetAssetResponse.SerializeToString,
+            ),
+            'GetAssetContent': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetAssetContent,
+                    request_deserializer=ordo_dot_v1_dot_ingest__pb2.GetAssetContentRequest.FromString,
+                    response_serializer=ordo_dot_v1_dot_ingest__pb2.GetAssetContentResponse.SerializeToString,
             ),
             'ListAssets': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAssets,
@@ -362,6 +380,33 @@ class IngestService:
             '/ordo.v1.IngestService/GetAsset',
             ordo_dot_v1_dot_ingest__pb2.GetAssetRequest.SerializeToString,
             ordo_dot_v1_dot_ingest__pb2.GetAssetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAssetContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ordo.v1.IngestService/GetAssetContent',
+            ordo_dot_v1_dot_ingest__pb2.GetAssetContentRequest.SerializeToString,
+            ordo_dot_v1_dot_ingest__pb2.GetAssetContentResponse.FromString,
             options,
             channel_credentials,
             insecure,
