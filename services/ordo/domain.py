@@ -116,6 +116,7 @@ class Filter:
     min_height: int = 0
     model_id: str = ""
     exclude_asset_ids: tuple[str, ...] = ()
+    cluster_ids: tuple[str, ...] = ()  # payload ``cluster_id`` written by the latest analysis run
 
 
 @dataclass(frozen=True)

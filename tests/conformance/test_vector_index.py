@@ -32,7 +32,7 @@ import pytest
 from qdrant_client.conversions.conversion import RestToGrpc
 
 from ordo.adapters.edge_index import EdgeVectorIndex
-from ordo.adapters.qdrant_filters import build_filter, payload_index_schemas, search_params
+from ordo.adapters.qdrant_filters import build_filter, ids_filter, payload_index_schemas, search_params
 from ordo.adapters.qdrant_index import MODELS as CLIENT_MODELS
 from ordo.adapters.qdrant_index import QdrantServerIndex
 from ordo.domain import Filter, SampleKind, VectorPoint
@@ -116,6 +116,8 @@ def make_payload(i: int) -> dict[str, Any]:
     }
     if i % 7:  # every seventh sample has no capture time
         payload["captured_at"] = rfc3339(T0 + timedelta(days=i % 40))
+    if i % 5:  # every fifth sample is in no cluster (noise, or ingested after the last analysis run)
+        payload["cluster_id"] = f"c{i % 4}"
     return payload
 
 
@@ -351,6 +353,7 @@ def matches(flt: Filter, payload: dict[str, Any]) -> bool:
         and payload["height"] >= flt.min_height
         and (not flt.model_id or payload["model_id"] == flt.model_id)
         and payload["asset_id"] not in flt.exclude_asset_ids
+        and (not flt.cluster_ids or payload.get("cluster_id") in flt.cluster_ids)
     )
 
 
@@ -393,6 +396,8 @@ FILTERS: dict[str, Filter] = {
         exclude_asset_ids=(asset_of(30), asset_of(31)),
     ),
     "nothing": Filter(kinds=(SampleKind.TEXT,), model_id="no-such-model"),
+    "cluster_ids": Filter(cluster_ids=("c1", "c3", "no-such-cluster")),
+    "cluster-and-kind": Filter(cluster_ids=("c2",), kinds=(SampleKind.IMAGE,)),
 }
 
 
@@ -422,6 +427,54 @@ def test_filter_fixture_is_discriminating(data: Dataset) -> None:
             assert 0 < kept < N_POINTS, name
     for boundary in (T0 + timedelta(days=10), T0 + timedelta(days=5)):  # the inclusive/exclusive edges
         assert any(p.payload.get("captured_at") == rfc3339(boundary) for p in data.points)
+
+
+# --- scroll and set_payload ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["none", "kinds", "cluster_ids", "combined", "nothing"])
+def test_scroll_returns_every_match_once_in_a_stable_order(loaded: VectorIndex, data: Dataset, name: str) -> None:
+    flt = FILTERS[name]
+    expected = {p.id for p in data.points if matches(flt, p.payload)}
+    first = list(loaded.scroll(flt if name != "none" else None, batch_size=37))  # many pages, a ragged last one
+    assert [p.id for p in first] == sorted(expected)  # by id: stable across calls and backends
+    assert len({p.id for p in first}) == len(first)
+    second = [p.id for p in loaded.scroll(flt, with_vectors=False, batch_size=1000)]
+    assert second == [p.id for p in first]
+    for p in first[:50]:
+        i = int(p.id[-12:], 16)
+        assert p.payload == data.points[i].payload
+        np.testing.assert_allclose(p.vector, data.vectors[i], atol=1e-5)
+    assert all(p.vector == [] for p in loaded.scroll(flt, with_vectors=False, batch_size=64))
+
+
+def test_scroll_before_the_collection_exists_is_empty(index: VectorIndex) -> None:
+    assert list(index.scroll()) == []
+    index.set_payload([point_id(1)], {"cluster_id": "c0"})  # nothing to label, no error
+
+
+def test_set_payload_merges_keys_and_skips_missing_ids(index: VectorIndex, data: Dataset) -> None:
+    index.ensure_collection(DIM)
+    index.upsert(data.points[:40])
+    labelled = [point_id(i) for i in range(0, 40, 2)]
+    index.set_payload([*labelled, point_id(999)], {"cluster_id": "fresh", "run_id": "r1"})
+    assert index.count() == 40  # the missing id did not create a point
+    for point in index.retrieve([point_id(0), point_id(1), point_id(2)], with_vectors=True):
+        i = int(point.id[-12:], 16)
+        if i % 2 == 0:
+            assert point.payload == {**data.points[i].payload, "cluster_id": "fresh", "run_id": "r1"}
+        else:
+            assert point.payload == data.points[i].payload
+        np.testing.assert_allclose(point.vector, data.vectors[i], atol=1e-5)  # vectors untouched
+    assert index.count(Filter(cluster_ids=("fresh",))) == 20
+    assert {p.id for p in index.scroll(Filter(cluster_ids=("fresh",)))} == set(labelled)
+    hits = index.search(data.points[0].vector, limit=40, filter=Filter(cluster_ids=("fresh",)))
+    assert {h.id for h in hits} == set(labelled)
+    index.set_payload(labelled[:5], {"cluster_id": "other"})  # relabelling replaces that key only
+    assert index.count(Filter(cluster_ids=("fresh",))) == 15
+    assert index.retrieve([labelled[0]])[0].payload["run_id"] == "r1"
+    with pytest.raises(InvalidInput):
+        index.set_payload(["not-a-uuid"], {"cluster_id": "x"})
 
 
 # --- persistence and congruence -----------------------------------------------------------------------
@@ -659,6 +712,8 @@ def test_server_requests_serialise_to_grpc() -> None:
     window = RestToGrpc.convert_filter(build_filter(FILTERS["captured-window-naive"], CLIENT_MODELS))
     assert window.must[0].field.datetime_range.HasField("gte")
 
+    by_ids = RestToGrpc.convert_filter(ids_filter([point_id(1), point_id(2)], CLIENT_MODELS))  # set_payload's selector
+    assert len(by_ids.must[0].has_id.has_id) == 2
     params = RestToGrpc.convert_search_params(search_params(CLIENT_MODELS, 128, limit=10, offset=500, filtered=True))
     assert params.hnsw_ef == 510 and params.acorn.enable
     for name, schema in payload_index_schemas(CLIENT_MODELS).items():

@@ -53,6 +53,7 @@ from ordo.adapters.qdrant_filters import (
     build_filter,
     check_point_ids,
     check_vector_size,
+    ids_filter,
     payload_index_schemas,
     prepare_payload,
     records_to_points,
@@ -80,6 +81,9 @@ class EdgeModels:
 
     def match_prefix(self, key: str, prefix: str) -> qe.FieldCondition:
         return qe.FieldCondition(key, match=qe.MatchPrefix(prefix))
+
+    def has_id(self, ids: list[str]) -> qe.HasIdCondition:
+        return qe.HasIdCondition(set(ids))  # the binding wants a set
 
     def int_at_least(self, key: str, minimum: int) -> qe.FieldCondition:
         return qe.FieldCondition(key, range=qe.RangeFloat(gte=float(minimum)))
@@ -330,6 +334,42 @@ class EdgeVectorIndex:
                 return 0
             with self._engine_errors("count"):
                 return int(shard.count(qe.CountRequest(exact=True, filter=build_filter(filter, MODELS))))
+
+    def scroll(
+        self, filter: Filter | None = None, *, with_vectors: bool = True, batch_size: int = 1024
+    ) -> Iterator[VectorPoint]:
+        """Pages through the shard by id; the lock is held per page only, never across a ``yield``."""
+        condition = build_filter(filter, MODELS)
+        offset: Any = None
+        while True:
+            with self._lock:
+                shard = self._shard_or_none()
+                if shard is None:
+                    return
+                request = qe.ScrollRequest(
+                    offset=offset, limit=batch_size, filter=condition, with_payload=True, with_vector=with_vectors
+                )
+                with self._engine_errors("scroll"):
+                    records, offset = shard.scroll(request)
+            for r in records:
+                vector = [float(x) for x in r.vector] if with_vectors and isinstance(r.vector, list) else []
+                yield VectorPoint(id=str(r.id), vector=vector, payload=dict(r.payload or {}))
+            if offset is None or not records:
+                return
+
+    def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
+        if not ids:
+            return
+        check_point_ids(ids)
+        with self._lock:
+            shard = self._shard_or_none()
+            if shard is None:
+                return
+            with self._engine_errors("set payload"):
+                for start in range(0, len(ids), UPSERT_CHUNK * 8):
+                    selector = ids_filter(ids[start : start + UPSERT_CHUNK * 8], MODELS)
+                    shard.update(qe.UpdateOperation.set_payload_by_filter(selector, prepare_payload(payload)))
+                shard.flush()
 
     # --- helpers --------------------------------------------------------------------------------
 

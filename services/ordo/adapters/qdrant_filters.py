@@ -34,6 +34,7 @@ Filter semantics (identical on both backends):
   version that goes with it), and ``source_uri``'s keyword index is created with the ``prefix`` option so the
   server answers it from the index. That is why no helper payload field (list of parent prefixes) is stored.
 * ``exclude_asset_ids`` becomes a ``must_not`` match-any on ``asset_id``.
+* ``cluster_ids`` match any of the payload's ``cluster_id`` (written by analysis runs via ``set_payload``).
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ class QdrantModels(Protocol[C, F]):
 
     def match_prefix(self, key: str, prefix: str) -> C:
         """``key`` (a keyword) starts with ``prefix``."""
+        ...
+
+    def has_id(self, ids: list[str]) -> C:
+        """The point's id is one of ``ids``."""
         ...
 
     def int_at_least(self, key: str, minimum: int) -> C:
@@ -150,6 +155,8 @@ def build_filter(flt: Filter | None, models: QdrantModels[C, F]) -> F | None:
         must.append(models.match_value("model_id", flt.model_id))
     if flt.exclude_asset_ids:
         must_not.append(models.match_any("asset_id", list(flt.exclude_asset_ids)))
+    if flt.cluster_ids:
+        must.append(models.match_any("cluster_id", list(flt.cluster_ids)))
     if not must and not must_not:
         return None
     return models.filter(must, must_not)
@@ -173,6 +180,11 @@ def search_params(models: QdrantModels[C, F], hnsw_ef: int, limit: int, offset: 
 def asset_filter(asset_id: str, models: QdrantModels[C, F]) -> F:
     """Every point of one asset (used by ``delete_by_asset``)."""
     return models.filter([models.match_value("asset_id", asset_id)], [])
+
+
+def ids_filter(ids: Sequence[str], models: QdrantModels[C, F]) -> F:
+    """The points among ``ids`` (used by ``set_payload``, so ids that are not stored are simply skipped)."""
+    return models.filter([models.has_id([str(i) for i in ids])], [])
 
 
 def payload_index_schemas(models: QdrantModels[C, F]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from ordo.adapters.qdrant_filters import (
     build_filter,
     check_point_ids,
     check_vector_size,
+    ids_filter,
     payload_index_schemas,
     prepare_payload,
     records_to_points,
@@ -61,6 +62,9 @@ class ClientModels:
 
     def match_prefix(self, key: str, prefix: str) -> qm.FieldCondition:
         return qm.FieldCondition(key=key, match=qm.MatchPrefix(prefix=prefix))
+
+    def has_id(self, ids: list[str]) -> qm.HasIdCondition:
+        return qm.HasIdCondition(has_id=list(ids))
 
     def int_at_least(self, key: str, minimum: int) -> qm.FieldCondition:
         return qm.FieldCondition(key=key, range=qm.Range(gte=minimum))
@@ -283,6 +287,38 @@ class QdrantServerIndex:
             return 0
         with self._errors("count"):
             return self.client.count(self.collection, count_filter=build_filter(filter, MODELS), exact=True).count
+
+    def scroll(
+        self, filter: Filter | None = None, *, with_vectors: bool = True, batch_size: int = 1024
+    ) -> Iterator[VectorPoint]:
+        if self.dim is None:
+            return
+        condition = build_filter(filter, MODELS)
+        offset: Any = None
+        while True:
+            with self._errors("scroll"):
+                records, offset = self.client.scroll(
+                    self.collection,
+                    scroll_filter=condition,
+                    limit=batch_size,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=with_vectors,
+                )
+            for r in records:
+                vector = [float(x) for x in r.vector] if with_vectors and isinstance(r.vector, list) else []
+                yield VectorPoint(id=str(r.id), vector=vector, payload=dict(r.payload or {}))
+            if offset is None or not records:
+                return
+
+    def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
+        if not ids or self.dim is None:
+            return
+        check_point_ids(ids)
+        with self._errors("set payload"):
+            for start in range(0, len(ids), UPSERT_CHUNK * 8):
+                selector = qm.FilterSelector(filter=ids_filter(ids[start : start + UPSERT_CHUNK * 8], MODELS))
+                self.client.set_payload(self.collection, payload=prepare_payload(payload), points=selector, wait=True)
 
     # --- errors -----------------------------------------------------------------------------------
 

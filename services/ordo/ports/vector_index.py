@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from ordo.domain import Filter, ScoredPoint, VectorPoint
 
@@ -19,6 +19,7 @@ PAYLOAD_INDEXES: dict[str, str] = {
     "height": "integer",
     "captured_at": "datetime",
     "ingested_at": "datetime",
+    "cluster_id": "keyword",  # written by analysis runs (``set_payload``) so search can stay inside a cluster
 }
 
 
@@ -56,5 +57,23 @@ class VectorIndex(Protocol):
     def delete_by_asset(self, asset_id: str) -> None: ...
 
     def count(self, filter: Filter | None = None) -> int: ...
+
+    def scroll(
+        self, filter: Filter | None = None, *, with_vectors: bool = True, batch_size: int = 1024
+    ) -> Iterator[VectorPoint]:
+        """Every point matching ``filter``, in a stable order (by id), fetched ``batch_size`` at a time.
+
+        Analysis reads whole collections this way; it is a generator so memory holds one batch of the
+        engine's records at a time. Empty before the collection exists.
+        """
+        ...
+
+    def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
+        """Merge ``payload``'s keys into the payloads of ``ids`` (other keys kept; ids not stored are skipped).
+
+        How analysis writes cluster assignments without touching vectors; a missing id is not an error
+        because a point may be deleted between reading it and labelling it.
+        """
+        ...
 
     def close(self) -> None: ...
