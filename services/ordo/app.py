@@ -57,6 +57,10 @@ def create_object_store(settings: Settings, bucket: str | None = None) -> Object
 
 
 def create_vector_index(settings: Settings) -> VectorIndex:
+    if settings.vector_backend == "qdrant" and settings.qdrant_url.startswith("ordo-index://"):
+        from ordo.adapters.index_host import HostedVectorIndex  # dev stand-in for a Qdrant server
+
+        return HostedVectorIndex(settings.qdrant_url, settings.collection_name)
     if settings.vector_backend == "qdrant":
         from ordo.adapters.qdrant_index import QdrantServerIndex
 

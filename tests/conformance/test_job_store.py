@@ -163,6 +163,16 @@ def test_record_adds_deltas_and_pending_goes_up_and_down(store: JobStore) -> Non
     assert store.get(job.job_id) == job
 
 
+def test_record_with_a_once_key_counts_a_redelivered_batch_once(store: JobStore) -> None:
+    job = _started(store, 3)
+    failure = FileFailure("s3://b/x.jpg", "CORRUPT", "bad bytes")
+    store.record(job.job_id, succeeded=1, failed=1, pending=-2, failures=[failure], once_key="batch-1")
+    again = store.record(job.job_id, succeeded=1, failed=1, pending=-2, failures=[failure], once_key="batch-1")
+    assert (again.succeeded, again.failed, again.pending, len(again.failures)) == (1, 1, -2, 1)
+    other = store.record(job.job_id, succeeded=1, pending=-1, once_key="batch-2")
+    assert (other.succeeded, other.state) == (2, JobState.PARTIALLY_SUCCEEDED)
+
+
 def test_completes_as_succeeded(store: JobStore) -> None:
     job = _started(store, 3)
     job = store.record(job.job_id, succeeded=2)

@@ -124,12 +124,19 @@ return 1
 """
 )
 
-# KEYS: job, failures, asset_ids. ARGV: succeeded, duplicates, failed, pending, failures cap,
-# asset ids cap, number of failures n, n failure JSONs, then the asset ids. Returns 0 when missing.
+# KEYS: job, failures, asset_ids[, recorded keys]. ARGV: succeeded, duplicates, failed, pending, failures
+# cap, asset ids cap, number of failures n, [once key when a 4th KEY is given,] n failure JSONs, then the
+# asset ids. Returns 0 when missing; with a once key already recorded, changes nothing (a redelivered
+# batch is counted once).
 _RECORD = _Lua(
     _LUA_PRELUDE
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local base = 7
+if #KEYS == 4 then
+  base = 8
+  if redis.call('SADD', KEYS[4], ARGV[8]) == 0 then return 1 end
+end
 local fields = {'succeeded', 'duplicates', 'failed', 'pending'}
 for i = 1, 4 do
   if tonumber(ARGV[i]) ~= 0 then redis.call('HINCRBY', KEYS[1], fields[i], ARGV[i]) end
@@ -146,8 +153,8 @@ local function push_capped(key, cap, first, last)
   end
 end
 local n = tonumber(ARGV[7])
-push_capped(KEYS[2], tonumber(ARGV[5]), 8, 7 + n)
-push_capped(KEYS[3], tonumber(ARGV[6]), 8 + n, #ARGV)
+push_capped(KEYS[2], tonumber(ARGV[5]), base + 1, base + n)
+push_capped(KEYS[3], tonumber(ARGV[6]), base + 1 + n, #ARGV)
 local now = job_now(KEYS[1])
 touch(KEYS[1], now)
 settle(KEYS[1], now)
@@ -403,6 +410,7 @@ class RedisJobStore:
         pending: int = 0,
         failures: Sequence[FileFailure] = (),
         asset_ids: Sequence[str] = (),
+        once_key: str = "",
     ) -> Job:
         _check_non_negative(succeeded=succeeded, duplicates=duplicates, failed=failed)
         # Only what could still fit travels to Redis; the script enforces the caps exactly.
@@ -416,10 +424,13 @@ class RedisJobStore:
             _port.MAX_FAILURES_KEPT,
             _port.MAX_ASSET_IDS_KEPT,
             len(failures),
+            *([once_key] if once_key else []),
             *(json.dumps([f.source_uri, f.reason, f.message]) for f in failures),
             *asset_ids,
         ]
         keys = [self._key(job_id), self._key(job_id, ":failures"), self._key(job_id, ":asset_ids")]
+        if once_key:
+            keys.append(self._key(job_id, ":recorded"))
         return self._mutate(_RECORD, job_id, keys, args)
 
     def add_stage_time(self, job_id: str, stage: str, seconds: float, items: int) -> None:

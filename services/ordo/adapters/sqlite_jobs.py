@@ -64,6 +64,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     asset_ids_kept   INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_us DESC, job_id DESC);
+CREATE TABLE IF NOT EXISTS job_recorded (
+    job_id   TEXT NOT NULL,
+    once_key TEXT NOT NULL,
+    PRIMARY KEY (job_id, once_key)
+);
 CREATE TABLE IF NOT EXISTS job_failures (
     job_id     TEXT    NOT NULL,
     seq        INTEGER NOT NULL,
@@ -383,10 +388,17 @@ class SqliteJobStore:
         pending: int = 0,
         failures: Sequence[FileFailure] = (),
         asset_ids: Sequence[str] = (),
+        once_key: str = "",
     ) -> Job:
         _check_non_negative(succeeded=succeeded, duplicates=duplicates, failed=failed)
         with self._write() as conn:
             state, created, total, enum_done, ok, dup, bad, failures_kept, assets_kept = self._lock_row(conn, job_id)
+            if once_key:  # a redelivered batch is counted once
+                inserted = conn.execute(
+                    "INSERT OR IGNORE INTO job_recorded (job_id, once_key) VALUES (?, ?)", (job_id, once_key)
+                ).rowcount
+                if not inserted:
+                    return self._get_in(conn, job_id)
             ok, dup, bad = ok + succeeded, dup + duplicates, bad + failed
             self._update(conn, job_id, JobState(state), created, total, bool(enum_done), ok, dup, bad)
             keep_failures = list(failures[: max(_port.MAX_FAILURES_KEPT - failures_kept, 0)])

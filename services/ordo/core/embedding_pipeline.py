@@ -130,7 +130,12 @@ class EmbeddingPipeline:
         for stage, seconds in clock.seconds.items():
             self.jobs.add_stage_time(task.job_id, stage, seconds, clock.items[stage])
         job = self.jobs.record(
-            task.job_id, succeeded=succeeded, failed=len(failures), pending=-len(task.samples), failures=failures
+            task.job_id,
+            succeeded=succeeded,
+            failed=len(failures),
+            pending=-len(task.samples),
+            failures=failures,
+            once_key=task.batch_id,
         )
         if job.state.is_final:
             self._maintain_index()

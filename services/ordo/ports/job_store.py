@@ -50,9 +50,12 @@ class JobStore(Protocol):
         pending: int = 0,
         failures: Sequence[FileFailure] = (),
         asset_ids: Sequence[str] = (),
+        once_key: str = "",
     ) -> Job:
         """Atomically add the deltas (``pending`` may be negative), append failures and asset ids
-        (capped), bump the version, and complete the job if this accounted for its last input."""
+        (capped), bump the version, and complete the job if this accounted for its last input.
+        With ``once_key`` (a batch id), a second record with the same key changes nothing: a task
+        redelivered after its worker died once it had recorded is not counted twice."""
         ...
 
     def add_stage_time(self, job_id: str, stage: str, seconds: float, items: int) -> None: ...
