@@ -177,8 +177,10 @@ def print_summary(jobs: list[Any], local_failures: list[tuple[str, str, str]], a
         out.print(table)
 
 
-def filter_pb(kind: tuple[str, ...], mime: tuple[str, ...], source_prefix: str) -> Any:
+def filter_pb(kind: tuple[str, ...], mime: tuple[str, ...], source_prefix: str, cluster: tuple[str, ...] = ()) -> Any:
     from ordo.v1 import common_pb2
 
     kinds = [getattr(common_pb2, f"SAMPLE_KIND_{k.upper()}") for k in kind]
-    return common_pb2.Filter(kinds=kinds, mime_types=list(mime), source_uri_prefix=source_prefix)
+    return common_pb2.Filter(
+        kinds=kinds, mime_types=list(mime), source_uri_prefix=source_prefix, cluster_ids=list(cluster)
+    )

@@ -205,6 +205,7 @@ def ingest(inputs: tuple[str, ...], no_recursive: bool, server_side: bool, no_wa
 @click.option("--kind", multiple=True, type=click.Choice(["image", "object", "text"]), help="Only these sample kinds.")
 @click.option("--mime", multiple=True, help="Only these MIME types.")
 @click.option("--source-prefix", default="", help="Only sources under this URI prefix.")
+@click.option("--cluster", multiple=True, help="Only inside these clusters (ids from `ordo clusters RUN`).")
 @click.option("--page-token", default="", help="Continue a previous search.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def search(
@@ -215,6 +216,7 @@ def search(
     kind: tuple[str, ...],
     mime: tuple[str, ...],
     source_prefix: str,
+    cluster: tuple[str, ...],
     page_token: str,
     as_json: bool,
 ) -> None:
@@ -224,7 +226,7 @@ def search(
     if sum(x is not None for x in (text, image, like)) != 1:
         raise click.UsageError("give exactly one of TEXT, --image FILE or --like ASSET_ID")
     client = make_client()
-    flt = filter_pb(kind, mime, source_prefix)
+    flt = filter_pb(kind, mime, source_prefix, cluster)
     if text is not None:
         response = rpc(
             lambda: client.search.SearchText(

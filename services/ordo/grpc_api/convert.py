@@ -141,4 +141,5 @@ def filter_from_pb(msg: common_pb2.Filter) -> Filter:
         min_width=msg.min_width,
         min_height=msg.min_height,
         model_id=msg.model_id,
+        cluster_ids=tuple(msg.cluster_ids),
     )

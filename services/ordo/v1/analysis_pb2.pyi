@@ -30,6 +30,13 @@ class RunKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_KIND_UNSPECIFIED: _ClassVar[RunKind]
     RUN_KIND_CLUSTERING: _ClassVar[RunKind]
     RUN_KIND_PROJECTION: _ClassVar[RunKind]
+
+class RunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RUN_STATE_UNSPECIFIED: _ClassVar[RunState]
+    RUN_STATE_RUNNING: _ClassVar[RunState]
+    RUN_STATE_SUCCEEDED: _ClassVar[RunState]
+    RUN_STATE_FAILED: _ClassVar[RunState]
 CLUSTERING_ALGORITHM_UNSPECIFIED: ClusteringAlgorithm
 CLUSTERING_ALGORITHM_DBSCAN: ClusteringAlgorithm
 CLUSTERING_ALGORITHM_HDBSCAN: ClusteringAlgorithm
@@ -41,6 +48,10 @@ PROJECTION_METHOD_PCA: ProjectionMethod
 RUN_KIND_UNSPECIFIED: RunKind
 RUN_KIND_CLUSTERING: RunKind
 RUN_KIND_PROJECTION: RunKind
+RUN_STATE_UNSPECIFIED: RunState
+RUN_STATE_RUNNING: RunState
+RUN_STATE_SUCCEEDED: RunState
+RUN_STATE_FAILED: RunState
 
 class ClusteringParams(_message.Message):
     __slots__ = ("algorithm", "eps", "min_samples", "min_cluster_size", "n_clusters")
@@ -67,21 +78,30 @@ class ProjectionParams(_message.Message):
     def __init__(self, method: _Optional[_Union[ProjectionMethod, str]] = ..., perplexity: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class Metrics(_message.Message):
-    __slots__ = ("purity", "nmi", "ari", "noise_fraction", "silhouette")
+    __slots__ = ("purity", "nmi", "ari", "noise_fraction", "silhouette", "labelled_count")
     PURITY_FIELD_NUMBER: _ClassVar[int]
     NMI_FIELD_NUMBER: _ClassVar[int]
     ARI_FIELD_NUMBER: _ClassVar[int]
     NOISE_FRACTION_FIELD_NUMBER: _ClassVar[int]
     SILHOUETTE_FIELD_NUMBER: _ClassVar[int]
+    LABELLED_COUNT_FIELD_NUMBER: _ClassVar[int]
     purity: float
     nmi: float
     ari: float
     noise_fraction: float
     silhouette: float
-    def __init__(self, purity: _Optional[float] = ..., nmi: _Optional[float] = ..., ari: _Optional[float] = ..., noise_fraction: _Optional[float] = ..., silhouette: _Optional[float] = ...) -> None: ...
+    labelled_count: int
+    def __init__(self, purity: _Optional[float] = ..., nmi: _Optional[float] = ..., ari: _Optional[float] = ..., noise_fraction: _Optional[float] = ..., silhouette: _Optional[float] = ..., labelled_count: _Optional[int] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "kind", "model_id", "filter", "clustering", "projection", "sample_count", "cluster_count", "create_time", "seconds", "metrics", "job_id")
+    __slots__ = ("run_id", "kind", "model_id", "filter", "clustering", "projection", "sample_count", "cluster_count", "create_time", "seconds", "metrics", "job_id", "state", "error", "error_reason", "noise_count", "eps_used", "previous_run_id", "clustering_run_id", "stage_seconds")
+    class StageSecondsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +114,14 @@ class Run(_message.Message):
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_REASON_FIELD_NUMBER: _ClassVar[int]
+    NOISE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EPS_USED_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CLUSTERING_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STAGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     kind: RunKind
     model_id: str
@@ -106,33 +134,54 @@ class Run(_message.Message):
     seconds: float
     metrics: Metrics
     job_id: str
-    def __init__(self, run_id: _Optional[str] = ..., kind: _Optional[_Union[RunKind, str]] = ..., model_id: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., clustering: _Optional[_Union[ClusteringParams, _Mapping]] = ..., projection: _Optional[_Union[ProjectionParams, _Mapping]] = ..., sample_count: _Optional[int] = ..., cluster_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds: _Optional[float] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., job_id: _Optional[str] = ...) -> None: ...
+    state: RunState
+    error: str
+    error_reason: str
+    noise_count: int
+    eps_used: float
+    previous_run_id: str
+    clustering_run_id: str
+    stage_seconds: _containers.ScalarMap[str, float]
+    def __init__(self, run_id: _Optional[str] = ..., kind: _Optional[_Union[RunKind, str]] = ..., model_id: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., clustering: _Optional[_Union[ClusteringParams, _Mapping]] = ..., projection: _Optional[_Union[ProjectionParams, _Mapping]] = ..., sample_count: _Optional[int] = ..., cluster_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds: _Optional[float] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., job_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., error: _Optional[str] = ..., error_reason: _Optional[str] = ..., noise_count: _Optional[int] = ..., eps_used: _Optional[float] = ..., previous_run_id: _Optional[str] = ..., clustering_run_id: _Optional[str] = ..., stage_seconds: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Cluster(_message.Message):
-    __slots__ = ("cluster_id", "name", "size", "representative_asset_ids", "top_terms", "top_term_scores")
+    __slots__ = ("cluster_id", "name", "size", "representative_asset_ids", "top_terms", "top_term_scores", "renamed", "representative_sample_ids")
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     REPRESENTATIVE_ASSET_IDS_FIELD_NUMBER: _ClassVar[int]
     TOP_TERMS_FIELD_NUMBER: _ClassVar[int]
     TOP_TERM_SCORES_FIELD_NUMBER: _ClassVar[int]
+    RENAMED_FIELD_NUMBER: _ClassVar[int]
+    REPRESENTATIVE_SAMPLE_IDS_FIELD_NUMBER: _ClassVar[int]
     cluster_id: str
     name: str
     size: int
     representative_asset_ids: _containers.RepeatedScalarFieldContainer[str]
     top_terms: _containers.RepeatedScalarFieldContainer[str]
     top_term_scores: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, cluster_id: _Optional[str] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., representative_asset_ids: _Optional[_Iterable[str]] = ..., top_terms: _Optional[_Iterable[str]] = ..., top_term_scores: _Optional[_Iterable[float]] = ...) -> None: ...
+    renamed: bool
+    representative_sample_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cluster_id: _Optional[str] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., representative_asset_ids: _Optional[_Iterable[str]] = ..., top_terms: _Optional[_Iterable[str]] = ..., top_term_scores: _Optional[_Iterable[float]] = ..., renamed: _Optional[bool] = ..., representative_sample_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateClusteringRunRequest(_message.Message):
-    __slots__ = ("filter", "params", "label_field")
+    __slots__ = ("filter", "params", "label_field", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     FILTER_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     filter: _common_pb2.Filter
     params: ClusteringParams
     label_field: str
-    def __init__(self, filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., params: _Optional[_Union[ClusteringParams, _Mapping]] = ..., label_field: _Optional[str] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., params: _Optional[_Union[ClusteringParams, _Mapping]] = ..., label_field: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CreateClusteringRunResponse(_message.Message):
     __slots__ = ("run", "job")

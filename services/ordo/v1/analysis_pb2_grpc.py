@@ -27,7 +27,8 @@ if _version_not_supported:
 
 class AnalysisServiceStub:
     """Structure over the collection: clusters, 2-D maps, near-duplicates, metrics.
-    Declared now; implemented by the analysis issue (the server answers UNIMPLEMENTED until then).
+    Runs are computed by a background job (watch it with IngestService.WatchJob) and persisted in the object
+    store; clustering assignments are also written into the vector payloads (Filter.cluster_ids).
     """
 
     def __init__(self, channel):
@@ -80,7 +81,8 @@ class AnalysisServiceStub:
 
 class AnalysisServiceServicer:
     """Structure over the collection: clusters, 2-D maps, near-duplicates, metrics.
-    Declared now; implemented by the analysis issue (the server answers UNIMPLEMENTED until then).
+    Runs are computed by a background job (watch it with IngestService.WatchJob) and persisted in the object
+    store; clustering assignments are also written into the vector payloads (Filter.cluster_ids).
     """
 
     def CreateClusteringRun(self, request, context):
@@ -185,7 +187,8 @@ def add_AnalysisServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AnalysisService:
     """Structure over the collection: clusters, 2-D maps, near-duplicates, metrics.
-    Declared now; implemented by the analysis issue (the server answers UNIMPLEMENTED until then).
+    Runs are computed by a background job (watch it with IngestService.WatchJob) and persisted in the object
+    store; clustering assignments are also written into the vector payloads (Filter.cluster_ids).
     """
 
     @staticmethod

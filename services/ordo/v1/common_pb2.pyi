@@ -133,7 +133,7 @@ class Sample(_message.Message):
     def __init__(self, sample_id: _Optional[str] = ..., asset_id: _Optional[str] = ..., kind: _Optional[_Union[SampleKind, str]] = ..., bbox: _Optional[_Union[BoundingBox, _Mapping]] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., polygon: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., text: _Optional[str] = ..., index: _Optional[int] = ...) -> None: ...
 
 class Filter(_message.Message):
-    __slots__ = ("kinds", "asset_ids", "mime_types", "source_uri_prefix", "captured_after", "captured_before", "ingested_after", "ingested_before", "min_width", "min_height", "model_id")
+    __slots__ = ("kinds", "asset_ids", "mime_types", "source_uri_prefix", "captured_after", "captured_before", "ingested_after", "ingested_before", "min_width", "min_height", "model_id", "cluster_ids")
     KINDS_FIELD_NUMBER: _ClassVar[int]
     ASSET_IDS_FIELD_NUMBER: _ClassVar[int]
     MIME_TYPES_FIELD_NUMBER: _ClassVar[int]
@@ -145,6 +145,7 @@ class Filter(_message.Message):
     MIN_WIDTH_FIELD_NUMBER: _ClassVar[int]
     MIN_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_IDS_FIELD_NUMBER: _ClassVar[int]
     kinds: _containers.RepeatedScalarFieldContainer[SampleKind]
     asset_ids: _containers.RepeatedScalarFieldContainer[str]
     mime_types: _containers.RepeatedScalarFieldContainer[str]
@@ -156,7 +157,8 @@ class Filter(_message.Message):
     min_width: int
     min_height: int
     model_id: str
-    def __init__(self, kinds: _Optional[_Iterable[_Union[SampleKind, str]]] = ..., asset_ids: _Optional[_Iterable[str]] = ..., mime_types: _Optional[_Iterable[str]] = ..., source_uri_prefix: _Optional[str] = ..., captured_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., min_width: _Optional[int] = ..., min_height: _Optional[int] = ..., model_id: _Optional[str] = ...) -> None: ...
+    cluster_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kinds: _Optional[_Iterable[_Union[SampleKind, str]]] = ..., asset_ids: _Optional[_Iterable[str]] = ..., mime_types: _Optional[_Iterable[str]] = ..., source_uri_prefix: _Optional[str] = ..., captured_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., min_width: _Optional[int] = ..., min_height: _Optional[int] = ..., model_id: _Optional[str] = ..., cluster_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FileFailure(_message.Message):
     __slots__ = ("source_uri", "reason", "message")
