@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     analysis_address: str = Field("", description="Analysis service address for the CLI (default: address).")
     max_message_bytes: int = Field(16 * MiB, description="Largest gRPC message a server accepts.")
     grpc_workers: int = Field(16, ge=1, description="Threads serving RPCs per server.")
+    http_port: int = Field(
+        8080, ge=0, description="HTTP gateway port (REST, /docs, web UI) of `ordo up` and `ordo gateway`; 0: off in up."
+    )
+    queue_dashboard_url: str = Field("", description="Link the web UI's Jobs page shows (e.g. Flower), if any.")
 
     # --- ingestion -------------------------------------------------------------------------------
     max_image_bytes: int = Field(64 * MiB, description="Larger files are refused (FILE_TOO_LARGE).")

@@ -70,7 +70,8 @@ def _wait_for_signal() -> None:
 @click.option("--port", type=int, default=None, help="gRPC port (default ORDO_PORT, 50051).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Data directory (ORDO_DATA_DIR).")
 @click.option("--no-worker", is_flag=True, help="Do not run an embedding worker in this process.")
-def up(port: int | None, data_dir: Path | None, no_worker: bool) -> None:
+@click.option("--http-port", type=int, default=None, help="HTTP gateway + web UI port (ORDO_HTTP_PORT, 8080; 0: off).")
+def up(port: int | None, data_dir: Path | None, no_worker: bool, http_port: int | None) -> None:
     """Run every service in one process, with an embedding worker (the embedded stack).
 
     All services share one port. The worker runs in this process because the embedded vector index
@@ -81,6 +82,8 @@ def up(port: int | None, data_dir: Path | None, no_worker: bool) -> None:
         overrides["port"] = port
     if data_dir is not None:
         overrides["data_dir"] = data_dir
+    if http_port is not None:
+        overrides["http_port"] = http_port
     settings = Settings(**overrides) if overrides else settings_or_fail()
     from ordo.grpc_api.server import SERVICES, OrdoServer
 
@@ -88,18 +91,42 @@ def up(port: int | None, data_dir: Path | None, no_worker: bool) -> None:
     ctx.index  # noqa: B018 — open the index now: a locked embedded index should fail at start-up
     ctx.jobs  # noqa: B018
     server = OrdoServer(ctx, SERVICES, settings.host, settings.port).start()
+    gateway = _start_gateway(settings, server.port)
     console.print(
         f"Ordo is up ({settings.mode}) on {settings.host}:{server.port} — model {ctx.model_id} on "
         f"{ctx.embedder.device}; data in {settings.data_dir.resolve()}"
     )
+    if gateway is not None:
+        console.print(f"web UI and REST on http://{settings.host}:{settings.http_port} (API docs at /docs)")
     try:
         if no_worker:
             _wait_for_signal()
         else:
             _run_worker(ctx)
     finally:
+        if gateway is not None:
+            gateway.stop()
         server.stop()
         ctx.close()
+
+
+def _start_gateway(settings: Settings, grpc_port: int) -> Any:
+    """The HTTP gateway on a thread of `ordo up`, speaking gRPC to this process's own server."""
+    if not settings.http_port:
+        return None
+    from ordo.gateway.server import GatewayThread
+
+    local = settings.model_copy(
+        update={"address": f"127.0.0.1:{grpc_port}", "ingest_address": "", "search_address": "", "analysis_address": ""}
+    )
+    gateway = GatewayThread(local, settings.host, settings.http_port)
+    if not gateway.start():
+        console.print(
+            f"[yellow]warning:[/yellow] the HTTP gateway could not listen on port {settings.http_port} "
+            "(in use?); gRPC serves on. Set ORDO_HTTP_PORT or --http-port."
+        )
+        return None
+    return gateway
 
 
 def _run_worker(ctx: Any) -> None:
@@ -346,12 +373,13 @@ def config() -> None:
 
 # Commands defined in their own modules, registered here so `ordo --help` lists them all.
 from ordo.cli import analyze as _analyze  # noqa: E402
+from ordo.cli import gateway as _gateway  # noqa: E402
 from ordo.cli import models as _models  # noqa: E402
 from ordo.cli.demo import demo  # noqa: E402
 from ordo.cli.eval import eval_group  # noqa: E402
 from ordo.cli.finetune import finetune  # noqa: E402
 
-for _command in (demo, eval_group, finetune, *_analyze.COMMANDS, *_models.COMMANDS):
+for _command in (demo, eval_group, finetune, *_analyze.COMMANDS, *_models.COMMANDS, *_gateway.COMMANDS):
     main.add_command(_command)
 
 if __name__ == "__main__":

@@ -1,0 +1,68 @@
+"""gRPC status → HTTP status, with the server's human message and ErrorInfo reason in a JSON body.
+
+Keeping the mapping in one table means every route answers failures the same way, and the web UI can show
+``detail`` as is."""
+
+from __future__ import annotations
+
+import grpc
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from ordo.grpc_api.status import error_reason
+
+HTTP_STATUS: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409,
+    # A precondition on the resource's state (a model not loaded, a run not finished...).
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+
+
+def http_status(code: grpc.StatusCode | None) -> int:
+    return HTTP_STATUS.get(code, 500) if code is not None else 500
+
+
+def error_body(exc: grpc.RpcError) -> tuple[int, dict[str, str]]:
+    """(HTTP status, JSON body) for a failed call: ``detail`` is the human message, ``reason`` the
+    machine-readable one, ``code`` the gRPC code name."""
+    code = exc.code() if hasattr(exc, "code") else None  # type: ignore[attr-defined]
+    details = exc.details() if hasattr(exc, "details") else str(exc)  # type: ignore[attr-defined]
+    try:
+        reason = error_reason(exc)
+    except Exception:  # a status without details (e.g. a transport failure) has no ErrorInfo
+        reason = ""
+    if code == grpc.StatusCode.UNAVAILABLE and not reason:
+        details = f"the Ordo services cannot be reached: {details}"
+        reason = "SERVICE_UNAVAILABLE"
+    return http_status(code), {
+        "detail": details or "",
+        "reason": reason or (code.name if code else "INTERNAL"),
+        "code": code.name if code else "UNKNOWN",
+    }
+
+
+async def rpc_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, grpc.RpcError)
+    status, body = error_body(exc)
+    return JSONResponse(body, status_code=status)
+
+
+async def ordo_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Errors the gateway itself raises (bad request shape) use the same codes as the services would."""
+    from ordo.errors import OrdoError
+    from ordo.grpc_api.status import code_for
+
+    assert isinstance(exc, OrdoError)
+    code = code_for(exc)
+    return JSONResponse({"detail": exc.message, "reason": exc.reason, "code": code.name}, status_code=http_status(code))
