@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from ordo.app import AppContext
+from ordo.core import vectors
 from ordo.core.search import SearchPage
 from ordo.grpc_api import convert
 from ordo.grpc_api.status import handle_errors, invalid
@@ -54,3 +55,28 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         else:
             invalid(context, "give either image bytes or an asset_id", "MISSING_QUERY")
         return search_pb2.SearchImageResponse(**self._hits(page))
+
+    @handle_errors
+    def EmbedTexts(
+        self, request: search_pb2.EmbedTextsRequest, context: grpc.ServicerContext
+    ) -> search_pb2.EmbedTextsResponse:
+        matrix = vectors.embed_texts(self.ctx.embedder, list(request.texts))
+        return search_pb2.EmbedTextsResponse(
+            vectors=[search_pb2.EmbeddingVector(values=row.tolist()) for row in matrix],
+            model_id=self.ctx.embedder.model_id,
+            dim=int(matrix.shape[1]),
+        )
+
+    @handle_errors
+    def GetImageVectors(
+        self, request: search_pb2.GetImageVectorsRequest, context: grpc.ServicerContext
+    ) -> search_pb2.GetImageVectorsResponse:
+        found, missing = vectors.image_vectors(self.ctx.index, list(request.asset_ids))
+        return search_pb2.GetImageVectorsResponse(
+            vectors=[
+                search_pb2.AssetVector(asset_id=asset_id, vector=search_pb2.EmbeddingVector(values=vector.tolist()))
+                for asset_id, vector in found.items()
+            ],
+            missing_asset_ids=missing,
+            model_id=self.ctx.embedder.model_id,
+        )

@@ -1,5 +1,6 @@
 from ordo.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -7,31 +8,48 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class SearchMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEARCH_MODE_UNSPECIFIED: _ClassVar[SearchMode]
+    SEARCH_MODE_SEMANTIC: _ClassVar[SearchMode]
+    SEARCH_MODE_KEYWORD: _ClassVar[SearchMode]
+    SEARCH_MODE_HYBRID: _ClassVar[SearchMode]
+SEARCH_MODE_UNSPECIFIED: SearchMode
+SEARCH_MODE_SEMANTIC: SearchMode
+SEARCH_MODE_KEYWORD: SearchMode
+SEARCH_MODE_HYBRID: SearchMode
+
 class SearchHit(_message.Message):
-    __slots__ = ("asset", "sample", "score", "rank")
+    __slots__ = ("asset", "sample", "score", "rank", "semantic_score", "keyword_score")
     ASSET_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
+    SEMANTIC_SCORE_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_SCORE_FIELD_NUMBER: _ClassVar[int]
     asset: _common_pb2.Asset
     sample: _common_pb2.Sample
     score: float
     rank: int
-    def __init__(self, asset: _Optional[_Union[_common_pb2.Asset, _Mapping]] = ..., sample: _Optional[_Union[_common_pb2.Sample, _Mapping]] = ..., score: _Optional[float] = ..., rank: _Optional[int] = ...) -> None: ...
+    semantic_score: float
+    keyword_score: float
+    def __init__(self, asset: _Optional[_Union[_common_pb2.Asset, _Mapping]] = ..., sample: _Optional[_Union[_common_pb2.Sample, _Mapping]] = ..., score: _Optional[float] = ..., rank: _Optional[int] = ..., semantic_score: _Optional[float] = ..., keyword_score: _Optional[float] = ...) -> None: ...
 
 class SearchTextRequest(_message.Message):
-    __slots__ = ("query", "filter", "top_k", "page_token", "min_score")
+    __slots__ = ("query", "filter", "top_k", "page_token", "min_score", "mode")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     query: str
     filter: _common_pb2.Filter
     top_k: int
     page_token: str
     min_score: float
-    def __init__(self, query: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., top_k: _Optional[int] = ..., page_token: _Optional[str] = ..., min_score: _Optional[float] = ...) -> None: ...
+    mode: SearchMode
+    def __init__(self, query: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., top_k: _Optional[int] = ..., page_token: _Optional[str] = ..., min_score: _Optional[float] = ..., mode: _Optional[_Union[SearchMode, str]] = ...) -> None: ...
 
 class SearchTextResponse(_message.Message):
     __slots__ = ("hits", "next_page_token", "model_id")
@@ -70,3 +88,49 @@ class SearchImageResponse(_message.Message):
     next_page_token: str
     model_id: str
     def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., model_id: _Optional[str] = ...) -> None: ...
+
+class EmbedTextsRequest(_message.Message):
+    __slots__ = ("texts",)
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    texts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, texts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EmbeddingVector(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class EmbedTextsResponse(_message.Message):
+    __slots__ = ("vectors", "model_id", "dim")
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    DIM_FIELD_NUMBER: _ClassVar[int]
+    vectors: _containers.RepeatedCompositeFieldContainer[EmbeddingVector]
+    model_id: str
+    dim: int
+    def __init__(self, vectors: _Optional[_Iterable[_Union[EmbeddingVector, _Mapping]]] = ..., model_id: _Optional[str] = ..., dim: _Optional[int] = ...) -> None: ...
+
+class GetImageVectorsRequest(_message.Message):
+    __slots__ = ("asset_ids",)
+    ASSET_IDS_FIELD_NUMBER: _ClassVar[int]
+    asset_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, asset_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AssetVector(_message.Message):
+    __slots__ = ("asset_id", "vector")
+    ASSET_ID_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    asset_id: str
+    vector: EmbeddingVector
+    def __init__(self, asset_id: _Optional[str] = ..., vector: _Optional[_Union[EmbeddingVector, _Mapping]] = ...) -> None: ...
+
+class GetImageVectorsResponse(_message.Message):
+    __slots__ = ("vectors", "missing_asset_ids", "model_id")
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    MISSING_ASSET_IDS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    vectors: _containers.RepeatedCompositeFieldContainer[AssetVector]
+    missing_asset_ids: _containers.RepeatedScalarFieldContainer[str]
+    model_id: str
+    def __init__(self, vectors: _Optional[_Iterable[_Union[AssetVector, _Mapping]]] = ..., missing_asset_ids: _Optional[_Iterable[str]] = ..., model_id: _Optional[str] = ...) -> None: ...

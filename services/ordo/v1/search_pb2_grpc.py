@@ -45,6 +45,16 @@ class SearchServiceStub:
                 request_serializer=ordo_dot_v1_dot_search__pb2.SearchImageRequest.SerializeToString,
                 response_deserializer=ordo_dot_v1_dot_search__pb2.SearchImageResponse.FromString,
                 _registered_method=True)
+        self.EmbedTexts = channel.unary_unary(
+                '/ordo.v1.SearchService/EmbedTexts',
+                request_serializer=ordo_dot_v1_dot_search__pb2.EmbedTextsRequest.SerializeToString,
+                response_deserializer=ordo_dot_v1_dot_search__pb2.EmbedTextsResponse.FromString,
+                _registered_method=True)
+        self.GetImageVectors = channel.unary_unary(
+                '/ordo.v1.SearchService/GetImageVectors',
+                request_serializer=ordo_dot_v1_dot_search__pb2.GetImageVectorsRequest.SerializeToString,
+                response_deserializer=ordo_dot_v1_dot_search__pb2.GetImageVectorsResponse.FromString,
+                _registered_method=True)
 
 
 class SearchServiceServicer:
@@ -64,6 +74,22 @@ class SearchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EmbedTexts(self, request, context):
+        """Unit vectors of texts in the collection's space, from the same model SearchText uses. With
+        GetImageVectors it lets clients measure what ranking alone cannot show (image->text recall,
+        zero-shot classification, image-caption cosine) on the vectors the service really serves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetImageVectors(self, request, context):
+        """The stored vectors of assets' whole-image samples, exactly as ingestion wrote them to the index.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SearchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +102,16 @@ def add_SearchServiceServicer_to_server(servicer, server):
                     servicer.SearchImage,
                     request_deserializer=ordo_dot_v1_dot_search__pb2.SearchImageRequest.FromString,
                     response_serializer=ordo_dot_v1_dot_search__pb2.SearchImageResponse.SerializeToString,
+            ),
+            'EmbedTexts': grpc.unary_unary_rpc_method_handler(
+                    servicer.EmbedTexts,
+                    request_deserializer=ordo_dot_v1_dot_search__pb2.EmbedTextsRequest.FromString,
+                    response_serializer=ordo_dot_v1_dot_search__pb2.EmbedTextsResponse.SerializeToString,
+            ),
+            'GetImageVectors': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetImageVectors,
+                    request_deserializer=ordo_dot_v1_dot_search__pb2.GetImageVectorsRequest.FromString,
+                    response_serializer=ordo_dot_v1_dot_search__pb2.GetImageVectorsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -133,6 +169,60 @@ class SearchService:
             '/ordo.v1.SearchService/SearchImage',
             ordo_dot_v1_dot_search__pb2.SearchImageRequest.SerializeToString,
             ordo_dot_v1_dot_search__pb2.SearchImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EmbedTexts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ordo.v1.SearchService/EmbedTexts',
+            ordo_dot_v1_dot_search__pb2.EmbedTextsRequest.SerializeToString,
+            ordo_dot_v1_dot_search__pb2.EmbedTextsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetImageVectors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ordo.v1.SearchService/GetImageVectors',
+            ordo_dot_v1_dot_search__pb2.GetImageVectorsRequest.SerializeToString,
+            ordo_dot_v1_dot_search__pb2.GetImageVectorsResponse.FromString,
             options,
             channel_credentials,
             insecure,
