@@ -1,0 +1,220 @@
+"""Short human names for clusters, read off the text tower: the vocabulary prompts closest to each centroid.
+
+Why a fixed vocabulary: a CLIP-style model puts images and texts in one space, so ranking the prompts
+"a photo of {term}" by cosine similarity to a cluster's centroid is zero-shot classification of the cluster.
+The built-in list (``vocabulary.txt``, ~2,600 everyday concepts: COCO objects, ImageNet-1k classes, scenes,
+activities, foods, animals, vehicles, events...) is small enough to encode once per model and broad enough
+to name most photo collections; callers may pass their own.
+
+Why contrast instead of raw similarity: some prompts sit near *every* photo ("photograph", "landscape", the
+modality gap between the image and text cones lifts all of them alike), so ranking by raw similarity tends to
+give many clusters the same generic name. A term describes cluster *i* when it is close to *i*'s centroid and
+closer to it than to the other clusters. So terms are ranked by
+
+    score_i(t) = s_i(t) - CONTRAST · mean_{j≠i} s_j(t),   CONTRAST = 0.5
+
+(``s`` = cosine similarity of the prompt embedding to a centroid), restricted to the ``candidates`` terms with
+the highest raw similarity to ``i`` so that a term that is merely *unlike the others* but far from ``i``
+itself cannot win. Subtracting the other clusters' mean removes what every cluster shares (the modality gap,
+the "it is a photo" direction, hub terms such as "petri dish" that a weak text tower puts near everything)
+and leaves what is specific. Half of it, not all: on real photos with ordo-lite a full subtraction let
+"stuffed animal" beat "toy poodle" for a cluster of dogs (a term far from the others, but also less close to
+the dogs), while 0.5 kept the close, specific term. With a single cluster there is nothing to contrast with
+and the raw similarity is used. Finally names are kept distinct: clusters are named in
+order (callers pass them largest first) and a cluster whose best term is already another's name takes its
+next-best term, so two clusters of dogs become e.g. "golden retriever" and "labrador retriever".
+
+Encoding a few thousand prompts costs seconds on a CPU, so the prompt embeddings are cached per
+(model id, prompt template, vocabulary): in memory for the process, and as a ``.npy`` file under
+``cache_dir`` (e.g. the data dir) when one is given, so a restarted service does not pay again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ordo.analysis.clustering import as_unit_vectors
+from ordo.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PROMPT = "a photo of {}"
+# Only the terms with the highest raw similarity to a centroid compete on contrast (see module docstring).
+DEFAULT_CANDIDATES = 20
+# Weight of the other clusters' mean similarity in the contrastive score (see module docstring).
+CONTRAST = 0.5
+# Prompts are encoded in chunks so a progress callback and memory stay reasonable.
+ENCODE_BATCH = 256
+
+TextEncoder = Callable[[list[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ClusterName:
+    """A cluster's name and the top terms behind it (``scores`` are the contrast scores, best first)."""
+
+    name: str
+    terms: list[str]
+    scores: list[float]
+
+
+@cache
+def builtin_vocabulary() -> tuple[str, ...]:
+    """The packaged vocabulary: one lowercase term per line, ``#`` comments and blank lines skipped."""
+    text = resources.files("ordo.analysis").joinpath("vocabulary.txt").read_text(encoding="utf-8")
+    return parse_vocabulary(text)
+
+
+def parse_vocabulary(text: str) -> tuple[str, ...]:
+    """Terms from a vocabulary file's text, in order, without comments, blanks or repeats."""
+    seen: dict[str, None] = {}
+    for line in text.splitlines():
+        term = line.strip()
+        if term and not term.startswith("#"):
+            seen.setdefault(term, None)
+    return tuple(seen)
+
+
+# ------------------------------------------------------------------------------------------ prompt cache
+_MEMORY: dict[tuple[str, str, str], np.ndarray] = {}
+_MEMORY_LOCK = threading.Lock()
+
+
+def _digest(vocabulary: Sequence[str], prompt: str) -> str:
+    h = hashlib.sha256(prompt.encode())
+    for term in vocabulary:
+        h.update(b"\x00" + term.encode())
+    return h.hexdigest()[:16]
+
+
+def _cache_file(cache_dir: Path, model_id: str, digest: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_id).strip("_")[:80] or "model"
+    return Path(cache_dir) / f"vocab-{slug}-{digest}.npy"
+
+
+def prompt_embeddings(
+    encode_texts: TextEncoder,
+    vocabulary: Sequence[str],
+    *,
+    prompt: str = DEFAULT_PROMPT,
+    model_id: str | None = None,
+    cache_dir: Path | None = None,
+) -> np.ndarray:
+    """L2-normalised embeddings of ``prompt.format(term)`` for every term, ``(len(vocabulary), d)`` float32.
+
+    Cached when ``model_id`` is given (without it there is no safe key: another model would get stale
+    vectors): in memory, and on disk under ``cache_dir``. A corrupt or mismatched cache file is re-encoded.
+    """
+    if "{}" not in prompt:
+        raise InvalidInput(f"prompt must contain '{{}}' where the term goes, got {prompt!r}")
+    if not vocabulary:
+        raise InvalidInput("the vocabulary is empty")
+    digest = _digest(vocabulary, prompt)
+    key = (model_id or "", prompt, digest)
+    if model_id:
+        with _MEMORY_LOCK:
+            hit = _MEMORY.get(key)
+        if hit is not None:
+            return hit
+        path = _cache_file(cache_dir, model_id, digest) if cache_dir is not None else None
+        if path is not None and path.is_file():
+            try:
+                loaded = np.load(path, allow_pickle=False)
+                if loaded.ndim == 2 and loaded.shape[0] == len(vocabulary) and np.isfinite(loaded).all():
+                    with _MEMORY_LOCK:
+                        _MEMORY[key] = loaded
+                    return loaded
+            except (OSError, ValueError) as exc:
+                logger.warning("ignoring unreadable vocabulary cache %s: %s", path, exc)
+    texts = [prompt.format(term) for term in vocabulary]
+    chunks = [np.asarray(encode_texts(texts[i : i + ENCODE_BATCH])) for i in range(0, len(texts), ENCODE_BATCH)]
+    matrix = as_unit_vectors(np.vstack(chunks), "prompt embeddings")
+    if matrix.shape[0] != len(texts):
+        raise InvalidInput(f"encode_texts returned {matrix.shape[0]} vectors for {len(texts)} prompts")
+    if model_id:
+        with _MEMORY_LOCK:
+            _MEMORY[key] = matrix
+        if cache_dir is not None:
+            path = _cache_file(cache_dir, model_id, digest)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp.npy")
+                np.save(tmp, matrix, allow_pickle=False)
+                tmp.replace(path)  # atomic: a concurrent reader never sees half a file
+            except OSError as exc:  # a read-only data dir costs speed, not correctness
+                logger.warning("could not write vocabulary cache %s: %s", path, exc)
+    return matrix
+
+
+def clear_prompt_cache() -> None:
+    """Forget the in-memory prompt embeddings (tests; a model whose weights changed under the same id)."""
+    with _MEMORY_LOCK:
+        _MEMORY.clear()
+
+
+# ------------------------------------------------------------------------------------------ naming
+def name_clusters(
+    centroids: np.ndarray,
+    encode_texts: TextEncoder,
+    *,
+    top_n: int = 5,
+    prompt: str = DEFAULT_PROMPT,
+    vocabulary: Sequence[str] | None = None,
+    model_id: str | None = None,
+    cache_dir: Path | None = None,
+    candidates: int = DEFAULT_CANDIDATES,
+) -> list[ClusterName]:
+    """One :class:`ClusterName` per centroid row (same order), from the vocabulary terms closest to it.
+
+    ``centroids`` are the clusters' mean directions (``clustering.centroids``), ideally largest cluster first:
+    that order decides who keeps a contested name. ``encode_texts`` maps prompts to the *same* model's text
+    embeddings. ``model_id``/``cache_dir`` enable the prompt cache (see :func:`prompt_embeddings`). See the
+    module docstring for the contrastive score and why names are kept distinct.
+    """
+    if top_n < 1:
+        raise InvalidInput(f"top_n must be >= 1, got {top_n}")
+    if candidates < 1:
+        raise InvalidInput(f"candidates must be >= 1, got {candidates}")
+    centres = as_unit_vectors(centroids, "centroids")
+    terms = tuple(vocabulary) if vocabulary is not None else builtin_vocabulary()
+    texts = prompt_embeddings(encode_texts, terms, prompt=prompt, model_id=model_id, cache_dir=cache_dir)
+    if texts.shape[1] != centres.shape[1]:
+        raise InvalidInput(
+            f"dimension mismatch: centroids have {centres.shape[1]}, the text embeddings {texts.shape[1]} "
+            "(centroids and encode_texts must come from the same model)"
+        )
+    k, m = centres.shape[0], texts.shape[0]
+    similarity = (centres @ texts.T).astype(np.float64)  # (k, m)
+    if k > 1:
+        others_mean = (similarity.sum(axis=0, keepdims=True) - similarity) / (k - 1)
+        score = similarity - CONTRAST * others_mean
+    else:
+        score = similarity
+    pool = min(max(candidates, top_n), m)
+    taken: set[str] = set()
+    names: list[ClusterName] = []
+    for i in range(k):
+        # Candidates: the `pool` terms most similar to this centroid (stable sort: ties keep vocabulary order).
+        nearest = np.argsort(-similarity[i], kind="stable")[:pool]
+        ranked = nearest[np.argsort(-score[i, nearest], kind="stable")]
+        top = ranked[:top_n]
+        name = next((terms[j] for j in ranked if terms[j] not in taken), terms[int(ranked[0])])
+        taken.add(name)
+        names.append(
+            ClusterName(
+                name=name,
+                terms=[terms[int(j)] for j in top],
+                scores=[round(float(score[i, j]), 6) for j in top],
+            )
+        )
+    return names

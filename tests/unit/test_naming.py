@@ -1,0 +1,183 @@
+"""Cluster names from the text tower: the built-in vocabulary, the contrastive ranking, distinct names, the cache.
+
+Real model: ordo-lite (the bundled offline model) names clusters of real COCO photos. Constructed vectors
+(a toy "text encoder" whose embeddings are known) pin down the ranking rules exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ordo.analysis.naming import (
+    ClusterName,
+    builtin_vocabulary,
+    clear_prompt_cache,
+    name_clusters,
+    parse_vocabulary,
+    prompt_embeddings,
+)
+from ordo.errors import InvalidInput
+from tests.fixtures.datasets import DATASETS, dataset_records
+
+DIM = 16
+
+
+# ------------------------------------------------------------------------------------------ vocabulary
+def test_builtin_vocabulary_is_large_clean_and_covers_everyday_concepts() -> None:
+    terms = builtin_vocabulary()
+    assert len(terms) >= 2000
+    assert len(set(terms)) == len(terms)
+    assert all(t == t.lower().strip() and t and not t.startswith("#") for t in terms)
+    for concept in ("dog", "cat", "pizza", "beach", "wedding", "skiing", "train", "birthday party", "kitchen"):
+        assert concept in terms
+
+
+def test_parse_vocabulary_skips_comments_blanks_and_repeats() -> None:
+    assert parse_vocabulary("# header\n\ndog\n cat \ndog\n#x\n") == ("dog", "cat")
+
+
+# ------------------------------------------------------------------------------------------ constructed
+class ToyEncoder:
+    """Each known term is an orthonormal axis; the template ("a ... of {}") is ignored. Counts prompts encoded."""
+
+    def __init__(self, terms: list[str]) -> None:
+        self.axes = {t: np.eye(DIM, dtype=np.float32)[i] for i, t in enumerate(terms)}
+        self.calls = 0
+        self.prompts = 0
+
+    def __call__(self, prompts: list[str]) -> np.ndarray:
+        self.calls += 1
+        self.prompts += len(prompts)
+        return np.stack([self.axes[p.split(" of ", 1)[1]] for p in prompts])
+
+
+TERMS = ["photograph", "dog", "puppy", "cat", "beach", "car"]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def test_contrast_beats_a_term_every_cluster_shares() -> None:
+    """Every centroid is closest to "photograph"; the specific term must win the name anyway."""
+    enc = ToyEncoder(TERMS)
+    e = {t: enc.axes[t] for t in TERMS}
+    centroids = _unit(np.stack([0.8 * e["photograph"] + 0.6 * e["dog"], 0.8 * e["photograph"] + 0.6 * e["cat"]]))
+    names = name_clusters(centroids, enc, vocabulary=TERMS, top_n=3)
+    assert [n.name for n in names] == ["dog", "cat"]
+    assert names[0].terms[0] == "dog" and "photograph" in names[0].terms
+    assert names[0].scores == sorted(names[0].scores, reverse=True)
+    assert all(isinstance(n, ClusterName) and len(n.terms) == len(n.scores) == 3 for n in names)
+
+
+def test_single_cluster_uses_raw_similarity() -> None:
+    enc = ToyEncoder(TERMS)
+    centroid = _unit(0.8 * enc.axes["photograph"] + 0.6 * enc.axes["dog"])[None]
+    [only] = name_clusters(centroid, enc, vocabulary=TERMS, top_n=2)
+    assert only.name == "photograph" and only.terms == ["photograph", "dog"]
+    assert only.scores == pytest.approx([0.8, 0.6], abs=1e-5)
+
+
+def test_two_clusters_with_the_same_best_term_get_distinct_names() -> None:
+    """Two dog clusters: the first (larger) keeps "dog", the second takes its next-best term."""
+    enc = ToyEncoder(TERMS)
+    e = {t: enc.axes[t] for t in TERMS}
+    centroids = _unit(
+        np.stack(
+            [
+                0.9 * e["dog"] + 0.3 * e["puppy"],
+                0.8 * e["dog"] + 0.5 * e["puppy"],
+                e["beach"] + 0.1 * e["car"],
+            ]
+        )
+    )
+    names = name_clusters(centroids, enc, vocabulary=TERMS, top_n=2)
+    assert [n.name for n in names] == ["dog", "puppy", "beach"]
+    assert names[1].terms[0] == "dog"  # the terms still tell the truth about what is closest
+
+
+def test_prompt_embeddings_are_cached_in_memory_and_on_disk(tmp_path: Path) -> None:
+    clear_prompt_cache()
+    enc = ToyEncoder(TERMS)
+    first = prompt_embeddings(enc, TERMS, model_id="toy/v1", cache_dir=tmp_path)
+    assert enc.prompts == len(TERMS)
+    files = list(tmp_path.glob("vocab-toy_v1-*.npy"))
+    assert len(files) == 1
+    prompt_embeddings(enc, TERMS, model_id="toy/v1", cache_dir=tmp_path)
+    assert enc.prompts == len(TERMS)  # memory hit
+    clear_prompt_cache()
+    again = prompt_embeddings(enc, TERMS, model_id="toy/v1", cache_dir=tmp_path)
+    assert enc.prompts == len(TERMS) and np.array_equal(first, again)  # disk hit after a "restart"
+    # Another model, another template or another vocabulary is another key.
+    prompt_embeddings(enc, TERMS, model_id="toy/v2", cache_dir=tmp_path)
+    prompt_embeddings(enc, TERMS, model_id="toy/v1", cache_dir=tmp_path, prompt="a picture of {}")
+    prompt_embeddings(enc, TERMS[:3], model_id="toy/v1", cache_dir=tmp_path)
+    assert enc.prompts == 3 * len(TERMS) + 3
+    # A corrupt cache file is re-encoded, not trusted.
+    clear_prompt_cache()
+    files[0].write_bytes(b"not numpy")
+    assert np.array_equal(prompt_embeddings(enc, TERMS, model_id="toy/v1", cache_dir=tmp_path), first)
+    # Without a model id nothing is cached (there is no safe key).
+    before = enc.prompts
+    prompt_embeddings(enc, TERMS)
+    prompt_embeddings(enc, TERMS)
+    assert enc.prompts == before + 2 * len(TERMS)
+    clear_prompt_cache()
+
+
+def test_bad_input_is_refused() -> None:
+    enc = ToyEncoder(TERMS)
+    good = _unit(np.ones((1, DIM)))
+    with pytest.raises(InvalidInput, match="top_n"):
+        name_clusters(good, enc, vocabulary=TERMS, top_n=0)
+    with pytest.raises(InvalidInput, match="prompt"):
+        name_clusters(good, enc, vocabulary=TERMS, prompt="no placeholder")
+    with pytest.raises(InvalidInput, match="vocabulary is empty"):
+        name_clusters(good, enc, vocabulary=[])
+    with pytest.raises(InvalidInput, match="dimension mismatch"):
+        name_clusters(_unit(np.ones((1, DIM + 1))), enc, vocabulary=TERMS)
+    with pytest.raises(InvalidInput, match="NaN"):
+        name_clusters(np.full((1, DIM), np.nan), enc, vocabulary=TERMS)
+
+
+# ------------------------------------------------------------------------------------------ real model
+DOGGISH = ("dog", "puppy", "poodle", "terrier", "retriever", "spaniel", "hound", "pet", "collie", "shepherd")
+TRAINISH = ("train", "railroad", "railway", "locomotive", "subway", "tram", "streetcar")
+PLANEISH = ("airplane", "airliner", "jet", "aircraft", "plane", "airfield", "runway", "airport")
+
+
+def _photos_of(category: str, exclude: tuple[str, ...], n: int = 4) -> list[Path]:
+    records = dataset_records("coco-captions-mini", "captions.jsonl")
+    chosen = [
+        DATASETS / "coco-captions-mini" / r["file"]
+        for r in records
+        if category in r.get("objects", []) and not set(exclude) & set(r.get("objects", []))
+    ]
+    assert len(chosen) >= n, f"too few COCO photos of {category}"
+    return chosen[:n]
+
+
+def test_ordo_lite_names_real_photo_clusters(tmp_path: Path) -> None:
+    from ordo.embedding.ordo_lite import OrdoLiteEmbedder
+
+    embedder = OrdoLiteEmbedder()
+    embedder.load()
+    categories = ("dog", "train", "airplane")
+    centroids = []
+    for category in categories:
+        files = _photos_of(category, tuple(c for c in (*categories, "cat") if c != category))
+        vectors = embedder.embed_images([Image.open(p).convert("RGB") for p in files])
+        centroids.append(vectors.mean(axis=0))
+    names = name_clusters(
+        np.stack(centroids), embedder.embed_texts, model_id=embedder.model_id, cache_dir=tmp_path, top_n=5
+    )
+    record = json.dumps([n.__dict__ for n in names])  # shown on failure: what the model actually said
+    for name, words in zip(names, (DOGGISH, TRAINISH, PLANEISH), strict=True):
+        assert any(w in term for term in name.terms[:3] for w in words), record
+    assert len({n.name for n in names}) == 3
+    assert list(tmp_path.glob("vocab-*.npy")), "the prompt embeddings were not cached on disk"
