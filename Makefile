@@ -8,8 +8,11 @@ GEN_DIR := services/ordo/v1
 # Images the demo ingests: the shared sample photos beside the checkout, or any folder you name.
 DEMO_IMAGES ?= ../shared/datasets/coco-captions-mini
 export PYTHONUNBUFFERED := 1
+# The web UI (web/, Vite + TypeScript) is built into the package, which serves it; not committed.
+WEB_STATIC := services/ordo/gateway/static/index.html
+WEB_SRC := $(wildcard web/src/*.ts web/src/*/*.ts web/src/*.css) web/index.html web/package.json web/package-lock.json web/vite.config.ts
 
-.PHONY: help install protos protos-check lint test demo up up-distributed bench clean
+.PHONY: help install protos protos-check lint test demo up up-distributed bench clean web
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -39,8 +42,13 @@ lint: $(VENV)/.installed ## ruff + buf lint
 	$(BIN)/ruff format --check services tests bench
 	$(BIN)/buf lint protos
 
-test: $(VENV)/.installed ## the whole test suite (starts its own SeaweedFS; needs Redis on 127.0.0.1:6379)
+test: $(VENV)/.installed $(WEB_STATIC) ## the whole test suite (starts its own SeaweedFS; needs Redis on 127.0.0.1:6379)
 	$(BIN)/pytest -q tests
+
+web: $(WEB_STATIC) ## build the web UI (npm: Vite + TypeScript) into services/ordo/gateway/static
+
+$(WEB_STATIC): $(WEB_SRC)
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
 
 demo: $(VENV)/.installed ## start the embedded stack, ingest sample photos, search and print results
 	$(BIN)/ordo demo "$(DEMO_IMAGES)"

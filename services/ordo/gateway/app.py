@@ -48,7 +48,8 @@ class FilterBody(BaseModel):
     """Restricts a search. Empty fields do not restrict (as ``ordo.v1.Filter``)."""
 
     kinds: list[Literal["image", "object", "text"]] = Field(default_factory=list)
-    asset_ids: list[str] = Field(default_factory=list, description="Only these assets (e.g. one cluster's members).")
+    asset_ids: list[str] = Field(default_factory=list, description="Only these assets.")
+    cluster_ids: list[str] = Field(default_factory=list, description="Only these clusters (latest clustering run).")
     mime_types: list[str] = Field(default_factory=list)
     source_uri_prefix: str = ""
     captured_after: datetime | None = None

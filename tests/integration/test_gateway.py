@@ -1,0 +1,180 @@
+"""The HTTP gateway against the real embedded stack (`ordo up` with the tiny CLIP), over real HTTP:
+uploads streamed to gRPC, job progress as server-sent events, search, content with caching headers, and
+gRPC status → HTTP status mapping."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from ordo.config import Settings
+from ordo.gateway.app import create_app
+from ordo.launch import free_port
+from tests.e2e.conftest import stop_stack
+from tests.fixtures.gateway_stack import GatewayStack, start_gateway_stack
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Iterator[GatewayStack]:
+    g = start_gateway_stack(tmp_path_factory.mktemp("gateway-data"), tiny_clip_dir)
+    yield g
+    stop_stack(g.stack)
+
+
+@pytest.fixture(scope="module")
+def http(gw: GatewayStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gw.base_url, timeout=60) as client:
+        yield client
+
+
+def sse_events(http: httpx.Client, url: str) -> list[tuple[str, dict]]:
+    events: list[tuple[str, dict]] = []
+    with http.stream("GET", url) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        kind = ""
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line.removeprefix("data: "))))
+    return events
+
+
+@pytest.fixture(scope="module")
+def uploaded(http: httpx.Client, coco_images: list[Path]) -> dict:
+    """Three photos, one of them twice (from a 'folder'), and a text file dressed as a JPEG."""
+    photos = coco_images[:3]
+    files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
+    files.append(("files", ("trip/again.jpg", photos[0].read_bytes(), "image/jpeg")))
+    files.append(("files", ("notes.jpg", b"this is not an image", "image/jpeg")))
+    response = http.post("/api/uploads", files=files)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    events = sse_events(http, f"/api/jobs/{body['job']['job_id']}/events")
+    return {"body": body, "events": events, "photos": photos}
+
+
+def test_upload_reports_each_file(uploaded: dict) -> None:
+    results = uploaded["body"]["results"]
+    assert [r["outcome"] for r in results] == [
+        "FILE_OUTCOME_NEW",
+        "FILE_OUTCOME_NEW",
+        "FILE_OUTCOME_NEW",
+        "FILE_OUTCOME_DUPLICATE",
+        "FILE_OUTCOME_FAILED",
+    ]
+    expected_ids = [hashlib.sha256(p.read_bytes()).hexdigest() for p in uploaded["photos"]]
+    assert [r["asset_id"] for r in results[:3]] == expected_ids
+    assert results[3]["asset_id"] == expected_ids[0]
+    assert results[3]["source_uri"] == "upload://trip/again.jpg"  # the folder path survives
+    assert results[3]["file_name"] == "again.jpg"
+    assert results[4]["failure"]["reason"] == "NOT_AN_IMAGE"
+
+
+def test_job_progress_streams_until_the_job_ends(uploaded: dict) -> None:
+    events = uploaded["events"]
+    kinds = [k for k, _ in events]
+    assert kinds[-1] == "end" and set(kinds[:-1]) == {"job"}
+    final = events[-2][1]
+    assert final["state"] == "JOB_STATE_PARTIALLY_SUCCEEDED"
+    assert (final["succeeded"], final["duplicates"], final["failed"], final["pending"]) == ("3", "1", "1", "0")
+
+
+def test_search_by_text_image_and_asset(http: httpx.Client, uploaded: dict) -> None:
+    ids = {hashlib.sha256(p.read_bytes()).hexdigest() for p in uploaded["photos"]}
+    hits = http.get("/api/search", params={"q": "a photo", "k": 10}).json()["hits"]
+    assert {h["asset"]["asset_id"] for h in hits} == ids
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+
+    query = uploaded["photos"][1]
+    by_image = http.post("/api/search/image", files={"image": (query.name, query.read_bytes())}, data={"top_k": "2"})
+    assert by_image.status_code == 200, by_image.text
+    top = by_image.json()["hits"][0]
+    assert top["asset"]["asset_id"] == hashlib.sha256(query.read_bytes()).hexdigest()
+    assert top["score"] == pytest.approx(1.0, abs=1e-3)
+
+    like = http.post("/api/search", json={"asset_id": top["asset"]["asset_id"], "top_k": 10}).json()["hits"]
+    assert len(like) == 2 and top["asset"]["asset_id"] not in {h["asset"]["asset_id"] for h in like}
+
+    kinds = http.post("/api/search", json={"query": "x", "filter": {"kinds": ["text"]}}).json()["hits"]
+    assert kinds == []  # only whole-image samples exist
+
+
+def test_thumbnail_and_original_are_cached_by_content(http: httpx.Client, uploaded: dict) -> None:
+    photo = uploaded["photos"][0]
+    asset_id = hashlib.sha256(photo.read_bytes()).hexdigest()
+    thumb = http.get(f"/api/assets/{asset_id}/thumbnail")
+    assert thumb.status_code == 200
+    assert thumb.headers["content-type"] == "image/jpeg"
+    assert thumb.headers["etag"] == f'"{asset_id}"'
+    assert "immutable" in thumb.headers["cache-control"] and "max-age=31536000" in thumb.headers["cache-control"]
+    assert int(thumb.headers["content-length"]) == len(thumb.content)
+    assert max(Image.open(io.BytesIO(thumb.content)).size) <= 256
+
+    again = http.get(f"/api/assets/{asset_id}/thumbnail", headers={"If-None-Match": f'"{asset_id}"'})
+    assert again.status_code == 304 and again.content == b""
+
+    original = http.get(f"/api/assets/{asset_id}/original")
+    assert original.status_code == 200 and original.content == photo.read_bytes()
+    assert original.headers["content-type"] == "image/jpeg"
+
+    detail = http.get(f"/api/assets/{asset_id}").json()
+    assert detail["asset"]["state"] == "ASSET_STATE_READY"
+    assert detail["samples"][0]["kind"] == "SAMPLE_KIND_IMAGE"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kwargs", "status", "reason"),
+    [
+        ("GET", "/api/assets/" + "0" * 64, {}, 404, "ASSET_NOT_FOUND"),
+        ("GET", "/api/assets/not-an-id/thumbnail", {}, 400, "BAD_ASSET_ID"),
+        ("GET", "/api/jobs/no-such-job/events", {}, 404, None),
+        ("GET", "/api/jobs/no-such-job", {}, 404, None),
+        ("POST", "/api/search", {"json": {}}, 400, "BAD_SEARCH"),
+        ("POST", "/api/search", {"json": {"query": ""}}, 400, None),
+        ("POST", "/api/uploads", {"content": b"raw", "headers": {"content-type": "image/jpeg"}}, 400, "NOT_MULTIPART"),
+        ("POST", "/api/uploads", {"data": {"note": "no files"}, "files": {}}, 400, None),
+    ],
+)
+def test_errors_map_to_http_codes_with_the_message(
+    http: httpx.Client, method: str, url: str, kwargs: dict, status: int, reason: str | None
+) -> None:
+    response = http.request(method, url, **kwargs)
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["detail"]  # the service's human message
+    if reason:
+        assert body["reason"] == reason
+
+
+def test_services_down_is_503_with_a_readable_message() -> None:
+    dead = Settings(address=f"127.0.0.1:{free_port()}")
+    transport = httpx.ASGITransport(app=create_app(dead))
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.get("/api/search", params={"q": "dog"}, timeout=30)
+
+    import asyncio
+
+    response = asyncio.run(call())
+    assert response.status_code == 503
+    assert response.json()["code"] == "UNAVAILABLE"
+    assert "cannot be reached" in response.json()["detail"]
+
+
+def test_openapi_docs_describe_the_routes(http: httpx.Client) -> None:
+    assert http.get("/docs").status_code == 200
+    paths = http.get("/openapi.json").json()["paths"]
+    for path in ("/api/uploads", "/api/jobs/{job_id}/events", "/api/search", "/api/assets/{asset_id}/thumbnail"):
+        assert path in paths
+    status = http.get("/api/status").json()
+    assert status["services"] == {"ingest": "SERVING", "search": "SERVING", "analysis": "SERVING"}

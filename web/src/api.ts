@@ -1,0 +1,238 @@
+// Typed calls to the gateway's REST API. Shapes follow the ordo.v1 protobuf JSON mapping (int64 → string).
+
+export interface Asset {
+  asset_id: string;
+  source_uri: string;
+  file_name: string;
+  mime_type: string;
+  size_bytes: string;
+  width: number;
+  height: number;
+  captured_at?: string;
+  ingested_at?: string;
+  state: string;
+  error: string;
+  metadata: Record<string, string>;
+  model_id: string;
+}
+
+export interface Sample {
+  sample_id: string;
+  kind: string;
+  label: string;
+  text: string;
+}
+
+export interface Hit {
+  asset: Asset;
+  sample: Sample;
+  score: number;
+  rank: number;
+}
+
+export interface SearchResponse {
+  hits: Hit[];
+  next_page_token: string;
+  model_id: string;
+}
+
+export interface FileFailure {
+  source_uri: string;
+  reason: string;
+  message: string;
+}
+
+export interface Job {
+  job_id: string;
+  kind: string;
+  state: string;
+  total: string;
+  enumeration_done: boolean;
+  succeeded: string;
+  duplicates: string;
+  failed: string;
+  pending: string;
+  failures: FileFailure[];
+  create_time?: string;
+  end_time?: string;
+  eta_seconds: number;
+  rate_per_second: number;
+  error: string;
+}
+
+export interface FileResult {
+  file_name: string;
+  source_uri: string;
+  outcome: string;
+  asset_id: string;
+  failure?: FileFailure;
+}
+
+export interface UploadResponse {
+  job: Job;
+  results: FileResult[];
+}
+
+export interface Run {
+  run_id: string;
+  kind: string;
+  state: string;
+  sample_count: string;
+  cluster_count: number;
+  noise_count: string;
+  create_time?: string;
+  seconds: number;
+  job_id: string;
+  error: string;
+  clustering_run_id: string;
+  clustering?: { algorithm: string };
+  projection?: { method: string };
+}
+
+export interface Cluster {
+  cluster_id: string;
+  name: string;
+  size: string;
+  representative_asset_ids: string[];
+  top_terms: string[];
+  renamed: boolean;
+}
+
+export interface Projection {
+  run_id: string;
+  count: number;
+  x: number[];
+  y: number[];
+  asset_ids: string[];
+  cluster_ids: string[];
+}
+
+export interface Filter {
+  kinds?: string[];
+  asset_ids?: string[];
+  cluster_ids?: string[];
+  captured_after?: string;
+  captured_before?: string;
+}
+
+/** A failed call: the service's human message and machine-readable reason. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly reason: string,
+  ) {
+    super(message);
+  }
+}
+
+async function fail(response: Response): Promise<never> {
+  let detail = response.statusText;
+  let reason = "";
+  try {
+    const body = await response.json();
+    detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+    reason = body.reason ?? "";
+  } catch {
+    /* not JSON */
+  }
+  throw new ApiError(detail, response.status, reason);
+}
+
+export async function api<T>(path: string, init?: RequestInit & { json?: unknown }): Promise<T> {
+  const options: RequestInit = { ...init };
+  if (init?.json !== undefined) {
+    options.body = JSON.stringify(init.json);
+    options.headers = { "content-type": "application/json", ...(init.headers ?? {}) };
+  }
+  const response = await fetch(path, options);
+  if (!response.ok) return fail(response);
+  if (response.status === 204) return undefined as T;
+  return (await response.json()) as T;
+}
+
+export const thumbUrl = (assetId: string) => `/api/assets/${assetId}/thumbnail`;
+export const originalUrl = (assetId: string) => `/api/assets/${assetId}/original`;
+
+export function searchText(query: string, filter: Filter, topK = 40): Promise<SearchResponse> {
+  return api("/api/search", { method: "POST", json: { query, filter, top_k: topK } });
+}
+
+export function searchLike(assetId: string, filter: Filter, topK = 40, excludeSelf = true): Promise<SearchResponse> {
+  return api("/api/search", {
+    method: "POST",
+    json: { asset_id: assetId, filter, top_k: topK, exclude_self: excludeSelf },
+  });
+}
+
+export function searchImage(file: File, filter: Filter, topK = 40): Promise<SearchResponse> {
+  const form = new FormData();
+  form.append("image", file, file.name);
+  form.append("top_k", String(topK));
+  form.append("filter", JSON.stringify(filter));
+  return api("/api/search/image", { method: "POST", body: form });
+}
+
+export interface UploadItem {
+  file: File;
+  path: string;
+}
+
+/** One multipart request (the gateway streams it into one UploadImages call, so one job); XHR because
+ * fetch cannot report upload progress. */
+export function uploadFiles(items: UploadItem[], onProgress: (loaded: number, total: number) => void): Promise<UploadResponse> {
+  const form = new FormData();
+  for (const item of items) form.append("files", item.file, item.path);
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/api/uploads?request_id=${crypto.randomUUID().replaceAll("-", "")}`);
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.total);
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.response as UploadResponse);
+      else reject(new ApiError(xhr.response?.detail ?? xhr.statusText, xhr.status, xhr.response?.reason ?? ""));
+    };
+    xhr.onerror = () => reject(new ApiError("the upload was interrupted (network error)", 0, "NETWORK"));
+    xhr.send(form);
+  });
+}
+
+export const FINAL_STATES = new Set([
+  "JOB_STATE_SUCCEEDED",
+  "JOB_STATE_PARTIALLY_SUCCEEDED",
+  "JOB_STATE_FAILED",
+  "JOB_STATE_CANCELLED",
+]);
+
+/** Follows a job over server-sent events until it ends; resolves with the final job. */
+export function watchJob(jobId: string, onUpdate: (job: Job) => void): Promise<Job> {
+  return new Promise((resolve, reject) => {
+    const source = new EventSource(`/api/jobs/${jobId}/events`);
+    let last: Job | undefined;
+    source.addEventListener("job", (e) => {
+      last = JSON.parse((e as MessageEvent).data) as Job;
+      onUpdate(last);
+    });
+    source.addEventListener("end", () => {
+      source.close();
+      if (last) resolve(last);
+      else reject(new ApiError("the job stream ended without news", 0, "NO_JOB"));
+    });
+    source.addEventListener("error", (e) => {
+      const data = (e as MessageEvent).data;
+      if (data) {
+        source.close();
+        const body = JSON.parse(data);
+        reject(new ApiError(body.detail, 0, body.reason));
+      } else if (last && FINAL_STATES.has(last.state)) {
+        source.close();
+        resolve(last);
+      } else if (source.readyState === EventSource.CLOSED) {
+        reject(new ApiError(`lost the progress stream of job ${jobId}`, 0, "STREAM_LOST"));
+      } // otherwise EventSource reconnects by itself
+    });
+  });
+}
+
+export const n = (value: string | number | undefined) => Number(value ?? 0);
+export const short = (state: string, prefix: string) => state.replace(prefix, "").toLowerCase().replaceAll("_", " ");

@@ -1,0 +1,37 @@
+// Hash routes (#/search?q=…): the gateway serves one static page, so no server-side routing is needed.
+import "./style.css";
+import { clustersView } from "./views/clusters";
+import { jobsView } from "./views/jobs";
+import { mapView } from "./views/map";
+import { searchView } from "./views/search";
+import { uploadView } from "./views/upload";
+
+function route(): void {
+  const main = document.getElementById("main")!;
+  const [path, query = ""] = (location.hash.replace(/^#/, "") || "/search").split("?");
+  const parts = path.split("/").filter(Boolean);
+  const params = new URLSearchParams(query);
+  const view = parts[0] ?? "search";
+  for (const link of document.querySelectorAll<HTMLAnchorElement>("nav a[data-view]")) {
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  document.title = `Ordo · ${view}`;
+  main.dataset.view = view;
+  if (view === "upload") uploadView(main);
+  else if (view === "clusters") clustersView(main, parts[1] ? decodeURIComponent(parts[1]) : undefined);
+  else if (view === "map") mapView(main);
+  else if (view === "jobs") jobsView(main);
+  else searchView(main, params);
+}
+
+let lastPath = "";
+window.addEventListener("hashchange", () => {
+  // Search rewrites its own query string while typing: re-render only when the view changes.
+  const path = location.hash.split("?")[0];
+  if (path === lastPath && path.startsWith("#/search")) return;
+  lastPath = path;
+  route();
+});
+lastPath = location.hash.split("?")[0];
+route();

@@ -1,0 +1,46 @@
+// What several views share: the latest clustering run, its clusters, and which cluster each asset is in.
+import { api, Cluster, Projection, Run } from "./api";
+
+export interface Analysis {
+  clustering?: Run;
+  projection?: Run;
+  clusters: Cluster[];
+  clusterOf: Map<string, string>;
+  points?: Projection;
+}
+
+let cached: Promise<Analysis> | undefined;
+
+async function load(): Promise<Analysis> {
+  const result: Analysis = { clusters: [], clusterOf: new Map() };
+  try {
+    const runs = await api<{ runs: Run[] }>("/api/runs?kind=clustering&page_size=20");
+    result.clustering = runs.runs.find((r) => r.state === "RUN_STATE_SUCCEEDED");
+    if (result.clustering) {
+      const body = await api<{ clusters: Cluster[] }>(`/api/runs/${result.clustering.run_id}/clusters?page_size=1000`);
+      result.clusters = body.clusters;
+    }
+    const projections = await api<{ runs: Run[] }>("/api/runs?kind=projection&page_size=20");
+    result.projection = projections.runs.find((r) => r.state === "RUN_STATE_SUCCEEDED");
+    if (result.projection) {
+      result.points = await api<Projection>(`/api/runs/${result.projection.run_id}/projection`);
+      result.points.asset_ids.forEach((id, i) => {
+        const cluster = result.points!.cluster_ids[i];
+        if (cluster) result.clusterOf.set(id, cluster);
+      });
+    }
+  } catch {
+    // No analysis yet (or the service is not there): views show what they can without it.
+  }
+  return result;
+}
+
+export function analysis(refresh = false): Promise<Analysis> {
+  if (refresh || !cached) cached = load();
+  return cached;
+}
+
+export function clusterName(a: Analysis, clusterId: string | undefined): string {
+  if (!clusterId) return "none (noise)";
+  return a.clusters.find((c) => c.cluster_id === clusterId)?.name || clusterId;
+}

@@ -1,0 +1,188 @@
+// Clusters: the latest run's clusters as cards, a cluster's members, rename, new runs, compare runs.
+import { api, Cluster, Job, n, Run, searchLike, short, thumbUrl, watchJob } from "../api";
+import { h, toast } from "../dom";
+import { analysis } from "../state";
+import { hitsToItems, jobCard, reportError, resultsGrid, updateJobCard } from "./common";
+
+function runLabel(run: Run): string {
+  const when = run.create_time ? new Date(run.create_time).toLocaleString() : "";
+  const algo = short(run.clustering?.algorithm ?? "", "CLUSTERING_ALGORITHM_") || "auto";
+  return `${when} · ${algo} · ${run.cluster_count} clusters · ${n(run.sample_count)} samples`;
+}
+
+async function waitJob(job: Job, area: HTMLElement): Promise<Job> {
+  const card = jobCard(job);
+  area.prepend(card);
+  const final = await watchJob(job.job_id, (j) => updateJobCard(card, j));
+  updateJobCard(card, final);
+  return final;
+}
+
+/** A clustering run and then a map coloured by it (the Map view reads the latest projection). */
+async function runAnalysis(form: HTMLFormElement, area: HTMLElement): Promise<void> {
+  const data = new FormData(form);
+  const algorithm = String(data.get("algorithm") ?? "");
+  const body = {
+    algorithm,
+    n_clusters: Number(data.get("n_clusters") || 0),
+    min_cluster_size: Number(data.get("min_cluster_size") || 0),
+  };
+  const created = await api<{ run: Run; job: Job }>("/api/runs/clustering", { method: "POST", json: body });
+  const done = await waitJob(created.job, area);
+  if (done.state === "JOB_STATE_FAILED") throw new Error(done.error || "the clustering run failed");
+  const projection = await api<{ run: Run; job: Job }>("/api/runs/projection", {
+    method: "POST",
+    json: { clustering_run_id: created.run.run_id },
+  });
+  await waitJob(projection.job, area);
+}
+
+export async function clustersView(root: HTMLElement, clusterId?: string): Promise<void> {
+  const status = h("p", { class: "status", role: "status", "aria-live": "polite" }, "Loading clusters…");
+  const area = h("div", { class: "jobs" });
+  root.replaceChildren(h("h1", {}, clusterId ? "Cluster" : "Clusters"), status, area);
+  const state = await analysis();
+  if (clusterId) return clusterDetail(root, status, clusterId);
+
+  const form = h(
+    "form",
+    { class: "run-form", "aria-label": "Run a new analysis" },
+    h(
+      "label",
+      {},
+      "Algorithm ",
+      h(
+        "select",
+        { name: "algorithm" },
+        h("option", { value: "" }, "Automatic (DBSCAN, auto eps)"),
+        h("option", { value: "hdbscan" }, "HDBSCAN"),
+        h("option", { value: "kmeans" }, "k-means"),
+      ),
+    ),
+    h("label", {}, "Clusters (k-means) ", h("input", { name: "n_clusters", type: "number", min: 0, value: 0 })),
+    h("label", {}, "Min cluster size ", h("input", { name: "min_cluster_size", type: "number", min: 0, value: 0 })),
+    h("button", { type: "submit", id: "run-analysis" }, "Run new analysis"),
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const button = form.querySelector("button")!;
+    button.disabled = true;
+    try {
+      await runAnalysis(form, area);
+      await analysis(true);
+      toast("Analysis finished");
+      clustersView(root);
+    } catch (err) {
+      reportError(err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  const cards = h("ul", { class: "cards", "aria-label": "Clusters", "data-count": state.clusters.length });
+  for (const c of state.clusters) cards.append(clusterCard(c));
+  status.textContent = state.clustering
+    ? `Latest run: ${runLabel(state.clustering)}${n(state.clustering.noise_count) ? ` · ${n(state.clustering.noise_count)} noise` : ""}`
+    : "No clustering yet: run an analysis.";
+  root.replaceChildren(h("h1", {}, "Clusters"), status, form, area, cards, await compareRuns());
+}
+
+function clusterCard(c: Cluster): HTMLElement {
+  return h(
+    "li",
+    { class: "card", "data-cluster-id": c.cluster_id },
+    h(
+      "a",
+      { href: `#/clusters/${encodeURIComponent(c.cluster_id)}`, "aria-label": `${c.name || c.cluster_id}, ${c.size} images` },
+      h("div", { class: "thumbs" }, ...c.representative_asset_ids.slice(0, 4).map((id) => h("img", { src: thumbUrl(id), alt: "", loading: "lazy" }))),
+      h("strong", {}, c.name || c.cluster_id),
+      h("span", { class: "size" }, `${c.size} images`),
+      c.top_terms.length ? h("span", { class: "terms" }, c.top_terms.slice(0, 4).join(", ")) : null,
+    ),
+  );
+}
+
+async function clusterDetail(root: HTMLElement, status: HTMLElement, clusterId: string): Promise<void> {
+  const state = await analysis();
+  const cluster = state.clusters.find((c) => c.cluster_id === clusterId);
+  if (!cluster || !state.clustering) {
+    status.textContent = `Cluster ${clusterId} is not in the latest run.`;
+    return;
+  }
+  const runId = state.clustering.run_id;
+  const name = h("input", { id: "cluster-name", value: cluster.name, "aria-label": "Cluster name", required: true });
+  const rename = h("form", { class: "rename" }, name, h("button", { type: "submit" }, "Rename"));
+  const title = h("h1", {}, cluster.name || clusterId);
+  rename.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const updated = await api<Cluster>(`/api/runs/${runId}/clusters/${encodeURIComponent(clusterId)}`, {
+        method: "PATCH",
+        json: { name: name.value },
+      });
+      cluster.name = updated.name;
+      title.textContent = updated.name;
+      toast(`Renamed to “${updated.name}”`);
+    } catch (err) {
+      reportError(err);
+    }
+  });
+  const members = h("div", { class: "results" }, h("p", {}, "Loading members…"));
+  root.replaceChildren(
+    h("p", {}, h("a", { href: "#/clusters" }, "← All clusters")),
+    title,
+    h("p", {}, `${cluster.size} images${cluster.top_terms.length ? ` · ${cluster.top_terms.join(", ")}` : ""} · `, h("a", { href: `#/search?cluster=${encodeURIComponent(clusterId)}` }, "search inside")),
+    rename,
+    members,
+  );
+  try {
+    // Every member, ranked by closeness to the cluster's most central image (the index knows the labels).
+    const anchor = cluster.representative_asset_ids[0];
+    const response = await searchLike(anchor, { cluster_ids: [clusterId] }, Math.min(1000, Math.max(1, n(cluster.size))), false);
+    members.replaceChildren(resultsGrid(hitsToItems(response.hits), `Members of ${cluster.name || clusterId}`, (id) => (location.hash = `#/search?like=${id}`)));
+  } catch (err) {
+    members.replaceChildren(h("p", { class: "error" }, err instanceof Error ? err.message : String(err)));
+  }
+}
+
+async function compareRuns(): Promise<HTMLElement> {
+  const section = h("section", { class: "compare", "aria-label": "Compare runs" }, h("h2", {}, "Compare runs"));
+  let runs: Run[] = [];
+  try {
+    runs = (await api<{ runs: Run[] }>("/api/runs?kind=clustering&page_size=20")).runs.filter((r) => r.state === "RUN_STATE_SUCCEEDED");
+  } catch {
+    /* no analysis service */
+  }
+  if (runs.length < 2) {
+    section.append(h("p", {}, "Two finished clustering runs are needed to compare."));
+    return section;
+  }
+  const pick = (id: string, selected: number) =>
+    h("select", { id, "aria-label": id === "run-a" ? "First run" : "Second run" }, ...runs.map((r, i) => h("option", { value: r.run_id, selected: i === selected }, runLabel(r))));
+  const a = pick("run-a", 1);
+  const b = pick("run-b", 0);
+  const table = h("div", { class: "compare-table" });
+  async function render(): Promise<void> {
+    const [ca, cb] = await Promise.all(
+      [a.value, b.value].map((id) => api<{ clusters: Cluster[] }>(`/api/runs/${id}/clusters?page_size=1000`).then((x) => x.clusters)),
+    );
+    const ids = Array.from(new Set([...ca, ...cb].map((c) => c.cluster_id)));
+    const cell = (list: Cluster[], id: string) => {
+      const c = list.find((x) => x.cluster_id === id);
+      return h("td", {}, c ? `${c.name || id} (${c.size})` : "—");
+    };
+    table.replaceChildren(
+      h(
+        "table",
+        {},
+        h("thead", {}, h("tr", {}, h("th", {}, "cluster"), h("th", {}, "first run"), h("th", {}, "second run"))),
+        h("tbody", {}, ...ids.map((id) => h("tr", {}, h("td", {}, h("code", {}, id)), cell(ca, id), cell(cb, id)))),
+      ),
+    );
+  }
+  a.addEventListener("change", render);
+  b.addEventListener("change", render);
+  section.append(h("div", { class: "row" }, a, b), table);
+  render().catch(reportError);
+  return section;
+}
