@@ -102,6 +102,15 @@ class Settings(BaseSettings):
     thumbnail_size: int = Field(256, ge=32, description="Thumbnail box, pixels.")
     decode_threads: int = Field(2, ge=1, description="Decoder threads per worker (overlap decoding with the model).")
     worker_concurrency: int = Field(1, ge=1, description="Tasks a worker runs at once (keep 1 per GPU).")
+    visibility_timeout: int = Field(
+        3600,
+        ge=1,
+        description="Redis broker: seconds before a task taken by a worker that died is handed to another "
+        "(longer than any batch takes).",
+    )
+    metrics_port: int = Field(
+        0, ge=0, description="HTTP port for Prometheus `/metrics` and the `/ops` JSON view (0 = off)."
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:

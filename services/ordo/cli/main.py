@@ -50,6 +50,9 @@ def _start_context(settings: Settings, preload_model: bool) -> Any:
 
     ctx = AppContext(settings)
     set_current_context(ctx)
+    from ordo.metrics import start_metrics_server
+
+    start_metrics_server(settings, role="ordo")  # /metrics and /ops when ORDO_METRICS_PORT is set
     if preload_model:
         try:
             ctx.embedder  # noqa: B018 — load now: model errors belong at start-up, not at the first search
@@ -375,11 +378,22 @@ def config() -> None:
 from ordo.cli import analyze as _analyze  # noqa: E402
 from ordo.cli import gateway as _gateway  # noqa: E402
 from ordo.cli import models as _models  # noqa: E402
+from ordo.cli import ops as _ops  # noqa: E402
+from ordo.cli import watch as _watch  # noqa: E402
 from ordo.cli.demo import demo  # noqa: E402
 from ordo.cli.eval import eval_group  # noqa: E402
 from ordo.cli.finetune import finetune  # noqa: E402
 
-for _command in (demo, eval_group, finetune, *_analyze.COMMANDS, *_models.COMMANDS, *_gateway.COMMANDS):
+for _command in (
+    demo,
+    eval_group,
+    finetune,
+    *_analyze.COMMANDS,
+    *_models.COMMANDS,
+    *_ops.COMMANDS,
+    *_watch.COMMANDS,
+    *_gateway.COMMANDS,
+):
     main.add_command(_command)
 
 if __name__ == "__main__":

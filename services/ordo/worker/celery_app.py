@@ -5,9 +5,19 @@
   idempotent (deterministic point ids; asset records are overwritten with the same content).
 - ``worker_prefetch_multiplier = 1``: a task is already a batch of images; prefetching more would let
   one worker hoard batches another idle worker could take.
-- ``visibility_timeout`` (Redis): how long an unacknowledged task stays invisible before redelivery;
-  longer than any batch takes, shorter than a user's patience.
-- Transient faults (object store or index unavailable) retry with exponential backoff and jitter.
+- ``visibility_timeout`` (Redis, ``ORDO_VISIBILITY_TIMEOUT``, default 1 h): how long a task taken by a
+  worker that died stays invisible before Redis hands it to another worker; longer than any batch takes
+  (a batch still running when it expires is delivered twice — harmless, see below — but wasteful),
+  shorter than a user's patience. Surviving workers sweep for expired tasks every ``visibility/4``
+  seconds (at most 10 s), so a lost batch is back in the queue soon after the timeout.
+- A redelivered batch is harmless: point ids are deterministic (upserts overwrite) and the job counts
+  each batch id once (``JobStore.record(once_key=...)``).
+- Prefetch: ``worker_prefetch_multiplier = 1`` with ``worker_concurrency`` (default 1, one per GPU):
+  each worker holds exactly the batch it runs; ``ORDO_TASK_BATCH_SIZE`` (images per task) and
+  ``ORDO_MODEL_BATCH_SIZE`` (images per forward pass) size the work, not prefetching.
+- Transient faults (object store, index or job store unavailable) retry the batch with exponential
+  backoff and jitter (``ordo.worker.tasks``); inputs that can never succeed become dead letters
+  (``ordo.worker.dead_letters``) instead of being retried.
 - The embedded mode uses kombu's serverless ``filesystem://`` transport under the data directory, so
   one machine needs no broker server, and the same worker code runs against Redis when distributed.
 """
@@ -24,7 +34,12 @@ EMBED_TASK = "ordo.embed_batch"
 
 def create_celery_app(settings: Settings) -> Celery:
     app = Celery("ordo", broker=settings.broker_url, include=["ordo.worker.tasks"])
-    transport_options: dict[str, object] = {"visibility_timeout": 3600}
+    visibility = settings.visibility_timeout
+    transport_options: dict[str, object] = {
+        "visibility_timeout": visibility,
+        "unacked_restore_interval": max(1, min(10, visibility // 4)),
+        "unacked_restore_throttle": 1,
+    }
     if settings.broker_url.startswith("filesystem"):
         messages = settings.queue_dir / "messages"
         processed = settings.queue_dir / "processed"

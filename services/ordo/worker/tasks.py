@@ -1,54 +1,134 @@
-"""The embedding task. It takes a reference to work (an ``ordo.v1.EmbedBatch``), never image bytes."""
+"""The embedding task. It takes a reference to work (an ``ordo.v1.EmbedBatch``), never image bytes.
+
+Outcomes, on purpose:
+
+* success → the job counts the batch once (``once_key`` = batch id, so a redelivery after a crash
+  between recording and acknowledging is not counted twice) and the worker's heartbeat/metrics grow;
+* a file that can never succeed (not an image, truncated, a bomb...) fails alone: the job records it
+  with its reason and a dead letter keeps it for operators — it is never retried;
+* a transient fault (object store, vector index or job store ``Unavailable``) retries the whole batch
+  with exponential backoff and jitter — safe, since point ids are deterministic and the job counts
+  each batch once — and after ``MAX_RETRIES`` its samples become failures and dead letters;
+* an undecodable message is rejected without requeue (it would poison every worker) and dead-lettered.
+"""
 
 from __future__ import annotations
 
 import logging
+import random
+import time
+from functools import cache
 
 from celery import Task, shared_task
 from celery.exceptions import Reject
+from celery.signals import worker_ready
 
 from ordo.adapters.celery_queue import decode_task
 from ordo.app import current_context
 from ordo.domain import EmbedTask, FileFailure
 from ordo.errors import Unavailable
+from ordo.metrics import BATCHES, DEAD_LETTERS, IMAGES, STAGE_SECONDS, Heartbeat
 from ordo.worker.celery_app import EMBED_TASK
+from ordo.worker.dead_letters import DeadLetter, DeadLetterStore, create_dead_letters
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
+BACKOFF_CAP_S = 60
+
+
+def backoff_seconds(retries: int) -> float:
+    """1, 2, 4 … capped at a minute, with ±25 % jitter so workers that failed together do not retry together."""
+    return min(2**retries, BACKOFF_CAP_S) * random.uniform(0.75, 1.25)
+
+
+@cache
+def _dead_letters() -> DeadLetterStore:
+    return create_dead_letters(current_context().settings)
+
+
+@cache
+def _heartbeat(name: str) -> Heartbeat:
+    return Heartbeat(current_context().settings, name)
+
+
+@worker_ready.connect
+def _announce(sender: object = None, **_: object) -> None:
+    """A first heartbeat as soon as the worker consumes, so ops (and tests) see it before any batch."""
+    hostname = getattr(sender, "hostname", None) or "worker"
+    _heartbeat(hostname).beat()
 
 
 @shared_task(bind=True, name=EMBED_TASK, max_retries=MAX_RETRIES, acks_late=True)
 def embed_batch(self: Task, payload: str) -> int:
+    worker = self.request.hostname or "worker"
     try:
         task = decode_task(payload)
     except ValueError as exc:  # a poison message: retrying can never help
         log.error("rejecting undecodable embedding task: %s", exc)
+        _bury([DeadLetter("", str(self.request.id or ""), "", "BAD_MESSAGE", str(exc), worker)])
         raise Reject(str(exc), requeue=False) from exc
     ctx = current_context()
+    start = time.perf_counter()
     try:
-        return ctx.pipeline.run(task).succeeded
+        # The task names its model ('' = the active one): a model switch re-embeds through this same path.
+        result = ctx.pipeline_for(task.model_id).run(task)
     except Unavailable as exc:
+        BATCHES.labels("retried").inc()
         if self.request.retries < MAX_RETRIES:
-            countdown = min(2**self.request.retries, 60)
+            countdown = backoff_seconds(self.request.retries)
             log.warning(
-                "batch %s: %s; retry %d in %ss",
-                task.batch_id,
-                exc.message,
-                self.request.retries + 1,
-                countdown,
+                "batch %s: %s; retry %d in %.1fs", task.batch_id, exc.message, self.request.retries + 1, countdown
             )
             raise self.retry(exc=exc, countdown=countdown) from exc
-        _give_up(task, "UNAVAILABLE", f"gave up after {MAX_RETRIES} retries: {exc.message}")
+        _give_up(task, "UNAVAILABLE", f"gave up after {MAX_RETRIES} retries: {exc.message}", worker)
         return 0
     except Exception as exc:
         log.exception("batch %s failed", task.batch_id)
-        _give_up(task, "EMBEDDING_FAILED", f"{type(exc).__name__}: {exc}")
+        _give_up(task, "EMBEDDING_FAILED", f"{type(exc).__name__}: {exc}", worker)
         return 0
+    finally:
+        _after_batch(task)
+    BATCHES.labels("ok").inc()
+    IMAGES.labels("embedded").inc(result.succeeded)
+    IMAGES.labels("failed").inc(len(result.failures))
+    for stage, seconds in result.clock.seconds.items():
+        STAGE_SECONDS.labels(stage).observe(seconds)
+    _bury([DeadLetter(task.job_id, task.batch_id, f.source_uri, f.reason, f.message, worker) for f in result.failures])
+    _heartbeat(worker).beat(result.succeeded, len(result.failures), time.perf_counter() - start)
+    return result.succeeded
 
 
-def _give_up(task: EmbedTask, reason: str, message: str) -> None:
+def _after_batch(task: EmbedTask) -> None:
+    """Lets a model switch finish (catch up, then flip) once its last batch is done."""
+    try:
+        current_context().model_switch.after_batch(task.job_id)
+    except Exception:  # the batch itself is done; the next batch or a retry of the switch checks again
+        log.exception("model switch check after batch %s failed", task.batch_id)
+
+
+def _bury(letters: list[DeadLetter]) -> None:
+    if not letters:
+        return
+    for letter in letters:
+        DEAD_LETTERS.labels(letter.reason).inc()
+    try:
+        _dead_letters().add(letters)
+    except Exception as exc:  # the job already has the failures; a lost dead letter must not redo the batch
+        log.error("could not record %d dead letters: %s", len(letters), exc)
+
+
+def _give_up(task: EmbedTask, reason: str, message: str, worker: str) -> None:
     """Account for every sample of a task that can never succeed, so its job still completes."""
     ctx = current_context()
     failures = [FileFailure(ref.source_uri, reason, message) for ref in task.samples]
-    ctx.jobs.record(task.job_id, failed=len(failures), pending=-len(failures), failures=failures)
+    ctx.jobs.record(
+        task.job_id,
+        failed=len(failures),
+        pending=-len(failures),
+        failures=failures,
+        once_key=task.batch_id,
+    )
+    IMAGES.labels("failed").inc(len(failures))
+    BATCHES.labels("gave_up").inc()
+    _bury([DeadLetter(task.job_id, task.batch_id, f.source_uri, f.reason, f.message, worker) for f in failures])

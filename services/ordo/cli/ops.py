@@ -1,0 +1,240 @@
+"""`ordo ops`: the operator's view of the distributed mode, and its plumbing.
+
+* ``ordo ops`` — queue depth, tasks in flight, dead letters, live workers and their throughput, running
+  jobs (the same data as ``/ops`` on every process's metrics port, which the web UI links to).
+* ``ordo ops dead-letters`` — inputs that can never succeed, with their reasons.
+* ``ordo ops resume JOB_ID`` — queue a job's lost work again (see ``ordo.worker.resume``).
+* ``ordo ops index-host`` — lend one qdrant-client local-mode index to several processes (no Qdrant
+  server can be installed here; ``ordo.adapters.index_host``).
+* ``ordo ops up-distributed`` — Redis + SeaweedFS + index host + services + N workers, without Docker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from ordo.cli.common import console, out, settings_or_fail
+
+
+@click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the view as JSON.")
+@click.pass_context
+def ops(click_ctx: click.Context, as_json: bool) -> None:
+    """Queue depth, dead letters, workers and running jobs (reads Redis/the broker directly)."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    from ordo.metrics import ops_snapshot
+
+    snap = ops_snapshot(settings_or_fail())
+    if as_json:
+        out.print_json(json.dumps(snap))
+        return
+    queue = snap.get("queue", {})
+    out.print(f"mode {snap['mode']}; broker {snap['broker']}")
+    if "error" in queue:
+        out.print(f"queue: [red]{queue['error']}[/red]")
+    else:
+        in_flight = queue["in_flight"] if queue["in_flight"] >= 0 else "?"
+        out.print(f"queue: {queue['waiting']} waiting, {in_flight} in flight")
+    dead = snap.get("dead_letters", {})
+    out.print(f"dead letters: {dead.get('count', dead.get('error'))}")
+    workers = snap.get("workers", [])
+    if isinstance(workers, list) and workers:
+        table = Table("worker", "batches", "images", "failed", "img/s busy", "seen (s ago)", title="workers")
+        for w in workers:
+            table.add_row(
+                w["name"],
+                str(w["batches"]),
+                str(w["images"]),
+                str(w["failed"]),
+                f"{w['images_per_busy_second']:.1f}",
+                f"{w['seconds_since_seen']:.0f}",
+            )
+        out.print(table)
+    jobs = snap.get("jobs", [])
+    if isinstance(jobs, list) and jobs:
+        table = Table("job", "state", "done/total", "failed", "pending", "rate/s", "eta s", title="running jobs")
+        for j in jobs:
+            table.add_row(
+                j["job_id"],
+                j["state"],
+                f"{j['done']}/{j['total']}",
+                str(j["failed"]),
+                str(j["pending"]),
+                f"{j['rate_per_second']:.1f}",
+                "?" if j["eta_seconds"] < 0 else f"{j['eta_seconds']:.0f}",
+            )
+        out.print(table)
+
+
+@ops.command("dead-letters")
+@click.option("-n", "--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def dead_letters(limit: int, as_json: bool) -> None:
+    """Inputs that can never succeed, newest first, with their reasons."""
+    from ordo.worker.dead_letters import create_dead_letters
+
+    store = create_dead_letters(settings_or_fail())
+    letters = store.list(limit)
+    if as_json:
+        out.print_json(json.dumps([vars(d) for d in letters]))
+        return
+    table = Table("when", "reason", "source", "message", "job", title=f"{store.count()} dead letters")
+    for d in letters:
+        when = dt.datetime.fromtimestamp(d.at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(when, d.reason, d.source_uri, d.message, d.job_id[:12])
+    out.print(table)
+
+
+@ops.command()
+@click.argument("job_id")
+def resume(job_id: str) -> None:
+    """Queue a job's PENDING assets again after its queued work was lost; closes its enumeration."""
+    from ordo.app import AppContext
+    from ordo.errors import OrdoError
+    from ordo.worker.resume import resume_job
+
+    ctx = AppContext(settings_or_fail())
+    try:
+        result = resume_job(ctx, job_id)
+    except OrdoError as exc:
+        raise click.ClickException(f"{exc.reason}: {exc.message}") from exc
+    console.print(f"job {job_id}: {result.requeued} asset(s) queued again in {result.tasks} task(s)")
+
+
+@ops.command("index-host")
+@click.option("--path", required=True, help="Folder of the qdrant-client local-mode index (or :memory:).")
+@click.option("--port", default=6399, show_default=True)
+def index_host(path: str, port: int) -> None:
+    """Serve one vector index to several local processes (ORDO_QDRANT_URL=ordo-index://127.0.0.1:PORT)."""
+    from ordo.adapters.index_host import serve
+
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))  # local mode persists each write; nothing to flush
+    serve(path, "127.0.0.1", port)
+
+
+@ops.command("up-distributed")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("data/distributed"), show_default=True)
+@click.option("--workers", default=2, show_default=True)
+@click.option("--port", default=50051, show_default=True, help="gRPC port of the services.")
+@click.option("--metrics-port", default=9100, show_default=True, help="Services' /metrics; workers get the next.")
+def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -> None:
+    """The distributed topology on this machine, without Docker: a private Redis (append-only),
+    SeaweedFS (S3), the index host, `ordo serve all` and N `ordo worker` processes. Ctrl-C stops all."""
+    from ordo.worker.cluster import (
+        RedisServer,
+        free_port,
+        start_index_host,
+        start_services,
+        start_worker,
+        stop_all,
+        wait_for_workers,
+    )
+
+    settings = settings_or_fail()
+    data_dir = data_dir.resolve()
+    logs = data_dir / "logs"
+    redis_server = RedisServer(data_dir / "redis", port=free_port()).start()
+    s3 = _start_s3(data_dir / "seaweedfs")
+    index_port = free_port()
+    processes = [start_index_host(data_dir / "qdrant", index_port, logs / "index-host.log")]
+    env = {
+        "ORDO_DATA_DIR": str(data_dir),
+        "ORDO_OBJECT_STORE": "s3",
+        "ORDO_S3_ENDPOINT": s3["endpoint"],
+        "ORDO_S3_ACCESS_KEY": s3["access_key"],
+        "ORDO_S3_SECRET_KEY": s3["secret_key"],
+        "ORDO_VECTOR_BACKEND": "qdrant",
+        "ORDO_QDRANT_URL": f"ordo-index://127.0.0.1:{index_port}",
+        "ORDO_QDRANT_PATH": "",
+        "ORDO_BROKER_URL": f"{redis_server.url}/0",
+        "ORDO_JOB_STORE": "redis",
+        "ORDO_REDIS_URL": f"{redis_server.url}/1",
+        "ORDO_MODEL": settings.model,
+    }
+    try:
+        processes.append(start_services({**env, "ORDO_METRICS_PORT": str(metrics_port)}, port, logs / "services.log"))
+        for i in range(workers):
+            worker_env = {**env, "ORDO_METRICS_PORT": str(metrics_port + 1 + i)}
+            processes.append(start_worker(worker_env, logs / f"worker-{i + 1}.log"))
+        wait_for_workers(env["ORDO_REDIS_URL"], workers, processes[-workers:], timeout=300)
+        console.print(f"Ordo (distributed) on 127.0.0.1:{port}: {workers} workers; logs in {logs}")
+        console.print(f"  ops: http://127.0.0.1:{metrics_port}/ops   metrics: /metrics on {metrics_port}..")
+        console.print("  client settings:")
+        for key, value in env.items():
+            console.print(f"    export {key}={value}")
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        stop.wait()
+    finally:
+        stop_all(processes)
+        s3["stop"]()
+        redis_server.stop()
+
+
+def _start_s3(workdir: Path) -> dict:
+    """deploy/seaweedfs.sh's server, started here on free ports (tests/fixtures has the same logic)."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from ordo.processes import stop_process
+    from ordo.worker.cluster import free_port
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    weed = Path(sys.executable).parent / "weed"
+    access, secret = (
+        os.environ.get("ORDO_S3_ACCESS_KEY") or "ordo",
+        os.environ.get("ORDO_S3_SECRET_KEY") or "ordo-secret",
+    )
+    flags = ["s3.port", "master.port", "volume.port", "filer.port"]
+    ports = {f: free_port() for f in flags}
+    args = [
+        str(weed),
+        "-logtostderr",
+        f"-config_dir={workdir}",
+        "mini",
+        f"-dir={workdir / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        "-webdav=false",
+        "-admin.ui=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        *(f"-{f}={p}" for f, p in ports.items()),
+    ]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret}
+    with (workdir / "weed.log").open("ab") as log:
+        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    endpoint = f"127.0.0.1:{ports['s3.port']}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{endpoint}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise click.ClickException(f"SeaweedFS did not start; see {workdir / 'weed.log'}")
+        time.sleep(0.2)
+    return {
+        "endpoint": endpoint,
+        "access_key": access,
+        "secret_key": secret,
+        "stop": lambda: stop_process(process, 20),
+    }
+
+
+COMMANDS: list[click.Command] = [ops]

@@ -1,0 +1,223 @@
+"""Fault tests of the distributed mode, on real servers on 127.0.0.1 and workers as real processes.
+
+Topology per test (``ordo.worker.cluster``): a private Redis with an append-only file (broker + jobs +
+dead letters; restartable without touching the shared :6379), a private SeaweedFS (S3; stoppable), the
+index host (qdrant-client local mode lent to every process: no Qdrant server can be installed here),
+``ordo worker`` processes with the tiny CLIP, and the real producer code (``IngestCore``) in the test.
+
+1. two workers, one SIGKILLed mid-batch → its batch is redelivered; every image indexed exactly once;
+2. Redis restarted during a job → the job completes, counts exact;
+3. the S3 server stopped, then restarted → retries succeed, nothing lost;
+4. a poison file → a dead letter with its reason; the rest completes; metrics and /ops show it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+import tests.fixtures.seaweedfs as weed
+from ordo.app import AppContext
+from ordo.config import Settings
+from ordo.domain import Job, JobState, SampleKind
+from ordo.ids import asset_id_for, sample_id_for
+from ordo.worker.cluster import (
+    RedisServer,
+    free_port,
+    http_get,
+    start_index_host,
+    start_worker,
+    stop_all,
+    wait_for_workers,
+)
+from ordo.worker.dead_letters import create_dead_letters
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@dataclass
+class Cluster:
+    tmp: Path
+    redis: RedisServer
+    s3: weed.S3Server
+    env: dict[str, str]
+    settings: Settings
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    others: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start_workers(self, count: int, **extra_env: str) -> list[subprocess.Popen[bytes]]:
+        started = [
+            start_worker({**self.env, **extra_env}, self.tmp / "logs" / f"worker-{len(self.workers) + i}.log")
+            for i in range(count)
+        ]
+        self.workers += started
+        wait_for_workers(self.settings.redis_url, len(self.workers), started, timeout=90)
+        return started
+
+    def context(self) -> AppContext:
+        return AppContext(self.settings)
+
+    def logs(self) -> str:
+        parts = []
+        for log in sorted((self.tmp / "logs").glob("*.log")):
+            parts.append(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+        return "\n".join(parts)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, tiny_clip_dir: Path) -> Iterator[Cluster]:
+    redis_server = RedisServer(tmp_path / "redis").start()
+    s3 = weed.start_seaweedfs(tmp_path / "seaweedfs", weed.TEST_ACCESS_KEY, weed.TEST_SECRET_KEY)
+    index_port = free_port()
+    index_host = start_index_host(tmp_path / "qdrant", index_port, tmp_path / "logs" / "index-host.log")
+    env = {
+        "ORDO_DATA_DIR": str(tmp_path / "data"),
+        "ORDO_OBJECT_STORE": "s3",
+        "ORDO_S3_ENDPOINT": s3.endpoint,
+        "ORDO_S3_ACCESS_KEY": s3.access_key,
+        "ORDO_S3_SECRET_KEY": s3.secret_key,
+        "ORDO_S3_BUCKET": "ordo",
+        "ORDO_VECTOR_BACKEND": "qdrant",
+        "ORDO_QDRANT_URL": f"ordo-index://127.0.0.1:{index_port}",
+        "ORDO_QDRANT_PATH": "",
+        "ORDO_BROKER_URL": f"{redis_server.url}/0",
+        "ORDO_JOB_STORE": "redis",
+        "ORDO_REDIS_URL": f"{redis_server.url}/1",
+        "ORDO_MODEL": str(tiny_clip_dir),
+        "ORDO_TASK_BATCH_SIZE": "4",
+        "ORDO_VISIBILITY_TIMEOUT": "6",
+        "ORDO_TORCH_THREADS": "1",
+        "ORDO_DECODE_THREADS": "1",
+    }
+    settings = Settings(**{k.removeprefix("ORDO_").lower(): v for k, v in env.items()})
+    c = Cluster(tmp_path, redis_server, s3, env, settings, others=[index_host])
+    try:
+        yield c
+    finally:
+        stop_all(c.workers + c.others, timeout=15)
+        weed.stop_seaweedfs(c.s3)
+        c.redis.stop()
+
+
+def _ingest(ctx: AppContext, files: list[Path], extra: dict[str, bytes] | None = None) -> str:
+    job = ctx.ingest.start_job()
+    for path in files:
+        ctx.ingest.ingest_bytes(job.job_id, path.read_bytes(), file_name=path.name, source_uri=f"file://{path}")
+    for name, data in (extra or {}).items():
+        ctx.ingest.ingest_bytes(job.job_id, data, file_name=name, source_uri=f"file:///{name}")
+    ctx.ingest.finish_enumeration(job.job_id)
+    return job.job_id
+
+
+def _wait_final(c: Cluster, ctx: AppContext, job_id: str, timeout: float = 60) -> Job:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            job = ctx.jobs.get(job_id)
+            if job.state.is_final:
+                return job
+        except Exception:  # Redis restarting: keep polling
+            job = None
+        if time.monotonic() > deadline:
+            pytest.fail(f"job not final after {timeout:.0f} s: {job}\n{c.logs()}")
+        time.sleep(0.1)
+
+
+def _assert_indexed_once(ctx: AppContext, files: list[Path]) -> None:
+    ids = [sample_id_for(asset_id_for(p.read_bytes()), SampleKind.IMAGE) for p in files]
+    assert ctx.index.count() == len(files)
+    assert {p.id for p in ctx.index.retrieve(ids)} == set(ids)
+
+
+def _unacked(c: Cluster) -> int:
+    return int(redis.Redis.from_url(c.env["ORDO_BROKER_URL"]).hlen("unacked"))
+
+
+def test_a_worker_killed_mid_batch_loses_nothing(cluster: Cluster, coco_images: list[Path]) -> None:
+    files = coco_images[:40]
+    victim, _survivor = cluster.start_workers(2)
+    ctx = cluster.context()
+    job_id = _ingest(ctx, files)
+    # Both workers hold a batch (prefetch 1, acks late): killing one now kills it mid-batch.
+    deadline = time.monotonic() + 30
+    while _unacked(cluster) < 2:
+        assert time.monotonic() < deadline, f"workers never both busy\n{cluster.logs()}"
+        time.sleep(0.005)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(10)
+    assert _unacked(cluster) >= 1  # the victim's batch: taken, never acknowledged
+    job = _wait_final(cluster, ctx, job_id)
+    assert (job.state, job.succeeded, job.failed, job.pending) == (JobState.SUCCEEDED, 40, 0, 0)
+    _assert_indexed_once(ctx, files)
+    assert _unacked(cluster) == 0
+
+
+def test_redis_restarted_during_a_job(cluster: Cluster, coco_images: list[Path]) -> None:
+    files = coco_images[40:76]
+    cluster.start_workers(1)
+    ctx = cluster.context()
+    job_id = _ingest(ctx, files)
+    deadline = time.monotonic() + 30
+    while ctx.jobs.get(job_id).succeeded == 0:  # the job is under way
+        assert time.monotonic() < deadline, cluster.logs()
+        time.sleep(0.01)
+    cluster.redis.restart(down_for=1.0)
+    job = _wait_final(cluster, ctx, job_id)
+    assert (job.state, job.succeeded, job.failed) == (JobState.SUCCEEDED, 36, 0), cluster.logs()
+    _assert_indexed_once(ctx, files)
+
+
+def test_s3_stopped_then_restarted(cluster: Cluster, coco_images: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    files = coco_images[76:100]
+    [worker] = cluster.start_workers(1)  # it needs S3 at start-up (model records), so it starts first
+    worker.send_signal(signal.SIGSTOP)  # ... and waits, paused, until the queue is full and S3 is gone
+    ctx = cluster.context()
+    job_id = _ingest(ctx, files)
+    weed.stop_seaweedfs(cluster.s3)
+    worker.send_signal(signal.SIGCONT)  # every batch now meets the outage and backs off
+    time.sleep(2)
+    assert ctx.jobs.get(job_id).succeeded == 0
+    ports = dict(cluster.s3.ports)
+    monkeypatch.setattr(weed, "free_ports", lambda n: list(ports.values()))  # same ports, same data
+    cluster.s3 = weed.start_seaweedfs(cluster.tmp / "seaweedfs", weed.TEST_ACCESS_KEY, weed.TEST_SECRET_KEY)
+    job = _wait_final(cluster, ctx, job_id, timeout=90)
+    assert (job.state, job.succeeded, job.failed) == (JobState.SUCCEEDED, 24, 0), (job.failures, cluster.logs())
+    _assert_indexed_once(ctx, files)
+
+
+def test_poison_file_becomes_a_dead_letter(
+    cluster: Cluster, coco_images: list[Path], odd_images: dict[str, bytes]
+) -> None:
+    metrics_port = free_port()
+    cluster.start_workers(1, ORDO_METRICS_PORT=str(metrics_port))
+    ctx = cluster.context()
+    files = coco_images[100:110]
+    job_id = _ingest(ctx, files, {"poison.jpg": odd_images["truncated_jpeg"]})
+    job = _wait_final(cluster, ctx, job_id)
+    assert (job.state, job.succeeded, job.failed) == (JobState.PARTIALLY_SUCCEEDED, 10, 1)
+    assert [(f.source_uri, f.reason) for f in job.failures] == [("file:///poison.jpg", "TRUNCATED")]
+    _assert_indexed_once(ctx, files)
+    letters = create_dead_letters(cluster.settings)
+    assert letters.count() == 1
+    [letter] = letters.list()
+    assert (letter.job_id, letter.source_uri, letter.reason) == (job_id, "file:///poison.jpg", "TRUNCATED")
+    assert letter.message and letter.worker
+    # The worker's own metrics and the shared ops view tell the same story.
+    metrics = http_get(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert 'ordo_worker_images_total{outcome="embedded"} 10.0' in metrics
+    assert 'ordo_worker_dead_letters_total{reason="TRUNCATED"} 1.0' in metrics
+    assert "ordo_dead_letters 1.0" in metrics
+    ops = json.loads(http_get(f"http://127.0.0.1:{metrics_port}/ops"))
+    assert ops["queue"] == {"waiting": 0, "in_flight": 0}
+    assert ops["dead_letters"]["count"] == 1
+    assert ops["dead_letters"]["recent"][0]["reason"] == "TRUNCATED"
+    assert [w["images"] for w in ops["workers"]] == [10]
