@@ -1,0 +1,120 @@
+"""The bucket watcher against a real S3 server (SeaweedFS) and Redis: every new object under the prefix
+is ingested exactly once, across polls and across a restart; non-images fail once, with a reason."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from minio import Minio
+
+from ordo.app import AppContext, create_object_store
+from ordo.config import Settings
+from ordo.domain import JobState
+from ordo.watcher.bucket_watcher import BucketWatcher, cursor_for
+from tests.fixtures.seaweedfs import S3Server
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, s3_server: S3Server, s3_bucket: str, tiny_clip_dir: Path) -> Iterator[AppContext]:
+    redis.Redis.from_url(REDIS_URL).flushdb()  # this helper's own database on the shared server
+    settings = Settings(
+        data_dir=tmp_path,
+        object_store="s3",
+        s3_endpoint=s3_server.endpoint,
+        s3_access_key=s3_server.access_key,
+        s3_secret_key=s3_server.secret_key,
+        s3_bucket=s3_bucket,
+        vector_backend="qdrant",
+        qdrant_path=str(tmp_path / "qdrant"),
+        broker_url=REDIS_URL,
+        job_store="redis",
+        redis_url=REDIS_URL,
+        model=str(tiny_clip_dir),
+        task_batch_size=4,
+    )
+    context = AppContext(settings)
+    yield context
+    context.close()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def _watcher(ctx: AppContext, uri: str) -> BucketWatcher:
+    settings = ctx.settings
+    return BucketWatcher(
+        ctx.ingest, lambda bucket: create_object_store(settings, bucket=bucket), cursor_for(settings, uri), uri
+    )
+
+
+def test_new_objects_are_ingested_once_across_polls_and_restarts(
+    ctx: AppContext, s3_server: S3Server, coco_images: list[Path]
+) -> None:
+    minio = Minio(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, secure=False)
+    bucket = f"cams-{uuid.uuid4().hex[:8]}"
+    minio.make_bucket(bucket)
+    for p in coco_images[:3]:
+        minio.fput_object(bucket, f"cam1/{p.name}", str(p))
+    minio.put_object(bucket, "cam1/notes.jpg", io.BytesIO(b"not an image"), 12)
+    minio.fput_object(bucket, f"cam2/{coco_images[3].name}", str(coco_images[3]))  # outside the prefix
+    uri = f"s3://{bucket}/cam1/"
+
+    first = _watcher(ctx, uri).poll()
+    assert (first.new, first.duplicates, first.failed, first.deferred) == (3, 0, 1, 0)
+    assert [(f.source_uri, f.reason) for f in first.failures] == [(f"s3://{bucket}/cam1/notes.jpg", "NOT_AN_IMAGE")]
+    job = ctx.jobs.get(first.job_id)
+    assert (job.total, job.enumeration_done, job.failed, job.pending) == (4, True, 1, 3)
+    assert job.state is JobState.RUNNING  # the workers have its three images to embed
+
+    watcher = _watcher(ctx, uri)
+    assert watcher.poll().job_id == ""  # nothing new: the non-image is not retried either
+
+    # A restart: a new watcher (a new process) reads the persisted cursor.
+    restarted = _watcher(ctx, uri)
+    assert restarted.poll().job_id == ""
+    minio.fput_object(bucket, f"cam1/{coco_images[4].name}", str(coco_images[4]))
+    minio.fput_object(bucket, f"cam1/late/{coco_images[0].name}", str(coco_images[0]))  # same bytes, new key
+    later = restarted.poll()
+    assert (later.new, later.duplicates, later.failed) == (1, 1, 0)
+    assert ctx.jobs.get(later.job_id).total == 2
+    assert restarted.poll().job_id == ""
+
+
+def test_an_unreachable_object_is_left_for_the_next_poll(
+    ctx: AppContext, s3_server: S3Server, coco_images: list[Path]
+) -> None:
+    minio = Minio(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, secure=False)
+    bucket = f"cams-{uuid.uuid4().hex[:8]}"
+    minio.make_bucket(bucket)
+    minio.fput_object(bucket, f"in/{coco_images[5].name}", str(coco_images[5]))
+    uri = f"s3://{bucket}/in/"
+    watcher = _watcher(ctx, uri)
+    real_get = watcher.store.get
+    calls = {"n": 0}
+
+    def flaky_get(key: str) -> bytes:  # the server drops one GET (the first), then answers
+        from ordo.errors import Unavailable
+
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise Unavailable("S3 endpoint is unreachable (simulated drop)")
+        return real_get(key)
+
+    watcher.store.get = flaky_get  # type: ignore[method-assign]
+    first = watcher.poll()
+    assert (first.new, first.deferred) == (0, 1)
+    second = watcher.poll()
+    assert (second.new, second.deferred) == (1, 0)
+    assert watcher.poll().job_id == ""
+
+
+def test_watch_needs_an_s3_uri(ctx: AppContext) -> None:
+    from ordo.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="s3://bucket/prefix"):
+        _watcher(ctx, "/tmp/photos")
