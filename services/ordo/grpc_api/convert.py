@@ -7,7 +7,20 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ordo.core.ingestion import FileResult, Outcome
-from ordo.domain import Asset, AssetState, FileFailure, Filter, Job, JobState, Sample, SearchHit
+from ordo.core.model_versions import ModelVersion
+from ordo.domain import (
+    Asset,
+    AssetState,
+    FileFailure,
+    Filter,
+    Job,
+    JobState,
+    ProcessingOptions,
+    Sample,
+    SearchHit,
+    SearchMode,
+)
+from ordo.errors import InvalidInput
 from ordo.v1 import common_pb2, ingest_pb2, search_pb2
 from ordo.wire import KIND_TO_PB, PB_TO_KIND
 
@@ -114,6 +127,24 @@ def job_pb(job: Job) -> common_pb2.Job:
     )
 
 
+def model_version_pb(version: ModelVersion, vector_count: int = 0) -> ingest_pb2.ModelVersion:
+    def ts(value: str) -> Timestamp | None:
+        return timestamp(datetime.fromisoformat(value)) if value else None
+
+    return ingest_pb2.ModelVersion(
+        model=version.model,
+        model_id=version.model_id,
+        collection=version.collection,
+        state=ingest_pb2.ModelVersionState.Value(f"MODEL_VERSION_STATE_{version.state.value.upper()}"),
+        job_id=version.job_id,
+        reason=version.reason,
+        vector_count=vector_count,
+        create_time=ts(version.created_at),
+        activate_time=ts(version.activated_at),
+        error=version.error,
+    )
+
+
 def file_result_pb(result: FileResult) -> ingest_pb2.FileResult:
     return ingest_pb2.FileResult(
         file_name=result.file_name,
@@ -125,7 +156,38 @@ def file_result_pb(result: FileResult) -> ingest_pb2.FileResult:
 
 
 def hit_pb(hit: SearchHit) -> search_pb2.SearchHit:
-    return search_pb2.SearchHit(asset=asset_pb(hit.asset), sample=sample_pb(hit.sample), score=hit.score, rank=hit.rank)
+    return search_pb2.SearchHit(
+        asset=asset_pb(hit.asset),
+        sample=sample_pb(hit.sample),
+        score=hit.score,
+        rank=hit.rank,
+        semantic_score=hit.semantic_score,
+        keyword_score=hit.keyword_score,
+    )
+
+
+_SEARCH_MODES = {
+    search_pb2.SEARCH_MODE_UNSPECIFIED: SearchMode.HYBRID,
+    search_pb2.SEARCH_MODE_SEMANTIC: SearchMode.SEMANTIC,
+    search_pb2.SEARCH_MODE_KEYWORD: SearchMode.KEYWORD,
+    search_pb2.SEARCH_MODE_HYBRID: SearchMode.HYBRID,
+}
+
+
+def search_mode_from_pb(value: int) -> SearchMode:
+    """Unspecified means hybrid: without OCR text in the collection it ranks exactly like semantic."""
+    mode = _SEARCH_MODES.get(value)
+    if mode is None:
+        raise InvalidInput(f"unknown search mode {value}", reason="BAD_SEARCH_MODE")
+    return mode
+
+
+def processing_from_pb(msg: common_pb2.ProcessingOptions) -> ProcessingOptions:
+    """Unset fields stay None (the workers' defaults decide)."""
+    return ProcessingOptions(
+        detect_objects=msg.detect_objects if msg.HasField("detect_objects") else None,
+        read_text=msg.read_text if msg.HasField("read_text") else None,
+    )
 
 
 def filter_from_pb(msg: common_pb2.Filter) -> Filter:

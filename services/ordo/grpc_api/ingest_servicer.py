@@ -95,7 +95,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         try:
             for message in request_iterator:
                 if job is None:
-                    job = core.start_job(message.request_id)
+                    job = core.start_job(message.request_id, convert.processing_from_pb(message.processing))
                 part = message.WhichOneof("part")
                 if part == "header":
                     if current is not None:
@@ -132,7 +132,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 invalid(context, f"'{uri}' names no bucket", "BAD_URI")
             if "://" in uri and not uri.startswith(("s3://", "file://")):
                 invalid(context, f"'{uri}': only local paths, file:// and s3:// URIs are supported", "BAD_URI")
-        job = self.ctx.ingest.start_job(request.request_id)
+        job = self.ctx.ingest.start_job(request.request_id, convert.processing_from_pb(request.processing))
         self.background.submit(self.ctx.ingest.run_uri_job, job.job_id, uris, not request.non_recursive)
         return ingest_pb2.IngestUrisResponse(job=convert.job_pb(job))
 
@@ -224,16 +224,42 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self, request: ingest_pb2.GetStatsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.GetStatsResponse:
         ctx = self.ctx
+        version = ctx.active_version
         index = ctx.index
-        embedder = ctx.__dict__.get("embedder")  # loaded in this process (search or worker) or not at all
+        embedder = ctx.embedder
         return ingest_pb2.GetStatsResponse(
             asset_count=ctx.catalog.count(),
             vector_count=index.count() if index.dim else 0,
-            model_id=embedder.model_id if embedder else ctx.settings.model,
-            embedding_dim=index.dim or 0,
+            model_id=version.model_id,
+            embedding_dim=index.dim or embedder.dim,
             mode=ctx.settings.mode,
             vector_backend=index.backend,
             object_backend=ctx.store.backend,
             queue_backend=ctx.queue.backend,
-            device=embedder.device if embedder else "",
+            device=embedder.device,
+            model=version.model,
+            collection=version.collection,
+            model_reason=version.reason,
+        )
+
+    @handle_errors
+    def ListModelVersions(
+        self, request: ingest_pb2.ListModelVersionsRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.ListModelVersionsResponse:
+        ctx = self.ctx
+        ctx.active_version  # noqa: B018 — a new data directory records its first model here
+        versions = []
+        for version in ctx.model_versions.list():
+            index = ctx.index_for(version.collection)
+            versions.append(convert.model_version_pb(version, index.count() if index.dim else 0))
+        return ingest_pb2.ListModelVersionsResponse(versions=versions)
+
+    @handle_errors
+    def ActivateModel(
+        self, request: ingest_pb2.ActivateModelRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.ActivateModelResponse:
+        version, job = self.ctx.activate_model(request.model)
+        index = self.ctx.index_for(version.collection)
+        return ingest_pb2.ActivateModelResponse(
+            version=convert.model_version_pb(version, index.count() if index.dim else 0), job=convert.job_pb(job)
         )

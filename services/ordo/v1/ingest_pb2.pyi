@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from ordo.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -20,6 +23,14 @@ class AssetContentVariant(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASSET_CONTENT_VARIANT_UNSPECIFIED: _ClassVar[AssetContentVariant]
     ASSET_CONTENT_VARIANT_ORIGINAL: _ClassVar[AssetContentVariant]
     ASSET_CONTENT_VARIANT_THUMBNAIL: _ClassVar[AssetContentVariant]
+
+class ModelVersionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_VERSION_STATE_UNSPECIFIED: _ClassVar[ModelVersionState]
+    MODEL_VERSION_STATE_ACTIVE: _ClassVar[ModelVersionState]
+    MODEL_VERSION_STATE_BUILDING: _ClassVar[ModelVersionState]
+    MODEL_VERSION_STATE_READY: _ClassVar[ModelVersionState]
+    MODEL_VERSION_STATE_FAILED: _ClassVar[ModelVersionState]
 FILE_OUTCOME_UNSPECIFIED: FileOutcome
 FILE_OUTCOME_NEW: FileOutcome
 FILE_OUTCOME_DUPLICATE: FileOutcome
@@ -27,6 +38,11 @@ FILE_OUTCOME_FAILED: FileOutcome
 ASSET_CONTENT_VARIANT_UNSPECIFIED: AssetContentVariant
 ASSET_CONTENT_VARIANT_ORIGINAL: AssetContentVariant
 ASSET_CONTENT_VARIANT_THUMBNAIL: AssetContentVariant
+MODEL_VERSION_STATE_UNSPECIFIED: ModelVersionState
+MODEL_VERSION_STATE_ACTIVE: ModelVersionState
+MODEL_VERSION_STATE_BUILDING: ModelVersionState
+MODEL_VERSION_STATE_READY: ModelVersionState
+MODEL_VERSION_STATE_FAILED: ModelVersionState
 
 class UploadFileHeader(_message.Message):
     __slots__ = ("file_name", "mime_type", "size_bytes", "source_uri", "metadata")
@@ -50,14 +66,16 @@ class UploadFileHeader(_message.Message):
     def __init__(self, file_name: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., source_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class UploadImagesRequest(_message.Message):
-    __slots__ = ("header", "chunk", "request_id")
+    __slots__ = ("header", "chunk", "request_id", "processing")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PROCESSING_FIELD_NUMBER: _ClassVar[int]
     header: UploadFileHeader
     chunk: bytes
     request_id: str
-    def __init__(self, header: _Optional[_Union[UploadFileHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ..., request_id: _Optional[str] = ...) -> None: ...
+    processing: _common_pb2.ProcessingOptions
+    def __init__(self, header: _Optional[_Union[UploadFileHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ..., request_id: _Optional[str] = ..., processing: _Optional[_Union[_common_pb2.ProcessingOptions, _Mapping]] = ...) -> None: ...
 
 class FileResult(_message.Message):
     __slots__ = ("file_name", "source_uri", "outcome", "asset_id", "failure")
@@ -82,14 +100,16 @@ class UploadImagesResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., results: _Optional[_Iterable[_Union[FileResult, _Mapping]]] = ...) -> None: ...
 
 class IngestUrisRequest(_message.Message):
-    __slots__ = ("uris", "non_recursive", "request_id")
+    __slots__ = ("uris", "non_recursive", "request_id", "processing")
     URIS_FIELD_NUMBER: _ClassVar[int]
     NON_RECURSIVE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PROCESSING_FIELD_NUMBER: _ClassVar[int]
     uris: _containers.RepeatedScalarFieldContainer[str]
     non_recursive: bool
     request_id: str
-    def __init__(self, uris: _Optional[_Iterable[str]] = ..., non_recursive: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    processing: _common_pb2.ProcessingOptions
+    def __init__(self, uris: _Optional[_Iterable[str]] = ..., non_recursive: _Optional[bool] = ..., request_id: _Optional[str] = ..., processing: _Optional[_Union[_common_pb2.ProcessingOptions, _Mapping]] = ...) -> None: ...
 
 class IngestUrisResponse(_message.Message):
     __slots__ = ("job",)
@@ -200,7 +220,7 @@ class GetStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("asset_count", "vector_count", "model_id", "embedding_dim", "mode", "vector_backend", "object_backend", "queue_backend", "device")
+    __slots__ = ("asset_count", "vector_count", "model_id", "embedding_dim", "mode", "vector_backend", "object_backend", "queue_backend", "device", "model", "collection", "model_reason")
     ASSET_COUNT_FIELD_NUMBER: _ClassVar[int]
     VECTOR_COUNT_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -210,6 +230,9 @@ class GetStatsResponse(_message.Message):
     OBJECT_BACKEND_FIELD_NUMBER: _ClassVar[int]
     QUEUE_BACKEND_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_REASON_FIELD_NUMBER: _ClassVar[int]
     asset_count: int
     vector_count: int
     model_id: str
@@ -219,4 +242,55 @@ class GetStatsResponse(_message.Message):
     object_backend: str
     queue_backend: str
     device: str
-    def __init__(self, asset_count: _Optional[int] = ..., vector_count: _Optional[int] = ..., model_id: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., mode: _Optional[str] = ..., vector_backend: _Optional[str] = ..., object_backend: _Optional[str] = ..., queue_backend: _Optional[str] = ..., device: _Optional[str] = ...) -> None: ...
+    model: str
+    collection: str
+    model_reason: str
+    def __init__(self, asset_count: _Optional[int] = ..., vector_count: _Optional[int] = ..., model_id: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., mode: _Optional[str] = ..., vector_backend: _Optional[str] = ..., object_backend: _Optional[str] = ..., queue_backend: _Optional[str] = ..., device: _Optional[str] = ..., model: _Optional[str] = ..., collection: _Optional[str] = ..., model_reason: _Optional[str] = ...) -> None: ...
+
+class ModelVersion(_message.Message):
+    __slots__ = ("model", "model_id", "collection", "state", "job_id", "reason", "vector_count", "create_time", "activate_time", "error")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    model_id: str
+    collection: str
+    state: ModelVersionState
+    job_id: str
+    reason: str
+    vector_count: int
+    create_time: _timestamp_pb2.Timestamp
+    activate_time: _timestamp_pb2.Timestamp
+    error: str
+    def __init__(self, model: _Optional[str] = ..., model_id: _Optional[str] = ..., collection: _Optional[str] = ..., state: _Optional[_Union[ModelVersionState, str]] = ..., job_id: _Optional[str] = ..., reason: _Optional[str] = ..., vector_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class ListModelVersionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelVersionsResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[ModelVersion]
+    def __init__(self, versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ...) -> None: ...
+
+class ActivateModelRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class ActivateModelResponse(_message.Message):
+    __slots__ = ("version", "job")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    version: ModelVersion
+    job: _common_pb2.Job
+    def __init__(self, version: _Optional[_Union[ModelVersion, _Mapping]] = ..., job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ...) -> None: ...

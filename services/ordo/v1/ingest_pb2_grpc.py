@@ -86,6 +86,16 @@ class IngestServiceStub:
                 request_serializer=ordo_dot_v1_dot_ingest__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=ordo_dot_v1_dot_ingest__pb2.GetStatsResponse.FromString,
                 _registered_method=True)
+        self.ListModelVersions = channel.unary_unary(
+                '/ordo.v1.IngestService/ListModelVersions',
+                request_serializer=ordo_dot_v1_dot_ingest__pb2.ListModelVersionsRequest.SerializeToString,
+                response_deserializer=ordo_dot_v1_dot_ingest__pb2.ListModelVersionsResponse.FromString,
+                _registered_method=True)
+        self.ActivateModel = channel.unary_unary(
+                '/ordo.v1.IngestService/ActivateModel',
+                request_serializer=ordo_dot_v1_dot_ingest__pb2.ActivateModelRequest.SerializeToString,
+                response_deserializer=ordo_dot_v1_dot_ingest__pb2.ActivateModelResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -162,6 +172,23 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModelVersions(self, request, context):
+        """Model versions: each model (and fine-tuned version) has its own collection.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ActivateModel(self, request, context):
+        """Switches the active model without downtime: re-embeds every stored original with `model` into
+        its own collection as a background job, while search keeps serving the active one, then flips.
+        Returns at once with the job. FAILED_PRECONDITION when the model cannot be loaded, is already
+        active, or another switch is in progress; activating the model being built returns its job.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -214,6 +241,16 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=ordo_dot_v1_dot_ingest__pb2.GetStatsRequest.FromString,
                     response_serializer=ordo_dot_v1_dot_ingest__pb2.GetStatsResponse.SerializeToString,
+            ),
+            'ListModelVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModelVersions,
+                    request_deserializer=ordo_dot_v1_dot_ingest__pb2.ListModelVersionsRequest.FromString,
+                    response_serializer=ordo_dot_v1_dot_ingest__pb2.ListModelVersionsResponse.SerializeToString,
+            ),
+            'ActivateModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivateModel,
+                    request_deserializer=ordo_dot_v1_dot_ingest__pb2.ActivateModelRequest.FromString,
+                    response_serializer=ordo_dot_v1_dot_ingest__pb2.ActivateModelResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -488,6 +525,60 @@ class IngestService:
             '/ordo.v1.IngestService/GetStats',
             ordo_dot_v1_dot_ingest__pb2.GetStatsRequest.SerializeToString,
             ordo_dot_v1_dot_ingest__pb2.GetStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModelVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ordo.v1.IngestService/ListModelVersions',
+            ordo_dot_v1_dot_ingest__pb2.ListModelVersionsRequest.SerializeToString,
+            ordo_dot_v1_dot_ingest__pb2.ListModelVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivateModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ordo.v1.IngestService/ActivateModel',
+            ordo_dot_v1_dot_ingest__pb2.ActivateModelRequest.SerializeToString,
+            ordo_dot_v1_dot_ingest__pb2.ActivateModelResponse.FromString,
             options,
             channel_credentials,
             insecure,
