@@ -60,9 +60,7 @@ class ModelVersions:
             raw = json.loads(self.store.get(RECORD_KEY))
         except NotFound:
             return {}
-        return {
-            v["model"]: ModelVersion(**{**v, "state": VersionState(v["state"])}) for v in raw.get("versions", [])
-        }
+        return {v["model"]: ModelVersion(**{**v, "state": VersionState(v["state"])}) for v in raw.get("versions", [])}
 
     def _save(self, versions: dict[str, ModelVersion]) -> None:
         body = {"versions": [asdict(v) for v in versions.values()]}
