@@ -116,6 +116,9 @@ class Filter:
     min_height: int = 0
     model_id: str = ""
     exclude_asset_ids: tuple[str, ...] = ()
+    # Keyword match on OCR text (``text`` payload, full-text index): points whose text holds any of
+    # these words. Used by the keyword half of hybrid search; empty does not restrict.
+    text_any: str = ""
     cluster_ids: tuple[str, ...] = ()  # payload ``cluster_id`` written by the latest analysis run
 
 
@@ -167,12 +170,22 @@ class Job:
         return max(self.total - self.done_count, 0) / rate
 
 
+class SearchMode(enum.StrEnum):
+    """How text queries rank: embeddings, keywords on OCR text, or both fused (reciprocal rank fusion)."""
+
+    SEMANTIC = "semantic"
+    KEYWORD = "keyword"
+    HYBRID = "hybrid"
+
+
 @dataclass(frozen=True)
 class SearchHit:
     asset: Asset
     sample: Sample
     score: float
     rank: int
+    semantic_score: float = 0.0  # cosine of the asset's best sample (0: found by keywords only)
+    keyword_score: float = 0.0  # share of the query's words in the asset's OCR text
 
 
 @dataclass(frozen=True)
@@ -188,6 +201,17 @@ class SampleRef:
 
 
 @dataclass(frozen=True)
+class ProcessingOptions:
+    """Which extra samples the image processor derives from each image, besides the whole image.
+
+    None means "the deployment's default" (``ORDO_DETECT_OBJECTS`` / ``ORDO_READ_TEXT``), so a request
+    only says what it wants to change; the worker resolves the rest with its own settings."""
+
+    detect_objects: bool | None = None
+    read_text: bool | None = None
+
+
+@dataclass(frozen=True)
 class EmbedTask:
     """One unit of work on the embedding queue (travels as ``ordo.v1.EmbedBatch``)."""
 
@@ -196,3 +220,4 @@ class EmbedTask:
     samples: tuple[SampleRef, ...]
     collection: str
     model_id: str
+    processing: ProcessingOptions = field(default_factory=ProcessingOptions)

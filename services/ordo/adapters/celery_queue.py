@@ -10,7 +10,7 @@ from celery import Celery
 from google.protobuf.message import DecodeError
 from kombu.exceptions import OperationalError
 
-from ordo.domain import BoundingBox, EmbedTask, SampleKind, SampleRef
+from ordo.domain import BoundingBox, EmbedTask, ProcessingOptions, SampleKind, SampleRef
 from ordo.errors import Unavailable
 from ordo.v1 import common_pb2, tasks_pb2
 from ordo.wire import KIND_TO_PB, PB_TO_KIND
@@ -27,6 +27,10 @@ def encode_task(task: EmbedTask) -> str:
         model_id=task.model_id,
         version=PAYLOAD_VERSION,
     )
+    if task.processing.detect_objects is not None:
+        msg.processing.detect_objects = task.processing.detect_objects
+    if task.processing.read_text is not None:
+        msg.processing.read_text = task.processing.read_text
     for ref in task.samples:
         pb = msg.samples.add(
             asset_id=ref.asset_id,
@@ -63,7 +67,12 @@ def decode_task(payload: str) -> EmbedTask:
         )
         for s in msg.samples
     )
-    return EmbedTask(msg.batch_id, msg.job_id, refs, msg.collection, msg.model_id)
+    p = msg.processing
+    processing = ProcessingOptions(
+        detect_objects=p.detect_objects if p.HasField("detect_objects") else None,
+        read_text=p.read_text if p.HasField("read_text") else None,
+    )
+    return EmbedTask(msg.batch_id, msg.job_id, refs, msg.collection, msg.model_id, processing)
 
 
 class CeleryTaskQueue:

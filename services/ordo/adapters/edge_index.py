@@ -85,6 +85,9 @@ class EdgeModels:
     def has_id(self, ids: list[str]) -> qe.HasIdCondition:
         return qe.HasIdCondition(set(ids))  # the binding wants a set
 
+    def match_text_any(self, key: str, words: str) -> qe.FieldCondition:
+        return qe.FieldCondition(key, match=qe.MatchTextAny(words))
+
     def int_at_least(self, key: str, minimum: int) -> qe.FieldCondition:
         return qe.FieldCondition(key, range=qe.RangeFloat(gte=float(minimum)))
 
@@ -97,6 +100,8 @@ class EdgeModels:
     def index_schema(self, index_type: str, *, prefix: bool = False) -> Any:
         if index_type == "keyword":
             return qe.KeywordIndexParams(prefix=True) if prefix else qe.PayloadSchemaType.Keyword
+        if index_type == "text":
+            return qe.TextIndexParams(tokenizer=qe.TokenizerType.Word, lowercase=True)
         return {
             "integer": qe.PayloadSchemaType.Integer,
             "float": qe.PayloadSchemaType.Float,

@@ -34,6 +34,8 @@ Filter semantics (identical on both backends):
   version that goes with it), and ``source_uri``'s keyword index is created with the ``prefix`` option so the
   server answers it from the index. That is why no helper payload field (list of parent prefixes) is stored.
 * ``exclude_asset_ids`` becomes a ``must_not`` match-any on ``asset_id``.
+* ``text_any`` matches points whose ``text`` (OCR text, full-text index: word tokenizer, lower-cased) holds
+  any of its space-separated words (Qdrant ``MatchTextAny``); ranking those matches is the caller's job.
 * ``cluster_ids`` match any of the payload's ``cluster_id`` (written by analysis runs via ``set_payload``).
 """
 
@@ -74,6 +76,10 @@ class QdrantModels(Protocol[C, F]):
 
     def match_prefix(self, key: str, prefix: str) -> C:
         """``key`` (a keyword) starts with ``prefix``."""
+        ...
+
+    def match_text_any(self, key: str, words: str) -> C:
+        """``key`` (a full-text indexed string) holds any of the space-separated ``words``."""
         ...
 
     def has_id(self, ids: list[str]) -> C:
@@ -155,6 +161,8 @@ def build_filter(flt: Filter | None, models: QdrantModels[C, F]) -> F | None:
         must.append(models.match_value("model_id", flt.model_id))
     if flt.exclude_asset_ids:
         must_not.append(models.match_any("asset_id", list(flt.exclude_asset_ids)))
+    if flt.text_any.strip():
+        must.append(models.match_text_any("text", flt.text_any.strip()))
     if flt.cluster_ids:
         must.append(models.match_any("cluster_id", list(flt.cluster_ids)))
     if not must and not must_not:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -30,6 +31,9 @@ from ordo.imaging import ImageLimits, decode, thumbnail_jpeg
 from ordo.ports.job_store import JobStore
 from ordo.ports.object_store import ObjectStore
 from ordo.ports.vector_index import VectorIndex
+
+if TYPE_CHECKING:
+    from ordo.processing.stage import ImageProcessor
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +86,7 @@ class EmbeddingPipeline:
         decode_threads: int = 2,
         thumbnail_size: int = 256,
         decode_side: int = 256,
+        processor: ImageProcessor | None = None,
     ) -> None:
         self.store = store
         self.catalog = AssetCatalog(store)
@@ -94,6 +99,11 @@ class EmbeddingPipeline:
         self.decode_side = decode_side
         self._pool = ThreadPoolExecutor(max_workers=decode_threads, thread_name_prefix="ordo-decode")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordo-write")
+        # Called with each batch of points once they are in the index (the AppContext installs the analysis
+        # service's incremental cluster assignment here); its failure is logged, never fails the batch.
+        self.on_written: Callable[[list[VectorPoint]], object] | None = None
+        # Optional stage (``ordo.processing``): object crops and OCR lines as extra samples, per task.
+        self.processor = processor
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -107,6 +117,7 @@ class EmbeddingPipeline:
         futures = [self._pool.submit(self._load, ref, clock) for ref in task.samples]
         writes: list[Future[None]] = []
         succeeded = 0
+        processed: list[tuple[SampleRef, Asset]] = []
         # Chunk by chunk: while the model runs on one chunk, the decoder threads work through the next
         # and the writer thread stores the previous one, so the model is rarely left waiting.
         chunk = max(int(getattr(self.embedder, "batch_size", 16)), 1)
@@ -123,8 +134,11 @@ class EmbeddingPipeline:
                     vectors = self.embedder.embed_images([d.image for d in ready])
                 writes.append(self._writer.submit(self._write, ready, vectors, clock))
                 succeeded += len(ready)
+                processed.extend((d.ref, d.asset) for d in ready)
         for write in writes:
             write.result()  # a store or index fault surfaces here, and the task is retried whole
+        if self.processor is not None and processed:
+            self.processor.process(task.processing, processed, clock)  # before the job can complete
         # Timings first: once the counters are recorded the job may be complete, and a watcher that
         # sees it complete should see its timings too.
         for stage, seconds in clock.seconds.items():
@@ -168,6 +182,12 @@ class EmbeddingPipeline:
             points.append(VectorPoint(sample.sample_id, vector.tolist(), payload))
         with clock.stage("upsert", len(points)):
             self.index.upsert(points)
+        if self.on_written is not None:
+            with clock.stage("assign", len(points)):
+                try:
+                    self.on_written(points)
+                except Exception:
+                    log.exception("post-write hook failed for %d points (vectors are stored)", len(points))
         with clock.stage("store", len(items)):
             for item in items:
                 self.store.put(thumbnail_key(item.asset.asset_id), item.thumbnail, "image/jpeg")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ordo.core.catalog import AssetCatalog, thumbnail_key
-from ordo.domain import Asset, AssetState, EmbedTask, FileFailure, Job, SampleKind, SampleRef
+from ordo.domain import Asset, AssetState, EmbedTask, FileFailure, Job, ProcessingOptions, SampleKind, SampleRef
 from ordo.errors import InvalidInput, OrdoError, TooLarge
 from ordo.ids import asset_id_for, batch_id_for
 from ordo.imaging import ImageLimits, probe
@@ -75,6 +75,7 @@ class _JobBatcher:
     pending: list[SampleRef] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     seq: int = 0
+    processing: ProcessingOptions = field(default_factory=ProcessingOptions)  # travels with each task
 
 
 class IngestCore:
@@ -104,12 +105,14 @@ class IngestCore:
         self._lock = threading.Lock()
 
     # --- jobs ------------------------------------------------------------------------------------
-    def start_job(self, request_id: str = "") -> Job:
-        """A new ingest job; a repeated ``request_id`` returns the job it created before."""
+    def start_job(self, request_id: str = "", processing: ProcessingOptions | None = None) -> Job:
+        """A new ingest job; a repeated ``request_id`` returns the job it created before. ``processing``
+        asks for object crops / OCR text on this job's images (unset: the workers' defaults)."""
         job_id = uuid.uuid5(uuid.NAMESPACE_URL, f"ordo-ingest/{request_id}").hex if request_id else None
         job = self.jobs.create("ingest", job_id=job_id)
         with self._lock:
-            self._batchers.setdefault(job.job_id, _JobBatcher(job.job_id, self.task_batch_size))
+            batcher = self._batchers.setdefault(job.job_id, _JobBatcher(job.job_id, self.task_batch_size))
+            batcher.processing = processing or ProcessingOptions()
         return job
 
     def finish_enumeration(self, job_id: str) -> Job:
@@ -232,7 +235,14 @@ class IngestCore:
                 return
             refs, batcher.pending = batcher.pending, []
             batcher.seq += 1
-            task = EmbedTask(batch_id_for(job_id, batcher.seq), job_id, tuple(refs), self.collection, self.model_id)
+            task = EmbedTask(
+                batch_id_for(job_id, batcher.seq),
+                job_id,
+                tuple(refs),
+                self.collection,
+                self.model_id,
+                batcher.processing,
+            )
         self.queue.submit(task)
 
     # --- server-side inputs ----------------------------------------------------------------------

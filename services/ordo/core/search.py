@@ -1,5 +1,9 @@
 """Search: a query (text, image bytes or an asset in the collection) → ranked images.
 
+Results are images: hits on object crops and OCR text lines roll up to their asset, the best sample
+winning (and returned, so clients can highlight it). Text queries rank by embedding similarity, by
+keywords on OCR text, or by both fused (``SearchMode``; see ``ordo.core.ranking``).
+
 Pagination uses opaque tokens that carry the offset and a fingerprint of the query, so a token
 can only continue the search that issued it (a token from another query is an error, not a silent
 mix of two result lists).
@@ -16,7 +20,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ordo.core.payload import asset_from_payload, sample_from_payload
-from ordo.domain import Filter, SampleKind, SearchHit
+from ordo.core.ranking import KeywordMatch, keyword_ranking, query_words, reciprocal_rank_fusion, roll_up
+from ordo.domain import Filter, SampleKind, ScoredPoint, SearchHit, SearchMode
 from ordo.embedding.base import Embedder
 from ordo.errors import InvalidInput, NotFound
 from ordo.ids import sample_id_for
@@ -27,6 +32,12 @@ DEFAULT_TOP_K = 10
 MAX_TOP_K = 1000
 MAX_OFFSET = 10_000
 MAX_QUERY_CHARS = 2000
+# Most sample points read to fill one page of images (several samples can roll up into one image).
+MAX_CANDIDATES = 20_000
+# Text lines read for the keyword half (those nearest the query's embedding among the lines that hold
+# any of its words), and how deep the semantic half of a hybrid query looks: RRF fuses these two lists.
+KEYWORD_CANDIDATES = 1000
+HYBRID_DEPTH = 200
 
 
 @dataclass(frozen=True)
@@ -73,14 +84,18 @@ class SearchCore:
         top_k: int = 0,
         page_token: str = "",
         min_score: float = 0.0,
+        mode: SearchMode = SearchMode.HYBRID,
     ) -> SearchPage:
+        """``min_score`` applies to cosine similarity (the semantic half); ``mode`` picks the ranking."""
         query = query.strip()
         if not query:
             raise InvalidInput("query is empty: say what to look for", reason="EMPTY_QUERY")
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidInput(f"query is longer than {MAX_QUERY_CHARS} characters", reason="QUERY_TOO_LONG")
         vector = self.embedder.embed_texts([query])[0]
-        return self._search(vector, f"text:{query}", filter or Filter(), top_k, page_token, min_score)
+        if mode is SearchMode.SEMANTIC:
+            return self._search(vector, f"text:{query}", filter or Filter(), top_k, page_token, min_score)
+        return self._search_words(query, vector, mode, filter or Filter(), top_k, page_token, min_score)
 
     def search_image(
         self,
@@ -135,19 +150,100 @@ class SearchCore:
         page_token: str,
         min_score: float,
     ) -> SearchPage:
-        if top_k < 0 or top_k > MAX_TOP_K:
-            raise InvalidInput(f"top_k must be between 1 and {MAX_TOP_K}", reason="BAD_TOP_K")
-        top_k = top_k or DEFAULT_TOP_K
+        top_k = _checked_top_k(top_k)
         fingerprint = _fingerprint(query_key, filter, top_k, min_score)
         offset = decode_page_token(page_token, fingerprint)
         if not self.index.dim:  # nothing ingested yet
             return SearchPage([], "")
-        points = self.index.search(list(map(float, vector)), limit=top_k + 1, offset=offset, filter=filter)
-        if min_score:  # 0 means unset (proto3 default): cosine scores can be negative
-            points = [p for p in points if p.score >= min_score]
-        has_more = len(points) > top_k and offset + top_k < MAX_OFFSET
-        hits = [
-            SearchHit(asset_from_payload(p.payload), sample_from_payload(p.id, p.payload), p.score, offset + i + 1)
-            for i, p in enumerate(points[:top_k])
-        ]
-        return SearchPage(hits, encode_page_token(offset + top_k, fingerprint) if has_more else "")
+        assets = self._semantic_assets(vector, filter, offset + top_k + 1, min_score)
+        ranked = [(p, p.score, p.score, 0.0) for p in assets]
+        return _page(ranked, offset, top_k, fingerprint)
+
+    def _semantic_assets(
+        self, vector: Sequence[float], filter: Filter, needed: int, min_score: float
+    ) -> list[ScoredPoint]:
+        """Each asset's best sample, best first: at least ``needed`` assets when the index has them.
+
+        With one sample per image this is one search of ``needed`` points; crops and text lines of the
+        same image share its slot, so the search widens until enough distinct images are found."""
+        limit = needed
+        while True:
+            points = self.index.search(list(map(float, vector)), limit=limit, filter=filter)
+            exhausted = len(points) < limit
+            if min_score:  # 0 means unset (proto3 default): cosine scores can be negative
+                kept = [p for p in points if p.score >= min_score]
+                exhausted = exhausted or len(kept) < len(points)
+                points = kept
+            assets = roll_up(points)
+            if len(assets) >= needed or exhausted or limit >= MAX_CANDIDATES:
+                return assets
+            limit = min(limit * 4, MAX_CANDIDATES)
+
+    def _search_words(
+        self,
+        query: str,
+        vector: Sequence[float],
+        mode: SearchMode,
+        filter: Filter,
+        top_k: int,
+        page_token: str,
+        min_score: float,
+    ) -> SearchPage:
+        """KEYWORD and HYBRID text search. Hybrid without any keyword match is exactly semantic search."""
+        top_k = _checked_top_k(top_k)
+        fingerprint = _fingerprint(f"{mode.value}:{query}", filter, top_k, min_score)
+        offset = decode_page_token(page_token, fingerprint)
+        if not self.index.dim:
+            return SearchPage([], "")
+        needed = offset + top_k + 1
+        matches = self._keyword_matches(query, vector, filter)
+        if mode is SearchMode.KEYWORD:
+            return _page([(m.point, m.score, 0.0, m.score) for m in matches], offset, top_k, fingerprint)
+        semantic = self._semantic_assets(vector, filter, max(needed, HYBRID_DEPTH), min_score)
+        if not matches:
+            return _page([(p, p.score, p.score, 0.0) for p in semantic], offset, top_k, fingerprint)
+        by_semantic = {p.payload["asset_id"]: p for p in semantic}
+        by_keyword = {m.asset_id: m for m in matches}
+        fused = reciprocal_rank_fusion([list(by_semantic), list(by_keyword)])
+        ranked = []
+        for asset_id, score in fused:
+            best = by_semantic.get(asset_id)
+            match = by_keyword.get(asset_id)
+            # The text line that matched is what a client should highlight; else the best sample.
+            point = match.point if match else best
+            ranked.append((point, score, best.score if best else 0.0, match.score if match else 0.0))
+        return _page(ranked, offset, top_k, fingerprint)
+
+    def _keyword_matches(self, query: str, vector: Sequence[float], filter: Filter) -> list[KeywordMatch]:
+        """Assets whose OCR text holds the query's words, best first (empty if the filter excludes text)."""
+        words = query_words(query)
+        if not words or (filter.kinds and SampleKind.TEXT not in filter.kinds):
+            return []
+        text_filter = replace(filter, kinds=(SampleKind.TEXT,), text_any=" ".join(words))
+        lines = self.index.search(list(map(float, vector)), limit=KEYWORD_CANDIDATES, filter=text_filter)
+        return keyword_ranking(words, lines)
+
+
+def _checked_top_k(top_k: int) -> int:
+    if top_k < 0 or top_k > MAX_TOP_K:
+        raise InvalidInput(f"top_k must be between 1 and {MAX_TOP_K}", reason="BAD_TOP_K")
+    return top_k or DEFAULT_TOP_K
+
+
+def _page(
+    ranked: Sequence[tuple[ScoredPoint, float, float, float]], offset: int, top_k: int, fingerprint: str
+) -> SearchPage:
+    """One page of (point, score, semantic score, keyword score) rows, ranked best first."""
+    has_more = len(ranked) > offset + top_k and offset + top_k < MAX_OFFSET
+    hits = [
+        SearchHit(
+            asset_from_payload(point.payload),
+            sample_from_payload(point.id, point.payload),
+            score,
+            offset + i + 1,
+            semantic_score=semantic,
+            keyword_score=keyword,
+        )
+        for i, (point, score, semantic, keyword) in enumerate(ranked[offset : offset + top_k])
+    ]
+    return SearchPage(hits, encode_page_token(offset + top_k, fingerprint) if has_more else "")

@@ -33,6 +33,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             top_k=request.top_k,
             page_token=request.page_token,
             min_score=request.min_score,
+            mode=convert.search_mode_from_pb(request.mode),
         )
         return search_pb2.SearchTextResponse(**self._hits(page))
 

@@ -19,6 +19,8 @@ PAYLOAD_INDEXES: dict[str, str] = {
     "height": "integer",
     "captured_at": "datetime",
     "ingested_at": "datetime",
+    # OCR text of ``text`` samples: a full-text index (word tokenizer, lower-cased) for keyword search.
+    "text": "text",
     "cluster_id": "keyword",  # written by analysis runs (``set_payload``) so search can stay inside a cluster
 }
 

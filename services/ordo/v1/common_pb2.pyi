@@ -132,6 +132,14 @@ class Sample(_message.Message):
     index: int
     def __init__(self, sample_id: _Optional[str] = ..., asset_id: _Optional[str] = ..., kind: _Optional[_Union[SampleKind, str]] = ..., bbox: _Optional[_Union[BoundingBox, _Mapping]] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., polygon: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., text: _Optional[str] = ..., index: _Optional[int] = ...) -> None: ...
 
+class ProcessingOptions(_message.Message):
+    __slots__ = ("detect_objects", "read_text")
+    DETECT_OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    READ_TEXT_FIELD_NUMBER: _ClassVar[int]
+    detect_objects: bool
+    read_text: bool
+    def __init__(self, detect_objects: _Optional[bool] = ..., read_text: _Optional[bool] = ...) -> None: ...
+
 class Filter(_message.Message):
     __slots__ = ("kinds", "asset_ids", "mime_types", "source_uri_prefix", "captured_after", "captured_before", "ingested_after", "ingested_before", "min_width", "min_height", "model_id", "cluster_ids")
     KINDS_FIELD_NUMBER: _ClassVar[int]

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ordo.v1 import common_pb2 as ordo_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13ordo/v1/tasks.proto\x12\x07ordo.v1\x1a\x14ordo/v1/common.proto\"\xa1\x01\n\tSampleRef\x12\x10\n\x08\x61sset_id\x18\x01 \x01(\t\x12\x14\n\x0coriginal_key\x18\x02 \x01(\t\x12!\n\x04kind\x18\x03 \x01(\x0e\x32\x13.ordo.v1.SampleKind\x12\"\n\x04\x62\x62ox\x18\x04 \x01(\x0b\x32\x14.ordo.v1.BoundingBox\x12\x12\n\nsource_uri\x18\x05 \x01(\t\x12\x11\n\tfile_name\x18\x06 \x01(\t\"\x8a\x01\n\nEmbedBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12#\n\x07samples\x18\x03 \x03(\x0b\x32\x12.ordo.v1.SampleRef\x12\x12\n\ncollection\x18\x04 \x01(\t\x12\x10\n\x08model_id\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13ordo/v1/tasks.proto\x12\x07ordo.v1\x1a\x14ordo/v1/common.proto\"\xa1\x01\n\tSampleRef\x12\x10\n\x08\x61sset_id\x18\x01 \x01(\t\x12\x14\n\x0coriginal_key\x18\x02 \x01(\t\x12!\n\x04kind\x18\x03 \x01(\x0e\x32\x13.ordo.v1.SampleKind\x12\"\n\x04\x62\x62ox\x18\x04 \x01(\x0b\x32\x14.ordo.v1.BoundingBox\x12\x12\n\nsource_uri\x18\x05 \x01(\t\x12\x11\n\tfile_name\x18\x06 \x01(\t\"\xba\x01\n\nEmbedBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12#\n\x07samples\x18\x03 \x03(\x0b\x32\x12.ordo.v1.SampleRef\x12\x12\n\ncollection\x18\x04 \x01(\t\x12\x10\n\x08model_id\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\x05\x12.\n\nprocessing\x18\x07 \x01(\x0b\x32\x1a.ordo.v1.ProcessingOptionsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,5 +35,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SAMPLEREF']._serialized_start=55
   _globals['_SAMPLEREF']._serialized_end=216
   _globals['_EMBEDBATCH']._serialized_start=219
-  _globals['_EMBEDBATCH']._serialized_end=357
+  _globals['_EMBEDBATCH']._serialized_end=405
 # @@protoc_insertion_point(module_scope)

@@ -24,17 +24,19 @@ class SampleRef(_message.Message):
     def __init__(self, asset_id: _Optional[str] = ..., original_key: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.SampleKind, str]] = ..., bbox: _Optional[_Union[_common_pb2.BoundingBox, _Mapping]] = ..., source_uri: _Optional[str] = ..., file_name: _Optional[str] = ...) -> None: ...
 
 class EmbedBatch(_message.Message):
-    __slots__ = ("batch_id", "job_id", "samples", "collection", "model_id", "version")
+    __slots__ = ("batch_id", "job_id", "samples", "collection", "model_id", "version", "processing")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROCESSING_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     job_id: str
     samples: _containers.RepeatedCompositeFieldContainer[SampleRef]
     collection: str
     model_id: str
     version: int
-    def __init__(self, batch_id: _Optional[str] = ..., job_id: _Optional[str] = ..., samples: _Optional[_Iterable[_Union[SampleRef, _Mapping]]] = ..., collection: _Optional[str] = ..., model_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    processing: _common_pb2.ProcessingOptions
+    def __init__(self, batch_id: _Optional[str] = ..., job_id: _Optional[str] = ..., samples: _Optional[_Iterable[_Union[SampleRef, _Mapping]]] = ..., collection: _Optional[str] = ..., model_id: _Optional[str] = ..., version: _Optional[int] = ..., processing: _Optional[_Union[_common_pb2.ProcessingOptions, _Mapping]] = ...) -> None: ...
