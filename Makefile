@@ -56,6 +56,9 @@ demo: $(VENV)/.installed ## start the embedded stack, ingest sample photos, sear
 up: $(VENV)/.installed ## run the embedded stack in the foreground (data under $$ORDO_DATA_DIR, default ./data)
 	$(BIN)/ordo up
 
+up-distributed: $(VENV)/.installed ## the distributed topology without Docker: Redis, SeaweedFS, index host, services, 2 workers
+	$(BIN)/ordo ops up-distributed --workers $${WORKERS:-2} --data-dir $${ORDO_DATA_DIR:-data}/distributed
+
 bench: $(VENV)/.installed ## benchmarks: prints a table, writes bench/results/*.json
 	$(PY) -m bench.run $(BENCH_ARGS)
 

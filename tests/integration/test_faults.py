@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from ordo.worker.cluster import (
     start_index_host,
     start_worker,
     stop_all,
+    wait_for_port,
     wait_for_workers,
 )
 from ordo.worker.dead_letters import create_dead_letters
@@ -221,3 +223,25 @@ def test_poison_file_becomes_a_dead_letter(
     assert ops["dead_letters"]["count"] == 1
     assert ops["dead_letters"]["recent"][0]["reason"] == "TRUNCATED"
     assert [w["images"] for w in ops["workers"]] == [10]
+
+
+def test_flower_lists_ordos_queue_before_any_worker(tmp_path: Path) -> None:
+    """Flower shows only queues workers consume, unless it loads an app that declares them: Ordo's does."""
+    redis_server = RedisServer(tmp_path / "redis").start()
+    port = free_port()
+    env = {**os.environ, "ORDO_BROKER_URL": f"{redis_server.url}/0", "FLOWER_UNAUTHENTICATED_API": "true"}
+    flower = subprocess.Popen(
+        [sys.executable, "-m", "ordo.cli.main", "ops", "flower", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, 60, flower)
+        assert http_get(f"http://127.0.0.1:{port}/healthcheck").strip() == "OK"
+        redis.Redis.from_url(f"{redis_server.url}/0").rpush("ordo.embed", b"{}")  # one waiting message
+        queues = json.loads(http_get(f"http://127.0.0.1:{port}/api/queues/length"))
+        assert {"name": "ordo.embed", "messages": 1} in queues["active_queues"]
+    finally:
+        stop_all([flower], timeout=10)
+        redis_server.stop()

@@ -4,6 +4,7 @@
   jobs (the same data as ``/ops`` on every process's metrics port, which the web UI links to).
 * ``ordo ops dead-letters`` — inputs that can never succeed, with their reasons.
 * ``ordo ops resume JOB_ID`` — queue a job's lost work again (see ``ordo.worker.resume``).
+* ``ordo ops flower`` — Flower on Ordo's Celery app (the embedding queue listed even with no worker up).
 * ``ordo ops index-host`` — lend one qdrant-client local-mode index to several processes (no Qdrant
   server can be installed here; ``ordo.adapters.index_host``).
 * ``ordo ops up-distributed`` — Redis + SeaweedFS + index host + services + N workers, without Docker.
@@ -121,6 +122,52 @@ def index_host(path: str, port: int) -> None:
     serve(path, "127.0.0.1", port)
 
 
+@ops.command()
+@click.argument("target")
+@click.option("--service", default="", help="gRPC service name to check ('' = the server as a whole).")
+@click.option("--timeout", default=3.0, show_default=True)
+def healthcheck(target: str, service: str, timeout: float) -> None:
+    """Exit 0 when TARGET answers healthy: host:port (gRPC health) or http://... (GET 200). For probes."""
+    import urllib.request
+
+    if target.startswith("http://") or target.startswith("https://"):
+        try:
+            with urllib.request.urlopen(target, timeout=timeout) as response:
+                ok = response.status == 200
+        except OSError as exc:
+            raise click.ClickException(f"{target}: {exc}") from exc
+    else:
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        with grpc.insecure_channel(target) as channel:
+            try:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=service), timeout=timeout
+                )
+            except grpc.RpcError as exc:
+                raise click.ClickException(f"{target}: {exc.code().name}") from exc  # type: ignore[attr-defined]
+        ok = reply.status == health_pb2.HealthCheckResponse.SERVING
+    if not ok:
+        raise click.ClickException(f"{target}: not serving")
+
+
+@ops.command()
+@click.option("--address", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5555, show_default=True)
+@click.option("--unauthenticated-api", is_flag=True, help="Open Flower's /api/* without auth (trusted networks).")
+def flower(address: str, port: int, unauthenticated_api: bool) -> None:
+    """Flower on Ordo's Celery app, so the embedding queue shows up (ORDO_BROKER_URL)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    if unauthenticated_api:
+        env["FLOWER_UNAUTHENTICATED_API"] = "true"
+    args = [sys.executable, "-m", "celery", "-A", "ordo.worker.flower_app", "flower"]
+    raise SystemExit(subprocess.call([*args, f"--address={address}", f"--port={port}"], env=env))
+
+
 @ops.command("up-distributed")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=Path("data/distributed"), show_default=True)
 @click.option("--workers", default=2, show_default=True)
@@ -169,7 +216,7 @@ def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -
         console.print(f"Ordo (distributed) on 127.0.0.1:{port}: {workers} workers; logs in {logs}")
         console.print(f"  ops: http://127.0.0.1:{metrics_port}/ops   metrics: /metrics on {metrics_port}..")
         console.print("  client settings:")
-        for key, value in env.items():
+        for key, value in {**env, "ORDO_ADDRESS": f"127.0.0.1:{port}"}.items():
             console.print(f"    export {key}={value}")
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):

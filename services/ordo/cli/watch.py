@@ -29,6 +29,9 @@ def watch(uri: str, interval: float, once: bool) -> None:
         raise click.ClickException("watching a bucket needs ORDO_S3_ENDPOINT, ORDO_S3_ACCESS_KEY, ORDO_S3_SECRET_KEY")
     ctx = AppContext(settings)
     set_current_context(ctx)
+    from ordo.metrics import start_metrics_server
+
+    start_metrics_server(settings, role="watcher")
     letters = create_dead_letters(settings)
 
     def bury(job_id: str, failures: list) -> None:

@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 from celery import Celery
+from kombu import Exchange, Queue
 
 from ordo.config import Settings
 
@@ -62,6 +63,8 @@ def create_celery_app(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_default_queue=EMBED_QUEUE,
+        # Declared, not only routed to: Flower lists the app's queues when no worker reports its own.
+        task_queues=[Queue(EMBED_QUEUE, Exchange(EMBED_QUEUE, "direct"), routing_key=EMBED_QUEUE)],
         task_routes={EMBED_TASK: {"queue": EMBED_QUEUE}},
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
