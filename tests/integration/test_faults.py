@@ -245,3 +245,23 @@ def test_flower_lists_ordos_queue_before_any_worker(tmp_path: Path) -> None:
     finally:
         stop_all([flower], timeout=10)
         redis_server.stop()
+
+
+def test_a_job_whose_queue_was_lost_is_resumed(cluster: Cluster, coco_images: list[Path]) -> None:
+    from ordo.errors import Conflict
+    from ordo.worker.resume import resume_job
+
+    files = coco_images[110:122]
+    ctx = cluster.context()
+    job_id = _ingest(ctx, files)  # no worker yet: every task waits in the queue
+    with pytest.raises(Conflict, match="still queued"):
+        resume_job(ctx, job_id)  # would embed and count everything twice
+    redis.Redis.from_url(cluster.env["ORDO_BROKER_URL"]).delete("ordo.embed")  # the broker lost its data
+    result = resume_job(ctx, job_id)
+    assert (result.requeued, result.tasks) == (12, 3)
+    cluster.start_workers(1)
+    job = _wait_final(cluster, ctx, job_id)
+    assert (job.state, job.succeeded, job.failed, job.pending) == (JobState.SUCCEEDED, 12, 0, 0)
+    _assert_indexed_once(ctx, files)
+    with pytest.raises(Conflict, match="already succeeded"):
+        resume_job(ctx, job_id)
