@@ -1,0 +1,46 @@
+"""Headless Chromium from Debian (not a downloaded browser) driven by Playwright, against the real embedded
+stack with its gateway serving the built web UI. Screenshots go to tests/browser/artifacts/ (gitignored)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ordo.gateway.app import STATIC_DIR
+from tests.e2e.conftest import stop_stack
+from tests.fixtures.gateway_stack import GatewayStack, start_gateway_stack
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-component-update"]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: apt-get install -y chromium (CI's .ci/run does)")
+    if not (STATIC_DIR / "index.html").exists():
+        pytest.fail("the web UI is not built: run `make web`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Iterator[GatewayStack]:
+    g = start_gateway_stack(tmp_path_factory.mktemp("browser-data"), tiny_clip_dir)
+    yield g
+    stop_stack(g.stack)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    return ARTIFACTS

@@ -1,0 +1,142 @@
+"""The web UI in a real browser, end to end: upload five COCO photos, follow the job, search by text and by
+image, open an image's details with the keyboard, run an analysis and open its clusters, and check the map
+draws one point per sample. Screenshots at 1280×800 and phone size are saved as artefacts.
+
+The steps share one stack and build on each other, so they live in one test per viewport flow."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.gateway_stack import GatewayStack
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+JOB_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def page(browser, gw: GatewayStack) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport=DESKTOP, base_url=gw.base_url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_upload_search_clusters_map(page, gw: GatewayStack, coco_images: list[Path], artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+    photos = coco_images[:5]
+
+    # --- upload five photos through the file picker (the drop zone's twin), follow the job ---------
+    page.goto("/#/upload")
+    page.set_input_files("#file-input", [str(p) for p in photos])
+    summary = page.locator(".summary[data-state]")
+    summary.wait_for(timeout=JOB_TIMEOUT_MS)
+    assert summary.get_attribute("data-state") == "JOB_STATE_SUCCEEDED"
+    assert summary.inner_text().startswith("5 new, 0 duplicate, 0 failed")
+    assert page.locator(".files li .outcome.new").count() == 5
+    assert page.locator(".job[data-state=JOB_STATE_SUCCEEDED]").count() == 1
+    page.screenshot(path=artifacts / "upload-1280.png", full_page=True)
+
+    # Uploading one again is reported as a duplicate, per file.
+    page.set_input_files("#file-input", [str(photos[0])])
+    page.locator(".files li .outcome.duplicate").wait_for()
+
+    # --- text search: instant results with thumbnails and scores -----------------------------------
+    page.goto("/#/search")
+    page.fill("#search-text", "a dog on a beach")
+    grid = page.locator(".results .grid[data-count='5']")
+    grid.wait_for()
+    assert page.locator(".results .tile .score").count() == 5
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('.results .tile img')).every(i => i.complete && i.naturalWidth > 0)"
+    )
+    page.screenshot(path=artifacts / "search-1280.png")
+
+    # Keyboard: ArrowDown from the box into the grid, ArrowRight to the next result, Enter opens details.
+    page.focus("#search-text")
+    page.keyboard.press("ArrowDown")
+    first = page.evaluate("document.activeElement.dataset.assetId")
+    page.keyboard.press("ArrowRight")
+    second = page.evaluate("document.activeElement.dataset.assetId")
+    assert first and second and first != second
+    page.keyboard.press("Enter")
+    dialog = page.locator("dialog.detail[open]")
+    dialog.locator(".neighbours .grid[data-count='4']").wait_for()
+    assert second in dialog.locator(".meta").inner_text()
+    page.screenshot(path=artifacts / "detail-1280.png")
+    page.keyboard.press("Escape")
+    assert page.locator("dialog.detail").count() == 0
+
+    # --- search by image: the photo itself comes first --------------------------------------------
+    page.set_input_files("#search-image", str(photos[2]))
+    page.locator(".status", has_text=f"results for images like {photos[2].name}").wait_for()
+    assert page.locator(".results .tile").first.get_attribute("data-asset-id") == sha(photos[2])
+
+    # --- clusters after an analysis run ------------------------------------------------------------
+    page.goto("/#/clusters")
+    page.click("#run-analysis")
+    cards = page.locator(".cards[data-count]")
+    page.wait_for_function(
+        "(document.querySelector('.cards') && Number(document.querySelector('.cards').dataset.count) > 0)"
+        " || document.querySelector('#toast.error')",
+        timeout=JOB_TIMEOUT_MS,
+    )
+    assert page.locator("#toast.error").count() == 0, page.locator("#toast").inner_text()
+    sizes = [int(t.split()[0]) for t in page.locator(".card .size").all_inner_texts()]
+    assert 0 < sum(sizes) <= 5
+    page.screenshot(path=artifacts / "clusters-1280.png", full_page=True)
+    page.locator(".card a").first.click()
+    members = page.locator(".results .grid")
+    members.wait_for()
+    assert int(members.get_attribute("data-count") or 0) == sizes[0]
+    page.fill("#cluster-name", "beach things")
+    page.click(".rename button")
+    page.locator("h1", has_text="beach things").wait_for()
+    assert cards.count() == 0  # we are on the cluster page now
+
+    # --- the map: one point per sample --------------------------------------------------------------
+    page.goto("/#/map")
+    canvas = page.locator("#map-canvas[data-point-count]")
+    canvas.wait_for(timeout=JOB_TIMEOUT_MS)
+    samples = len(photos)
+    assert canvas.get_attribute("data-point-count") == str(samples)
+    assert canvas.get_attribute("data-drawn-count") == str(samples)
+    page.screenshot(path=artifacts / "map-1280.png")
+
+    # --- jobs: the ingest jobs and the analysis jobs, finished ---------------------------------------
+    page.goto("/#/jobs")
+    page.locator(".job").first.wait_for()
+    assert page.locator(".health li.ok").count() == 3
+    page.screenshot(path=artifacts / "jobs-1280.png", full_page=True)
+
+
+def test_phone_layout(browser, gw: GatewayStack, coco_images: list[Path], artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+    """At phone size nothing overflows sideways and the controls stay reachable by label."""
+    context = browser.new_context(viewport=PHONE, base_url=gw.base_url, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto("/#/upload")
+        page.set_input_files("#file-input", [str(p) for p in coco_images[5:7]])
+        page.locator(".summary[data-state]").wait_for(timeout=JOB_TIMEOUT_MS)
+        page.screenshot(path=artifacts / "upload-phone.png", full_page=True)
+        page.goto("/#/search")
+        page.get_by_label("Search by text").fill("people")
+        page.locator(".results .grid[data-count]").wait_for()
+        page.screenshot(path=artifacts / "search-phone.png", full_page=True)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0
+        for label in ("Search by text", "Filter by kind", "Filter by cluster"):
+            assert page.get_by_label(label).is_visible()
+    finally:
+        context.close()
