@@ -21,6 +21,7 @@ from ordo.imaging import ImageLimits
 if TYPE_CHECKING:
     from celery import Celery
 
+    from ordo.analysis.service import AnalysisCore
     from ordo.core.embedding_pipeline import EmbeddingPipeline
     from ordo.core.ingestion import IngestCore
     from ordo.core.model_switch import ModelSwitcher
@@ -102,6 +103,7 @@ class AppContext:
         self._indexes: dict[str, VectorIndex] = {}
         self._pipelines: dict[str, EmbeddingPipeline] = {}
         self._searches: dict[str, SearchCore] = {}
+        self._analyses: dict[str, AnalysisCore] = {}
         self._loaded_logged: set[str] = set()
         self._active: ModelVersion | None = None
         self._active_read_at = 0.0
@@ -316,8 +318,36 @@ class AppContext:
                     decode_side=self.decode_side_for(embedder),
                     processor=self.image_processor_for(embedder, self.index_for(collection)),
                 )
+                # newly embedded images join the nearest cluster of the latest analysis run
+                pipeline.on_written = self.analysis_for(model, collection).assign_new_points
                 self._pipelines[model] = pipeline
             return pipeline
+
+    @property
+    def analysis(self) -> AnalysisCore:
+        """The active model's analysis: runs over its collection, cluster ids written into its payloads."""
+        version = self.active_version
+        return self.analysis_for(version.model, version.collection)
+
+    def analysis_for(self, model: str, collection: str) -> AnalysisCore:
+        """Clustering/projection runs over ``collection``; ``model``'s text tower names clusters (loaded
+        only when a run gets that far)."""
+        from ordo.analysis.service import AnalysisCore
+
+        with self._lock:
+            core = self._analyses.get(collection)
+            if core is None:
+                recorded = self.model_versions.get(model)
+                core = AnalysisCore(
+                    index=self.index_for(collection),
+                    store=self.store,
+                    jobs=self.jobs,
+                    model_id=recorded.model_id if recorded else "",
+                    text_encoder=lambda texts: self.embedder_for(model).embed_texts(texts),
+                    cache_dir=self.settings.data_dir / "cache" / "naming",
+                )
+                self._analyses[collection] = core
+            return core
 
     def image_processor_for(self, embedder: Embedder, index: VectorIndex) -> ImageProcessor:
         """Object crops and OCR lines as extra samples, embedded by ``embedder`` into ``index``. The
@@ -406,6 +436,7 @@ class AppContext:
             self._pipelines.clear()
             self._indexes.clear()
             self._searches.clear()
+            self._analyses.clear()
 
 
 _current: AppContext | None = None

@@ -159,8 +159,8 @@ class AnalysisCore:
         self.text_encoder = text_encoder
         self.cache_dir = cache_dir
         self._write_lock = threading.Lock()  # renames and run completion rewrite shared files
-        self._assigner: _Assigner | None = None
-        self._assigner_checked = 0.0
+        # model id -> (latest run's assigner or None, when looked up)
+        self._assigners: dict[str, tuple[_Assigner | None, float]] = {}
         self._duplicates_cache: dict[tuple[Any, ...], list[Any]] = {}
 
     # ------------------------------------------------------------------------------------------ clustering
@@ -500,8 +500,10 @@ class AnalysisCore:
         ``cluster_run_id``); the run's stored assignments stay the snapshot they were. Returns how many
         samples joined a cluster.
         """
-        assigner = self._latest_assigner()
-        if assigner is None or not points:
+        if not points:
+            return 0
+        assigner = self._latest_assigner(str(points[0].payload.get("model_id", "")))
+        if assigner is None:
             return 0
         chosen = [p for p in points if str(p.payload.get("kind", "image")) in assigner.kinds and p.vector]
         if not chosen:
@@ -521,24 +523,34 @@ class AnalysisCore:
         self._label_payloads(assigner.run_id, [p.id for p in chosen], rows, assigner.cluster_ids)
         return int((rows != NOISE).sum())
 
-    def _latest_assigner(self) -> _Assigner | None:
+    def _latest_assigner(self, model_id: str) -> _Assigner | None:
+        """The latest succeeded clustering run of ``model_id`` (any model when unknown), re-read at most every
+        ``LATEST_RUN_TTL_S`` (sooner after a run of this process completes)."""
         now = time.monotonic()
-        if now - self._assigner_checked < LATEST_RUN_TTL_S:
-            return self._assigner
-        self._assigner_checked = now
-        latest = next((r for r in self.runs.records(rs.CLUSTERING) if r.state == rs.SUCCEEDED), None)
-        if latest is None or latest.cluster_count == 0 or latest.assign_radius is None:
-            self._assigner = None
-        elif self._assigner is None or self._assigner.run_id != latest.run_id:
+        cached, checked = self._assigners.get(model_id, (None, -LATEST_RUN_TTL_S))
+        if now - checked < LATEST_RUN_TTL_S:
+            return cached
+        latest = next(
+            (
+                r
+                for r in self.runs.records(rs.CLUSTERING)
+                if r.state == rs.SUCCEEDED and (not model_id or r.model_id == model_id)
+            ),
+            None,
+        )
+        if latest is None or latest.cluster_count == 0:
+            cached = None
+        elif cached is None or cached.run_id != latest.run_id:
             clusters = self.runs.clusters(latest.run_id)
-            self._assigner = _Assigner(
+            cached = _Assigner(
                 run_id=latest.run_id,
                 cluster_ids=[c.cluster_id for c in clusters],
                 centroids=self.runs.centroids(latest.run_id).astype(np.float32),
                 radii=np.array([c.radius for c in clusters], dtype=np.float64),
                 kinds=tuple(k.value for k in latest.filter.kinds) or (SampleKind.IMAGE.value,),
             )
-        return self._assigner
+        self._assigners[model_id] = (cached, now)
+        return cached
 
     # ------------------------------------------------------------------------------------------ plumbing
     def _count_or_refuse(self, flt: Filter) -> int:
@@ -579,7 +591,7 @@ class AnalysisCore:
         record.stage_seconds = clock.so_far()
         with self._write_lock:
             self.runs.save_record(record)
-            self._assigner_checked = 0.0  # the next ingest batch uses the new run
+            self._assigners.clear()  # the next ingest batch uses the new run
 
     def _execute(self, work: Callable[..., RunRecord], record: RunRecord, request: Any) -> None:
         """Run one job; on any failure delete the run's data and record why (run and job both FAILED)."""

@@ -1,30 +1,257 @@
-"""AnalysisService: declared in the contract, implemented by the analysis milestone.
+"""AnalysisService: clustering and projection runs, clusters, renames, 2-D maps, near-duplicates.
 
-Every method answers UNIMPLEMENTED with a message saying so (no stub data that could be mistaken for
-results)."""
+Thin: validate request shapes, convert, call :class:`ordo.analysis.service.AnalysisCore`, convert back. Runs are
+computed on the server's background pool; Create* answers at once with the Run (state RUNNING) and its Job,
+which clients follow with ``IngestService.WatchJob`` (one job store for every kind of job).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from concurrent.futures import Executor
 
 import grpc
 
-from ordo.grpc_api.status import abort
-from ordo.v1 import analysis_pb2_grpc
+from ordo.analysis import runs as rs
+from ordo.analysis.runs import ClusterInfo, RunRecord
+from ordo.analysis.service import AnalysisCore, ClusteringRequest, ProjectionRequest
+from ordo.app import AppContext
+from ordo.domain import Filter
+from ordo.errors import InvalidInput
+from ordo.grpc_api import convert
+from ordo.grpc_api.status import handle_errors, handle_stream_errors
+from ordo.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2
+from ordo.wire import KIND_TO_PB
 
-MESSAGE = "the analysis service (clustering, projection, duplicates) is not implemented in this release yet"
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+DEFAULT_POINTS_PER_MESSAGE = 1000
+MAX_POINTS_PER_MESSAGE = 10_000
+
+_ALGORITHM = {
+    analysis_pb2.CLUSTERING_ALGORITHM_UNSPECIFIED: "dbscan",
+    analysis_pb2.CLUSTERING_ALGORITHM_DBSCAN: "dbscan",
+    analysis_pb2.CLUSTERING_ALGORITHM_HDBSCAN: "hdbscan",
+    analysis_pb2.CLUSTERING_ALGORITHM_KMEANS: "kmeans",
+}
+_ALGORITHM_PB = {v: k for k, v in _ALGORITHM.items() if k != analysis_pb2.CLUSTERING_ALGORITHM_UNSPECIFIED}
+_METHOD = {
+    analysis_pb2.PROJECTION_METHOD_UNSPECIFIED: "tsne",
+    analysis_pb2.PROJECTION_METHOD_TSNE: "tsne",
+    analysis_pb2.PROJECTION_METHOD_UMAP: "umap",
+    analysis_pb2.PROJECTION_METHOD_PCA: "pca",
+}
+_METHOD_PB = {v: k for k, v in _METHOD.items() if k != analysis_pb2.PROJECTION_METHOD_UNSPECIFIED}
+_RUN_KIND = {rs.CLUSTERING: analysis_pb2.RUN_KIND_CLUSTERING, rs.PROJECTION: analysis_pb2.RUN_KIND_PROJECTION}
+_RUN_KIND_FROM_PB = {v: k for k, v in _RUN_KIND.items()}
+_RUN_STATE = {
+    rs.RUNNING: analysis_pb2.RUN_STATE_RUNNING,
+    rs.SUCCEEDED: analysis_pb2.RUN_STATE_SUCCEEDED,
+    rs.FAILED: analysis_pb2.RUN_STATE_FAILED,
+}
 
 
-def _unimplemented(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-    abort(context, grpc.StatusCode.UNIMPLEMENTED, MESSAGE, "NOT_IMPLEMENTED_YET")
+def page_size(value: int, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
+    if value < 0 or value > maximum:
+        raise InvalidInput(f"page_size must be between 0 and {maximum}", reason="BAD_PAGE_SIZE")
+    return value or default
+
+
+def _enum(value: int, table: dict[int, str], what: str) -> str:
+    if value not in table:
+        raise InvalidInput(f"unknown {what} {value}", reason="BAD_ENUM")
+    return table[value]
+
+
+def filter_pb(flt: Filter) -> common_pb2.Filter:
+    """A domain filter back on the wire (what a run was computed over)."""
+    msg = common_pb2.Filter(
+        kinds=[KIND_TO_PB[k] for k in flt.kinds],
+        asset_ids=list(flt.asset_ids),
+        mime_types=list(flt.mime_types),
+        source_uri_prefix=flt.source_uri_prefix,
+        min_width=flt.min_width,
+        min_height=flt.min_height,
+        model_id=flt.model_id,
+        cluster_ids=list(flt.cluster_ids),
+    )
+    for name in ("captured_after", "captured_before", "ingested_after", "ingested_before"):
+        value = getattr(flt, name)
+        if value is not None:
+            getattr(msg, name).CopyFrom(convert.timestamp(value))
+    return msg
+
+
+def run_pb(record: RunRecord) -> analysis_pb2.Run:
+    p = record.params
+    msg = analysis_pb2.Run(
+        run_id=record.run_id,
+        kind=_RUN_KIND[record.kind],
+        model_id=record.model_id,
+        filter=filter_pb(record.filter),
+        sample_count=record.sample_count,
+        cluster_count=record.cluster_count,
+        create_time=convert.timestamp(record.created_at),
+        seconds=record.seconds,
+        job_id=record.job_id,
+        state=_RUN_STATE[record.state],
+        error=record.error,
+        error_reason=record.error_reason,
+        noise_count=record.noise_count,
+        eps_used=record.eps_used or 0.0,
+        previous_run_id=record.previous_run_id,
+        clustering_run_id=record.clustering_run_id,
+        stage_seconds=record.stage_seconds,
+    )
+    if record.kind == rs.CLUSTERING:
+        msg.clustering.CopyFrom(
+            analysis_pb2.ClusteringParams(
+                algorithm=_ALGORITHM_PB.get(p.get("algorithm", ""), 0),
+                eps=p.get("eps", 0.0),
+                min_samples=p.get("min_samples", 0),
+                min_cluster_size=p.get("min_cluster_size", 0),
+                n_clusters=p.get("n_clusters", 0),
+            )
+        )
+    else:
+        msg.projection.CopyFrom(
+            analysis_pb2.ProjectionParams(
+                method=_METHOD_PB.get(p.get("method", ""), 0),
+                perplexity=p.get("perplexity", 0.0),
+                seed=p.get("seed", 0),
+            )
+        )
+    if record.metrics is not None:
+        m = record.metrics
+        metrics = analysis_pb2.Metrics(
+            noise_fraction=m.get("noise_fraction", 0.0), labelled_count=m.get("labelled_count", 0)
+        )
+        for name in ("purity", "nmi", "ari", "silhouette"):
+            if m.get(name) is not None:
+                setattr(metrics, name, m[name])
+        msg.metrics.CopyFrom(metrics)
+    return msg
+
+
+def cluster_pb(info: ClusterInfo) -> analysis_pb2.Cluster:
+    return analysis_pb2.Cluster(
+        cluster_id=info.cluster_id,
+        name=info.name,
+        size=info.size,
+        representative_asset_ids=info.representative_asset_ids,
+        representative_sample_ids=info.representative_sample_ids,
+        top_terms=info.top_terms,
+        top_term_scores=info.top_term_scores,
+        renamed=info.renamed,
+    )
 
 
 class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
-    CreateClusteringRun = _unimplemented
-    CreateProjectionRun = _unimplemented
-    GetRun = _unimplemented
-    ListRuns = _unimplemented
-    GetClusters = _unimplemented
-    RenameCluster = _unimplemented
-    GetProjection = _unimplemented
-    FindDuplicates = _unimplemented
+    def __init__(self, ctx: AppContext, background: Executor) -> None:
+        self.ctx = ctx
+        self.background = background
+
+    @property
+    def core(self) -> AnalysisCore:
+        return self.ctx.analysis
+
+    @handle_errors
+    def CreateClusteringRun(
+        self, request: analysis_pb2.CreateClusteringRunRequest, context: grpc.ServicerContext
+    ) -> analysis_pb2.CreateClusteringRunResponse:
+        p = request.params
+        record, job = self.core.start_clustering(
+            ClusteringRequest(
+                filter=convert.filter_from_pb(request.filter),
+                algorithm=_enum(p.algorithm, _ALGORITHM, "clustering algorithm"),
+                eps=p.eps,
+                min_samples=p.min_samples,
+                min_cluster_size=p.min_cluster_size,
+                n_clusters=p.n_clusters,
+                label_field=request.label_field,
+                labels=dict(request.labels),
+            ),
+            self.background,
+        )
+        return analysis_pb2.CreateClusteringRunResponse(run=run_pb(record), job=convert.job_pb(job))
+
+    @handle_errors
+    def CreateProjectionRun(
+        self, request: analysis_pb2.CreateProjectionRunRequest, context: grpc.ServicerContext
+    ) -> analysis_pb2.CreateProjectionRunResponse:
+        p = request.params
+        record, job = self.core.start_projection(
+            ProjectionRequest(
+                filter=convert.filter_from_pb(request.filter),
+                method=_enum(p.method, _METHOD, "projection method"),
+                perplexity=p.perplexity,
+                seed=p.seed,
+                clustering_run_id=request.clustering_run_id,
+            ),
+            self.background,
+        )
+        return analysis_pb2.CreateProjectionRunResponse(run=run_pb(record), job=convert.job_pb(job))
+
+    @handle_errors
+    def GetRun(self, request: analysis_pb2.GetRunRequest, context: grpc.ServicerContext) -> analysis_pb2.GetRunResponse:
+        return analysis_pb2.GetRunResponse(run=run_pb(self.core.get_run(request.run_id)))
+
+    @handle_errors
+    def ListRuns(
+        self, request: analysis_pb2.ListRunsRequest, context: grpc.ServicerContext
+    ) -> analysis_pb2.ListRunsResponse:
+        kind = (
+            ""
+            if request.kind == analysis_pb2.RUN_KIND_UNSPECIFIED
+            else _enum(request.kind, _RUN_KIND_FROM_PB, "run kind")
+        )
+        records, token = self.core.list_runs(page_size(request.page_size), request.page_token, kind)
+        return analysis_pb2.ListRunsResponse(runs=[run_pb(r) for r in records], next_page_token=token)
+
+    @handle_errors
+    def GetClusters(
+        self, request: analysis_pb2.GetClustersRequest, context: grpc.ServicerContext
+    ) -> analysis_pb2.GetClustersResponse:
+        clusters, token = self.core.get_clusters(request.run_id, page_size(request.page_size), request.page_token)
+        return analysis_pb2.GetClustersResponse(clusters=[cluster_pb(c) for c in clusters], next_page_token=token)
+
+    @handle_errors
+    def RenameCluster(
+        self, request: analysis_pb2.RenameClusterRequest, context: grpc.ServicerContext
+    ) -> analysis_pb2.RenameClusterResponse:
+        if not request.cluster_id:
+            raise InvalidInput("cluster_id is required", reason="MISSING_CLUSTER_ID")
+        info = self.core.rename_cluster(request.run_id, request.cluster_id, request.name)
+        return analysis_pb2.RenameClusterResponse(cluster=cluster_pb(info))
+
+    @handle_stream_errors
+    def GetProjection(
+        self, request: analysis_pb2.GetProjectionRequest, context: grpc.ServicerContext
+    ) -> Iterator[analysis_pb2.GetProjectionResponse]:
+        size = page_size(request.page_size, DEFAULT_POINTS_PER_MESSAGE, MAX_POINTS_PER_MESSAGE)
+        for page in self.core.projection_pages(request.run_id, size):
+            if not context.is_active():
+                return
+            yield analysis_pb2.GetProjectionResponse(
+                points=[
+                    analysis_pb2.ProjectedPoint(sample_id=s, asset_id=a, x=float(xy[0]), y=float(xy[1]), cluster_id=c)
+                    for s, a, xy, c in zip(page.sample_ids, page.asset_ids, page.coords, page.cluster_ids, strict=True)
+                ]
+            )
+
+    @handle_errors
+    def FindDuplicates(
+        self, request: analysis_pb2.FindDuplicatesRequest, context: grpc.ServicerContext
+    ) -> analysis_pb2.FindDuplicatesResponse:
+        groups, token = self.core.find_duplicates(
+            convert.filter_from_pb(request.filter),
+            request.min_similarity or 0.95,
+            page_size(request.page_size),
+            request.page_token,
+        )
+        return analysis_pb2.FindDuplicatesResponse(
+            groups=[
+                analysis_pb2.DuplicateGroup(asset_ids=g.asset_ids, min_similarity=g.min_similarity) for g in groups
+            ],
+            next_page_token=token,
+        )

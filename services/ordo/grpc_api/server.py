@@ -48,7 +48,7 @@ class OrdoServer:
         if "analysis" in services:
             from ordo.grpc_api.analysis_servicer import AnalysisServicer
 
-            analysis_pb2_grpc.add_AnalysisServiceServicer_to_server(AnalysisServicer(), self.server)
+            analysis_pb2_grpc.add_AnalysisServiceServicer_to_server(AnalysisServicer(ctx, self.background), self.server)
 
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
