@@ -178,3 +178,46 @@ def test_output_directory_loads_through_the_factory(small_sets: tuple, tmp_path:
     assert not np.allclose(tuned_vectors, base_vectors, atol=1e-3)
     # A directory without ordo_model.json is not mistaken for one.
     assert not ordo_lite.is_model_dir(str(tmp_path))
+
+
+def test_unfrozen_tower_tail_trains_and_loads(tmp_path: Path) -> None:
+    """--unfreeze-last: the tail on cached activations reproduces the frozen features, trains, and the saved
+    model directory loads with the fine-tuned blocks (its image vectors follow the trained tail)."""
+    from PIL import Image
+
+    records = dataset_records("lfw-top40", "labels.jsonl")
+    people: dict[str, list[dict]] = {}
+    for record in records:
+        people.setdefault(record["label"], []).append(record)
+    chosen = [r for name in sorted(people)[:3] for r in people[name][:2]]
+    pairs = [
+        finetune.Pair(DATASETS / "lfw-top40" / r["file"], (f"a photo of {r['label']}",), r["label"]) for r in chosen
+    ]
+    cache = finetune.FeatureCache(tmp_path / "features")
+    data = finetune.encode(pairs, cache, unfreeze=1)
+    assert data.activations is not None and data.activations.shape[:2] == (6, 208)
+    tail = finetune.TowerTail(cache._image_tower or ordo_lite.load_image_tower(), 1)
+    # Before training the tail is the frozen tower: same features (up to the float16 cache).
+    np.testing.assert_allclose(tail.features(data.activations), data.image, atol=0.05, rtol=0.02)
+    heads = finetune.load_base_heads(ordo_lite.HEADS_DIR, 0.0, 100.0)
+    config = finetune.FinetuneConfig(epochs=3, steps_per_epoch=3, batch_size=3, lr=1e-3, tower_lr=1e-3, unfreeze_last=1)
+    block_before = tail.blocks[0]._project_conv.weight.detach().clone()
+    history = finetune.train(heads, data, None, config, tail=tail)
+    assert history[-1] < history[0]
+    assert not torch.equal(block_before, tail.blocks[0]._project_conv.weight)
+    report = {
+        "base_model": "ordo-lite-v1",
+        "before": {"t": finetune.measure(heads, data, tail)},
+        "after": {"t": finetune.measure(heads, data, tail)},
+        "config": {"unfreeze_last": 1},
+        "data": {"target": "t", "background": "none", "swap": "none"},
+    }
+    model_id, out = finetune.save_model(heads, tmp_path / "tail", "tail", ordo_lite.HEADS_DIR, report, tail)
+    assert (out / "image_tower_tail.safetensors").is_file()
+    assert json.loads((out / "ordo_model.json").read_text())["unfrozen_image_blocks"] == 1
+    tuned = create_embedder(str(out))
+    assert tuned.model_id == model_id
+    photo = Image.open(pairs[0].path).convert("RGB")
+    with torch.no_grad():
+        expected = heads.encode_image(torch.from_numpy(tail.features(data.activations[:1]))).numpy()
+    np.testing.assert_allclose(tuned.embed_images([photo]), expected, atol=0.02)

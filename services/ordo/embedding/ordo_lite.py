@@ -207,6 +207,26 @@ def project(features: np.ndarray, weight: torch.Tensor, bias: torch.Tensor) -> n
     return np.ascontiguousarray(projected.numpy(), dtype=np.float32)
 
 
+TOWER_TAIL_FILE = "image_tower_tail.safetensors"
+
+
+def apply_tower_tail(tower: torch.nn.Module, heads_dir: Path) -> None:
+    """Overwrite the image tower's last blocks with fine-tuned ones (``ordo finetune --unfreeze-last``), if the
+    heads directory has them. Every tensor must name an existing tower tensor of the same shape."""
+    path = heads_dir / TOWER_TAIL_FILE
+    if not path.is_file():
+        return
+    from safetensors.torch import load_file
+
+    tail = load_file(str(path), device="cpu")
+    state = tower.state_dict()
+    for name, tensor in tail.items():
+        if name not in state or state[name].shape != tensor.shape:
+            raise ModelUnavailable(f"{path} does not fit EfficientNet-Lite2: {name} {tuple(tensor.shape)}")
+    tower.load_state_dict(tail, strict=False)
+    tower.to(memory_format=torch.channels_last)
+
+
 # ------------------------------------------------------------------ the embedder
 
 
@@ -275,6 +295,7 @@ class OrdoLiteEmbedder:
             started = time.perf_counter()
             config, heads = load_heads(self.heads_dir)
             self._image_tower = load_image_tower()
+            apply_tower_tail(self._image_tower, self.heads_dir)
             self._text_tower = load_text_tower()
             self._heads = heads
             self.config = config

@@ -225,6 +225,37 @@ class FeatureCache:
 
         return self._cached(self._path("image", keys), compute)
 
+    def activations(
+        self, paths: Sequence[Path], unfreeze: int, on_batch: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """The image tower's activations *before* its last ``unfreeze`` blocks, float16 (n, 208, 9, 9): what an
+        unfrozen tail trains on, so the frozen front of the tower still runs once per image, not once per step."""
+        check_unfreeze(unfreeze)
+        keys = [f"act{unfreeze}"]
+        for path in paths:
+            stat = path.stat()
+            keys.append(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}")
+
+        def compute() -> np.ndarray:
+            if self._image_tower is None:
+                self._image_tower = ordo_lite.load_image_tower()
+            tower = self._image_tower
+            front = len(tower._blocks) - unfreeze
+            parts = []
+            for start in range(0, len(paths), _IMAGE_BATCH):
+                batch = [Image.open(p).convert("RGB") for p in paths[start : start + _IMAGE_BATCH]]
+                x = torch.from_numpy(np.stack([ordo_lite.preprocess_image(image) for image in batch]))
+                with torch.inference_mode():
+                    x = tower._swish(tower._bn0(tower._conv_stem(x)))
+                    for block in tower._blocks[:front]:
+                        x = block(x)
+                parts.append(x.numpy().astype(np.float16))
+                if on_batch:
+                    on_batch(len(batch))
+            return np.concatenate(parts, axis=0)
+
+        return self._cached(self._path("act", keys), compute)
+
     def texts(self, texts: Sequence[str]) -> np.ndarray:
         def compute() -> np.ndarray:
             if self._text_tower is None:
@@ -244,10 +275,17 @@ class Encoded:
     captions: list[str]
     caption_ids: list[list[int]]
     group: np.ndarray
+    activations: np.ndarray | None = None  # with --unfreeze-last: the input of the trainable tower tail
 
 
-def encode(pairs: Sequence[Pair], cache: FeatureCache, on_batch: Callable[[int], None] | None = None) -> Encoded:
-    image = cache.images([p.path for p in pairs], on_batch)
+def encode(
+    pairs: Sequence[Pair],
+    cache: FeatureCache,
+    on_batch: Callable[[int], None] | None = None,
+    unfreeze: int = 0,
+) -> Encoded:
+    paths = [p.path for p in pairs]
+    image = cache.images(paths, on_batch)
     captions = sorted({c for p in pairs for c in p.captions})
     index = {c: i for i, c in enumerate(captions)}
     groups = {g: i for i, g in enumerate(sorted({p.group for p in pairs}))}
@@ -257,7 +295,64 @@ def encode(pairs: Sequence[Pair], cache: FeatureCache, on_batch: Callable[[int],
         captions=captions,
         caption_ids=[[index[c] for c in p.captions] for p in pairs],
         group=np.array([groups[p.group] for p in pairs]),
+        activations=cache.activations(paths, unfreeze, on_batch) if unfreeze else None,
     )
+
+
+# ------------------------------------------------------------------ unfreezing the image tower's last blocks
+
+MAX_UNFREEZE = 5  # blocks 16-20 all take 9x9 inputs: caching the input of block 16 stays ~67 kB per image
+TOWER_TAIL_FILE = ordo_lite.TOWER_TAIL_FILE
+
+
+def check_unfreeze(unfreeze: int) -> None:
+    if not 0 <= unfreeze <= MAX_UNFREEZE:
+        raise InvalidInput(f"--unfreeze-last must be between 0 and {MAX_UNFREEZE}", reason="BAD_UNFREEZE")
+
+
+class TowerTail(torch.nn.Module):
+    """The image tower's last ``n`` blocks plus its head convolution, trainable, on cached activations.
+
+    Batch norms keep their ImageNet running statistics (eval mode, as in the frozen tower); their affine
+    parameters and the convolutions train. Drop-connect stays off: the batches are small and the data few.
+    """
+
+    def __init__(self, tower: torch.nn.Module, n: int) -> None:
+        super().__init__()
+        import copy
+
+        check_unfreeze(n)
+        self.first = len(tower._blocks) - n
+        self.blocks = torch.nn.ModuleList(copy.deepcopy(list(tower._blocks[self.first :])))
+        self.conv_head = copy.deepcopy(tower._conv_head)
+        self.bn1 = copy.deepcopy(tower._bn1)
+        self.swish = tower._swish
+        self.eval()
+
+    def train(self, mode: bool = True) -> TowerTail:
+        return super().train(False)  # BN statistics stay frozen
+
+    def forward(self, activations: torch.Tensor) -> torch.Tensor:
+        x = activations.float()
+        for block in self.blocks:
+            x = block(x)
+        return self.swish(self.bn1(self.conv_head(x))).mean(dim=(2, 3))
+
+    def features(self, activations: np.ndarray, batch: int = 256) -> np.ndarray:
+        with torch.no_grad():
+            parts = [self(torch.from_numpy(activations[i : i + batch])) for i in range(0, len(activations), batch)]
+        return torch.cat(parts).numpy()
+
+    def tower_state(self) -> dict[str, torch.Tensor]:
+        """The tail's tensors under the full tower's names (``_blocks.20.…``, ``_conv_head.…``, ``_bn1.…``)."""
+        state = {}
+        for name, tensor in self.state_dict().items():
+            if name.startswith("blocks."):
+                index, rest = name.removeprefix("blocks.").split(".", 1)
+                state[f"_blocks.{self.first + int(index)}.{rest}"] = tensor
+            elif name.startswith("conv_head.") or name.startswith("bn1."):
+                state[f"_{name}"] = tensor
+        return {k: v.detach().contiguous() for k, v in state.items()}
 
 
 # ------------------------------------------------------------------ model
@@ -276,6 +371,8 @@ class FinetuneConfig:
     input_dropout: float = 0.1
     max_logit_scale: float = 100.0
     seed: int = 0
+    unfreeze_last: int = 0  # image tower blocks trained too (0: heads only)
+    tower_lr: float = 1e-5  # the pretrained blocks move far more slowly than the heads
 
 
 def load_base_heads(heads_dir: Path, dropout: float, max_logit_scale: float) -> Heads:
@@ -323,12 +420,23 @@ def train(
     *,
     on_step: Callable[[int, float], None] | None = None,
     checkpoint_dir: Path | None = None,
+    tail: TowerTail | None = None,
 ) -> list[float]:
-    """Fine-tune ``heads`` in place; returns the mean loss of each epoch. Checkpoints after every epoch."""
+    """Fine-tune ``heads`` (and ``tail``, when given) in place; returns the mean loss of each epoch.
+    Checkpoints after every epoch."""
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
-    optimizer = torch.optim.AdamW(heads.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    image = torch.from_numpy(np.concatenate([target.image] + ([background.image] if background else [])))
+    groups: list[dict[str, Any]] = [{"params": list(heads.parameters()), "lr": config.lr}]
+    if tail is not None:
+        groups.append({"params": list(tail.parameters()), "lr": config.tower_lr})
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    sets = [target] + ([background] if background else [])
+    if tail is not None:
+        if any(part.activations is None for part in sets):
+            raise ValueError("unfreezing tower blocks needs the sets encoded with activations")
+        image = torch.from_numpy(np.concatenate([part.activations for part in sets]))  # type: ignore[misc]
+    else:
+        image = torch.from_numpy(np.concatenate([part.image for part in sets]))
     text = torch.from_numpy(np.concatenate([target.text] + ([background.text] if background else [])))
     history = []
     step = 0
@@ -337,7 +445,8 @@ def train(
         total = 0.0
         for _ in range(config.steps_per_epoch):
             image_rows, text_rows = sample_batch(target, background, config, rng)
-            loss = batch_loss(heads, image[image_rows], text[text_rows])
+            image_batch = tail(image[image_rows]) if tail is not None else image[image_rows]
+            loss = batch_loss(heads, image_batch, text[text_rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -349,7 +458,12 @@ def train(
         if checkpoint_dir is not None:
             checkpoint_dir.mkdir(parents=True, exist_ok=True)
             torch.save(
-                {"epoch": epoch, "heads": heads.state_dict(), "optimizer": optimizer.state_dict()},
+                {
+                    "epoch": epoch,
+                    "heads": heads.state_dict(),
+                    "tower_tail": tail.tower_state() if tail is not None else None,
+                    "optimizer": optimizer.state_dict(),
+                },
                 checkpoint_dir / "last.pt",
             )
     heads.eval()
@@ -359,22 +473,23 @@ def train(
 # ------------------------------------------------------------------ measurements
 
 
-def _project(heads: Heads, data: Encoded) -> tuple[np.ndarray, np.ndarray]:
+def _project(heads: Heads, data: Encoded, tail: TowerTail | None = None) -> tuple[np.ndarray, np.ndarray]:
     heads.eval()
+    features = tail.features(data.activations) if tail is not None and data.activations is not None else data.image
     with torch.no_grad():
         return (
-            heads.encode_image(torch.from_numpy(data.image)).numpy(),
+            heads.encode_image(torch.from_numpy(features)).numpy(),
             heads.encode_text(torch.from_numpy(data.text)).numpy(),
         )
 
 
-def measure(heads: Heads, data: Encoded) -> dict[str, float]:
+def measure(heads: Heads, data: Encoded, tail: TowerTail | None = None) -> dict[str, float]:
     """The seed's table row: mean cosine between each image and its own captions, plus retrieval.
 
     ``t2i_R@1``: each distinct caption is a query over the images; a hit when the top image is one of the
     caption's own (for labels: any photo of that person). ``i2t_R@1``: each image's nearest caption is its own
     (for labels: naming the person among all names)."""
-    image, text = _project(heads, data)
+    image, text = _project(heads, data, tail)
     own = [float(np.mean(text[ids] @ image[i])) for i, ids in enumerate(data.caption_ids)]
     scores = text @ image.T  # (captions, images)
     owners: dict[int, set[int]] = {}
@@ -395,14 +510,22 @@ def measure(heads: Heads, data: Encoded) -> dict[str, float]:
 # ------------------------------------------------------------------ the model directory
 
 
-def model_id_for(name: str, heads_file: Path) -> str:
-    """``ordo-lite-ft-<name>-<8 hex of the heads>``: distinct per name and per weights."""
+def model_id_for(name: str, heads_file: Path, tail_file: Path | None = None) -> str:
+    """``ordo-lite-ft-<name>-<8 hex of the weights>``: distinct per name and per weights."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
-    digest = hashlib.sha256(heads_file.read_bytes()).hexdigest()[:8]
+    digest_input = heads_file.read_bytes() + (tail_file.read_bytes() if tail_file is not None else b"")
+    digest = hashlib.sha256(digest_input).hexdigest()[:8]
     return f"{ordo_lite.FAMILY_PREFIX}-ft-{slug}-{digest}"
 
 
-def save_model(heads: Heads, out: Path, name: str, base_dir: Path, report: dict[str, Any]) -> tuple[str, Path]:
+def save_model(
+    heads: Heads,
+    out: Path,
+    name: str,
+    base_dir: Path,
+    report: dict[str, Any],
+    tail: TowerTail | None = None,
+) -> tuple[str, Path]:
     """Write the loadable model directory; returns ``(model_id, out)``."""
     from safetensors.torch import save_file
 
@@ -414,7 +537,11 @@ def save_model(heads: Heads, out: Path, name: str, base_dir: Path, report: dict[
     }
     heads_path = out / ordo_lite.HEADS_FILE
     save_file(tensors, str(heads_path), metadata={"base": ordo_lite.MODEL_ID})
-    model_id = model_id_for(name, heads_path)
+    if tail is not None:
+        save_file(tail.tower_state(), str(out / TOWER_TAIL_FILE), metadata={"base": ordo_lite.MODEL_ID})
+    else:
+        (out / TOWER_TAIL_FILE).unlink(missing_ok=True)
+    model_id = model_id_for(name, heads_path, out / TOWER_TAIL_FILE if tail is not None else None)
     base_config = json.loads((base_dir / ordo_lite.CONFIG_FILE).read_text())
     temperature = 1.0 / math.exp(min(float(heads.logit_scale.detach()), heads.max_log_scale))
     config = {
@@ -430,6 +557,8 @@ def save_model(heads: Heads, out: Path, name: str, base_dir: Path, report: dict[
         "heads": ordo_lite.HEADS_FILE,
         "base_model": config["base_model"],
         "towers": {"image": base_config.get("image_tower"), "text": base_config.get("text_tower")},
+        "image_tower_tail": TOWER_TAIL_FILE if tail is not None else None,
+        "unfrozen_image_blocks": len(tail.blocks) if tail is not None else 0,
     }
     (out / MODEL_FILE).write_text(json.dumps(descriptor, indent=2) + "\n")
     (out / "metrics.json").write_text(json.dumps({**report, "model_id": model_id}, indent=2) + "\n")
@@ -443,9 +572,15 @@ def model_card(model_id: str, report: dict[str, Any]) -> str:
         f"{after['t2i_R@1']:.1f} | {before['i2t_R@1']:.1f} | {after['i2t_R@1']:.1f} |"
         for name, (before, after) in ((n, (report["before"][n], report["after"][n])) for n in report["before"])
     )
+    unfrozen = report["config"].get("unfreeze_last", 0)
+    trained = (
+        f"projection heads and the image tower's last {unfrozen} blocks"
+        if unfrozen
+        else "projection heads only; towers frozen"
+    )
     return (
         f"# {model_id}\n\n"
-        f"Fine-tuned from {report['base_model']} by `ordo finetune` (projection heads only; towers frozen).\n\n"
+        f"Fine-tuned from {report['base_model']} by `ordo finetune` ({trained}).\n\n"
         f"* target: {report['data']['target']}\n* background: {report['data']['background']}\n"
         f"* entity swap: {report['data']['swap']}\n* recipe: `{json.dumps(report['config'])}`\n\n"
         "| set | cosine before | cosine after | t2i R@1 before | after | i2t R@1 before | after |\n"
@@ -503,7 +638,7 @@ def run_finetune(
             if on_features:
                 on_features(label, done[0], len(items))
 
-        return encode(items, cache, step)
+        return encode(items, cache, step, unfreeze=run.config.unfreeze_last)
 
     target_train = encoded("target features", train_pairs)
     target_eval = encoded("held-out features", held_pairs)
@@ -522,11 +657,16 @@ def run_finetune(
     sets = {"target (held out)": target_eval}
     if background_eval is not None:
         sets["background"] = background_eval
-    before = {name: measure(heads, data) for name, data in sets.items()}
+    tail = None
+    if config.unfreeze_last:
+        tail = TowerTail(cache._image_tower or ordo_lite.load_image_tower(), config.unfreeze_last)
+    before = {name: measure(heads, data, tail) for name, data in sets.items()}
     started = time.perf_counter()
-    history = train(heads, target_train, background, config, on_step=on_step, checkpoint_dir=run.out / "checkpoints")
+    history = train(
+        heads, target_train, background, config, on_step=on_step, checkpoint_dir=run.out / "checkpoints", tail=tail
+    )
     seconds = time.perf_counter() - started
-    after = {name: measure(heads, data) for name, data in sets.items()}
+    after = {name: measure(heads, data, tail) for name, data in sets.items()}
     report = {
         "name": run.name,
         "base_model": ordo_lite.MODEL_ID,
@@ -545,7 +685,7 @@ def run_finetune(
         },
         "swap_map": mapping,
     }
-    model_id, _ = save_model(heads, run.out, run.name, run.base_heads, report)
+    model_id, _ = save_model(heads, run.out, run.name, run.base_heads, report, tail)
     report["model_id"] = model_id
     report["model_dir"] = str(run.out)
     return report
