@@ -8,6 +8,8 @@ Benchmarks (see their module docstrings for the method):
 
 * ``bench.ingest_throughput``: `ordo up` end to end (upload → searchable) vs a bare decode+embed loop,
   same model (random-weight CLIP ViT-B/32 on CPU) and images; target ratio >= 0.9.
+* ``bench.distributed_bench``: 1 vs 2 ``ordo worker`` processes on Redis/SeaweedFS (ratio), queue overhead
+  per batch with the tiny model, bucket-watcher latency from put to searchable.
 * ``bench.search_latency``: SearchText over gRPC at 10k/100k vectors (target at 100k: p50 <= 15 ms,
   p99 <= 40 ms, text encoder included), with a breakdown and an exact numpy baseline + recall@10.
 
@@ -35,7 +37,7 @@ RESULTS_DIR = REPO_ROOT / "bench" / "results"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke version for CI (< 2 min)")
-    parser.add_argument("--only", choices=["ingest", "search"], help="run one benchmark")
+    parser.add_argument("--only", choices=["ingest", "search", "distributed"], help="run one benchmark")
     parser.add_argument("--images", type=int, help="ingest: images to embed (default 128; --quick 24)")
     parser.add_argument("--rounds", type=int, help="ingest: alternating rounds per side (default 3; --quick 1)")
     parser.add_argument("--sizes", help="search: comma-separated index sizes (default 10000,100000; --quick 10000)")
@@ -192,6 +194,30 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                     f"(points {b['prepare_points_s']:.1f} s); {b['disk_mb']} MB",
                 )
             )
+    dist = results.get("distributed")
+    if dist and "ratio_2_vs_1" in dist:
+        sec = f"distributed ({dist['config']['images']} imgs, 1 torch thread/worker)"
+        for key in ("one_worker", "two_workers"):
+            r = dist[key]
+            rows.append((sec, f"{r['workers']} worker(s) img/s", f"{r['images_per_s']:.2f}  ({r['wall_s']:.1f} s)"))
+        rows.append((sec, "ratio 2 vs 1 workers", f"{dist['ratio_2_vs_1']:.3f}"))
+        q = dist["queue_overhead"]
+        rows.append(
+            (
+                sec,
+                "queue overhead per batch (tiny model)",
+                f"{q['overhead_per_batch_ms']:.1f} ms (wall {q['wall_per_batch_ms']:.1f} - stages "
+                f"{q['stages_per_batch_ms']:.1f} ms, {q['batches']} batches)",
+            )
+        )
+        w = dist["watcher_latency"]
+        rows.append(
+            (
+                sec,
+                "watcher put → searchable",
+                f"median {w['median_s']:.2f} s, max {w['max_s']:.2f} s (poll {w['poll_interval_s']} s)",
+            )
+        )
     for name, err in results.get("errors", {}).items():
         rows.append((name, "ERROR", err.splitlines()[0][:200] if err else "?"))
     return rows
@@ -260,10 +286,14 @@ def main(argv: list[str] | None = None) -> int:
         "git": git_commit(),
         "errors": {},
     }
-    plan = [b for b in ("ingest", "search") if args.only in (None, b)]
+    plan = [b for b in ("ingest", "search", "distributed") if args.only in (None, b)]
     for bench in plan:
         try:
-            if bench == "ingest":
+            if bench == "distributed":
+                from bench import distributed_bench
+
+                results["distributed"] = distributed_bench.run(n_images=16 if args.quick else 48, keep=args.keep)
+            elif bench == "ingest":
                 from bench import ingest_throughput
 
                 results["ingest"] = ingest_throughput.run(n_images=args.images, rounds=args.rounds, keep=args.keep)

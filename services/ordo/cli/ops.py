@@ -180,6 +180,7 @@ def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -
         RedisServer,
         free_port,
         start_index_host,
+        start_seaweedfs,
         start_services,
         start_worker,
         stop_all,
@@ -190,7 +191,11 @@ def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -
     data_dir = data_dir.resolve()
     logs = data_dir / "logs"
     redis_server = RedisServer(data_dir / "redis", port=free_port()).start()
-    s3 = _start_s3(data_dir / "seaweedfs")
+    try:
+        s3 = start_seaweedfs(data_dir / "seaweedfs")
+    except RuntimeError as exc:
+        redis_server.stop()
+        raise click.ClickException(str(exc)) from exc
     index_port = free_port()
     processes = [start_index_host(data_dir / "qdrant", index_port, logs / "index-host.log")]
     env = {
@@ -226,62 +231,6 @@ def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -
         stop_all(processes)
         s3["stop"]()
         redis_server.stop()
-
-
-def _start_s3(workdir: Path) -> dict:
-    """deploy/seaweedfs.sh's server, started here on free ports (tests/fixtures has the same logic)."""
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    from ordo.processes import stop_process
-    from ordo.worker.cluster import free_port
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    weed = Path(sys.executable).parent / "weed"
-    access, secret = (
-        os.environ.get("ORDO_S3_ACCESS_KEY") or "ordo",
-        os.environ.get("ORDO_S3_SECRET_KEY") or "ordo-secret",
-    )
-    flags = ["s3.port", "master.port", "volume.port", "filer.port"]
-    ports = {f: free_port() for f in flags}
-    args = [
-        str(weed),
-        "-logtostderr",
-        f"-config_dir={workdir}",
-        "mini",
-        f"-dir={workdir / 'data'}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        "-master.telemetry=false",
-        "-webdav=false",
-        "-admin.ui=false",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        *(f"-{f}={p}" for f, p in ports.items()),
-    ]
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret}
-    with (workdir / "weed.log").open("ab") as log:
-        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    endpoint = f"127.0.0.1:{ports['s3.port']}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://{endpoint}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise click.ClickException(f"SeaweedFS did not start; see {workdir / 'weed.log'}")
-        time.sleep(0.2)
-    return {
-        "endpoint": endpoint,
-        "access_key": access,
-        "secret_key": secret,
-        "stop": lambda: stop_process(process, 20),
-    }
 
 
 COMMANDS: list[click.Command] = [ops]

