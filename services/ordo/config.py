@@ -150,6 +150,12 @@ class Settings(BaseSettings):
     processing_max_side: int = Field(
         2000, ge=300, description="Huge images are downscaled to this longer side before detection and OCR."
     )
+    worker_batch_wait_ms: int = Field(
+        20,
+        ge=0,
+        description="With worker_concurrency > 1: how long a model call waits for other tasks' images to share "
+        "a forward pass (cross-task batching, up to model_batch_size images).",
+    )
     visibility_timeout: int = Field(
         3600,
         ge=1,

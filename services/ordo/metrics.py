@@ -37,6 +37,9 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+MERGED_PASSES = Counter(
+    "ordo_worker_merged_forward_passes_total", "Forward passes that served several tasks at once (cross-task batching)"
+)
 DEAD_LETTERS = Counter("ordo_worker_dead_letters_total", "Dead letters written by this worker", ["reason"])
 
 WORKER_KEY = "ordo:workers:"

@@ -265,3 +265,18 @@ def test_a_job_whose_queue_was_lost_is_resumed(cluster: Cluster, coco_images: li
     _assert_indexed_once(ctx, files)
     with pytest.raises(Conflict, match="already succeeded"):
         resume_job(ctx, job_id)
+
+
+def test_one_worker_runs_tasks_at_once_and_they_share_forward_passes(cluster: Cluster, coco_images: list[Path]) -> None:
+    metrics_port = free_port()
+    cluster.start_workers(
+        1, ORDO_WORKER_CONCURRENCY="2", ORDO_WORKER_BATCH_WAIT_MS="300", ORDO_METRICS_PORT=str(metrics_port)
+    )
+    ctx = cluster.context()
+    files = coco_images[122:146]
+    job = _wait_final(cluster, ctx, _ingest(ctx, files))
+    assert (job.state, job.succeeded, job.failed) == (JobState.SUCCEEDED, 24, 0)
+    _assert_indexed_once(ctx, files)
+    metrics = http_get(f"http://127.0.0.1:{metrics_port}/metrics")
+    merged = next(line for line in metrics.splitlines() if line.startswith("ordo_worker_merged_forward_passes_total"))
+    assert float(merged.split()[-1]) >= 1, cluster.logs()

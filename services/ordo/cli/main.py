@@ -142,7 +142,8 @@ def _run_worker(ctx: Any) -> None:
         console.print(f"[red]error:[/red] {exc.message}")
         sys.exit(2)
     worker = ctx.celery.Worker(
-        pool="solo",
+        # several tasks at once share forward passes (ordo.worker.coalescing); one runs on the main thread
+        pool="threads" if ctx.settings.worker_concurrency > 1 else "solo",
         queues=[EMBED_QUEUE],
         loglevel="INFO",
         without_heartbeat=True,

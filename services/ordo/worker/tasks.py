@@ -21,7 +21,7 @@ from functools import cache
 
 from celery import Task, shared_task
 from celery.exceptions import Reject
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 
 from ordo.adapters.celery_queue import decode_task
 from ordo.app import current_context
@@ -29,6 +29,7 @@ from ordo.domain import EmbedTask, FileFailure
 from ordo.errors import Unavailable
 from ordo.metrics import BATCHES, DEAD_LETTERS, IMAGES, STAGE_SECONDS, Heartbeat
 from ordo.worker.celery_app import EMBED_TASK
+from ordo.worker.coalescing import CoalescingEmbedder
 from ordo.worker.dead_letters import DeadLetter, DeadLetterStore, create_dead_letters
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,23 @@ def _dead_letters() -> DeadLetterStore:
 @cache
 def _heartbeat(name: str) -> Heartbeat:
     return Heartbeat(current_context().settings, name)
+
+
+@worker_init.connect
+def _batch_across_tasks(**_: object) -> None:
+    """With several tasks at once (``ORDO_WORKER_CONCURRENCY`` > 1), their model calls share forward passes."""
+    ctx = current_context()
+    settings = ctx.settings
+    if settings.worker_concurrency > 1 and not isinstance(ctx.pipeline.embedder, CoalescingEmbedder):
+        ctx.pipeline.embedder = CoalescingEmbedder(
+            ctx.pipeline.embedder, settings.model_batch_size, settings.worker_batch_wait_ms / 1000
+        )
+        log.info(
+            "cross-task batching: %d tasks at once, passes of up to %d images or %d ms",
+            settings.worker_concurrency,
+            settings.model_batch_size,
+            settings.worker_batch_wait_ms,
+        )
 
 
 @worker_ready.connect
