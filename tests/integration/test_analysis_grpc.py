@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -312,3 +313,44 @@ def test_real_photos_cluster_and_new_ones_join_incrementally(
                 assert point.payload["cluster_id"] in ids | {""}  # nearest cluster, or noise when far from all
     finally:
         s.stop()
+
+
+def test_cli_commands(served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ordo analyze …`, `ordo runs`, `ordo clusters` against the served stack (click's runner, real gRPC)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ordo.cli.main import main
+
+    monkeypatch.setenv("ORDO_ADDRESS", f"127.0.0.1:{served.server.port}")
+    runner = CliRunner()
+
+    def cli(*args: str) -> str:
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout  # progress bars go to stderr
+
+    def cli_json(*args: str) -> Any:
+        return json.loads(cli(*args, "--json"))
+
+    if served.ctx.index.count() == 0:  # this test may run alone
+        served.ctx.index.ensure_collection(served.ctx.embedder.dim)
+        served.ctx.index.upsert(synthetic_points(served.ctx))
+    made = cli_json("analyze", "cluster", "--eps", "0.05", "--min-samples", "4")
+    run_id = made["run"]["runId"]
+    assert made["run"]["state"] == "RUN_STATE_SUCCEEDED" and len(made["clusters"]) == K
+    cluster_id = made["clusters"][0]["clusterId"]
+    assert "boats" in cli("clusters", run_id, "--rename", cluster_id, "boats")
+    table = cli("clusters", run_id)
+    assert "boats (renamed)" in table and cluster_id in table
+    assert run_id in cli("runs") and "clusters" in cli("runs", run_id)
+    assert cli_json("runs", "--kind", "clustering")[0]["runId"] == run_id
+    points_file = tmp_path / "map.csv"
+    cli("analyze", "project", "--method", "pca", "--run", run_id, "--out", str(points_file))
+    rows = points_file.read_text().splitlines()
+    assert rows[0] == "sample_id,asset_id,x,y,cluster_id" and len(rows) - 1 == served.ctx.index.count()
+    hits = cli_json("search", "a photo", "--cluster", cluster_id, "-k", "100")["hits"]
+    assert len(hits) == int(made["clusters"][0]["size"])  # int64 is a string in JSON
+    failed = runner.invoke(main, ["analyze", "cluster", "--eps", "-1"])
+    assert failed.exit_code != 0 and "INVALID_ARGUMENT" in failed.output
