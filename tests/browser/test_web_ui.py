@@ -76,7 +76,7 @@ def test_upload_search_clusters_map(page, gw: GatewayStack, coco_images: list[Pa
     assert second in dialog.locator(".meta").inner_text()
     page.screenshot(path=artifacts / "detail-1280.png")
     page.keyboard.press("Escape")
-    assert page.locator("dialog.detail").count() == 0
+    page.locator("dialog.detail").wait_for(state="detached")  # Escape closes it
 
     # --- search by image: the photo itself comes first --------------------------------------------
     page.set_input_files("#search-image", str(photos[2]))
@@ -103,6 +103,7 @@ def test_upload_search_clusters_map(page, gw: GatewayStack, coco_images: list[Pa
     page.fill("#cluster-name", "beach things")
     page.click(".rename button")
     page.locator("h1", has_text="beach things").wait_for()
+    page.screenshot(path=artifacts / "cluster-1280.png", full_page=True)
     assert cards.count() == 0  # we are on the cluster page now
 
     # --- the map: one point per sample --------------------------------------------------------------

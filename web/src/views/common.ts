@@ -143,8 +143,11 @@ export function updateJobCard(card: HTMLElement, job: Job): void {
     h(
       "p",
       { class: "counts" },
-      `${done} / ${total}${job.enumeration_done ? "" : "+"} done · ${n(job.succeeded)} new · ${n(job.duplicates)} duplicate · ` +
-        `${n(job.failed)} failed · ${n(job.pending)} pending · ${job.rate_per_second.toFixed(1)}/s` +
+      `${done} / ${total}${job.enumeration_done ? "" : "+"} done · ` +
+        (job.kind === "ingest"
+          ? `${n(job.succeeded)} new · ${n(job.duplicates)} duplicate · ${n(job.failed)} failed · ${n(job.pending)} pending · `
+          : `${n(job.failed)} failed · `) +
+        `${job.rate_per_second.toFixed(1)}/s` +
         (final ? "" : ` · ${formatEta(job.eta_seconds)}`),
     ),
     job.error ? h("p", { class: "error" }, job.error) : "",
