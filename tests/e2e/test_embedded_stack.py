@@ -199,7 +199,16 @@ def test_assets_get_list_delete(stack: Stack, ingested: dict, coco_images: list[
             "INVALID_ARGUMENT",
             "BAD_URI",
         ),
-        (lambda c: c.analysis.ListRuns(analysis_pb2.ListRunsRequest()), "UNIMPLEMENTED", "NOT_IMPLEMENTED_YET"),
+        (
+            lambda c: c.analysis.ListRuns(analysis_pb2.ListRunsRequest(page_token="garbage")),
+            "INVALID_ARGUMENT",
+            "BAD_PAGE_TOKEN",
+        ),
+        (
+            lambda c: c.analysis.GetRun(analysis_pb2.GetRunRequest(run_id="r20200101t000000000000-abcdef")),
+            "NOT_FOUND",
+            "RUN_NOT_FOUND",
+        ),
     ],
 )
 def test_errors_have_proper_codes(stack: Stack, ingested: dict, call, code: str, reason: str) -> None:

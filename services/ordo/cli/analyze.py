@@ -28,7 +28,7 @@ def _filter_options(fn: Any) -> Any:
     return click.option("--mime", multiple=True, help="Only these MIME types.")(fn)
 
 
-def _watch_run(client: Any, run: Any, what: str) -> Any:
+def watch_run(client: Any, run: Any, what: str) -> Any:
     """Follow the run's job with a progress bar; return the finished run (GetRun)."""
     from ordo.v1 import analysis_pb2, common_pb2, ingest_pb2
 
@@ -56,7 +56,7 @@ def _metric(metrics: Any, name: str) -> str:
     return f"{getattr(metrics, name):.3f}" if metrics.HasField(name) else "–"
 
 
-def _print_run(run: Any) -> None:
+def print_run(run: Any) -> None:
     from ordo.v1 import analysis_pb2
 
     kind = analysis_pb2.RunKind.Name(run.kind).removeprefix("RUN_KIND_").lower()
@@ -79,7 +79,7 @@ def _print_run(run: Any) -> None:
         out.print(f"cluster ids continue run {run.previous_run_id}")
 
 
-def _clusters_table(run_id: str, clusters: list[Any]) -> Table:
+def clusters_table(run_id: str, clusters: list[Any]) -> Table:
     # ids are what users copy into the next command: never wrapped or cut
     ident = Column("cluster", no_wrap=True, min_width=12)
     table = Table(ident, "name", "size", "top terms", "representatives", title=f"clusters of {run_id}")
@@ -90,7 +90,7 @@ def _clusters_table(run_id: str, clusters: list[Any]) -> Table:
     return table
 
 
-def _all_clusters(client: Any, run_id: str) -> list[Any]:
+def all_clusters(client: Any, run_id: str) -> list[Any]:
     from ordo.v1 import analysis_pb2
 
     clusters: list[Any] = []
@@ -188,13 +188,13 @@ def cluster(
         else:
             out.print(f"run {created.run.run_id} started (job {created.job.job_id})")
         return
-    run = _watch_run(client, created.run, "clustering")
-    clusters = _all_clusters(client, run.run_id)
+    run = watch_run(client, created.run, "clustering")
+    clusters = all_clusters(client, run.run_id)
     if as_json:
         out.print_json(json.dumps({"run": MessageToDict(run), "clusters": [MessageToDict(c) for c in clusters]}))
         return
-    _print_run(run)
-    out.print(_clusters_table(run.run_id, clusters))
+    print_run(run)
+    out.print(clusters_table(run.run_id, clusters))
 
 
 @analyze.command()
@@ -235,7 +235,7 @@ def project(
     if no_wait:
         out.print(f"run {created.run.run_id} started (job {created.job.job_id})")
         return
-    run = _watch_run(client, created.run, "projecting")
+    run = watch_run(client, created.run, "projecting")
     if out_path is not None:
         points = _projection_points(client, run.run_id)
         _write_points(out_path, points)
@@ -243,7 +243,7 @@ def project(
     if as_json:
         out.print_json(json.dumps(MessageToDict(run)))
     else:
-        _print_run(run)
+        print_run(run)
 
 
 def _projection_points(client: Any, run_id: str) -> list[Any]:
@@ -320,7 +320,7 @@ def runs(run_id: str | None, run_kind: str | None, as_json: bool) -> None:
         if as_json:
             out.print_json(json.dumps(MessageToDict(run.run)))
         else:
-            _print_run(run.run)
+            print_run(run.run)
             if run.run.error:
                 out.print(f"[red]{run.run.error_reason}[/red]: {run.run.error}")
         return
@@ -372,11 +372,11 @@ def clusters(run_id: str, rename: tuple[str, str] | None, as_json: bool) -> None
         else:
             out.print(f"cluster {renamed.cluster_id} is now “{renamed.name}”")
         return
-    found = _all_clusters(client, run_id)
+    found = all_clusters(client, run_id)
     if as_json:
         out.print_json(json.dumps([MessageToDict(c) for c in found]))
         return
-    out.print(_clusters_table(run_id, found))
+    out.print(clusters_table(run_id, found))
 
 
 COMMANDS: list[click.Command] = [analyze, runs, clusters]

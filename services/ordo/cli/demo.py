@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -83,11 +84,30 @@ def demo(folder: Path, limit: int, queries: tuple[str, ...], keep_running: bool)
             for hit in response.hits:
                 table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.asset.file_name)
             out.print(table)
-        out.print(
-            "clustering and the 2-D map arrive with the analysis service (AnalysisService answers UNIMPLEMENTED)."
-        )
+        _cluster(client)
         if keep_running:
             out.print(f'the stack keeps running on {settings.address} (pid {proc.pid}); try `ordo search "..."`')
     finally:
         if not keep_running:
             stop_process(proc)
+
+
+def _cluster(client: Any) -> None:
+    """Cluster what was ingested (DBSCAN, automatic eps) and print the clusters with their names."""
+    import grpc
+
+    from ordo.cli.analyze import all_clusters, clusters_table, print_run, watch_run
+    from ordo.cli.common import out
+    from ordo.v1 import analysis_pb2
+
+    try:
+        created = client.analysis.CreateClusteringRun(analysis_pb2.CreateClusteringRunRequest())
+    except grpc.RpcError as exc:  # e.g. too few images for a cluster: say so, the demo goes on
+        out.print(f"no clustering: {exc.details()}")  # type: ignore[attr-defined]  # grpc.Call
+        return
+    run = watch_run(client, created.run, "clustering")
+    print_run(run)
+    out.print(clusters_table(run.run_id, all_clusters(client, run.run_id)))
+    out.print(
+        f'search inside a cluster: ordo search "..." --cluster CLUSTER_ID; rename: ordo clusters {run.run_id} --rename'
+    )
