@@ -10,6 +10,8 @@ Benchmarks (see their module docstrings for the method):
   same model (random-weight CLIP ViT-B/32 on CPU) and images; target ratio >= 0.9.
 * ``bench.distributed_bench``: 1 vs 2 ``ordo worker`` processes on Redis/SeaweedFS (ratio), queue overhead
   per batch with the tiny model, bucket-watcher latency from put to searchable.
+* ``bench.processing_bench``: cost per image of object detection and OCR, and ingest throughput through the
+  embedding pipeline with the image processor off / objects / text / both vs no processor (ratios).
 * ``bench.search_latency``: SearchText over gRPC at 10k/100k vectors (target at 100k: p50 <= 15 ms,
   p99 <= 40 ms, text encoder included), with a breakdown and an exact numpy baseline + recall@10.
 
@@ -37,7 +39,7 @@ RESULTS_DIR = REPO_ROOT / "bench" / "results"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke version for CI (< 2 min)")
-    parser.add_argument("--only", choices=["ingest", "search", "distributed"], help="run one benchmark")
+    parser.add_argument("--only", choices=["ingest", "search", "distributed", "processing"], help="run one benchmark")
     parser.add_argument("--images", type=int, help="ingest: images to embed (default 128; --quick 24)")
     parser.add_argument("--rounds", type=int, help="ingest: alternating rounds per side (default 3; --quick 1)")
     parser.add_argument("--sizes", help="search: comma-separated index sizes (default 10000,100000; --quick 10000)")
@@ -76,6 +78,9 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "passed": ingest["passed"],
             }
         )
+    processing = results.get("processing")
+    if processing and "target" in processing:
+        out.append(processing["target"])
     search = results.get("search")
     if search and "targets" in search:
         t = search["targets"]
@@ -194,6 +199,10 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                     f"(points {b['prepare_points_s']:.1f} s); {b['disk_mb']} MB",
                 )
             )
+    if results.get("processing"):
+        from bench.processing_bench import rows as processing_rows
+
+        rows.extend(processing_rows(results["processing"]))
     dist = results.get("distributed")
     if dist and "ratio_2_vs_1" in dist:
         sec = f"distributed ({dist['config']['images']} imgs, 1 torch thread/worker)"
@@ -286,10 +295,16 @@ def main(argv: list[str] | None = None) -> int:
         "git": git_commit(),
         "errors": {},
     }
-    plan = [b for b in ("ingest", "search", "distributed") if args.only in (None, b)]
+    plan = [b for b in ("ingest", "search", "distributed", "processing") if args.only in (None, b)]
     for bench in plan:
         try:
-            if bench == "distributed":
+            if bench == "processing":
+                from bench import processing_bench
+
+                results["processing"] = processing_bench.run(
+                    n_images=8 if args.quick else 16, n_receipts=4 if args.quick else 8, rounds=1 if args.quick else 2
+                )
+            elif bench == "distributed":
                 from bench import distributed_bench
 
                 results["distributed"] = distributed_bench.run(n_images=16 if args.quick else 48, keep=args.keep)

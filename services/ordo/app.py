@@ -407,14 +407,17 @@ class AppContext:
 
     # --- asset operations that span ports ----------------------------------------------------
     def samples_of(self, asset: Asset) -> list[Sample]:
+        """Every sample of the asset: the whole image, then object crops and text lines in their order."""
         from ordo.core.payload import sample_from_payload
-        from ordo.ids import sample_id_for
+        from ordo.domain import Filter
 
         index = self.index
         if not index.dim:
             return []
-        points = index.retrieve([sample_id_for(asset.asset_id, SampleKind.IMAGE)])
-        return [sample_from_payload(p.id, p.payload) for p in points]
+        points = index.scroll(Filter(asset_ids=(asset.asset_id,)), with_vectors=False)
+        samples = [sample_from_payload(p.id, p.payload) for p in points]
+        order = list(SampleKind)
+        return sorted(samples, key=lambda s: (order.index(s.kind), s.index))
 
     def delete_asset(self, asset_id: str) -> None:
         """Vectors first, then bytes and record: a crash in between leaves a record to delete again,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from ordo.cli import eval_processing as _processing
 from ordo.cli.eval_clustering import clustering
 from ordo.cli.eval_retrieval import retrieval, zeroshot
 
@@ -20,3 +21,5 @@ def eval_group() -> None:
 eval_group.add_command(retrieval)
 eval_group.add_command(zeroshot)
 eval_group.add_command(clustering)
+for _command in _processing.COMMANDS:  # `ordo eval ocr`, `ordo eval detection`
+    eval_group.add_command(_command)
