@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 
 from ordo.embedding.base import checked_images, checked_texts
+from ordo.embedding.fast_preprocess import GeometryPlan
 from ordo.embedding.inference_lane import IMAGE_PRIORITY, TEXT_PRIORITY, InferenceLane
 from ordo.errors import ModelUnavailable
 
@@ -53,6 +54,10 @@ _GUIDANCE_TAIL = (
 
 
 DEFAULT_INPUT_SIZE = 224
+# How far the split preprocessing may differ from the model's processor, in normalised pixel units: exact
+# against transformers' PIL backend; resize antialiasing (~2-3 of 255 levels) against its torchvision one.
+_PLAN_MAX_ERROR_PIL = 1e-4
+_PLAN_MAX_ERROR_OTHER_BACKEND = 0.1
 _MIN_QUANTIZED_AGREEMENT = 0.995
 
 
@@ -220,6 +225,8 @@ class HFDualEncoder:
         self._lane = InferenceLane(f"ordo-infer-{self.model_id}")
         self._model: Any = None  # published last in load(): "not None" means every other field is ready
         self._image_processor: Any = None
+        # Preprocessing split into decoder-thread geometry and on-device arithmetic (None: the processor).
+        self._plan: GeometryPlan | None = None
         self._tokenizer: Any = None
         # Embedding width; 0 until load(). A plain attribute on purpose, not a lazily loading property:
         # on Python 3.11 ``isinstance(x, Embedder)`` reads every protocol member and would load the model.
@@ -403,7 +410,69 @@ class HFDualEncoder:
             self._quantize_text_tower(model)
         vision_config = getattr(config, "vision_config", None) or config
         self.input_size = int(getattr(vision_config, "image_size", 0) or DEFAULT_INPUT_SIZE)
+        self._plan = self._checked_plan(image_processor)
         self._model = model
+
+    def _checked_plan(self, image_processor: Any) -> GeometryPlan | None:
+        """The split preprocessing, if this processor's settings are mirrored and it reproduces the
+        processor's pixels on probe images of awkward sizes; otherwise None (the processor is used).
+
+        The plan resizes with PIL, exactly as transformers' PIL backend does (max error ~1e-7). Where
+        torchvision is installed (GPU images) transformers picks its torchvision backend, whose antialiased
+        resize differs by a couple of intensity levels; the plan is still used there, so that a CPU worker
+        and a GPU worker give the same vector for the same image."""
+        if "pixel_values" not in self._image_inputs:
+            return None
+        plan = GeometryPlan.from_processor(image_processor)
+        if plan is None:
+            logger.info("image processor of %s not mirrored: it runs on the inference thread", self.model_id)
+            return None
+        rng = np.random.default_rng(0)
+        sizes = ((64, 64), (301, 203), (97, 460))
+        probes = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in sizes]
+        expected = image_processor(images=probes, return_tensors="pt")["pixel_values"].float()
+        actual = plan.to_model_input([plan.pixels(p) for p in probes], "cpu", torch.float32)
+        error = float((expected - actual).abs().max()) if expected.shape == actual.shape else float("inf")
+        pil_backend = "Pil" in type(image_processor).__name__
+        limit = _PLAN_MAX_ERROR_PIL if pil_backend else _PLAN_MAX_ERROR_OTHER_BACKEND
+        if error > limit:
+            logger.warning("split preprocessing of %s differs from its processor (%.2g)", self.model_id, error)
+            return None
+        if not pil_backend:
+            logger.info(
+                "%s: PIL geometry instead of %s (max difference %.3f, resize antialiasing)",
+                self.model_id,
+                type(image_processor).__name__,
+                error,
+            )
+        return plan
+
+    # ------------------------------------------------------------ preprocessing
+
+    def prepare_image(self, image: Image.Image) -> np.ndarray:
+        """Everything about an image that can run off the inference thread: call it from decoder threads
+        (thread-safe), then hand the results to :meth:`embed_prepared`. ``embed_images`` is exactly
+        ``embed_prepared([prepare_image(i) for i in images])``, so both paths give the same vectors."""
+        self.load()
+        if self._plan is not None:
+            return self._plan.pixels(image)
+        return np.asarray(self._image_processor(images=[image], return_tensors="np")["pixel_values"][0])
+
+    def embed_prepared(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
+        """Embed outputs of :meth:`prepare_image`; float32 (n, dim), unit rows."""
+        self.load()
+        if not prepared:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._lane.map_batches(IMAGE_PRIORITY, self._run_prepared, list(prepared), self.batch_size)
+
+    def _run_prepared(self, batch: list[np.ndarray]) -> np.ndarray:
+        if self._plan is not None:
+            pixels = self._plan.to_model_input(batch, self.device, self.dtype)
+        else:
+            pixels = torch.from_numpy(np.stack(batch)).to(self.device, dtype=self.dtype)
+        with torch.inference_mode():
+            output = self._model.get_image_features(pixel_values=pixels)
+        return self._normalised(output)
 
     def _quantize_text_tower(self, model: Any) -> None:
         """Swap the text tower for an int8 dynamically quantised copy, if it agrees with the original.
@@ -440,13 +509,7 @@ class HFDualEncoder:
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Embed RGB PIL images of any size (other modes are converted); float32 (n, dim), unit rows."""
         self.load()
-        prepared = checked_images(images)
-        if not prepared:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self._lane.map_batches(IMAGE_PRIORITY, self._run_model_images, prepared, self.batch_size)
-
-    def _run_model_images(self, images: list[Image.Image]) -> np.ndarray:
-        return self._run_images(self._model, images)
+        return self.embed_prepared([self.prepare_image(image) for image in checked_images(images)])
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Embed text queries; float32 (n, dim), unit rows. Texts longer than the model's context
