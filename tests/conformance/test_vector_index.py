@@ -486,6 +486,7 @@ def test_data_survives_close_and_reopen(backend: str, tmp_path: Path, data: Data
     first.ensure_collection(DIM)
     first.upsert(data.points[:100])
     first.delete_by_asset(asset_of(0))
+    first.set_payload([point_id(50)], {"cluster_id": "kept"})  # Edge does not flush here: close() must
     query = queries(data)[2].tolist()
     before = [h.id for h in first.search(query, limit=10, filter=Filter(kinds=(SampleKind.IMAGE,)))]
     first.close()
@@ -495,7 +496,7 @@ def test_data_survives_close_and_reopen(backend: str, tmp_path: Path, data: Data
         assert second.dim == DIM  # known without ensure_collection
         assert second.count() == 98
         assert [h.id for h in second.search(query, limit=10, filter=Filter(kinds=(SampleKind.IMAGE,)))] == before
-        assert second.retrieve([point_id(50)])[0].payload == data.points[50].payload
+        assert second.retrieve([point_id(50)])[0].payload == {**data.points[50].payload, "cluster_id": "kept"}
         second.ensure_collection(DIM)
         with pytest.raises(Conflict):
             second.ensure_collection(DIM * 2)

@@ -363,6 +363,13 @@ class EdgeVectorIndex:
                 return
 
     def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
+        """Merges keys into stored payloads; not flushed here (unlike upserts).
+
+        Why: what callers write this way is derived data (an analysis run's cluster ids, which the run can
+        write again), the WAL already brings it back after a killed process, and an fsync per call cost
+        ≈0.2-0.35 s on 20k × 512-d points, so labelling 50 clusters took 18 s instead of under 2. The next
+        upsert, delete, optimize or close flushes it with everything else.
+        """
         if not ids:
             return
         check_point_ids(ids)
@@ -374,7 +381,6 @@ class EdgeVectorIndex:
                 for start in range(0, len(ids), UPSERT_CHUNK * 8):
                     selector = ids_filter(ids[start : start + UPSERT_CHUNK * 8], MODELS)
                     shard.update(qe.UpdateOperation.set_payload_by_filter(selector, prepare_payload(payload)))
-                shard.flush()
 
     # --- helpers --------------------------------------------------------------------------------
 
