@@ -10,10 +10,19 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ordo.config import Settings
-from ordo.v1 import analysis_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2_grpc
+from ordo.v1 import analysis_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc, search_pb2_grpc
 
 CHUNK_BYTES = 1024 * 1024
 _channels: dict[str, grpc.Channel] = {}
+
+
+def _with_processing(
+    messages: Iterator[ingest_pb2.UploadImagesRequest], processing: common_pb2.ProcessingOptions
+) -> Iterator[ingest_pb2.UploadImagesRequest]:
+    for i, message in enumerate(messages):
+        if i == 0:
+            message.processing.CopyFrom(processing)
+        yield message
 
 
 def _channel(address: str, max_message_bytes: int) -> grpc.Channel:
@@ -58,10 +67,14 @@ class OrdoClient:
         on_file: Callable[[Path, int], None] | None = None,
         unreadable: list[tuple[Path, str]] | None = None,
         timeout: float | None = None,
+        processing: common_pb2.ProcessingOptions | None = None,
     ) -> ingest_pb2.UploadImagesResponse:
         """Streams files in 1 MiB chunks. Files that cannot be opened here never reach the server; they
-        are appended to ``unreadable`` with the reason, and the rest of the batch goes on."""
+        are appended to ``unreadable`` with the reason, and the rest of the batch goes on. ``processing``
+        asks for object crops / OCR text (it travels on the first message)."""
         messages = self._upload_messages(files, request_id, on_file, unreadable if unreadable is not None else [])
+        if processing is not None:
+            messages = _with_processing(messages, processing)
         return self.ingest.UploadImages(messages, timeout=timeout)
 
     @staticmethod

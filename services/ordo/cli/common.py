@@ -93,9 +93,11 @@ def progress_bar() -> Progress:
     )
 
 
-def upload_paths(client: Any, paths: list[Path], recursive: bool) -> tuple[str, list[tuple[str, str, str]]]:
+def upload_paths(
+    client: Any, paths: list[Path], recursive: bool, processing: Any = None
+) -> tuple[str, list[tuple[str, str, str]]]:
     """Uploads files and folders with a progress bar; returns the job id ('' when nothing was sent)
-    and the files that could not even be read here."""
+    and the files that could not even be read here. ``processing``: an ``ordo.v1.ProcessingOptions``."""
     files = list(expand_local(paths, recursive))
     unreadable: list[tuple[Path, str]] = []
     job_id = ""
@@ -110,6 +112,7 @@ def upload_paths(client: Any, paths: list[Path], recursive: bool) -> tuple[str, 
                 request_id=uuid.uuid4().hex,
                 unreadable=unreadable,
                 on_file=lambda _p, _n: progress.advance(bar),
+                processing=processing,
             )
             job_id = response.job.job_id
         except grpc.RpcError as exc:

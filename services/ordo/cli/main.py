@@ -199,10 +199,23 @@ def worker() -> None:
 @click.option("--server-side", is_flag=True, help="Let the server read local paths itself (same machine).")
 @click.option("--no-wait", is_flag=True, help="Return once queued; do not wait for embeddings.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final job as JSON.")
-def ingest(inputs: tuple[str, ...], no_recursive: bool, server_side: bool, no_wait: bool, as_json: bool) -> None:
+@click.option(
+    "--objects/--no-objects", default=None, help="Detect objects as extra samples (default: ORDO_DETECT_OBJECTS)."
+)
+@click.option("--text/--no-text", default=None, help="Read text (OCR) as extra samples (default: ORDO_READ_TEXT).")
+def ingest(
+    inputs: tuple[str, ...],
+    no_recursive: bool,
+    server_side: bool,
+    no_wait: bool,
+    as_json: bool,
+    objects: bool | None,
+    text: bool | None,
+) -> None:
     """Ingest images: files, folders (recursive) or s3://bucket/prefix."""
-    from ordo.v1 import ingest_pb2
+    from ordo.v1 import common_pb2, ingest_pb2
 
+    processing = common_pb2.ProcessingOptions(detect_objects=objects, read_text=text)
     client = make_client()
     settings = client.settings
     s3 = [i for i in inputs if i.startswith("s3://")]
@@ -213,14 +226,16 @@ def ingest(inputs: tuple[str, ...], no_recursive: bool, server_side: bool, no_wa
         uris = s3 + ([str(p.expanduser().resolve()) for p in local] if server_side else [])
         response = rpc(
             lambda: client.ingest.IngestUris(
-                ingest_pb2.IngestUrisRequest(uris=uris, non_recursive=no_recursive, request_id=uuid.uuid4().hex)
+                ingest_pb2.IngestUrisRequest(
+                    uris=uris, non_recursive=no_recursive, request_id=uuid.uuid4().hex, processing=processing
+                )
             ),
             "IngestUris",
             settings,
         )
         job_ids.append(response.job.job_id)
     if local and not server_side:
-        job_id, local_failures = upload_paths(client, local, not no_recursive)
+        job_id, local_failures = upload_paths(client, local, not no_recursive, processing)
         if job_id:
             job_ids.append(job_id)
     jobs = [watch_job(client, job_id, no_wait) for job_id in job_ids]
