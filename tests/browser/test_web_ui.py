@@ -83,6 +83,12 @@ def test_upload_search_clusters_map(page, gw: GatewayStack, coco_images: list[Pa
     page.locator(".status", has_text=f"results for images like {photos[2].name}").wait_for()
     assert page.locator(".results .tile").first.get_attribute("data-asset-id") == sha(photos[2])
 
+    # "More like this" on a result: its neighbours, without itself.
+    page.locator(".results .like").first.click()
+    page.locator(".status", has_text="results for images like this one").wait_for()
+    assert page.locator(".results .grid").get_attribute("data-count") == "4"
+    assert page.locator(f".results .tile[data-asset-id='{sha(photos[2])}']").count() == 0
+
     # --- clusters after an analysis run ------------------------------------------------------------
     page.goto("/#/clusters")
     page.click("#run-analysis")

@@ -7,6 +7,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import pytest
 from PIL import Image
 
 from ordo.config import Settings
-from ordo.gateway.app import create_app
+from ordo.gateway.server import GatewayThread
 from ordo.launch import free_port
 from tests.e2e.conftest import stop_stack
 from tests.fixtures.gateway_stack import GatewayStack, start_gateway_stack
@@ -156,16 +159,14 @@ def test_errors_map_to_http_codes_with_the_message(
 
 
 def test_services_down_is_503_with_a_readable_message() -> None:
-    dead = Settings(address=f"127.0.0.1:{free_port()}")
-    transport = httpx.ASGITransport(app=create_app(dead))
-
-    async def call() -> httpx.Response:
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            return await client.get("/api/search", params={"q": "dog"}, timeout=30)
-
-    import asyncio
-
-    response = asyncio.run(call())
+    """A gateway whose gRPC services are not there answers 503 with a message saying so."""
+    port = free_port()
+    gateway = GatewayThread(Settings(address=f"127.0.0.1:{free_port()}"), "127.0.0.1", port)
+    assert gateway.start()
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/api/search", params={"q": "dog"}, timeout=30)
+    finally:
+        gateway.stop()
     assert response.status_code == 503
     assert response.json()["code"] == "UNAVAILABLE"
     assert "cannot be reached" in response.json()["detail"]
@@ -178,3 +179,27 @@ def test_openapi_docs_describe_the_routes(http: httpx.Client) -> None:
         assert path in paths
     status = http.get("/api/status").json()
     assert status["services"] == {"ingest": "SERVING", "search": "SERVING", "analysis": "SERVING"}
+
+
+def test_ordo_gateway_runs_alone_in_front_of_the_services(gw: GatewayStack) -> None:
+    """`ordo gateway` (what compose runs) serves the same API from its own process."""
+    port = free_port()
+    env = {**gw.stack.env, "ORDO_HTTP_PORT": str(port)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ordo.cli.main", "gateway"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "ordo gateway did not start"
+                time.sleep(0.2)
+        assert status.status_code == 200
+        assert status.json()["services"]["search"] == "SERVING"
+        assert httpx.get(f"http://127.0.0.1:{port}/").status_code in (200, 503)  # the UI, or how to build it
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -31,7 +31,21 @@ export function resultsGrid(items: GridItem[], label: string, onMoreLike?: (asse
         item.score !== undefined ? h("span", { class: "score" }, item.score.toFixed(3)) : null,
       ),
     );
-    grid.append(h("li", {}, button));
+    const like = onMoreLike
+      ? h(
+          "button",
+          {
+            class: "like",
+            type: "button",
+            title: "More like this",
+            "aria-label": `More like ${a.file_name}`,
+            tabindex: -1, // keyboard users reach it from the detail view; arrows move between results
+            onclick: () => onMoreLike(a.asset_id),
+          },
+          "≈",
+        )
+      : null;
+    grid.append(h("li", {}, button, like));
   });
   if (!items.length) grid.append(h("li", { class: "empty" }, "No images."));
   return grid;
