@@ -336,7 +336,9 @@ class QdrantServerIndex:
                     with_vectors=with_vectors,
                 )
             for r in records:
-                vector = [float(x) for x in r.vector] if with_vectors and isinstance(r.vector, list) else []
+                # the engine hands each vector over as a fresh list of floats: used as is (a float() per
+                # element cost as much as the engine's own conversion, ~1.3 s per 20k x 512)
+                vector = r.vector if with_vectors and isinstance(r.vector, list) else []
                 yield VectorPoint(id=str(r.id), vector=vector, payload=dict(r.payload or {}))
             if offset is None or not records:
                 return
