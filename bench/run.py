@@ -10,6 +10,8 @@ Benchmarks (see their module docstrings for the method):
   same model (random-weight CLIP ViT-B/32 on CPU) and images; target ratio >= 0.9.
 * ``bench.distributed_bench``: 1 vs 2 ``ordo worker`` processes on Redis/SeaweedFS (ratio), queue overhead
   per batch with the tiny model, bucket-watcher latency from put to searchable.
+* ``bench.ordo_lite_bench``: ordo-lite (the offline model) upload → searchable through a scratch stack, and
+  text queries/s, vs CLIP ViT-B/32's compute in the same run; target >= 40 img/s on this 2-core CPU.
 * ``bench.processing_bench``: cost per image of object detection and OCR, and ingest throughput through the
   embedding pipeline with the image processor off / objects / text / both vs no processor (ratios).
 * ``bench.search_latency``: SearchText over gRPC at 10k/100k vectors (target at 100k: p50 <= 15 ms,
@@ -39,7 +41,9 @@ RESULTS_DIR = REPO_ROOT / "bench" / "results"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke version for CI (< 2 min)")
-    parser.add_argument("--only", choices=["ingest", "search", "distributed", "processing"], help="run one benchmark")
+    parser.add_argument(
+        "--only", choices=["ingest", "search", "distributed", "processing", "ordo-lite"], help="run one benchmark"
+    )
     parser.add_argument("--images", type=int, help="ingest: images to embed (default 128; --quick 24)")
     parser.add_argument("--rounds", type=int, help="ingest: alternating rounds per side (default 3; --quick 1)")
     parser.add_argument("--sizes", help="search: comma-separated index sizes (default 10000,100000; --quick 10000)")
@@ -81,6 +85,8 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     processing = results.get("processing")
     if processing and "target" in processing:
         out.append(processing["target"])
+    if results.get("ordo_lite"):
+        out.append(results["ordo_lite"]["target"])
     search = results.get("search")
     if search and "targets" in search:
         t = search["targets"]
@@ -227,6 +233,14 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 f"median {w['median_s']:.2f} s, max {w['max_s']:.2f} s (poll {w['poll_interval_s']} s)",
             )
         )
+    lite = results.get("ordo_lite")
+    if lite:
+        sec = "ordo-lite through the stack (vs CLIP ViT-B/32 compute)"
+        for r in lite["rows"]:
+            rate = f"{r['images_per_s']:.1f}  ({r['images']} imgs, {r['wall_s']:.1f} s)"
+            rows.append((sec, f"{r['model']} img/s", rate))
+            rows.append((sec, f"{r['model']} text queries/s", f"{r['text_queries_per_s']:.1f}"))
+        rows.append((sec, "ratio ordo-lite / CLIP B/32", f"{lite['ratio_vs_clip_b32']:.2f}"))
     for name, err in results.get("errors", {}).items():
         rows.append((name, "ERROR", err.splitlines()[0][:200] if err else "?"))
     return rows
@@ -295,10 +309,14 @@ def main(argv: list[str] | None = None) -> int:
         "git": git_commit(),
         "errors": {},
     }
-    plan = [b for b in ("ingest", "search", "distributed", "processing") if args.only in (None, b)]
+    plan = [b for b in ("ingest", "search", "distributed", "processing", "ordo-lite") if args.only in (None, b)]
     for bench in plan:
         try:
-            if bench == "processing":
+            if bench == "ordo-lite":
+                from bench import ordo_lite_bench
+
+                results["ordo_lite"] = ordo_lite_bench.run(n_images=24 if args.quick else 128)
+            elif bench == "processing":
                 from bench import processing_bench
 
                 results["processing"] = processing_bench.run(

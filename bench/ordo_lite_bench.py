@@ -1,0 +1,79 @@
+"""Benchmark: ordo-lite, the bundled offline model, through the real stack (``python -m bench.run --only ordo-lite``).
+
+Issue target: ≥ 40 images/s end to end on this 2-core CPU (decode + image tower + projection head, i.e. upload
+→ searchable) and text queries/s reported. Each model runs in its own scratch stack (``ordo.launch``): the
+same images are uploaded over gRPC and timed until the job is final, then text queries are timed over
+SearchText. The baseline, in the same run, is CLIP ViT-B/32's compute (``random-clip:vit-b-32``) through the
+same stack: the ratio says what choosing the offline model costs or gains in speed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench.common import BenchError, load_coco, log, percentiles_ms
+
+MODELS = ("ordo-lite", "random-clip:vit-b-32")
+TARGET_IMAGES_PER_S = 40.0
+
+
+def _one(model: str, files: list[Any], queries: list[str]) -> dict[str, Any]:
+    from ordo.launch import scratch_stack
+    from ordo.v1 import common_pb2, ingest_pb2, search_pb2
+
+    with scratch_stack(model) as (client, _settings, _root):
+        warm = client.upload(files[:4])  # loads and warms the model outside the timed part
+        for _ in client.ingest.WatchJob(ingest_pb2.WatchJobRequest(job_id=warm.job.job_id), timeout=600):
+            pass
+        timed = files[4:]
+        start = time.perf_counter()
+        response = client.upload(timed)
+        job = None
+        for update in client.ingest.WatchJob(ingest_pb2.WatchJobRequest(job_id=response.job.job_id), timeout=900):
+            job = update.job
+        wall = time.perf_counter() - start
+        if job is None or job.state != common_pb2.JOB_STATE_SUCCEEDED or job.succeeded != len(timed):
+            raise BenchError(f"{model}: ingest job did not embed all {len(timed)} images: {job}")
+        latencies = []
+        for query in queries:
+            t0 = time.perf_counter()
+            client.search.SearchText(search_pb2.SearchTextRequest(query=query, top_k=10))
+            latencies.append(time.perf_counter() - t0)
+        stages = {t.stage: round(t.seconds / max(t.items, 1) * 1000, 2) for t in job.stage_timings}
+    return {
+        "model": model,
+        "images": len(timed),
+        "wall_s": round(wall, 3),
+        "images_per_s": round(len(timed) / wall, 2),
+        "text_queries_per_s": round(len(latencies) / sum(latencies), 1),
+        "search_latency": percentiles_ms(latencies),
+        "ms_per_image_by_stage": stages,
+    }
+
+
+def run(*, n_images: int = 128, n_queries: int = 100) -> dict[str, Any]:
+    coco = load_coco()
+    files = coco.files[: n_images + 4]
+    queries = coco.captions[:n_queries]
+    rows = []
+    for model in MODELS:
+        log(f"ordo-lite bench: {model}, {len(files) - 4} images, {len(queries)} queries")
+        rows.append(_one(model, files, queries))
+    lite, clip = rows
+    return {
+        "rows": rows,
+        "ratio_vs_clip_b32": round(lite["images_per_s"] / clip["images_per_s"], 2),
+        "target": {
+            "name": "ordo-lite end to end img/s",
+            "target": f">= {TARGET_IMAGES_PER_S}",
+            "value": lite["images_per_s"],
+            "passed": lite["images_per_s"] >= TARGET_IMAGES_PER_S,
+        },
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(n_images=32, n_queries=20), indent=1))
