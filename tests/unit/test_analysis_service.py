@@ -316,3 +316,17 @@ def test_find_duplicates_delegates_to_the_index(stack: Stack) -> None:
     assert token == "" and [sorted(g.asset_ids) for g in groups] == [sorted([asset_id(0), asset_id(500)])]
     with pytest.raises(InvalidInput):
         stack.core.find_duplicates(Filter(), 1.5, page_size=10)
+
+
+def test_a_text_tower_that_fails_leaves_clusters_unnamed_not_the_run_failed(stack: Stack) -> None:
+    def broken(texts: list[str]) -> np.ndarray:
+        raise RuntimeError("text tower unavailable")
+
+    from ordo.analysis.naming import clear_prompt_cache
+
+    clear_prompt_cache()  # prompt embeddings are cached per model id; another test may have filled it
+    stack.core.text_encoder = broken
+    stack.upsert(blob_points(0))
+    record, _ = stack.core.start_clustering(ClusteringRequest(eps=0.1))
+    assert record.state == rs.SUCCEEDED and record.cluster_count == K
+    assert all(c.name == "" and c.top_terms == [] for c in stack.core.get_clusters(record.run_id, 10)[0])

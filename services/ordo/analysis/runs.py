@@ -204,9 +204,12 @@ class RunStore:
             after = page[-1]
         return sorted(ids, reverse=True)
 
-    def records(self, kind: str = "") -> Iterator[RunRecord]:
-        """Records newest first (optionally of one kind); unreadable leftovers are skipped."""
+    def records(self, kind: str = "", before: str = "") -> Iterator[RunRecord]:
+        """Records newest first (optionally of one kind, and older than run id ``before``), read lazily so a
+        caller that stops early reads only what it used; unreadable leftovers are skipped."""
         for run_id in self.run_ids():
+            if before and run_id >= before:
+                continue
             try:
                 record = self.get(run_id)
             except (NotFound, ValueError, KeyError, TypeError):
@@ -224,9 +227,7 @@ class RunStore:
                     f"page_token {page_token!r} is not one this service gave out", reason="BAD_PAGE_TOKEN"
                 ) from None
         out: list[RunRecord] = []
-        for record in self.records(kind):
-            if page_token and record.run_id >= page_token:
-                continue
+        for record in self.records(kind, before=page_token):
             if len(out) == page_size:
                 return out, out[-1].run_id
             out.append(record)

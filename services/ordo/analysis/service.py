@@ -315,7 +315,11 @@ class AnalysisCore:
             return
         from ordo.analysis.naming import name_clusters
 
-        names = name_clusters(centre_matrix, self.text_encoder, model_id=model_id or None, cache_dir=self.cache_dir)
+        try:
+            names = name_clusters(centre_matrix, self.text_encoder, model_id=model_id or None, cache_dir=self.cache_dir)
+        except Exception:  # names are a nicety: a text tower that cannot load must not cost the clustering
+            log.warning("naming %d clusters failed; they stay unnamed", len(clusters), exc_info=True)
+            return
         for info, named in zip(clusters, names, strict=True):
             info.top_terms = list(named.terms)
             info.top_term_scores = [float(s) for s in named.scores]
