@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from functools import cache
 
@@ -35,6 +36,7 @@ from ordo.worker.dead_letters import DeadLetter, DeadLetterStore, create_dead_le
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
+HEARTBEAT_EVERY_S = 20
 BACKOFF_CAP_S = 60
 
 
@@ -72,9 +74,18 @@ def _batch_across_tasks(**_: object) -> None:
 
 @worker_ready.connect
 def _announce(sender: object = None, **_: object) -> None:
-    """A first heartbeat as soon as the worker consumes, so ops (and tests) see it before any batch."""
+    """A first heartbeat as soon as the worker consumes, so ops (and tests) see it before any batch, then one
+    every ``HEARTBEAT_EVERY_S`` so an idle worker stays listed (the key expires a minute after the last)."""
     hostname = getattr(sender, "hostname", None) or "worker"
-    _heartbeat(hostname).beat()
+    heartbeat = _heartbeat(hostname)
+    heartbeat.beat()
+
+    def keep_beating() -> None:
+        while True:
+            time.sleep(HEARTBEAT_EVERY_S)
+            heartbeat.beat()
+
+    threading.Thread(target=keep_beating, name="ordo-heartbeat", daemon=True).start()
 
 
 @shared_task(bind=True, name=EMBED_TASK, max_retries=MAX_RETRIES, acks_late=True)
