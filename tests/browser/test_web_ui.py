@@ -145,5 +145,46 @@ def test_phone_layout(browser, gw: GatewayStack, coco_images: list[Path], artifa
         assert overflow <= 0
         for label in ("Search by text", "Filter by kind", "Filter by cluster"):
             assert page.get_by_label(label).is_visible()
+        page.locator(".results .tile").first.click()
+        page.locator("dialog.detail[open] .neighbours .grid[data-count]").wait_for()
+        page.screenshot(path=artifacts / "detail-phone.png")
+    finally:
+        context.close()
+
+
+UNNAMED_CONTROLS = """
+els => els.filter(el => el.offsetParent !== null && el.tabIndex >= 0).filter(el => {
+  const name = el.getAttribute('aria-label') || (el.labels && el.labels[0] && el.labels[0].textContent)
+    || el.textContent || el.getAttribute('title') || el.getAttribute('alt') || el.getAttribute('placeholder');
+  return !(name && name.trim());
+}).map(el => el.outerHTML.slice(0, 120))
+"""
+
+
+def test_accessible_names_and_focus_order(browser, gw: GatewayStack) -> None:  # type: ignore[no-untyped-def]
+    """Every focusable control has an accessible name on every view, and Tab walks the page in reading
+    order: skip link, brand, the sections, then the search box."""
+    context = browser.new_context(viewport=DESKTOP, base_url=gw.base_url)
+    page = context.new_page()
+    try:
+        page.goto("/#/search?q=people")
+        page.locator(".results .grid[data-count]").wait_for()
+        page.focus(".skip")  # the first stop of the page (the search box has focus after loading)
+        order = [page.evaluate("document.activeElement.textContent.trim()")]
+        for _ in range(8):
+            page.keyboard.press("Tab")
+            order.append(page.evaluate("document.activeElement.textContent.trim() || document.activeElement.id"))
+        assert order == ["Skip to content", "Ordo", "Upload", "Search", "Clusters", "Map", "Jobs", "API", "search-text"]
+        for view, ready in [
+            ("search?q=people", ".results .grid[data-count]"),
+            ("upload", ".dropzone"),
+            ("clusters", ".cards"),
+            ("jobs", ".job"),
+            ("map", "#map-canvas[data-point-count]"),
+        ]:
+            page.goto(f"/#/{view}")
+            page.locator(ready).first.wait_for()
+            unnamed = page.locator("a, button, input, select, textarea, [tabindex]").evaluate_all(UNNAMED_CONTROLS)
+            assert unnamed == [], f"{view}: controls without an accessible name: {unnamed}"
     finally:
         context.close()

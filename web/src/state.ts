@@ -6,13 +6,15 @@ export interface Analysis {
   projection?: Run;
   clusters: Cluster[];
   clusterOf: Map<string, string>;
+  /** Assets the latest map covers (an asset added since is in no run yet). */
+  mapped: Set<string>;
   points?: Projection;
 }
 
 let cached: Promise<Analysis> | undefined;
 
 async function load(): Promise<Analysis> {
-  const result: Analysis = { clusters: [], clusterOf: new Map() };
+  const result: Analysis = { clusters: [], clusterOf: new Map(), mapped: new Set() };
   try {
     const runs = await api<{ runs: Run[] }>("/api/runs?kind=clustering&page_size=20");
     result.clustering = runs.runs.find((r) => r.state === "RUN_STATE_SUCCEEDED");
@@ -25,6 +27,7 @@ async function load(): Promise<Analysis> {
     if (result.projection) {
       result.points = await api<Projection>(`/api/runs/${result.projection.run_id}/projection`);
       result.points.asset_ids.forEach((id, i) => {
+        result.mapped.add(id);
         const cluster = result.points!.cluster_ids[i];
         if (cluster) result.clusterOf.set(id, cluster);
       });

@@ -101,7 +101,10 @@ export async function openDetail(assetId: string, onMoreLike?: (assetId: string)
       ["Ingested", asset.ingested_at ?? ""],
       ["State", short(asset.state, "ASSET_STATE_")],
       ["Model", asset.model_id],
-      ["Cluster", state.clustering ? clusterName(state, cluster) : "no analysis yet"],
+      [
+        "Cluster",
+        !state.clustering ? "no analysis yet" : state.mapped.has(assetId) ? clusterName(state, cluster) : "not in the latest analysis",
+      ],
       ["Asset id", asset.asset_id],
     ];
     const neighbours = h("div", { class: "neighbours" }, h("p", {}, "Finding nearest neighbours…"));

@@ -12,7 +12,7 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
     "aria-label": "Search by text",
     autocomplete: "off",
   });
-  const imageInput = h("input", { id: "search-image", type: "file", accept: "image/*", class: "visually-hidden" });
+  const imageInput = h("input", { id: "search-image", type: "file", accept: "image/*", class: "visually-hidden", tabindex: -1, "aria-hidden": "true" });
   const kind = h(
     "select",
     { id: "filter-kind", "aria-label": "Filter by kind" },
@@ -27,8 +27,8 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
   const status = h("p", { class: "status", role: "status", "aria-live": "polite" });
   const results = h("div", { class: "results" });
   const drop = h(
-    "label",
-    { for: "search-image", class: "image-drop", tabindex: 0, "aria-label": "Search by image: drop one here or press Enter to pick" },
+    "button",
+    { type: "button", class: "image-drop", "aria-label": "Search by image: drop one here or press Enter to pick", onclick: () => imageInput.click() },
     "Search by image: drop one here or click",
   );
 
@@ -85,7 +85,6 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
   });
   for (const control of [kind, after, before, cluster]) control.addEventListener("change", () => input.value.trim() && runText());
   imageInput.addEventListener("change", () => imageInput.files?.[0] && byImage(imageInput.files[0]));
-  drop.addEventListener("keydown", (e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), imageInput.click()));
   drop.addEventListener("dragover", (e) => (e.preventDefault(), drop.classList.add("over")));
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => {

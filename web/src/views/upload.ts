@@ -24,18 +24,19 @@ export function uploadView(root: HTMLElement): void {
   const list = h("ol", { class: "files", "aria-label": "Files being uploaded" });
   const summary = h("p", { class: "summary", role: "status", "aria-live": "polite" });
   const jobs = h("div", { class: "jobs" });
-  const fileInput = h("input", { id: "file-input", type: "file", multiple: true, accept: "image/*", class: "visually-hidden" });
-  const folderInput = h("input", { id: "folder-input", type: "file", webkitdirectory: true, class: "visually-hidden" });
+  // The native inputs stay out of the tab order: the two buttons open them, and the zone takes drops.
+  const fileInput = h("input", { id: "file-input", type: "file", multiple: true, accept: "image/*", class: "visually-hidden", tabindex: -1, "aria-hidden": "true" });
+  const folderInput = h("input", { id: "folder-input", type: "file", webkitdirectory: true, class: "visually-hidden", tabindex: -1, "aria-hidden": "true" });
   const zone = h(
-    "div",
-    { class: "dropzone", tabindex: 0, role: "button", "aria-label": "Drop images or folders here, or press Enter to pick files" },
+    "section",
+    { class: "dropzone", "aria-label": "Drop images or folders here" },
     h("p", {}, h("strong", {}, "Drop images or folders here")),
     h(
       "p",
       {},
-      h("label", { for: "file-input", class: "button" }, "Choose files"),
+      h("button", { type: "button", id: "choose-files", onclick: () => fileInput.click() }, "Choose files"),
       " ",
-      h("label", { for: "folder-input", class: "button" }, "Choose a folder"),
+      h("button", { type: "button", id: "choose-folder", onclick: () => folderInput.click() }, "Choose a folder"),
     ),
   );
 
@@ -102,12 +103,6 @@ export function uploadView(root: HTMLElement): void {
   folderInput.addEventListener("change", () => {
     start(Array.from(folderInput.files ?? []).map((file) => ({ file, path: file.webkitRelativePath || file.name })));
     folderInput.value = "";
-  });
-  zone.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" || e.key === " ") {
-      e.preventDefault();
-      fileInput.click();
-    }
   });
   zone.addEventListener("dragover", (e) => {
     e.preventDefault();
