@@ -118,3 +118,54 @@ def test_watch_needs_an_s3_uri(ctx: AppContext) -> None:
 
     with pytest.raises(InvalidInput, match="s3://bucket/prefix"):
         _watcher(ctx, "/tmp/photos")
+
+
+def test_watch_and_ops_commands(ctx: AppContext, s3_server: S3Server, coco_images: list[Path]) -> None:
+    """The CLI end to end: `ordo watch --once` ingests and dead-letters the non-image; `ordo ops` shows it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    minio = Minio(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, secure=False)
+    bucket = f"cams-{uuid.uuid4().hex[:8]}"
+    minio.make_bucket(bucket)
+    minio.fput_object(bucket, f"in/{coco_images[6].name}", str(coco_images[6]))
+    minio.put_object(bucket, "in/readme.png", io.BytesIO(b"plain text"), 10)
+    s = ctx.settings
+    env = {
+        **os.environ,
+        "ORDO_DATA_DIR": str(s.data_dir),
+        "ORDO_OBJECT_STORE": "s3",
+        "ORDO_S3_ENDPOINT": s.s3_endpoint,
+        "ORDO_S3_ACCESS_KEY": s.s3_access_key,
+        "ORDO_S3_SECRET_KEY": s.s3_secret_key,
+        "ORDO_S3_BUCKET": s.s3_bucket,
+        "ORDO_VECTOR_BACKEND": "qdrant",
+        "ORDO_QDRANT_PATH": str(s.data_dir / "qdrant-cli"),
+        "ORDO_BROKER_URL": REDIS_URL,
+        "ORDO_JOB_STORE": "redis",
+        "ORDO_REDIS_URL": REDIS_URL,
+        "ORDO_MODEL": s.model,
+    }
+    ordo = [sys.executable, "-m", "ordo.cli.main"]
+    watched = subprocess.run(
+        [*ordo, "watch", f"s3://{bucket}/in/", "--once"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert watched.returncode == 0, watched.stderr
+    assert "1 new, 0 duplicate, 1 failed" in watched.stderr
+    assert "NOT_AN_IMAGE" in watched.stderr
+    view = subprocess.run([*ordo, "ops", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert view.returncode == 0, view.stderr
+    snapshot = json.loads(view.stdout)
+    assert snapshot["mode"] == "distributed"
+    assert snapshot["queue"]["waiting"] == 1  # the new image's task, for a worker to take
+    assert snapshot["dead_letters"]["count"] == 1
+    letter = snapshot["dead_letters"]["recent"][0]
+    assert (letter["source_uri"], letter["reason"], letter["worker"]) == (
+        f"s3://{bucket}/in/readme.png",
+        "NOT_AN_IMAGE",
+        "watcher",
+    )
+    [job] = snapshot["jobs"]  # still running: its image waits for a worker
+    assert (job["total"], job["failed"], job["pending"]) == (2, 1, 1)
