@@ -37,6 +37,12 @@ class DeadLetter:
     worker: str = ""
     at: float = 0.0  # unix seconds
 
+    @property
+    def identity(self) -> str:
+        """The same input failing the same way in the same batch is one letter, however often the batch
+        is redelivered (a worker lost after writing it)."""
+        return f"{self.batch_id}|{self.source_uri}|{self.reason}" if self.batch_id else ""
+
 
 class DeadLetterStore(Protocol):
     def add(self, letters: Sequence[DeadLetter]) -> None: ...
@@ -55,6 +61,7 @@ class RedisDeadLetters:
         self._client = client
         self._list = f"{prefix}:dead_letters"
         self._count = f"{prefix}:dead_letters:count"
+        self._seen = f"{prefix}:dead_letters:seen"
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "ordo") -> RedisDeadLetters:
@@ -65,8 +72,17 @@ class RedisDeadLetters:
         if not letters:
             return
         now = time.time()
-        rows = [json.dumps(asdict(letter if letter.at else _stamped(letter, now))) for letter in letters]
         try:
+            ids = [letter.identity for letter in letters if letter.identity]
+            if ids:
+                pipe = self._client.pipeline(transaction=False)
+                for identity in ids:
+                    pipe.sadd(self._seen, identity)
+                added = dict(zip(ids, pipe.execute(), strict=True))
+                letters = [x for x in letters if not x.identity or added.get(x.identity)]
+            if not letters:
+                return
+            rows = [json.dumps(asdict(letter if letter.at else _stamped(letter, now))) for letter in letters]
             pipe = self._client.pipeline(transaction=True)
             pipe.lpush(self._list, *rows)
             pipe.ltrim(self._list, 0, MAX_KEPT - 1)
@@ -100,7 +116,11 @@ class SqliteDeadLetters:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS dead_letters (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT, "
-                "batch_id TEXT, source_uri TEXT, reason TEXT, message TEXT, worker TEXT, at REAL)"
+                "batch_id TEXT, source_uri TEXT, reason TEXT, message TEXT, worker TEXT, at REAL, identity TEXT)"
+            )
+            conn.execute(
+                "CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_identity ON dead_letters (identity) "
+                "WHERE identity != ''"
             )
 
     def _connect(self) -> sqlite3.Connection:
@@ -110,9 +130,12 @@ class SqliteDeadLetters:
         now = time.time()
         with self._lock, self._connect() as conn:
             conn.executemany(
-                "INSERT INTO dead_letters (job_id, batch_id, source_uri, reason, message, worker, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(d.job_id, d.batch_id, d.source_uri, d.reason, d.message, d.worker, d.at or now) for d in letters],
+                "INSERT OR IGNORE INTO dead_letters (job_id, batch_id, source_uri, reason, message, worker, at, "
+                "identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (d.job_id, d.batch_id, d.source_uri, d.reason, d.message, d.worker, d.at or now, d.identity)
+                    for d in letters
+                ],
             )
 
     def list(self, limit: int = 100) -> list[DeadLetter]:
