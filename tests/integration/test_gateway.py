@@ -7,11 +7,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -203,3 +205,31 @@ def test_ordo_gateway_runs_alone_in_front_of_the_services(gw: GatewayStack) -> N
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_an_upload_cut_off_midway_ingests_no_half_file(
+    http: httpx.Client, gw: GatewayStack, coco_images: list[Path]
+) -> None:
+    """The client disappears in the middle of the second file: the gRPC stream is cancelled, so that file
+    is never stored as if it were whole (the first, complete one may be)."""
+    whole, cut = coco_images[10], coco_images[11]
+    request = httpx.Request(
+        "POST", "http://x/api/uploads", files=[("files", (p.name, p.read_bytes(), "image/jpeg")) for p in (whole, cut)]
+    )
+    body = request.read()
+    half = body.index(cut.read_bytes()[:64]) + len(cut.read_bytes()) // 2
+    before = int(http.get("/api/status").json()["stats"]["asset_count"])
+    url = urlsplit(gw.base_url)
+    with socket.create_connection((url.hostname, url.port)) as sock:
+        head = (
+            f"POST /api/uploads HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: {request.headers['content-type']}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body[:half])
+        time.sleep(1.0)  # let the gateway forward what it has
+    time.sleep(1.0)
+    assert http.get(f"/api/assets/{hashlib.sha256(cut.read_bytes()).hexdigest()}").status_code == 404
+    after = int(http.get("/api/status").json()["stats"]["asset_count"])
+    assert after - before <= 1
+    listed = http.get("/api/assets", params={"page_size": 1000}).json()["assets"]
+    assert not [a for a in listed if a["file_name"] == cut.name]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -104,9 +105,14 @@ def _enum(prefix: str, value: str) -> str:
 
 
 # --- helpers for streams ------------------------------------------------------------------------------
+# Blocking waits on gRPC streams get their own threads: an SSE client may wait seconds for its next event,
+# and the loop's default executor (cpu + 4 threads) would let a few of them starve thumbnail requests.
+STREAM_THREADS = ThreadPoolExecutor(max_workers=256, thread_name_prefix="ordo-gateway-stream")
+
+
 async def _next(iterator: Iterator[Any]) -> Any:
     """The next item of a blocking gRPC stream, without blocking the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(None, next, iterator, _DONE)
+    return await asyncio.get_running_loop().run_in_executor(STREAM_THREADS, next, iterator, _DONE)
 
 
 def create_app(settings: Settings | None = None, client: OrdoClient | None = None) -> FastAPI:
@@ -313,7 +319,7 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
             raise InvalidInput(f"bad filter: {exc}", reason="BAD_FILTER") from exc
         request = search_pb2.SearchImageRequest(image=data, top_k=top_k, filter=flt)
         return await asyncio.get_running_loop().run_in_executor(
-            None, lambda: to_json(client.search.SearchImage(request))
+            STREAM_THREADS, lambda: to_json(client.search.SearchImage(request))
         )
 
     # --- analysis ---------------------------------------------------------------------------------

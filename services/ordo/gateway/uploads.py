@@ -160,7 +160,12 @@ async def stream_upload(
         call.cancel()
         _drain_and_abort(pipe)
         raise
-    return await asyncio.get_running_loop().run_in_executor(None, call.result)
+    # The call runs on gRPC's own threads; wait for its answer without holding a thread here.
+    loop = asyncio.get_running_loop()
+    answered = loop.create_future()
+    call.add_done_callback(lambda _: loop.call_soon_threadsafe(lambda: answered.done() or answered.set_result(None)))
+    await answered
+    return call.result()
 
 
 def _drain_and_abort(pipe: queue.Queue[Any]) -> None:
