@@ -179,6 +179,10 @@ def test_openapi_docs_describe_the_routes(http: httpx.Client) -> None:
     paths = http.get("/openapi.json").json()["paths"]
     for path in ("/api/uploads", "/api/jobs/{job_id}/events", "/api/search", "/api/assets/{asset_id}/thumbnail"):
         assert path in paths
+    page = http.get("/")
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
+    bundle = next(part.split('"')[0] for part in page.text.split('src="')[1:] if part.startswith("/assets/"))
+    assert "immutable" in http.get(bundle).headers["cache-control"]
     status = http.get("/api/status").json()
     assert status["services"] == {"ingest": "SERVING", "search": "SERVING", "analysis": "SERVING"}
 

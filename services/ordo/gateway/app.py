@@ -44,6 +44,17 @@ def to_json(message: Message) -> dict[str, Any]:
     return MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
+class WebAssets(StaticFiles):
+    """The built UI. Vite names bundles by content hash, so those are immutable; the page itself must be
+    revalidated, or a browser would keep pointing at bundles of an older build."""
+
+    def file_response(self, full_path: Any, stat_result: Any, scope: Any, status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        hashed = "/assets/" in str(full_path).replace("\\", "/")
+        response.headers["Cache-Control"] = IMMUTABLE if hashed else "no-cache"
+        return response
+
+
 # --- request bodies ------------------------------------------------------------------------------------
 class FilterBody(BaseModel):
     """Restricts a search. Empty fields do not restrict (as ``ordo.v1.Filter``)."""
@@ -395,7 +406,7 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
 
     # --- the web UI -------------------------------------------------------------------------------
     if (STATIC_DIR / "index.html").exists():
-        app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="web")
+        app.mount("/", WebAssets(directory=STATIC_DIR, html=True), name="web")
     else:
 
         @app.get("/", include_in_schema=False)
