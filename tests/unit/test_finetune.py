@@ -221,3 +221,42 @@ def test_unfrozen_tower_tail_trains_and_loads(tmp_path: Path) -> None:
     with torch.no_grad():
         expected = heads.encode_image(torch.from_numpy(tail.features(data.activations[:1]))).numpy()
     np.testing.assert_allclose(tuned.embed_images([photo]), expected, atol=0.02)
+
+
+def test_finetune_command_writes_a_model_and_the_seeds_table(tmp_path: Path) -> None:
+    """`ordo finetune` end to end on a tiny target (labels → captions, swapped names) and background."""
+    from click.testing import CliRunner
+
+    from ordo.cli.finetune import finetune as command
+
+    labels = dataset_records("lfw-top40", "labels.jsonl")
+    people: dict[str, list[dict]] = {}
+    for record in labels:
+        people.setdefault(record["label"], []).append(record)
+    target = tmp_path / "people"
+    target.mkdir()
+    chosen = [r for name in sorted(people)[:3] for r in people[name][:4]]
+    (target / "labels.jsonl").write_text(
+        "\n".join(json.dumps({**r, "file": str(DATASETS / "lfw-top40" / r["file"])}) for r in chosen)
+    )
+    background = tmp_path / "background"
+    background.mkdir()
+    captions = dataset_records("coco-captions-mini", "captions.jsonl")[:8]
+    (background / "captions.jsonl").write_text(
+        "\n".join(json.dumps({**r, "file": str(DATASETS / "coco-captions-mini" / r["file"])}) for r in captions)
+    )
+    out = tmp_path / "model"
+    args = ["--target", str(target), "--name", "people", "--background", str(background), "--background-split", ""]
+    args += ["--background-eval", str(background), "--swap", "--epochs", "2", "--steps-per-epoch", "3"]
+    args += ["--batch-size", "8", "--mix", "0.5", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    args += ["--json-out", str(tmp_path / "report.json")]
+    result = CliRunner().invoke(command, args)
+    assert result.exit_code == 0, result.output
+    assert "trained 2 epochs" in result.output and "ORDO_MODEL=" in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["before"]) == set(report["after"]) == {"target (held out)", "background"}
+    assert len(report["swap_map"]) == 3 and report["data"]["swap"] == "built-in"
+    assert "3 held out" in report["data"]["target"]  # one of each person's 4 photos
+    descriptor = json.loads((out / "ordo_model.json").read_text())
+    assert descriptor["model_id"] == report["model_id"] and (out / "checkpoints" / "last.pt").is_file()
+    assert ordo_lite.is_model_dir(str(out))

@@ -82,6 +82,12 @@ from ordo.errors import OrdoError
     help="Model directory (default: <ORDO_DATA_DIR>/models/<name>).",
 )
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the report.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where frozen-tower features are cached (default: ~/.cache/ordo/finetune).",
+)
 def finetune(
     target: Path,
     name: str,
@@ -103,9 +109,10 @@ def finetune(
     tower_lr: float,
     out: Path | None,
     json_out: Path | None,
+    cache_dir: Path | None,
 ) -> None:
     """Fine-tune ordo-lite's projection heads on your own entities (towers frozen)."""
-    from ordo.training.finetune import FinetuneConfig, FinetuneRun, run_finetune
+    from ordo.training.finetune import DEFAULT_CACHE, FinetuneConfig, FinetuneRun, run_finetune
 
     if swap and swap_map:
         raise click.UsageError("give either --swap or --swap-map, not both")
@@ -132,6 +139,7 @@ def finetune(
         holdout=holdout,
         swap=swap,
         swap_map=swap_map,
+        cache_dir=cache_dir or DEFAULT_CACHE,
         config=config,
     )
     with progress_bar() as progress:
