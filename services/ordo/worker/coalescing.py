@@ -16,13 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from ordo.metrics import MERGED_PASSES
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +34,14 @@ class _Call:
 
 
 class CoalescingEmbedder:
-    def __init__(self, inner: Any, max_images: int, max_wait_s: float) -> None:
+    def __init__(
+        self, inner: Any, max_images: int, max_wait_s: float, on_merged: Callable[[int, int], object] | None = None
+    ) -> None:
+        """``on_merged(images, calls)`` is told of every pass that served several calls (metrics)."""
         if max_images < 1 or max_wait_s < 0:
             raise ValueError("max_images must be >= 1 and max_wait_s >= 0")
         self._inner = inner
+        self._on_merged = on_merged
         self.max_images = max_images
         self.max_wait_s = max_wait_s
         self._pending: list[_Call] = []
@@ -102,8 +105,8 @@ class CoalescingEmbedder:
                     call.future.set_exception(exc)
                 continue
             self.passes.append((len(merged), len(calls)))
-            if len(calls) > 1:
-                MERGED_PASSES.inc()
+            if len(calls) > 1 and self._on_merged is not None:
+                self._on_merged(len(merged), len(calls))
             start = 0
             for call in calls:
                 call.future.set_result(vectors[start : start + len(call.items)])

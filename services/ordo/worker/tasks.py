@@ -28,7 +28,7 @@ from ordo.adapters.celery_queue import decode_task
 from ordo.app import current_context
 from ordo.domain import EmbedTask, FileFailure
 from ordo.errors import Unavailable
-from ordo.metrics import BATCHES, DEAD_LETTERS, IMAGES, STAGE_SECONDS, Heartbeat
+from ordo.metrics import BATCHES, DEAD_LETTERS, IMAGES, MERGED_PASSES, STAGE_SECONDS, Heartbeat
 from ordo.worker.celery_app import EMBED_TASK
 from ordo.worker.coalescing import CoalescingEmbedder
 from ordo.worker.dead_letters import DeadLetter, DeadLetterStore, create_dead_letters
@@ -62,7 +62,10 @@ def _batch_across_tasks(**_: object) -> None:
     settings = ctx.settings
     if settings.worker_concurrency > 1 and not isinstance(ctx.pipeline.embedder, CoalescingEmbedder):
         ctx.pipeline.embedder = CoalescingEmbedder(
-            ctx.pipeline.embedder, settings.model_batch_size, settings.worker_batch_wait_ms / 1000
+            ctx.pipeline.embedder,
+            settings.model_batch_size,
+            settings.worker_batch_wait_ms / 1000,
+            on_merged=lambda images, calls: MERGED_PASSES.inc(),
         )
         log.info(
             "cross-task batching: %d tasks at once, passes of up to %d images or %d ms",
