@@ -330,3 +330,27 @@ def test_a_text_tower_that_fails_leaves_clusters_unnamed_not_the_run_failed(stac
     record, _ = stack.core.start_clustering(ClusteringRequest(eps=0.1))
     assert record.state == rs.SUCCEEDED and record.cluster_count == K
     assert all(c.name == "" and c.top_terms == [] for c in stack.core.get_clusters(record.run_id, 10)[0])
+
+
+def test_a_run_cut_short_by_a_stop_is_marked_interrupted_on_restart(stack: Stack) -> None:
+    """What `OrdoServer.stop` does to runs still queued: the pool is shut down with their futures cancelled."""
+    import threading
+
+    stack.upsert(blob_points(0))
+    pool = ThreadPoolExecutor(max_workers=1)
+    release = threading.Event()
+    pool.submit(release.wait, 30)  # the one worker is busy, so the run stays queued
+    record, job = stack.core.start_clustering(ClusteringRequest(eps=0.1), background=pool)
+    pool.shutdown(wait=False, cancel_futures=True)
+    release.set()
+    assert stack.core.get_run(record.run_id).state == rs.RUNNING
+
+    reopened = stack.reopen()
+    try:
+        after = reopened.core.get_run(record.run_id)
+        assert after.state == rs.FAILED and after.error_reason == "INTERRUPTED"
+        assert reopened.jobs.get(job.job_id).state == JobState.FAILED
+        again, _ = reopened.core.start_clustering(ClusteringRequest(eps=0.1))  # and a new run works
+        assert again.state == rs.SUCCEEDED and again.previous_run_id == ""
+    finally:
+        reopened.index.close()

@@ -15,6 +15,7 @@ then the job's last step. A client that sees the job succeed therefore finds the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -162,6 +163,30 @@ class AnalysisCore:
         # model id -> (latest run's assigner or None, when looked up)
         self._assigners: dict[str, tuple[_Assigner | None, float]] = {}
         self._duplicates_cache: dict[tuple[Any, ...], list[Any]] = {}
+        if getattr(index, "backend", "") == "qdrant-edge":
+            self._recover_interrupted()
+
+    def _recover_interrupted(self) -> None:
+        """Mark runs left RUNNING by a stopped process as FAILED (and their jobs), deleting any partial data.
+
+        Only with the embedded index: Qdrant Edge lets exactly one process open a collection, so nobody else
+        can be computing a run over it, and a run of this model still RUNNING when this process starts was cut
+        short (a crash, or a stop with runs still queued on the background pool). With a Qdrant server several
+        analysis instances may share the runs, so they are left alone there.
+        """
+        try:
+            stale = [r for r in self.runs.records() if r.state == rs.RUNNING and r.model_id == self.model_id]
+            for record in stale:
+                self.runs.delete_data(record.run_id)
+                record.state, record.error_reason = rs.FAILED, "INTERRUPTED"
+                record.error = "the service stopped before this run finished; start it again"
+                self.runs.save_record(record)
+                if record.job_id:
+                    with contextlib.suppress(NotFound):  # a reset job store: the run record is what matters
+                        self.jobs.fail(record.job_id, f"INTERRUPTED: {record.error}")
+                log.warning("analysis run %s was interrupted by a restart; marked failed", record.run_id)
+        except Exception:  # never block start-up on housekeeping
+            log.warning("could not check for interrupted analysis runs", exc_info=True)
 
     # ------------------------------------------------------------------------------------------ clustering
     def start_clustering(self, request: ClusteringRequest, background: Executor | None = None) -> tuple[RunRecord, Job]:
