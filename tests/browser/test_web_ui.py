@@ -128,14 +128,21 @@ def test_upload_search_clusters_map(page, gw: GatewayStack, coco_images: list[Pa
     page.screenshot(path=artifacts / "jobs-1280.png", full_page=True)
 
 
-def test_phone_layout(browser, gw: GatewayStack, coco_images: list[Path], artifacts: Path) -> None:  # type: ignore[no-untyped-def]
-    """At phone size nothing overflows sideways and the controls stay reachable by label."""
+def test_phone_layout(browser, gw: GatewayStack, coco_images: list[Path], artifacts: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """At phone size nothing overflows sideways and the controls stay reachable by label; a file that is
+    not an image is reported with its reason."""
     context = browser.new_context(viewport=PHONE, base_url=gw.base_url, is_mobile=True, has_touch=True)
     page = context.new_page()
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("a shopping list, not a photo")
     try:
         page.goto("/#/upload")
-        page.set_input_files("#file-input", [str(p) for p in coco_images[5:7]])
-        page.locator(".summary[data-state]").wait_for(timeout=JOB_TIMEOUT_MS)
+        page.set_input_files("#file-input", [str(p) for p in coco_images[5:7]] + [str(notes)])
+        summary = page.locator(".summary[data-state]")
+        summary.wait_for(timeout=JOB_TIMEOUT_MS)
+        assert summary.get_attribute("data-state") == "JOB_STATE_PARTIALLY_SUCCEEDED"
+        assert summary.inner_text().startswith("2 new, 0 duplicate, 1 failed")
+        assert "NOT_AN_IMAGE" in page.locator(".files li[data-path='notes.jpg'] .outcome").inner_text()
         page.screenshot(path=artifacts / "upload-phone.png", full_page=True)
         page.goto("/#/search")
         page.get_by_label("Search by text").fill("people")

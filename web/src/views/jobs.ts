@@ -9,29 +9,54 @@ interface Status {
   queue_dashboard_url: string;
 }
 
+// Jobs started elsewhere (the CLI, another tab) show up while the page is open.
+const REFRESH_MS = 5000;
+let refresh: number | undefined;
+
 export async function jobsView(root: HTMLElement): Promise<void> {
+  window.clearTimeout(refresh);
   root.replaceChildren(h("h1", {}, "Jobs"), h("p", { class: "status" }, "Loading…"));
-  try {
+  const health = h("ul", { class: "health", "aria-label": "Services" });
+  const stats = h("p", {});
+  const dashboard = h("p", {});
+  const list = h("div", { class: "jobs", "aria-label": "Recent jobs" });
+  const cards = new Map<string, HTMLElement>();
+
+  async function update(): Promise<void> {
     const [status, { jobs }] = await Promise.all([api<Status>("/api/status"), api<{ jobs: Job[] }>("/api/jobs?page_size=20")]);
-    const health = h(
-      "ul",
-      { class: "health", "aria-label": "Services" },
+    health.replaceChildren(
       ...Object.entries(status.services).map(([name, state]) => h("li", { class: state === "SERVING" ? "ok" : "bad" }, `${name}: ${state.toLowerCase()}`)),
     );
-    const stats = status.stats
-      ? h("p", {}, `${n(status.stats.asset_count)} assets · ${n(status.stats.vector_count)} vectors · model ${status.stats.model_id} (${status.stats.device || "?"}) · ${status.stats.mode}`)
-      : null;
-    const dashboard = status.queue_dashboard_url
-      ? h("a", { href: status.queue_dashboard_url, target: "_blank", rel: "noopener" }, "Queue dashboard")
-      : h("span", { class: "muted" }, "Queue dashboard: set ORDO_QUEUE_DASHBOARD_URL (e.g. Flower) to link it here.");
-    const list = h("div", { class: "jobs", "aria-label": "Recent jobs" });
-    for (const job of jobs) {
+    const s = status.stats;
+    stats.textContent = s ? `${n(s.asset_count)} assets · ${n(s.vector_count)} vectors · model ${s.model_id} (${s.device || "?"}) · ${s.mode}` : "";
+    dashboard.replaceChildren(
+      status.queue_dashboard_url
+        ? h("a", { href: status.queue_dashboard_url, target: "_blank", rel: "noopener" }, "Queue dashboard")
+        : h("span", { class: "muted" }, "Queue dashboard: set ORDO_QUEUE_DASHBOARD_URL (e.g. Flower) to link it here."),
+    );
+    // Newest first: new jobs go on top; known ones keep their card (and its live stream).
+    for (const job of [...jobs].reverse()) {
+      if (cards.has(job.job_id)) continue;
       const card = jobCard(job);
-      list.append(card);
+      cards.set(job.job_id, card);
+      list.prepend(card);
       if (!FINAL_STATES.has(job.state)) watchJob(job.job_id, (j) => updateJobCard(card, j)).catch(reportError);
     }
-    if (!jobs.length) list.append(h("p", {}, "No jobs yet."));
-    root.replaceChildren(h("h1", {}, "Jobs"), health, stats ?? "", h("p", {}, dashboard), list);
+    if (!cards.size) list.replaceChildren(h("p", {}, "No jobs yet."));
+    else list.querySelector(":scope > p")?.remove();
+  }
+
+  function schedule(): void {
+    refresh = window.setTimeout(() => {
+      if (!location.hash.startsWith("#/jobs") || !root.contains(list)) return;
+      update().catch(reportError).finally(schedule);
+    }, REFRESH_MS);
+  }
+
+  try {
+    await update();
+    root.replaceChildren(h("h1", {}, "Jobs"), health, stats, dashboard, list);
+    schedule();
   } catch (err) {
     reportError(err);
   }
