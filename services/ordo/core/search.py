@@ -199,9 +199,10 @@ class SearchCore:
         matches = self._keyword_matches(query, vector, filter)
         if mode is SearchMode.KEYWORD:
             return _page([(m.point, m.score, 0.0, m.score) for m in matches], offset, top_k, fingerprint)
-        semantic = self._semantic_assets(vector, filter, max(needed, HYBRID_DEPTH), min_score)
-        if not matches:
+        if not matches:  # nothing to fuse: exactly the semantic ranking, at the semantic cost
+            semantic = self._semantic_assets(vector, filter, needed, min_score)
             return _page([(p, p.score, p.score, 0.0) for p in semantic], offset, top_k, fingerprint)
+        semantic = self._semantic_assets(vector, filter, max(needed, HYBRID_DEPTH), min_score)
         by_semantic = {p.payload["asset_id"]: p for p in semantic}
         by_keyword = {m.asset_id: m for m in matches}
         fused = reciprocal_rank_fusion([list(by_semantic), list(by_keyword)])
