@@ -14,6 +14,9 @@ Benchmarks (see their module docstrings for the method):
   text queries/s, vs CLIP ViT-B/32's compute in the same run; target >= 40 img/s on this 2-core CPU.
 * ``bench.processing_bench``: cost per image of object detection and OCR, and ingest throughput through the
   embedding pipeline with the image processor off / objects / text / both vs no processor (ratios).
+* ``bench.analysis_bench``: clustering (DBSCAN auto-eps) + t-SNE map of synthetic 512-d vectors at the
+  ``--sizes`` vs a naive scikit-learn pipeline in the same run (extrapolated above 10k); target at 100k:
+  <= 120 s and >= 10x faster; peak memory per step.
 * ``bench.search_latency``: SearchText over gRPC at 10k/100k vectors (target at 100k: p50 <= 15 ms,
   p99 <= 40 ms, text encoder included), with a breakdown and an exact numpy baseline + recall@10.
 
@@ -42,7 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke version for CI (< 2 min)")
     parser.add_argument(
-        "--only", choices=["ingest", "search", "distributed", "processing", "ordo-lite"], help="run one benchmark"
+        "--only",
+        choices=["ingest", "search", "distributed", "processing", "ordo-lite", "analysis"],
+        help="run one benchmark",
     )
     parser.add_argument("--images", type=int, help="ingest: images to embed (default 128; --quick 24)")
     parser.add_argument("--rounds", type=int, help="ingest: alternating rounds per side (default 3; --quick 1)")
@@ -87,6 +92,10 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(processing["target"])
     if results.get("ordo_lite"):
         out.append(results["ordo_lite"]["target"])
+    if results.get("analysis"):
+        from bench.analysis_bench import target_rows
+
+        out.extend(target_rows(results["analysis"]))
     search = results.get("search")
     if search and "targets" in search:
         t = search["targets"]
@@ -241,6 +250,10 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             rows.append((sec, f"{r['model']} img/s", rate))
             rows.append((sec, f"{r['model']} text queries/s", f"{r['text_queries_per_s']:.1f}"))
         rows.append((sec, "ratio ordo-lite / CLIP B/32", f"{lite['ratio_vs_clip_b32']:.2f}"))
+    if results.get("analysis"):
+        from bench.analysis_bench import table_rows
+
+        rows.extend(table_rows(results["analysis"]))
     for name, err in results.get("errors", {}).items():
         rows.append((name, "ERROR", err.splitlines()[0][:200] if err else "?"))
     return rows
@@ -309,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         "git": git_commit(),
         "errors": {},
     }
-    plan = [b for b in ("ingest", "search", "distributed", "processing", "ordo-lite") if args.only in (None, b)]
+    plan = [
+        b for b in ("ingest", "search", "distributed", "processing", "ordo-lite", "analysis") if args.only in (None, b)
+    ]
     for bench in plan:
         try:
             if bench == "ordo-lite":
@@ -326,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import distributed_bench
 
                 results["distributed"] = distributed_bench.run(n_images=16 if args.quick else 48, keep=args.keep)
+            elif bench == "analysis":
+                from bench import analysis_bench
+
+                results["analysis"] = analysis_bench.run(sizes=args.sizes)
             elif bench == "ingest":
                 from bench import ingest_throughput
 

@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ordo.analysis import large_scale
 from ordo.errors import InvalidInput
 
 Algorithm = Literal["dbscan", "hdbscan", "kmeans"]
@@ -176,6 +177,9 @@ def cluster(
       Euclidean distance is a monotone transform of cosine distance, so the neighbour orderings, the minimum
       spanning tree and hence the cluster hierarchy are the ones cosine would give. Brute force up to
       ``HDBSCAN_BRUTE_MAX`` points, trees above (see that constant).
+    - Above ``large_scale.LARGE_N`` points DBSCAN and HDBSCAN run on a 64-d PCA projection with a sample getting
+      the exact treatment and every point assigned from it (DBSCAN++; see ``ordo.analysis.large_scale``), so
+      100k vectors cluster in seconds instead of many minutes.
     - ``kmeans``: the baseline; needs ``n_clusters``. On unit vectors euclidean k-means approximates spherical
       k-means. It labels every point (no noise).
 
@@ -195,10 +199,13 @@ def cluster(
             raise InvalidInput(f"eps is a cosine distance and must be in (0, 2], got {eps}")
         if min_samples > n:
             raise InvalidInput(f"min_samples ({min_samples}) exceeds the number of vectors ({n})")
-        eps_used = float(eps) if eps else choose_eps(unit, min_samples, seed=seed)
-        from sklearn.cluster import DBSCAN
+        if n > large_scale.LARGE_N:  # DBSCAN++ in a PCA space (see ordo.analysis.large_scale)
+            raw, eps_used = large_scale.dbscan_pp(unit, eps or None, min_samples, seed)
+        else:
+            eps_used = float(eps) if eps else choose_eps(unit, min_samples, seed=seed)
+            from sklearn.cluster import DBSCAN
 
-        raw = DBSCAN(eps=_cos_to_euclid(eps_used), min_samples=min_samples, metric="euclidean").fit_predict(unit)
+            raw = DBSCAN(eps=_cos_to_euclid(eps_used), min_samples=min_samples, metric="euclidean").fit_predict(unit)
     elif algorithm == "hdbscan":
         if min_cluster_size < 2:
             raise InvalidInput(f"min_cluster_size must be >= 2, got {min_cluster_size}")
@@ -206,6 +213,9 @@ def cluster(
             raise InvalidInput(f"hdbscan needs at least 2 vectors, got {n}")
         if min_samples > n:
             raise InvalidInput(f"min_samples ({min_samples}) exceeds the number of vectors ({n})")
+        if n > large_scale.LARGE_N:  # the hierarchy of a sample, in a PCA space (see ordo.analysis.large_scale)
+            raw = large_scale.hdbscan_sampled(unit, min_cluster_size, min_samples, seed)
+            return _result(raw, None, started, n)
         from sklearn.cluster import HDBSCAN
 
         # copy=False: `unit` is already our private copy, so in-place work on it is harmless.
@@ -225,6 +235,10 @@ def cluster(
         from sklearn.cluster import KMeans
 
         raw = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit_predict(unit)
+    return _result(raw, eps_used, started, n)
+
+
+def _result(raw: np.ndarray, eps_used: float | None, started: float, n: int) -> ClusteringResult:
     labels = _canonical(np.asarray(raw, dtype=np.int64))
     seconds = time.perf_counter() - started
     noise = int((labels == NOISE).sum())

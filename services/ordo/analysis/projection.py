@@ -13,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 
+from ordo.analysis import large_scale
 from ordo.analysis.clustering import as_unit_vectors
 from ordo.errors import InvalidInput
 
@@ -22,7 +23,10 @@ METHODS: tuple[str, ...] = ("tsne", "pca")
 # Below this many points t-SNE has no neighbourhood structure to preserve (and the libraries refuse or
 # degenerate); PCA's layout is returned instead, so a tiny filter still gets a map.
 MIN_TSNE_POINTS = 5
-TSNE_N_JOBS = 2
+# One thread: openTSNE's and scikit-learn's workers synchronise every iteration, and on a busy machine (this
+# project's 2 cores are shared) a second thread mostly waits. Measured at load ~15: 10k points (50-d) 86 s with
+# n_jobs=1 vs 196 s with 2; 600 points 3.5 s vs 44 s.
+TSNE_N_JOBS = 1
 
 
 def has_opentsne() -> bool:
@@ -45,7 +49,8 @@ def project(vectors: np.ndarray, method: Method, *, perplexity: float = 30.0, se
 
     - ``tsne``: cosine affinities (euclidean on unit vectors orders neighbours identically), PCA
       initialisation, ``perplexity`` clipped by :func:`effective_perplexity`. Deterministic for a given
-      ``seed`` on the same machine and library versions.
+      ``seed`` on the same machine and library versions. Above ``large_scale.LARGE_N`` points a sample is
+      embedded and the rest placed by their nearest sampled neighbours (see ``ordo.analysis.large_scale``).
     - ``pca``: the first two principal components (sklearn ``PCA``; the sign of each axis is fixed by sklearn's
       ``svd_flip``, so the map does not mirror between runs).
     """
@@ -56,6 +61,8 @@ def project(vectors: np.ndarray, method: Method, *, perplexity: float = 30.0, se
     unit = as_unit_vectors(vectors)
     if method == "pca" or unit.shape[0] < MIN_TSNE_POINTS:
         return _pca(unit, seed)
+    if unit.shape[0] > large_scale.LARGE_N:  # t-SNE of a sample, the rest interpolated (see large_scale)
+        return large_scale.tsne_sampled(unit, perplexity, seed)
     return _tsne(unit, effective_perplexity(perplexity, unit.shape[0]), seed)
 
 
@@ -71,7 +78,7 @@ def _pca(unit: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
-def _tsne(unit: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
+def _tsne(unit: np.ndarray, perplexity: float, seed: int, metric: str = "cosine") -> np.ndarray:
     if has_opentsne():
         from openTSNE import TSNE as OpenTSNE
 
@@ -79,7 +86,7 @@ def _tsne(unit: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
             n_components=2,
             perplexity=perplexity,
             initialization="pca",
-            metric="cosine",
+            metric=metric,
             n_jobs=TSNE_N_JOBS,
             random_state=seed,
             verbose=False,
@@ -91,7 +98,7 @@ def _tsne(unit: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
         n_components=2,
         perplexity=perplexity,
         init="pca",
-        metric="cosine",
+        metric=metric,
         random_state=seed,
         n_jobs=TSNE_N_JOBS,
     ).fit_transform(unit)
