@@ -110,6 +110,10 @@ def test_upload_search_clusters_map(page, gw: GatewayStack, coco_images: list[Pa
     page.click(".rename button")
     page.locator("h1", has_text="beach things").wait_for()
     page.screenshot(path=artifacts / "cluster-1280.png", full_page=True)
+    page.click("text=search inside")
+    page.locator(".status", has_text="results for images in beach things").wait_for()
+    assert page.locator(".results .grid").get_attribute("data-count") == str(sizes[0])
+    assert page.locator("#filter-cluster").input_value() != ""
     assert cards.count() == 0  # we are on the cluster page now
 
     # --- the map: one point per sample --------------------------------------------------------------

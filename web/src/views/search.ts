@@ -36,6 +36,13 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
     for (const c of state.clusters) cluster.append(h("option", { value: c.cluster_id }, `${c.name || c.cluster_id} (${c.size})`));
     const wanted = params.get("cluster");
     if (wanted) cluster.value = wanted;
+    const chosen = state.clusters.find((c) => c.cluster_id === wanted);
+    if (chosen && !params.get("q") && !params.get("like") && chosen.representative_asset_ids.length) {
+      // "Search inside" a cluster with no query yet: show the cluster, closest to its centre first.
+      show(`images in ${chosen.name || chosen.cluster_id}`, () =>
+        searchLike(chosen.representative_asset_ids[0], filter(), 40, false),
+      );
+    }
   });
 
   function filter(): Filter {
