@@ -1,11 +1,9 @@
 """The image processor end to end: `ordo up` (tiny CLIP), `ordo ingest --text --objects`, `ordo search --mode`,
-GetAsset's samples, and a deployment whose detector cannot load stopping at start-up with the reason."""
+GetAsset's samples. (A detector that cannot load failing at worker start: tests/unit/test_processing.py.)"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 from PIL import Image
 
 from ordo.v1 import common_pb2, ingest_pb2
-from tests.e2e.conftest import Stack, free_port, start_stack, stop_stack
+from tests.e2e.conftest import Stack, start_stack, stop_stack
 from tests.fixtures.datasets import DATASETS
 
 RECEIPT = DATASETS / "sroie-receipts" / "images" / "001.jpg"  # "INDAH GIFT & HOME DECO"
@@ -49,30 +47,3 @@ def test_ingest_with_text_and_objects_then_search_by_mode(stack: Stack, tmp_path
     asset = stack.client.ingest.GetAsset(ingest_pb2.GetAssetRequest(asset_id=hits[0]["asset"]["assetId"]))
     kinds = [s.kind for s in asset.samples]
     assert kinds[0] == common_pb2.SAMPLE_KIND_IMAGE and common_pb2.SAMPLE_KIND_OBJECT in kinds
-
-
-def test_a_detector_that_cannot_load_stops_the_stack_at_start_up(tmp_path: Path, tiny_clip_dir: Path) -> None:
-    port = free_port()
-    env = {
-        **stack_env(tmp_path, tiny_clip_dir, port),
-        "ORDO_DETECT_OBJECTS": "true",
-        "ORDO_DETECTOR": "torchvision",  # not installed beside the CPU torch wheel: no weights here
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "ordo.cli.main", "up"], env=env, capture_output=True, text=True, timeout=180
-    )
-    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "torchvision detector cannot be loaded" in proc.stdout + proc.stderr
-
-
-def stack_env(data_dir: Path, model_dir: Path, port: int) -> dict[str, str]:
-    import os
-
-    return {
-        **os.environ,
-        "ORDO_DATA_DIR": str(data_dir),
-        "ORDO_MODEL": str(model_dir),
-        "ORDO_PORT": str(port),
-        "ORDO_ADDRESS": f"127.0.0.1:{port}",
-        "ORDO_HTTP_PORT": "0",
-    }

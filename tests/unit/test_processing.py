@@ -223,3 +223,23 @@ def test_reciprocal_rank_fusion() -> None:
     fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "d"]], k=60)
     assert [item for item, _ in fused] == ["c", "a", "b", "d"]
     assert fused[0][1] == pytest.approx(1 / 63 + 1 / 61)
+
+
+def test_a_deployment_whose_detector_cannot_load_fails_at_worker_start(tmp_path: Path, tiny_clip_dir: Path) -> None:
+    """What `ordo up` / `ordo worker` call before consuming tasks (and exit 2 on): the enabled models load now."""
+    from ordo.app import AppContext
+    from ordo.config import Settings
+
+    settings = Settings(data_dir=tmp_path, model=str(tiny_clip_dir), detect_objects=True, detector="torchvision")
+    ctx = AppContext(settings)
+    try:
+        with pytest.raises(ModelUnavailable, match="torchvision detector cannot be loaded") as err:
+            ctx.load_image_processor()
+        assert err.value.reason == "DETECTOR_UNAVAILABLE"
+    finally:
+        ctx.close()
+    off = AppContext(settings.model_copy(update={"detect_objects": False}))
+    try:
+        off.load_image_processor()  # the same broken detector, not enabled: nothing loads, nothing fails
+    finally:
+        off.close()

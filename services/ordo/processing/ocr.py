@@ -63,7 +63,7 @@ class RapidTextReader:
             from rapidocr import RapidOCR
 
             params = {
-                "Global.log_level": "warning",
+                "Global.log_level": "error",  # "no text found" is an answer, not a warning
                 "Global.text_score": self.min_score,
                 "Global.max_side_len": self.max_side,
                 **{f"{key}.model_path": str(path) for key, path in paths.items()},
@@ -80,7 +80,7 @@ class RapidTextReader:
                     "reinstall rapidocr==3.10.0",
                     reason="OCR_UNAVAILABLE",
                 ) from exc
-            logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
             self._engine = engine
 
     def read(self, image: np.ndarray) -> list[TextLine]:
