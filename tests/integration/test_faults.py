@@ -283,7 +283,12 @@ def test_flower_lists_ordos_queue_before_any_worker(tmp_path: Path) -> None:
 
 
 def test_a_job_whose_queue_was_lost_is_resumed(cluster: Cluster, coco_images: list[Path]) -> None:
+    import grpc
+
+    from ordo.client import OrdoClient
     from ordo.errors import Conflict
+    from ordo.grpc_api.server import OrdoServer
+    from ordo.v1 import ingest_pb2
     from ordo.worker.resume import resume_job
 
     files = coco_images[110:122]
@@ -292,7 +297,15 @@ def test_a_job_whose_queue_was_lost_is_resumed(cluster: Cluster, coco_images: li
     with pytest.raises(Conflict, match="still queued"):
         resume_job(ctx, job_id)  # would embed and count everything twice
     redis.Redis.from_url(cluster.env["ORDO_BROKER_URL"]).delete("ordo.embed")  # the broker lost its data
-    result = resume_job(ctx, job_id)
+    server = OrdoServer(ctx, ("ingest",), "127.0.0.1", 0).start()  # resumed through the contract
+    try:
+        client = OrdoClient(ctx.settings.model_copy(update={"address": f"127.0.0.1:{server.port}"}))
+        result = client.ingest.ResumeJob(ingest_pb2.ResumeJobRequest(job_id=job_id))
+        with pytest.raises(grpc.RpcError) as err:
+            client.ingest.ResumeJob(ingest_pb2.ResumeJobRequest(job_id="no-such-job"))
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        server.stop()
     assert (result.requeued, result.tasks) == (12, 3)
     cluster.start_workers(1)
     job = _wait_final(cluster, ctx, job_id)

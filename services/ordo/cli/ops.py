@@ -99,15 +99,13 @@ def dead_letters(limit: int, as_json: bool) -> None:
 @click.argument("job_id")
 def resume(job_id: str) -> None:
     """Queue a job's PENDING assets again after its queued work was lost; closes its enumeration."""
-    from ordo.app import AppContext
-    from ordo.errors import OrdoError
-    from ordo.worker.resume import resume_job
+    from ordo.cli.common import make_client, rpc
+    from ordo.v1 import ingest_pb2
 
-    ctx = AppContext(settings_or_fail())
-    try:
-        result = resume_job(ctx, job_id)
-    except OrdoError as exc:
-        raise click.ClickException(f"{exc.reason}: {exc.message}") from exc
+    client = make_client()
+    result = rpc(
+        lambda: client.ingest.ResumeJob(ingest_pb2.ResumeJobRequest(job_id=job_id)), "ResumeJob", client.settings
+    )
     console.print(f"job {job_id}: {result.requeued} asset(s) queued again in {result.tasks} task(s)")
 
 

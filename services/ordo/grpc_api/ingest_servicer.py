@@ -255,6 +255,18 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return ingest_pb2.ListModelVersionsResponse(versions=versions)
 
     @handle_errors
+    def ResumeJob(
+        self, request: ingest_pb2.ResumeJobRequest, context: grpc.ServicerContext
+    ) -> ingest_pb2.ResumeJobResponse:
+        from ordo.worker.resume import resume_job
+
+        if not request.job_id:
+            raise InvalidInput("job_id is required", reason="JOB_ID_REQUIRED")
+        result = resume_job(self.ctx, request.job_id)
+        job = self.ctx.jobs.get(request.job_id)
+        return ingest_pb2.ResumeJobResponse(job=convert.job_pb(job), requeued=result.requeued, tasks=result.tasks)
+
+    @handle_errors
     def ActivateModel(
         self, request: ingest_pb2.ActivateModelRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ActivateModelResponse:

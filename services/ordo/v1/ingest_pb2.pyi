@@ -294,3 +294,19 @@ class ActivateModelResponse(_message.Message):
     version: ModelVersion
     job: _common_pb2.Job
     def __init__(self, version: _Optional[_Union[ModelVersion, _Mapping]] = ..., job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ...) -> None: ...
+
+class ResumeJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class ResumeJobResponse(_message.Message):
+    __slots__ = ("job", "requeued", "tasks")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    REQUEUED_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    job: _common_pb2.Job
+    requeued: int
+    tasks: int
+    def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., requeued: _Optional[int] = ..., tasks: _Optional[int] = ...) -> None: ...

@@ -96,6 +96,11 @@ class IngestServiceStub:
                 request_serializer=ordo_dot_v1_dot_ingest__pb2.ActivateModelRequest.SerializeToString,
                 response_deserializer=ordo_dot_v1_dot_ingest__pb2.ActivateModelResponse.FromString,
                 _registered_method=True)
+        self.ResumeJob = channel.unary_unary(
+                '/ordo.v1.IngestService/ResumeJob',
+                request_serializer=ordo_dot_v1_dot_ingest__pb2.ResumeJobRequest.SerializeToString,
+                response_deserializer=ordo_dot_v1_dot_ingest__pb2.ResumeJobResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -189,6 +194,16 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResumeJob(self, request, context):
+        """Queues again the work of a job whose queued tasks were lost (a broker that lost its data, an ingest
+        process killed mid-upload): its assets still pending, then closes its enumeration so it can complete.
+        FAILED_PRECONDITION while any of its tasks is still queued or running (resuming would count them
+        twice) or when the job has ended; INVALID_ARGUMENT where the queue cannot be inspected (embedded mode).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -251,6 +266,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.ActivateModel,
                     request_deserializer=ordo_dot_v1_dot_ingest__pb2.ActivateModelRequest.FromString,
                     response_serializer=ordo_dot_v1_dot_ingest__pb2.ActivateModelResponse.SerializeToString,
+            ),
+            'ResumeJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeJob,
+                    request_deserializer=ordo_dot_v1_dot_ingest__pb2.ResumeJobRequest.FromString,
+                    response_serializer=ordo_dot_v1_dot_ingest__pb2.ResumeJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -579,6 +599,33 @@ class IngestService:
             '/ordo.v1.IngestService/ActivateModel',
             ordo_dot_v1_dot_ingest__pb2.ActivateModelRequest.SerializeToString,
             ordo_dot_v1_dot_ingest__pb2.ActivateModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ordo.v1.IngestService/ResumeJob',
+            ordo_dot_v1_dot_ingest__pb2.ResumeJobRequest.SerializeToString,
+            ordo_dot_v1_dot_ingest__pb2.ResumeJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,6 +74,7 @@ def resume_job(ctx: AppContext, job_id: str, batch_size: int | None = None) -> R
         chunk = tuple(refs[first : first + size])
         # Ids of their own (resume-<first index>): a lost original batch never reappears to collide.
         batch_id = f"{job_id}-resume-{first:06d}"
-        ctx.queue.submit(EmbedTask(batch_id, job_id, chunk, ctx.settings.collection_name, ctx.settings.model))
+        # No model named: the worker embeds with the model active when it takes the task (see model_switch).
+        ctx.queue.submit(EmbedTask(batch_id, job_id, chunk, "", ""))
     ctx.jobs.add_inputs(job_id, 0, enumeration_done=True)
     return ResumeResult(job_id, len(refs), tasks)
