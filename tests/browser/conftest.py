@@ -36,6 +36,8 @@ def browser() -> Iterator[object]:
 def gw(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Iterator[GatewayStack]:
     g = start_gateway_stack(tmp_path_factory.mktemp("browser-data"), tiny_clip_dir)
     yield g
+    if g.stack.process.poll() is not None:  # died under the tests: its log says why
+        print(f"ordo up exited with {g.stack.process.returncode}:\n{g.stack.log.read_text()[-4000:]}")
     stop_stack(g.stack)
 
 
