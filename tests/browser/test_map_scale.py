@@ -25,6 +25,17 @@ CLUSTERS = 10
 MAX_MEDIAN_DRAW_MS = 100
 
 
+PINCH_OUT = """([cx, cy]) => {
+  const canvas = document.querySelector('#map-canvas');
+  const fire = (type, id, x, y) => canvas.dispatchEvent(new PointerEvent(type, {
+    pointerId: id, pointerType: 'touch', clientX: x, clientY: y,
+    buttons: type === 'pointerup' ? 0 : 1, bubbles: true}));
+  fire('pointerdown', 11, cx - 20, cy); fire('pointerdown', 12, cx + 20, cy);
+  for (let d = 20; d <= 80; d += 10) { fire('pointermove', 11, cx - d, cy); fire('pointermove', 12, cx + d, cy); }
+  fire('pointerup', 11, cx - 80, cy); fire('pointerup', 12, cx + 80, cy);
+}"""
+
+
 @pytest.fixture(scope="module")
 def ui_only() -> Iterator[str]:
     """The gateway alone (no services behind it): enough to serve the UI."""
@@ -117,6 +128,15 @@ def test_map_draws_100k_points_fluidly(browser, ui_only: str, artifacts: Path) -
         median = statistics.median(times)
         print(f"\nmap redraw at {POINTS} points: median {median:.1f} ms, max {max(times):.1f} ms")
         assert median < MAX_MEDIAN_DRAW_MS
+
+        # Keyboard and pinch zoom too (the pinch as two touch pointers spreading apart).
+        canvas.focus()
+        before = float(canvas.get_attribute("data-scale") or 0)
+        page.keyboard.press("+")
+        page.wait_for_function(f"Number(document.querySelector('#map-canvas').dataset.scale) > {before}")
+        before = float(canvas.get_attribute("data-scale") or 0)
+        page.evaluate(PINCH_OUT, [cx, cy])
+        page.wait_for_function(f"Number(document.querySelector('#map-canvas').dataset.scale) > {before * 1.5}")
 
         # Hovering a point shows its thumbnail: sweep the canvas until the pointer meets one.
         found = False

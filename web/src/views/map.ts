@@ -28,7 +28,7 @@ export async function mapView(root: HTMLElement): Promise<void> {
   const tip = h("div", { class: "map-tip", hidden: true });
   const wrap = h("div", { class: "map-wrap" }, canvas, tip);
   const legend = h("ul", { class: "legend", "aria-label": "Cluster colours" });
-  root.replaceChildren(h("h1", {}, "Map"), h("p", { class: "status" }, `${pts.count} images · drag to pan, wheel to zoom, click to open`), wrap, legend);
+  root.replaceChildren(h("h1", {}, "Map"), h("p", { class: "status" }, `${pts.count} images · drag to pan, wheel or pinch to zoom (keys: arrows, + and −), click to open`), wrap, legend);
 
   // Normalise to [0, 1] once.
   let minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
@@ -99,6 +99,7 @@ export async function mapView(root: HTMLElement): Promise<void> {
     canvas.dataset.pointCount = String(pts!.count);
     canvas.dataset.drawnCount = String(drawn);
     canvas.dataset.drawMs = (performance.now() - started).toFixed(1);
+    canvas.dataset.scale = scale.toFixed(3);
   }
 
   function nearest(px: number, py: number): number {
@@ -118,19 +119,43 @@ export async function mapView(root: HTMLElement): Promise<void> {
     return best;
   }
 
-  let drag: { x: number; y: number; moved: boolean } | null = null;
+  /** Zoom to `next` keeping the canvas point (px, py) still. */
+  function zoomAt(px: number, py: number, next: number): void {
+    next = Math.min(200, Math.max(0.5, next));
+    const baseX = view.pad + (view.w - 2 * view.pad - view.size) / 2;
+    const baseY = view.pad + (view.h - 2 * view.pad - view.size) / 2;
+    offX = px - baseX - ((px - baseX - offX) * next) / scale;
+    offY = py - baseY - ((py - baseY - offY) * next) / scale;
+    scale = next;
+    requestAnimationFrame(draw);
+  }
+
+  // One pointer drags (mouse or finger); two fingers pinch-zoom around their midpoint.
+  const pointers = new Map<number, { x: number; y: number }>();
+  let moved = false;
+  let pinch = 0;
   canvas.addEventListener("pointerdown", (e) => {
-    drag = { x: e.clientX, y: e.clientY, moved: false };
-    canvas.setPointerCapture(e.pointerId);
+    pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    if (pointers.size === 1) moved = false;
+    if (e.isTrusted) canvas.setPointerCapture(e.pointerId); // keep getting moves outside the canvas
   });
   canvas.addEventListener("pointermove", (e) => {
     const rect = canvas.getBoundingClientRect();
-    if (drag && (e.buttons & 1)) {
-      const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
-      if (Math.abs(dx) + Math.abs(dy) > 2) drag.moved = true;
-      offX += dx; offY += dy;
-      drag.x = e.clientX; drag.y = e.clientY;
-      requestAnimationFrame(draw);
+    const last = pointers.get(e.pointerId);
+    if (last) {
+      const dx = e.clientX - last.x, dy = e.clientY - last.y;
+      if (Math.abs(dx) + Math.abs(dy) > 2) moved = true;
+      pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      if (pointers.size === 2) {
+        const [a, b] = Array.from(pointers.values());
+        const distance = Math.hypot(a.x - b.x, a.y - b.y);
+        if (pinch) zoomAt((a.x + b.x) / 2 - rect.left, (a.y + b.y) / 2 - rect.top, (scale * distance) / pinch);
+        pinch = distance;
+      } else {
+        offX += dx;
+        offY += dy;
+        requestAnimationFrame(draw);
+      }
       return;
     }
     const i = nearest(e.clientX - rect.left, e.clientY - rect.top);
@@ -140,34 +165,29 @@ export async function mapView(root: HTMLElement): Promise<void> {
     tip.style.top = `${Math.max(0, sy(i) - 140)}px`;
     tip.replaceChildren(h("img", { src: thumbUrl(pts.asset_ids[i]), alt: "" }), h("span", {}, clusterName(state, pts.cluster_ids[i])));
   });
+  const release = (e: PointerEvent) => {
+    const wasLast = pointers.delete(e.pointerId) && pointers.size === 0;
+    pinch = 0;
+    return wasLast;
+  };
   canvas.addEventListener("pointerup", (e) => {
-    const wasDrag = drag?.moved;
-    drag = null;
-    if (wasDrag) return;
+    if (!release(e) || moved) return;
     const rect = canvas.getBoundingClientRect();
     const i = nearest(e.clientX - rect.left, e.clientY - rect.top);
     if (i >= 0) openDetail(pts.asset_ids[i], (id) => (location.hash = `#/search?like=${id}`));
   });
+  canvas.addEventListener("pointercancel", (e) => void release(e));
   canvas.addEventListener("pointerleave", () => (tip.hidden = true));
   canvas.addEventListener("wheel", (e) => {
     e.preventDefault();
     const rect = canvas.getBoundingClientRect();
-    const px = e.clientX - rect.left, py = e.clientY - rect.top;
-    const factor = Math.exp(-e.deltaY * 0.0015);
-    const next = Math.min(200, Math.max(0.5, scale * factor));
-    // Keep the point under the cursor still.
-    const baseX = view.pad + (view.w - 2 * view.pad - view.size) / 2;
-    const baseY = view.pad + (view.h - 2 * view.pad - view.size) / 2;
-    offX = px - baseX - ((px - baseX - offX) * next) / scale;
-    offY = py - baseY - ((py - baseY - offY) * next) / scale;
-    scale = next;
-    requestAnimationFrame(draw);
+    zoomAt(e.clientX - rect.left, e.clientY - rect.top, scale * Math.exp(-e.deltaY * 0.0015));
   }, { passive: false });
   canvas.addEventListener("keydown", (e) => {
     const step: Record<string, [number, number]> = { ArrowLeft: [40, 0], ArrowRight: [-40, 0], ArrowUp: [0, 40], ArrowDown: [0, -40] };
     if (e.key in step) (offX += step[e.key][0]), (offY += step[e.key][1]);
-    else if (e.key === "+" || e.key === "=") scale *= 1.25;
-    else if (e.key === "-") scale /= 1.25;
+    else if (e.key === "+" || e.key === "=") zoomAt(view.w / 2, view.h / 2, scale * 1.25);
+    else if (e.key === "-") zoomAt(view.w / 2, view.h / 2, scale / 1.25);
     else return;
     e.preventDefault();
     draw();
