@@ -145,6 +145,8 @@ def test_thumbnail_and_original_are_cached_by_content(http: httpx.Client, upload
         ("GET", "/api/jobs/no-such-job", {}, 404, None),
         ("POST", "/api/search", {"json": {}}, 400, "BAD_SEARCH"),
         ("POST", "/api/search", {"json": {"query": ""}}, 400, None),
+        ("POST", "/api/search", {"json": {"query": "x", "top_k": 0}}, 400, "BAD_REQUEST"),
+        ("GET", "/api/search", {}, 400, "BAD_REQUEST"),
         ("POST", "/api/uploads", {"content": b"raw", "headers": {"content-type": "image/jpeg"}}, 400, "NOT_MULTIPART"),
         ("POST", "/api/uploads", {"data": {"note": "no files"}, "files": {}}, 400, None),
     ],
@@ -176,7 +178,12 @@ def test_services_down_is_503_with_a_readable_message() -> None:
 
 def test_openapi_docs_describe_the_routes(http: httpx.Client) -> None:
     assert http.get("/docs").status_code == 200
-    paths = http.get("/openapi.json").json()["paths"]
+    spec = http.get("/openapi.json").json()
+    paths = spec["paths"]
+    assert paths["/api/search"]["post"]["responses"]["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
+    assert not [p for p, ops in paths.items() for op in ops.values() if "422" in op["responses"]]
     for path in ("/api/uploads", "/api/jobs/{job_id}/events", "/api/search", "/api/assets/{asset_id}/thumbnail"):
         assert path in paths
     page = http.get("/")

@@ -66,3 +66,18 @@ async def ordo_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OrdoError)
     code = code_for(exc)
     return JSONResponse({"detail": exc.message, "reason": exc.reason, "code": code.name}, status_code=http_status(code))
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Request-shape errors use the same body and code as the services' INVALID_ARGUMENT (400), with the
+    offending fields named in ``detail``, instead of FastAPI's default 422 list."""
+    from fastapi.exceptions import RequestValidationError
+
+    assert isinstance(exc, RequestValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in error.get('loc', ()) if part != 'body')}: {error.get('msg', '')}"
+        for error in exc.errors()
+    )
+    return JSONResponse(
+        {"detail": f"bad request: {problems}", "reason": "BAD_REQUEST", "code": "INVALID_ARGUMENT"}, status_code=400
+    )
