@@ -76,6 +76,7 @@ def scratch_stack(
             "ORDO_PORT": str(port),
             "ORDO_ADDRESS": f"127.0.0.1:{port}",
             "ORDO_MODEL": model,
+            "ORDO_HTTP_PORT": "0",  # no web gateway: a scratch stack is driven over gRPC only
         }
         for key in ("ORDO_INGEST_ADDRESS", "ORDO_SEARCH_ADDRESS", "ORDO_ANALYSIS_ADDRESS", "ORDO_CONFIG"):
             child_env.pop(key, None)
