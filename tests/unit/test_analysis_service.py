@@ -354,3 +354,14 @@ def test_a_run_cut_short_by_a_stop_is_marked_interrupted_on_restart(stack: Stack
         assert again.state == rs.SUCCEEDED and again.previous_run_id == ""
     finally:
         reopened.index.close()
+
+
+def test_metrics_from_a_payload_label_field(stack: Stack) -> None:
+    points = blob_points(0)
+    stack.upsert(points)
+    stack.index.set_payload([p.id for p in points[:10]], {"label": "class3"})  # 10 wrong labels in class 0
+    record, _ = stack.core.start_clustering(ClusteringRequest(eps=0.1, label_field="label"))
+    assert record.metrics["labelled_count"] == K * PER_CLUSTER
+    assert record.metrics["purity"] == pytest.approx(1 - 10 / (K * PER_CLUSTER))
+    unlabelled, _ = stack.core.start_clustering(ClusteringRequest(eps=0.1, label_field="no_such_field"))
+    assert unlabelled.metrics["labelled_count"] == 0 and "purity" not in unlabelled.metrics

@@ -92,7 +92,7 @@ class _Loaded:
     sample_ids: list[str]
     asset_ids: list[str]
     vectors: np.ndarray
-    payloads: list[dict[str, Any]]
+    field_values: list[str | None]  # the label field's value per sample (metrics), when one was asked for
     model_id: str
 
 
@@ -232,7 +232,7 @@ class AnalysisCore:
         )
 
     def _run_clustering(self, record: RunRecord, request: ClusteringRequest, clock: _StepClock) -> RunRecord:
-        data: _Loaded = clock.step("load", lambda: self._load(request.filter))
+        data: _Loaded = clock.step("load", lambda: self._load(request.filter, request.label_field))
         if len(data.sample_ids) < request.min_samples and request.algorithm != "kmeans":
             raise Conflict(
                 f"only {len(data.sample_ids)} sample(s) left, fewer than min_samples={request.min_samples}",
@@ -642,17 +642,24 @@ class AnalysisCore:
             finally:
                 self.jobs.fail(record.job_id, f"{reason}: {message}")
 
-    def _load(self, flt: Filter) -> _Loaded:
-        """All vectors matching ``flt`` (via ``scroll``), refusing NaN or zero vectors with their sample ids."""
+    def _load(self, flt: Filter, label_field: str = "") -> _Loaded:
+        """All vectors matching ``flt`` (via ``scroll``), refusing NaN or zero vectors with their sample ids.
+
+        Payloads are not kept (≈1 KB each, 100 MB per 100k samples): only asset ids, the model id and the
+        ``label_field`` values the metrics need."""
         sample_ids: list[str] = []
         asset_ids: list[str] = []
-        payloads: list[dict[str, Any]] = []
+        field_values: list[str | None] = []
+        model_id = ""
         chunks: list[np.ndarray] = []
         batch: list[list[float]] = []
         for point in self.index.scroll(flt, with_vectors=True):
             sample_ids.append(point.id)
             asset_ids.append(str(point.payload.get("asset_id", "")))
-            payloads.append(point.payload)
+            if label_field:
+                value = point.payload.get(label_field)
+                field_values.append(None if value is None else str(value))
+            model_id = model_id or str(point.payload.get("model_id", ""))
             batch.append(point.vector)
             if len(batch) == 4096:
                 chunks.append(np.asarray(batch, dtype=np.float32))
@@ -670,8 +677,7 @@ class AnalysisCore:
                 f"{bad.size} vector(s) are NaN, infinite or zero (e.g. sample {examples}); re-embed those images",
                 reason="INVALID_VECTORS",
             )
-        model_id = str(payloads[0].get("model_id", "")) if payloads else ""
-        return _Loaded(sample_ids, asset_ids, vectors, payloads, model_id)
+        return _Loaded(sample_ids, asset_ids, vectors, field_values, model_id)
 
 
 def _clustering_params(request: ClusteringRequest) -> dict[str, Any]:
@@ -698,11 +704,8 @@ def _metrics(data: _Loaded, labels: np.ndarray, request: ClusteringRequest) -> d
     truth: list[str | None] = [None] * len(data.sample_ids)
     if request.labels:
         truth = [request.labels.get(a) for a in data.asset_ids]
-    if request.label_field:
-        truth = [
-            t if t is not None else (str(p[request.label_field]) if request.label_field in p else None)
-            for t, p in zip(truth, data.payloads, strict=True)
-        ]
+    if request.label_field:  # the labels map wins where both give a label
+        truth = [t if t is not None else v for t, v in zip(truth, data.field_values, strict=True)]
     labelled = np.array([t is not None for t in truth], dtype=bool)
     if labelled.any():
         scores = evaluate(labels[labelled], np.array([t for t in truth if t is not None]))
