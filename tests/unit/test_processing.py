@@ -77,6 +77,9 @@ def test_ocr_reads_a_receipt_upright_and_upside_down(reader: RapidTextReader) ->
     # The direction classifier turns 180°-rotated lines back before recognition.
     flipped = reader.read(np.asarray(header.rotate(180)))
     assert "TAN WOON YANN" in [line.text.upper() for line in flipped]
+    # Lines turned 90° come back as tall boxes, which the reader turns upright before classifying.
+    sideways = reader.read(np.asarray(header.rotate(90, expand=True)))
+    assert "TAN WOON YANN" in [line.text.upper() for line in sideways]
     polygon = flipped[0].polygon
     assert len(polygon) == 4 and all(0 <= x <= header.width + 1 for x, _ in polygon)
     assert reader.read(np.full((200, 300, 3), 255, np.uint8)) == []
