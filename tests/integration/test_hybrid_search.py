@@ -158,3 +158,14 @@ def test_server_adapter_ranks_keywords_the_same(world) -> None:
         assert other.search_text("asia mart", mode=SearchMode.KEYWORD).hits[0].asset.asset_id == ids["014.jpg"]
     finally:
         server.close()
+
+
+def test_keyword_filter_converts_to_the_servers_grpc_messages() -> None:
+    """A Qdrant server gets filters over gRPC (local mode never converts): ``text_any`` must survive it."""
+    from qdrant_client.conversions.conversion import RestToGrpc
+
+    from ordo.adapters.qdrant_filters import build_filter
+    from ordo.adapters.qdrant_index import MODELS
+
+    flt = RestToGrpc.convert_filter(build_filter(Filter(kinds=(SampleKind.TEXT,), text_any="johor bahru"), MODELS))
+    assert [c.field.match.text_any for c in flt.must if c.field.key == "text"] == ["johor bahru"]
