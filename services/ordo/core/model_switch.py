@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 
 from ordo.core.catalog import AssetCatalog, original_key
 from ordo.core.model_versions import ModelVersion, ModelVersions, VersionState
-from ordo.domain import AssetState, EmbedTask, Job, SampleKind, SampleRef
+from ordo.domain import AssetState, EmbedTask, Filter, Job, ProcessingOptions, SampleKind, SampleRef
 from ordo.errors import Conflict, OrdoError
 from ordo.ids import batch_id_for, sample_id_for
 from ordo.ports.job_store import JobStore
@@ -122,37 +122,59 @@ class ModelSwitcher:
         present = {p.id for p in index.retrieve(list(ids))}
         return [a for sid, a in ids.items() if sid not in present]
 
-    def _queue_missing(self, job_id: str, version: ModelVersion, seq_start: int) -> int:
-        """Queue, as tasks of ``job_id``, every READY asset not yet in the version's collection."""
-        index = self.index_for(version.collection)
-        queued, seq, chunk = 0, seq_start, []
-        refs: list[SampleRef] = []
+    def _processed_assets(self) -> dict[SampleKind, set[str]]:
+        """Assets that have object crops / OCR text samples in the serving collection. Their re-embedding
+        asks the image processor for the same again, whatever the deployment's default: a switch must not
+        drop samples a request once asked for. Only non-image samples are read (usually few or none)."""
+        active = self.versions.active()
+        found: dict[SampleKind, set[str]] = {SampleKind.OBJECT: set(), SampleKind.TEXT: set()}
+        if active is None:
+            return found
+        source = self.index_for(active.collection)
+        if not source.dim:
+            return found
+        for point in source.scroll(Filter(kinds=tuple(found)), with_vectors=False):
+            found[SampleKind(point.payload.get("kind", "image"))].add(str(point.payload.get("asset_id", "")))
+        return found
 
-        def submit() -> None:
-            nonlocal seq, refs
+    def _queue_missing(self, job_id: str, version: ModelVersion, seq_start: int) -> int:
+        """Queue, as tasks of ``job_id``, every READY asset not yet in the version's collection; assets
+        with crops or text samples go in tasks that ask for them."""
+        index = self.index_for(version.collection)
+        processed = self._processed_assets()
+        queued, seq, chunk = 0, seq_start, []
+        groups: dict[ProcessingOptions, list[SampleRef]] = {}
+
+        def submit(options: ProcessingOptions) -> None:
+            nonlocal seq
+            refs = groups.pop(options, [])
             if not refs:
                 return
             seq += 1
             self.jobs.add_inputs(job_id, len(refs))
             self.jobs.record(job_id, pending=len(refs))
             self.queue.submit(
-                EmbedTask(batch_id_for(job_id, seq), job_id, tuple(refs), version.collection, version.model)
+                EmbedTask(batch_id_for(job_id, seq), job_id, tuple(refs), version.collection, version.model, options)
             )
-            refs = []
+
+        def add(batch: list[tuple[str, str, str]]) -> None:
+            nonlocal queued
+            for asset_id, source_uri, file_name in self._missing(index, batch):
+                objects, text = asset_id in processed[SampleKind.OBJECT], asset_id in processed[SampleKind.TEXT]
+                # Explicit True where the asset had such samples; None (deployment default) otherwise.
+                options = ProcessingOptions(True if objects else None, True if text else None)
+                refs = groups.setdefault(options, [])
+                refs.append(SampleRef(asset_id, original_key(asset_id), SampleKind.IMAGE, None, source_uri, file_name))
+                queued += 1
+                if len(refs) >= self.task_batch_size:
+                    submit(options)
 
         for asset in self._ready_assets():
             chunk.append(asset)
             if len(chunk) >= _CHECK_CHUNK:
-                for asset_id, source_uri, file_name in self._missing(index, chunk):
-                    refs.append(
-                        SampleRef(asset_id, original_key(asset_id), SampleKind.IMAGE, None, source_uri, file_name)
-                    )
-                    queued += 1
-                    if len(refs) >= self.task_batch_size:
-                        submit()
+                add(chunk)
                 chunk = []
-        for asset_id, source_uri, file_name in self._missing(index, chunk):
-            refs.append(SampleRef(asset_id, original_key(asset_id), SampleKind.IMAGE, None, source_uri, file_name))
-            queued += 1
-        submit()
+        add(chunk)
+        for options in list(groups):
+            submit(options)
         return queued
