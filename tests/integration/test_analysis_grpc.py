@@ -82,7 +82,8 @@ def synthetic_points(ctx: AppContext) -> list[VectorPoint]:
 
 def wait_job(client: OrdoClient, job_id: str) -> common_pb2.Job:
     job = None
-    for update in client.ingest.WatchJob(ingest_pb2.WatchJobRequest(job_id=job_id), timeout=180):
+    # generous: the first run names clusters with the text tower, whose first call is slow on a loaded machine
+    for update in client.ingest.WatchJob(ingest_pb2.WatchJobRequest(job_id=job_id), timeout=600):
         job = update.job
     assert job is not None
     return job
