@@ -46,6 +46,13 @@ from ordo.errors import OrdoError
     show_default=True,
     help="Share of each batch drawn from the target set (the rest is background).",
 )
+@click.option(
+    "--distill",
+    type=click.FloatRange(min=0.0),
+    default=20.0,
+    show_default=True,
+    help="Weight of keeping background embeddings where the base model put them (0: off).",
+)
 @click.option("--caption-template", default="a photo of {name}", show_default=True)
 @click.option(
     "--holdout",
@@ -96,6 +103,7 @@ def finetune(
     background_limit: int,
     background_eval: Path | None,
     mix: float,
+    distill: float,
     caption_template: str,
     holdout: float,
     swap: bool,
@@ -122,6 +130,7 @@ def finetune(
         steps_per_epoch=steps_per_epoch,
         batch_size=batch_size,
         target_fraction=mix,
+        distill=distill,
         lr=lr,
         seed=seed,
         unfreeze_last=unfreeze_last,
