@@ -344,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             elif bench == "analysis":
                 from bench import analysis_bench
 
-                results["analysis"] = analysis_bench.run(sizes=args.sizes)
+                # --quick: a 3k smoke of both sides (the naive t-SNE alone takes minutes at 10k)
+                results["analysis"] = analysis_bench.run(sizes=[3_000] if args.quick else args.sizes)
             elif bench == "ingest":
                 from bench import ingest_throughput
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ordo.cli.eval_clustering import report_table
+from ordo.cli.eval_clustering import largest_clusters_lines, report_table
 from ordo.errors import InvalidInput
 from ordo.evaluation.clustering import ALGORITHMS, evaluate_clustering, labels_map
 from ordo.evaluation.datasets import LabelledImage
@@ -42,7 +42,7 @@ def test_eval_clustering_through_the_real_stack(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=420,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    for header in ("purity", "NMI", "ARI", "noise", "clusters"):
+    for header in ("purity", "NMI", "ARI", "noise", "clusters", "largest clusters"):
         assert header in result.stdout
     report = json.loads(report_path.read_text())
     assert report["model_id"].startswith("ordo-lite")
@@ -78,7 +78,8 @@ def test_report_table_has_one_row_per_algorithm() -> None:
     assert headers[:7] == ["algorithm", "purity", "NMI", "ARI", "noise", "clusters", "seconds"]
     assert table.row_count == 1
     cells = [next(iter(c.cells)) for c in table.columns]
-    assert cells[0] == "dbscan (eps 0.200)" and cells[3] == "–" and cells[-1] == "dog: 5"
+    assert cells[0] == "dbscan (eps 0.200)" and cells[3] == "–" and cells[-1] == "1.2"
+    assert largest_clusters_lines(report) == ["dbscan: dog (5)"]
 
 
 def test_bad_input_is_refused_before_any_rpc() -> None:

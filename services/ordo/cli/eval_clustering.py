@@ -33,13 +33,11 @@ def report_table(report: dict[str, Any]) -> Table:
         "noise",
         "clusters",
         "seconds",
-        "largest clusters (name: size)",
         title=f"{report['model_id']} on {Path(report['dataset']).name}: {report['images']} images, "
         f"{report['classes']} classes (k-means k = {report['k']})",
     )
     for row in report["rows"]:
         name = row["algorithm"] + (f" (eps {row['eps_used']:.3f})" if row.get("eps_used") else "")
-        largest = ", ".join(f"{c['name'] or '?'}: {c['size']}" for c in row["largest_clusters"][:3])
         table.add_row(
             name,
             _fmt(row["purity"]),
@@ -48,9 +46,17 @@ def report_table(report: dict[str, Any]) -> Table:
             _fmt(row["noise_fraction"]),
             str(row["clusters"]),
             f"{row['seconds']:.1f}",
-            largest,
         )
     return table
+
+
+def largest_clusters_lines(report: dict[str, Any]) -> list[str]:
+    """One line per algorithm: its largest clusters as "name (size)", named by the text tower."""
+    lines = []
+    for row in report["rows"]:
+        clusters = ", ".join(f"{c['name'] or '?'} ({c['size']})" for c in row["largest_clusters"])
+        lines.append(f"{row['algorithm']}: {clusters or '-'}")
+    return lines
 
 
 @click.command()
@@ -112,4 +118,7 @@ def clustering(
         "ingest": ingest,
     }
     out.print(report_table(report))
+    out.print("largest clusters:")
+    for line in largest_clusters_lines(report):
+        out.print("  " + line, highlight=False)
     _write_json(report, json_out)
