@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--images", type=int, help="ingest: images to embed (default 128; --quick 24)")
     parser.add_argument("--rounds", type=int, help="ingest: alternating rounds per side (default 3; --quick 1)")
-    parser.add_argument("--sizes", help="search: comma-separated index sizes (default 10000,100000; --quick 10000)")
+    parser.add_argument("--sizes", help="search, analysis: comma-separated sizes (default 10000,100000; --quick 10000)")
     parser.add_argument("--queries", type=int, help="search: timed queries per size (default 300; --quick 100)")
     parser.add_argument("--rebuild", action="store_true", help="search: rebuild cached indexes")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dirs (and stack logs)")
