@@ -179,6 +179,20 @@ def test_output_directory_loads_through_the_factory(small_sets: tuple, tmp_path:
     # A directory without ordo_model.json is not mistaken for one.
     assert not ordo_lite.is_model_dir(str(tmp_path))
 
+    # It is a model version: activating it gives it its own collection and makes it serve.
+    from ordo.app import AppContext
+    from ordo.config import Settings, collection_for
+    from ordo.domain import JobState
+
+    ctx = AppContext(Settings(data_dir=tmp_path / "data", model="random-clip:tiny"))
+    try:
+        version, job = ctx.activate_model(str(out))
+        assert (version.model_id, version.collection) == (model_id, collection_for(str(out)))
+        assert job.state is JobState.SUCCEEDED  # nothing stored yet: the flip is immediate
+        assert ctx.active_version.model == str(out) and ctx.embedder.model_id == model_id
+    finally:
+        ctx.close()
+
 
 def test_unfrozen_tower_tail_trains_and_loads(tmp_path: Path) -> None:
     """--unfreeze-last: the tail on cached activations reproduces the frozen features, trains, and the saved

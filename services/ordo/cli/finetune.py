@@ -95,6 +95,11 @@ from ordo.errors import OrdoError
     default=None,
     help="Where frozen-tower features are cached (default: ~/.cache/ordo/finetune).",
 )
+@click.option(
+    "--activate",
+    is_flag=True,
+    help="Then make it the active model of the running stack (ordo models activate: background re-embed, flip).",
+)
 def finetune(
     target: Path,
     name: str,
@@ -118,6 +123,7 @@ def finetune(
     out: Path | None,
     json_out: Path | None,
     cache_dir: Path | None,
+    activate: bool,
 ) -> None:
     """Fine-tune ordo-lite's projection heads on your own entities (towers frozen)."""
     from ordo.training.finetune import DEFAULT_CACHE, FinetuneConfig, FinetuneRun, run_finetune
@@ -173,9 +179,13 @@ def finetune(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2) + "\n")
     console.print(
-        f"model [bold]{report['model_id']}[/bold] written to {report['model_dir']} "
-        f"(load it with ORDO_MODEL={report['model_dir']})"
+        f"model [bold]{report['model_id']}[/bold] written to {report['model_dir']}; a new model version: "
+        f"`ordo models activate {report['model_dir']}` re-embeds the collection with it and switches when done"
     )
+    if activate:
+        from ordo.cli.models import activate as activate_command
+
+        click.get_current_context().invoke(activate_command, model=str(report["model_dir"]), no_wait=False)
 
 
 def print_report(report: dict[str, Any]) -> None:
