@@ -119,6 +119,11 @@ class Settings(BaseSettings):
         8080, ge=0, description="HTTP gateway port (REST, /docs, web UI) of `ordo up` and `ordo gateway`; 0: off in up."
     )
     queue_dashboard_url: str = Field("", description="Link the web UI's Jobs page shows (e.g. Flower), if any.")
+    ops_url: str = Field(
+        "",
+        description="Ordo's ops view (`/ops` on a process's ORDO_METRICS_PORT) that the web UI's Jobs page reads "
+        "and links: queue depth, dead letters, workers' throughput.",
+    )
 
     # --- ingestion -------------------------------------------------------------------------------
     max_image_bytes: int = Field(64 * MiB, description="Larger files are refused (FILE_TOO_LARGE).")

@@ -129,6 +129,9 @@ def test_upload_search_clusters_map(page, gw: GatewayStack, coco_images: list[Pa
     page.goto("/#/jobs")
     page.locator(".job").first.wait_for()
     assert page.locator(".health li.ok").count() == 3
+    ops = page.locator("section.ops")  # Ordo's ops view (/ops on the metrics port), read by the page
+    ops.wait_for()
+    assert "dead letters 0" in ops.inner_text() and ops.get_by_role("link", name="Ops view").count() == 1
     page.screenshot(path=artifacts / "jobs-1280.png", full_page=True)
 
 

@@ -192,6 +192,8 @@ def test_openapi_docs_describe_the_routes(http: httpx.Client) -> None:
     assert "immutable" in http.get(bundle).headers["cache-control"]
     status = http.get("/api/status").json()
     assert status["services"] == {"ingest": "SERVING", "search": "SERVING", "analysis": "SERVING"}
+    ops = httpx.get(status["ops_url"], timeout=5).json()  # the ops view the Jobs page links and reads
+    assert ops["dead_letters"]["count"] == 0 and "queue" in ops
 
 
 def test_ordo_gateway_runs_alone_in_front_of_the_services(gw: GatewayStack) -> None:

@@ -174,7 +174,12 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
         stats = None
         if health["ingest"] == "SERVING":
             stats = to_json(client.ingest.GetStats(ingest_pb2.GetStatsRequest()))
-        return {"services": health, "stats": stats, "queue_dashboard_url": settings.queue_dashboard_url}
+        return {
+            "services": health,
+            "stats": stats,
+            "queue_dashboard_url": settings.queue_dashboard_url,
+            "ops_url": settings.ops_url,
+        }
 
     # --- ingest -----------------------------------------------------------------------------------
     @app.post(

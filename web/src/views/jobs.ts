@@ -7,6 +7,36 @@ interface Status {
   services: Record<string, string>;
   stats: Record<string, string | number> | null;
   queue_dashboard_url: string;
+  ops_url: string;
+}
+
+// Ordo's ops view (`/ops` on a process's metrics port, served with CORS for this page).
+interface Ops {
+  queue?: Record<string, number> & { error?: string };
+  dead_letters?: { count?: number; recent?: { reason: string; source_uri: string; message: string }[]; error?: string };
+  workers?: { name: string; images_per_busy_second?: number; images?: number }[] | { error: string };
+}
+
+async function opsSummary(url: string): Promise<HTMLElement> {
+  const link = h("a", { href: url, target: "_blank", rel: "noopener" }, "Ops view");
+  try {
+    const ops = (await (await fetch(url)).json()) as Ops;
+    const queue = ops.queue && !ops.queue.error ? Object.entries(ops.queue).map(([q, depth]) => `${q}: ${depth}`).join(", ") : "?";
+    const workers = Array.isArray(ops.workers)
+      ? ops.workers.map((w) => `${w.name}${w.images_per_busy_second ? ` (${w.images_per_busy_second.toFixed(1)} img/s busy)` : ""}`).join(", ") || "none"
+      : "?";
+    const letters = ops.dead_letters?.recent ?? [];
+    return h(
+      "section",
+      { class: "ops", "aria-label": "Queue and workers" },
+      h("p", {}, link, ` · queue depth ${queue} · dead letters ${ops.dead_letters?.count ?? "?"} · workers ${workers}`),
+      letters.length
+        ? h("ul", { class: "failures" }, ...letters.slice(0, 5).map((d) => h("li", {}, h("code", {}, d.reason), ` ${d.source_uri}: ${d.message}`)))
+        : "",
+    );
+  } catch {
+    return h("p", {}, link, " (not reachable from this page)");
+  }
 }
 
 // Jobs started elsewhere (the CLI, another tab) show up while the page is open.
@@ -33,6 +63,7 @@ export async function jobsView(root: HTMLElement): Promise<void> {
       status.queue_dashboard_url
         ? h("a", { href: status.queue_dashboard_url, target: "_blank", rel: "noopener" }, "Queue dashboard")
         : h("span", { class: "muted" }, "Queue dashboard: set ORDO_QUEUE_DASHBOARD_URL (e.g. Flower) to link it here."),
+      status.ops_url ? await opsSummary(status.ops_url) : "",
     );
     // Newest first: new jobs go on top; known ones keep their card (and its live stream).
     for (const job of [...jobs].reverse()) {
