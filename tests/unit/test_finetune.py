@@ -266,7 +266,7 @@ def test_finetune_command_writes_a_model_and_the_seeds_table(tmp_path: Path) -> 
     args += ["--json-out", str(tmp_path / "report.json")]
     result = CliRunner().invoke(command, args)
     assert result.exit_code == 0, result.output
-    assert "trained 2 epochs" in result.output and "ORDO_MODEL=" in result.output
+    assert "trained 2 epochs" in result.output and "ordo models activate" in result.output
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["before"]) == set(report["after"]) == {"target (held out)", "background"}
     assert len(report["swap_map"]) == 3 and report["data"]["swap"] == "built-in"
