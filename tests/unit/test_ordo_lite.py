@@ -109,3 +109,13 @@ def test_captions_find_their_coco_photos(embedder: ordo_lite.OrdoLiteEmbedder, p
     top5 = float((ranks < 5).mean())
     # Measured 0.90 (18/20; top-1 0.45) with the shipped heads; chance is 5/20 = 0.25.
     assert top5 >= 0.6, f"only {top5:.0%} of captions rank their photo in the top 5"
+
+
+def test_bf16_image_tower_agrees_with_float32(photos: list[Image.Image]) -> None:
+    """bfloat16 convolutions (used where the CPU has them natively) must not move image vectors far:
+    Flickr8k dev recall was unchanged (22.96 vs 22.72 R@1); here, per photo, cosine to float32 >= 0.98."""
+    fp32 = ordo_lite.OrdoLiteEmbedder(bf16_image_tower=False)
+    bf16 = ordo_lite.OrdoLiteEmbedder(bf16_image_tower=True)
+    a, b = fp32.embed_images(photos[:6]), bf16.embed_images(photos[:6])
+    assert float((a * b).sum(axis=1).min()) >= 0.98
+    assert not np.array_equal(a, b)  # really computed in bfloat16

@@ -142,18 +142,30 @@ def preprocess_image(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
     return np.ascontiguousarray(((pixels - 127.0) / 128.0).transpose(2, 0, 1))
 
 
-def image_features(tower: torch.nn.Module, images: Sequence[Image.Image]) -> np.ndarray:
+def cpu_has_native_bf16() -> bool:
+    """AMX or AVX512-BF16: bfloat16 convolutions run natively (oneDNN) instead of being emulated."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def image_features(tower: torch.nn.Module, images: Sequence[Image.Image], *, bf16: bool = False) -> np.ndarray:
     """Pooled EfficientNet features, float32 (n, 1280): global average of the last feature map.
 
     Runs the tower on at most :data:`TOWER_MICRO_BATCH` images at a time (fastest on a CPU, see there).
+    ``bf16``: the convolutions in bfloat16 (autocast; pooled in float32). On a CPU with AMX the tower is 1.6x
+    faster (34 → 21 ms an image here) at no measurable cost: Flickr8k dev text→image R@1/5/10 22.96 / 51.68 /
+    65.04 against 22.72 / 51.66 / 65.34 in float32. Training keeps float32, so the heads stay reproducible.
     """
     parts = []
     for start in range(0, len(images), TOWER_MICRO_BATCH):
         chunk = images[start : start + TOWER_MICRO_BATCH]
         batch = torch.from_numpy(np.stack([preprocess_image(image) for image in chunk]))
-        with torch.inference_mode():
-            pooled = tower.extract_features(batch.contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
-        parts.append(pooled.numpy())
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            feature_map = tower.extract_features(batch.contiguous(memory_format=torch.channels_last))
+        parts.append(feature_map.float().mean(dim=(2, 3)).numpy())
     return np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=np.float32)
 
 
@@ -247,9 +259,12 @@ class OrdoLiteEmbedder:
         heads_dir: str | Path | None = None,
         text_batch_size: int = DEFAULT_TEXT_BATCH,
         model_id: str | None = None,
+        bf16_image_tower: bool | None = None,
     ) -> None:
         """Configure only. ``device`` other than cpu/auto is refused (ordo-lite is a CPU model);
-        ``cache_dir`` is accepted for the factory's signature and unused (nothing is downloaded)."""
+        ``cache_dir`` is accepted for the factory's signature and unused (nothing is downloaded).
+        ``bf16_image_tower``: None (default) uses bfloat16 where the CPU has it natively (see
+        :func:`image_features`); True/False force it."""
         del cache_dir
         requested = device.strip().lower()
         if requested not in ("", "auto", "cpu"):
@@ -263,6 +278,7 @@ class OrdoLiteEmbedder:
         self.batch_size = batch_size
         self.text_batch_size = text_batch_size
         self.heads_dir = Path(heads_dir) if heads_dir is not None else HEADS_DIR
+        self.bf16_image_tower = cpu_has_native_bf16() if bf16_image_tower is None else bf16_image_tower
         # 0 until load(); a plain attribute so isinstance(x, Embedder) does not trigger a load.
         self.dim = 0
         # The decoder may downscale JPEGs (DCT draft) to no less than this shorter side.
@@ -321,7 +337,7 @@ class OrdoLiteEmbedder:
 
     def _run_images(self, images: list[Image.Image]) -> np.ndarray:
         assert self._image_tower is not None
-        features = image_features(self._image_tower, images)
+        features = image_features(self._image_tower, images, bf16=self.bf16_image_tower)
         return project(features, self._heads["image.weight"], self._heads["image.bias"])
 
     def _run_texts(self, texts: list[str]) -> np.ndarray:
