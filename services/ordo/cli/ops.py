@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 import signal
 import threading
 from pathlib import Path
@@ -196,8 +197,14 @@ def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -
         redis_server.stop()
         raise click.ClickException(str(exc)) from exc
     index_port = free_port()
+    # A key of this run's own for the index host's pickle protocol (never the built-in development key):
+    # every process started here inherits it, and it is printed with the client settings below.
+    key = os.environ.get("ORDO_INDEX_HOST_KEY") or secrets.token_hex(16)
+    os.environ["ORDO_INDEX_HOST_KEY"] = key
     processes = [start_index_host(data_dir / "qdrant", index_port, logs / "index-host.log")]
-    env = distributed_env(data_dir, s3, index_port, redis_server.url, ORDO_MODEL=settings.model)
+    env = distributed_env(
+        data_dir, s3, index_port, redis_server.url, ORDO_MODEL=settings.model, ORDO_INDEX_HOST_KEY=key
+    )
     try:
         processes.append(start_services({**env, "ORDO_METRICS_PORT": str(metrics_port)}, port, logs / "services.log"))
         for i in range(workers):
