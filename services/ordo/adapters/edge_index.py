@@ -56,6 +56,7 @@ from ordo.adapters.qdrant_filters import (
     ids_filter,
     payload_index_schemas,
     prepare_payload,
+    record_to_point,
     records_to_points,
     search_params,
 )
@@ -357,10 +358,7 @@ class EdgeVectorIndex:
                 with self._engine_errors("scroll"):
                     records, offset = shard.scroll(request)
             for r in records:
-                # the engine hands each vector over as a fresh list of floats: used as is (a float() per
-                # element cost as much as the engine's own conversion, ~1.3 s per 20k x 512)
-                vector = r.vector if with_vectors and isinstance(r.vector, list) else []
-                yield VectorPoint(id=str(r.id), vector=vector, payload=dict(r.payload or {}))
+                yield record_to_point(r, with_vectors)
             if offset is None or not records:
                 return
 

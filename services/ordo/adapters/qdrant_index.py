@@ -38,6 +38,7 @@ from ordo.adapters.qdrant_filters import (
     ids_filter,
     payload_index_schemas,
     prepare_payload,
+    record_to_point,
     records_to_points,
     search_params,
 )
@@ -336,10 +337,7 @@ class QdrantServerIndex:
                     with_vectors=with_vectors,
                 )
             for r in records:
-                # the engine hands each vector over as a fresh list of floats: used as is (a float() per
-                # element cost as much as the engine's own conversion, ~1.3 s per 20k x 512)
-                vector = r.vector if with_vectors and isinstance(r.vector, list) else []
-                yield VectorPoint(id=str(r.id), vector=vector, payload=dict(r.payload or {}))
+                yield record_to_point(r, with_vectors)
             if offset is None or not records:
                 return
 
