@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ordo.processes import stop_process
+from ordo.processes import free_port, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL = "random-clip:vit-b-32"
@@ -175,10 +174,6 @@ def load_avg() -> float | None:
 
 
 # ------------------------------------------------------------------------------------ the stack
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -32,12 +32,12 @@ from ordo.app import AppContext, create_object_store
 from ordo.config import Settings
 from ordo.domain import SampleKind
 from ordo.ids import asset_id_for, sample_id_for
+from ordo.seaweedfs import start_seaweedfs, stop_seaweedfs
 from ordo.worker.cluster import (
     RedisServer,
     distributed_env,
     free_port,
     start_index_host,
-    start_seaweedfs,
     start_worker,
     stop_all,
     wait_for_workers,
@@ -59,7 +59,7 @@ def _infrastructure(workdir: Path) -> Iterator[dict[str, str]]:
         yield env
     finally:
         stop_all([host])
-        s3["stop"]()
+        stop_seaweedfs(s3)
         redis_server.stop()
 
 

@@ -7,7 +7,6 @@ indexing and the gRPC contracts exactly as users do."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,16 +17,10 @@ from pathlib import Path
 
 from ordo.config import Settings
 from ordo.errors import ModelUnavailable, Unavailable
-from ordo.processes import stop_process
+from ordo.processes import free_port, stop_process
 
 # `ordo up` exits with this code when the model's weights cannot be had (no hub, nothing cached).
 MODEL_UNAVAILABLE_EXIT = 2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_stack(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,7 @@ import pytest
 
 from ordo.client import OrdoClient
 from ordo.config import Settings
-from ordo.processes import stop_process
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ordo.processes import free_port, stop_process
 
 
 @dataclass

@@ -211,7 +211,7 @@ def test_redis_restarted_during_a_job(cluster: Cluster, coco_images: list[Path])
     _assert_indexed_once(ctx, files)
 
 
-def test_s3_stopped_then_restarted(cluster: Cluster, coco_images: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_stopped_then_restarted(cluster: Cluster, coco_images: list[Path]) -> None:
     files = coco_images[76:100]
     [worker] = cluster.start_workers(1)  # it needs S3 at start-up (model records), so it starts first
     worker.send_signal(signal.SIGSTOP)  # ... and waits, paused, until the queue is full and S3 is gone
@@ -221,10 +221,8 @@ def test_s3_stopped_then_restarted(cluster: Cluster, coco_images: list[Path], mo
     worker.send_signal(signal.SIGCONT)  # every batch now meets the outage and backs off
     time.sleep(2)
     assert ctx.jobs.get(job_id).succeeded == 0
-    ports = dict(cluster.s3.ports)
-    monkeypatch.setattr(weed, "free_ports", lambda n: list(ports.values()))  # same ports, same data
-    cluster.servers.s3 = weed.start_seaweedfs(
-        cluster.servers.tmp / "seaweedfs", weed.TEST_ACCESS_KEY, weed.TEST_SECRET_KEY
+    cluster.servers.s3 = weed.start_seaweedfs(  # same ports, same data
+        cluster.servers.tmp / "seaweedfs", weed.TEST_ACCESS_KEY, weed.TEST_SECRET_KEY, ports=cluster.s3.ports
     )
     job = _wait_final(cluster, ctx, job_id, timeout=90)
     assert (job.state, job.succeeded, job.failed) == (JobState.SUCCEEDED, 24, 0), (job.failures, cluster.logs())

@@ -175,12 +175,12 @@ def flower(address: str, port: int, unauthenticated_api: bool) -> None:
 def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -> None:
     """The distributed topology on this machine, without Docker: a private Redis (append-only),
     SeaweedFS (S3), the index host, `ordo serve all` and N `ordo worker` processes. Ctrl-C stops all."""
+    from ordo.seaweedfs import start_seaweedfs, stop_seaweedfs
     from ordo.worker.cluster import (
         RedisServer,
         distributed_env,
         free_port,
         start_index_host,
-        start_seaweedfs,
         start_services,
         start_worker,
         stop_all,
@@ -222,7 +222,7 @@ def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -
         stop.wait()
     finally:
         stop_all(processes)
-        s3["stop"]()
+        stop_seaweedfs(s3)
         redis_server.stop()
 
 

