@@ -15,7 +15,7 @@ import grpc
 from rich.table import Table
 
 from ordo.cli.common import out, progress_bar, rpc_error
-from ordo.cli.eval_retrieval import _default_model, _ingested, _model_id, _write_json
+from ordo.cli.eval_common import default_model, scratch_ingest, served_model_id, spread, write_report
 from ordo.errors import OrdoError
 
 
@@ -83,14 +83,11 @@ def clustering(
     from ordo.evaluation.clustering import evaluate_clustering
     from ordo.evaluation.datasets import load_labels
 
-    model = model or _default_model()
+    model = model or default_model()
     try:
         loaded = load_labels(dataset)
-        images = loaded.items
-        if limit and limit < len(images):
-            step = len(images) / limit
-            images = [images[int(i * step)] for i in range(limit)]
-        with _ingested(model, [image.path for image in images]) as (client, ingest), progress_bar() as progress:
+        images = spread(loaded.items, limit)
+        with scratch_ingest(model, [image.path for image in images]) as (client, ingest), progress_bar() as progress:
             bars: dict[str, Any] = {}
 
             def on_run(algorithm: str, job: Any) -> None:
@@ -103,7 +100,7 @@ def clustering(
                 report = evaluate_clustering(
                     client, images, min_samples=min_samples, min_cluster_size=min_cluster_size, on_run=on_run
                 )
-                model_id = _model_id(client)
+                model_id = served_model_id(client)
             except grpc.RpcError as exc:
                 raise rpc_error(exc, "clustering evaluation", client.settings) from None
     except OrdoError as exc:
@@ -121,4 +118,4 @@ def clustering(
     out.print("largest clusters:")
     for line in largest_clusters_lines(report):
         out.print("  " + line, highlight=False)
-    _write_json(report, json_out)
+    write_report(report, json_out)

@@ -8,56 +8,20 @@ samples back (GetAsset) and queries the search service. A table goes to the scre
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from ordo.cli.common import console, out, progress_bar, upload_paths, watch_job
-
-
-@contextmanager
-def _stack_with(model: str, env: dict[str, str], paths: list[Path]) -> Iterator[tuple[Any, dict[str, Any]]]:
-    from ordo.launch import scratch_stack
-
-    console.print(
-        f"starting a scratch stack for [bold]{model}[/bold] ({', '.join(f'{k}={v}' for k, v in env.items())})"
-    )
-    with scratch_stack(model, env=env) as (client, _settings, _root):
-        started = time.perf_counter()
-        job_id, local_failures = upload_paths(client, paths, recursive=False)
-        if not job_id:
-            raise click.ClickException("nothing could be uploaded")
-        job = watch_job(client, job_id)
-        seconds = time.perf_counter() - started
-        stages = {t.stage: round(t.seconds, 2) for t in job.stage_timings}
-        yield (
-            client,
-            {
-                "ingest_seconds": round(seconds, 1),
-                "seconds_per_image": round(seconds / max(len(paths), 1), 3),
-                "ingest_failures": len(job.failures) + len(local_failures),
-                "stage_seconds": stages,
-            },
-        )
+from ordo.cli.common import console, out, progress_bar
+from ordo.cli.eval_common import scratch_ingest, write_report
 
 
 def _progress(total: int) -> tuple[Any, Any]:
     progress = progress_bar()
     task = progress.add_task("measuring", total=total, rate="")
     return progress, lambda stage: progress.update(task, advance=1, description=stage)
-
-
-def _write(report: dict[str, Any], json_out: Path | None) -> None:
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report, indent=2) + "\n")
-        console.print(f"report written to {json_out}")
 
 
 _dataset = click.option(
@@ -78,7 +42,7 @@ def ocr(dataset: Path, model: str, limit: int | None, json_out: Path | None) -> 
     from ordo.evaluation.processing import SEARCH_MODES, evaluate_ocr, read_receipts
 
     receipts = read_receipts(dataset, limit)
-    with _stack_with(model, {"ORDO_READ_TEXT": "true"}, [r.path for r in receipts]) as (client, ingest):
+    with scratch_ingest(model, [r.path for r in receipts], {"ORDO_READ_TEXT": "true"}) as (client, ingest):
         progress, step = _progress(len(receipts) * (1 + len(SEARCH_MODES)))
         with progress:
             report = {"dataset": str(dataset), "model": model, "ingest": ingest, **evaluate_ocr(client, receipts, step)}
@@ -93,7 +57,7 @@ def ocr(dataset: Path, model: str, limit: int | None, json_out: Path | None) -> 
         )
     table.add_row("ingest seconds per receipt (OCR on)", f"{ingest['seconds_per_image']:.2f}")
     out.print(table)
-    _write(report, json_out)
+    write_report(report, json_out)
 
 
 @click.command()
@@ -108,7 +72,7 @@ def detection(dataset: Path, model: str, limit: int | None, threshold: float, js
 
     images = read_detection_images(dataset, limit)
     env = {"ORDO_DETECT_OBJECTS": "true", "ORDO_DETECTION_THRESHOLD": str(threshold)}
-    with _stack_with(model, env, [i.path for i in images]) as (client, ingest):
+    with scratch_ingest(model, [i.path for i in images], env) as (client, ingest):
         progress, step = _progress(len(images))
         with progress:
             result = evaluate_detection(client, images, threshold, step)
@@ -123,7 +87,7 @@ def detection(dataset: Path, model: str, limit: int | None, threshold: float, js
         )
     out.print(table)
     console.print(f"{result['object_samples']} object samples; {ingest['seconds_per_image']:.2f} s per image ingested")
-    _write(report, json_out)
+    write_report(report, json_out)
 
 
 COMMANDS = (ocr, detection)

@@ -7,62 +7,15 @@ EmbedTexts, GetImageVectors). A table goes to the screen and the full report to 
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from ordo.cli.common import console, out, progress_bar, settings_or_fail, upload_paths, watch_job
+from ordo.cli.common import out, progress_bar
+from ordo.cli.eval_common import default_model, scratch_ingest, served_model_id, spread, write_report
 from ordo.errors import OrdoError
-
-
-def _default_model() -> str:
-    return settings_or_fail().model
-
-
-@contextmanager
-def _ingested(model: str, paths: list[Path]) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """A scratch stack serving ``model`` with ``paths`` ingested; yields (client, ingestion summary)."""
-    from ordo.launch import scratch_stack
-
-    console.print(f"starting a scratch stack for [bold]{model}[/bold] ...")
-    started = time.perf_counter()
-    with scratch_stack(model) as (client, _settings, _root):
-        up = time.perf_counter()
-        job_id, local_failures = upload_paths(client, paths, recursive=False)
-        if not job_id:
-            raise click.ClickException("nothing could be uploaded: " + "; ".join(m for _, _, m in local_failures))
-        job = watch_job(client, job_id)
-        finished = time.perf_counter()
-        failures = [(f.source_uri, f.reason, f.message) for f in job.failures] + local_failures
-        if failures:
-            uri, reason, message = failures[0]
-            console.print(f"[yellow]{len(failures)} images failed to ingest[/yellow], e.g. {uri}: {reason}: {message}")
-        summary = {
-            "stack_start_seconds": round(up - started, 1),
-            "ingest_seconds": round(finished - up, 1),
-            "images_per_second": round(len(paths) / max(finished - up, 1e-9), 1),
-            "ingest_failures": len(failures),
-        }
-        yield client, summary
-
-
-def _write_json(report: dict[str, Any], json_out: Path | None) -> None:
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report, indent=2) + "\n")
-        console.print(f"report written to {json_out}")
-
-
-def _model_id(client: Any) -> str:
-    from ordo.v1 import ingest_pb2
-
-    return client.ingest.GetStats(ingest_pb2.GetStatsRequest()).model_id
 
 
 @click.command()
@@ -81,11 +34,11 @@ def retrieval(dataset: Path, split: str | None, model: str | None, limit: int | 
     from ordo.evaluation.datasets import load_captions
     from ordo.evaluation.retrieval import evaluate_retrieval
 
-    model = model or _default_model()
+    model = model or default_model()
     try:
         loaded = load_captions(dataset, split=split, limit=limit)
         images = loaded.items
-        with _ingested(model, [image.path for image in images]) as (client, ingest), progress_bar() as progress:
+        with scratch_ingest(model, [image.path for image in images]) as (client, ingest), progress_bar() as progress:
             bars: dict[str, Any] = {}
 
             def on_progress(stage: str, done: int, total: int) -> None:
@@ -94,7 +47,7 @@ def retrieval(dataset: Path, split: str | None, model: str | None, limit: int | 
                 progress.update(bars[stage], completed=done)
 
             report = evaluate_retrieval(client, images, on_progress=on_progress)
-            model_id = _model_id(client)
+            model_id = served_model_id(client)
     except OrdoError as exc:
         raise click.ClickException(str(exc)) from exc
     report = {
@@ -128,7 +81,7 @@ def retrieval(dataset: Path, split: str | None, model: str | None, limit: int | 
         f"{report['consistency']['search_agrees_with_vectors']:.1f}% of queries; "
         f"{report['seconds']['queries_per_second']:.0f} text queries/s"
     )
-    _write_json(report, json_out)
+    write_report(report, json_out)
 
 
 @click.command()
@@ -158,17 +111,14 @@ def zeroshot(
     from ordo.evaluation.datasets import load_labels
     from ordo.evaluation.zeroshot import DEFAULT_TEMPLATES, check_templates, evaluate_zeroshot
 
-    model = model or _default_model()
+    model = model or default_model()
     try:
         chosen = check_templates(templates or DEFAULT_TEMPLATES)
         loaded = load_labels(dataset)
-        images = loaded.items
-        if limit and limit < len(images):
-            step = len(images) / limit
-            images = [images[int(i * step)] for i in range(limit)]
-        with _ingested(model, [image.path for image in images]) as (client, ingest):
+        images = spread(loaded.items, limit)
+        with scratch_ingest(model, [image.path for image in images]) as (client, ingest):
             report = evaluate_zeroshot(client, images, chosen)
-            model_id = _model_id(client)
+            model_id = served_model_id(client)
     except OrdoError as exc:
         raise click.ClickException(str(exc)) from exc
     report = {
@@ -191,4 +141,4 @@ def zeroshot(
         + f" with {len(report['templates'])} templates (first template alone: "
         + f"{report['accuracy_first_template_only']['top1']:.2f}%; chance {report['chance_top1']:.2f}%)"
     )
-    _write_json(report, json_out)
+    write_report(report, json_out)
