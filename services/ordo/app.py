@@ -196,18 +196,21 @@ class AppContext:
     def index(self) -> VectorIndex:
         return self.index_for(self.collection)
 
-    def embedder_for(self, model: str) -> Embedder:
+    def embedder_for(self, model: str, *, load: bool = True) -> Embedder:
+        """The shared embedder of ``model``; ``load=False`` only looks (an ingest-only process answering
+        GetStats must not load a model it never uses)."""
         from ordo.embedding.factory import get_embedder
 
         embedder = get_embedder(
             model,
+            load=load,
             device=self.settings.device,
             batch_size=self.settings.model_batch_size,
             cache_dir=self.settings.model_cache_dir or None,
             torch_threads=self.settings.torch_threads or None,
             quantize_text_on_cpu=self.settings.quantize_text_on_cpu,
         )
-        if model not in self._loaded_logged:
+        if load and model not in self._loaded_logged:
             self._loaded_logged.add(model)
             log.info("model %s loaded on %s (dim %d)", embedder.model_id, embedder.device, embedder.dim)
         return embedder

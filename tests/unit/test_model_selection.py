@@ -79,3 +79,26 @@ def test_context_records_the_resolved_model_and_falls_back_when_loading_fails(tm
         assert again.active_version.model == "random-clip:tiny"
     finally:
         again.close()
+
+
+def test_an_ingest_only_process_does_not_load_the_model_for_stats(tmp_path: Path, tiny_clip_dir: Path) -> None:
+    """`ordo serve ingest` never embeds: answering GetStats must not load the active model."""
+    import shutil
+
+    from ordo.client import OrdoClient
+    from ordo.grpc_api.server import OrdoServer
+    from ordo.v1 import ingest_pb2
+
+    model = tmp_path / "never-loaded-clip"
+    shutil.copytree(tiny_clip_dir, model)
+    ctx = AppContext(Settings(data_dir=tmp_path / "data", model=str(model)))
+    ctx.model_versions.ensure_active(str(model), "never-loaded", collection_for(str(model)), "test")
+    server = OrdoServer(ctx, ("ingest",), "127.0.0.1", 0).start()
+    try:
+        client = OrdoClient(ctx.settings.model_copy(update={"address": f"127.0.0.1:{server.port}"}))
+        stats = client.ingest.GetStats(ingest_pb2.GetStatsRequest())
+        assert (stats.model, stats.model_id, stats.device) == (str(model), "never-loaded", "")
+        assert not ctx.embedder_for(str(model), load=False).is_loaded
+    finally:
+        server.stop()
+        ctx.close()

@@ -226,7 +226,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         ctx = self.ctx
         version = ctx.active_version
         index = ctx.index
-        embedder = ctx.embedder
+        embedder = ctx.embedder_for(version.model, load=False)  # loaded here (search, worker) or not at all
         return ingest_pb2.GetStatsResponse(
             asset_count=ctx.catalog.count(),
             vector_count=index.count() if index.dim else 0,
@@ -236,7 +236,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             vector_backend=index.backend,
             object_backend=ctx.store.backend,
             queue_backend=ctx.queue.backend,
-            device=embedder.device,
+            device=embedder.device if getattr(embedder, "is_loaded", True) else "",
             model=version.model,
             collection=version.collection,
             model_reason=version.reason,
