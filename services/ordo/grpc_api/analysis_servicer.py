@@ -19,12 +19,11 @@ from ordo.app import AppContext
 from ordo.domain import Filter
 from ordo.errors import InvalidInput
 from ordo.grpc_api import convert
+from ordo.grpc_api.convert import page_size
 from ordo.grpc_api.status import handle_errors, handle_stream_errors
 from ordo.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2
 from ordo.wire import KIND_TO_PB
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 DEFAULT_POINTS_PER_MESSAGE = 1000
 MAX_POINTS_PER_MESSAGE = 10_000
 
@@ -49,12 +48,6 @@ _RUN_STATE = {
     rs.SUCCEEDED: analysis_pb2.RUN_STATE_SUCCEEDED,
     rs.FAILED: analysis_pb2.RUN_STATE_FAILED,
 }
-
-
-def page_size(value: int, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
-    if value < 0 or value > maximum:
-        raise InvalidInput(f"page_size must be between 0 and {maximum}", reason="BAD_PAGE_SIZE")
-    return value or default
 
 
 def _enum(value: int, table: dict[int, str], what: str) -> str:

@@ -48,6 +48,18 @@ _OUTCOME = {
 }
 
 
+# Pages of every List*/Get* RPC: a request's page_size of 0 means the default.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+def page_size(value: int, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
+    """A request's page size, checked: INVALID_ARGUMENT (BAD_PAGE_SIZE) outside 0..maximum."""
+    if value < 0 or value > maximum:
+        raise InvalidInput(f"page_size must be between 0 and {maximum}", reason="BAD_PAGE_SIZE")
+    return value or default
+
+
 def timestamp(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None

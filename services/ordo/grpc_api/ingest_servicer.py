@@ -13,25 +13,18 @@ from ordo.app import AppContext
 from ordo.core.ingestion import FileResult
 from ordo.errors import InvalidInput, NotFound
 from ordo.grpc_api import convert
+from ordo.grpc_api.convert import page_size
 from ordo.grpc_api.status import handle_errors, handle_stream_errors, invalid
 from ordo.v1 import ingest_pb2, ingest_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 # GetAssetContent streams bytes in pieces this size (well under any gRPC message limit).
 CONTENT_CHUNK_BYTES = 256 * 1024
 WATCH_POLL_SECONDS = 0.05
 # A WatchJob stream also sends the job every this many seconds while nothing changes, so clients see
 # the ETA move and load balancers do not cut an idle stream.
 WATCH_HEARTBEAT_SECONDS = 5.0
-
-
-def page_size(value: int) -> int:
-    if value < 0 or value > MAX_PAGE_SIZE:
-        raise InvalidInput(f"page_size must be between 0 and {MAX_PAGE_SIZE}", reason="BAD_PAGE_SIZE")
-    return value or DEFAULT_PAGE_SIZE
 
 
 class _UploadedFile:
