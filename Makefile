@@ -12,7 +12,7 @@ export PYTHONUNBUFFERED := 1
 WEB_STATIC := services/ordo/gateway/static/index.html
 WEB_SRC := $(wildcard web/src/*.ts web/src/*/*.ts web/src/*.css) web/index.html web/package.json web/package-lock.json web/vite.config.ts
 
-.PHONY: help install protos protos-check lint test demo up up-distributed bench clean web
+.PHONY: help install protos protos-check lint test browser demo up up-distributed bench clean web
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -42,8 +42,19 @@ lint: $(VENV)/.installed ## ruff + buf lint
 	$(BIN)/ruff format --check services tests bench
 	$(BIN)/buf lint protos
 
-test: $(VENV)/.installed $(WEB_STATIC) ## the whole test suite (starts its own SeaweedFS; needs Redis on 127.0.0.1:6379)
+test: $(VENV)/.installed $(WEB_STATIC) browser ## the whole test suite (sets up its own browser, Redis and SeaweedFS)
 	$(BIN)/pytest -q tests
+
+# The browser tests drive Debian's Chromium (the browser Playwright would download does not run here);
+# the tests start their own Redis, so only the binaries are needed.
+browser: ## install Debian's Chromium and redis-server when missing (the test suite's system packages)
+	@missing=""; [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (apt-get)"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 web: $(WEB_STATIC) ## build the web UI (npm: Vite + TypeScript) into services/ordo/gateway/static
 

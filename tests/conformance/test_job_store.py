@@ -1,8 +1,8 @@
 """One conformance suite for every ``JobStore`` adapter: the embedded (SQLite) and server (Redis) modes
 must be indistinguishable to the core, including under concurrent writers.
 
-The Redis cases use the shared server on 127.0.0.1:6379 under a random key prefix per test and delete
-only their own keys afterwards (never FLUSHDB: other suites use the same server).
+The Redis cases use the session's Redis (``tests/fixtures/session_guard.py``) under a random key prefix per
+test and delete only their own keys afterwards (never FLUSHDB: other suites use the same server).
 """
 
 from __future__ import annotations
@@ -25,19 +25,20 @@ from ordo.domain import FileFailure, Job, JobState
 from ordo.errors import InvalidInput, NotFound, Unavailable
 from ordo.ports import job_store as port
 from ordo.ports.job_store import JobStore
+from tests.fixtures.session_guard import test_redis_url
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+REDIS_URL = test_redis_url(0)
 ADAPTERS = ["sqlite", "redis"]
 
 StoreFactory = Callable[[], JobStore]
 
 
 def _redis_client() -> redis.Redis:
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_timeout=5, socket_connect_timeout=2)
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
     try:
         client.ping()
     except redis.exceptions.ConnectionError as e:
-        pytest.fail(f"the Redis job-store conformance tests need redis-server on {REDIS_HOST}:{REDIS_PORT}: {e}")
+        pytest.fail(f"the Redis job-store conformance tests need the session Redis at {REDIS_URL}: {e}")
     return client
 
 
@@ -453,7 +454,7 @@ def test_redis_unreachable_raises_unavailable_quickly() -> None:
 def test_redis_from_url_round_trip_and_password_is_not_leaked() -> None:
     _redis_client().close()
     prefix = f"ordo-test-{uuid.uuid4().hex}"
-    store = RedisJobStore.from_url(f"redis://{REDIS_HOST}:{REDIS_PORT}/0", prefix=prefix)
+    store = RedisJobStore.from_url(REDIS_URL, prefix=prefix)
     try:
         job = _started(store, 1)
         assert store.record(job.job_id, succeeded=1, asset_ids=["x"]).state is JobState.SUCCEEDED

@@ -17,9 +17,10 @@ from ordo.config import Settings
 from ordo.domain import BoundingBox, EmbedTask, SampleKind, SampleRef
 from ordo.errors import Unavailable
 from ordo.worker.celery_app import EMBED_QUEUE, EMBED_TASK, create_celery_app
+from tests.fixtures.session_guard import test_redis_url
 
 # A Redis database of its own, so tests never touch a developer's or another stack's queue.
-TEST_REDIS = "redis://127.0.0.1:6379/11"
+TEST_REDIS = test_redis_url(11)
 
 
 def _task(n: int = 3) -> EmbedTask:

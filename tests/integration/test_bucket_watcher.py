@@ -17,8 +17,9 @@ from ordo.config import Settings
 from ordo.domain import JobState
 from ordo.watcher.bucket_watcher import BucketWatcher, cursor_for
 from tests.fixtures.seaweedfs import S3Server
+from tests.fixtures.session_guard import test_redis_url
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = test_redis_url(14)
 
 
 @pytest.fixture

@@ -24,8 +24,9 @@ from ordo.grpc_api.status import error_reason
 from ordo.v1 import common_pb2, ingest_pb2, search_pb2
 from ordo.worker.celery_app import EMBED_QUEUE
 from tests.fixtures.seaweedfs import S3Server
+from tests.fixtures.session_guard import test_redis_url
 
-REDIS_DB_URL = "redis://127.0.0.1:6379/12"
+REDIS_DB_URL = test_redis_url(12)
 
 
 def _settings(tmp_path: Path, s3_server: S3Server, bucket: str, model: Path, **extra: object) -> Settings:

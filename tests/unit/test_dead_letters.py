@@ -11,8 +11,9 @@ import pytest
 import redis
 
 from ordo.worker.dead_letters import DeadLetter, DeadLetterStore, RedisDeadLetters, SqliteDeadLetters
+from tests.fixtures.session_guard import test_redis_url
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = test_redis_url(15)
 
 
 @pytest.fixture(params=["redis", "sqlite"])
