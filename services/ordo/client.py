@@ -25,16 +25,16 @@ def _with_processing(
         yield message
 
 
-def _channel(address: str, max_message_bytes: int) -> grpc.Channel:
-    if address not in _channels:
-        _channels[address] = grpc.insecure_channel(
-            address,
-            options=[
-                ("grpc.max_receive_message_length", max_message_bytes),
-                ("grpc.max_send_message_length", max_message_bytes),
-            ],
-        )
-    return _channels[address]
+def _channel(address: str, settings: Settings) -> grpc.Channel:
+    """One channel per address and credentials (TLS and the API key come from settings: ordo.security.tls)."""
+    from ordo.security.tls import make_channel
+
+    limit = settings.max_message_bytes
+    cache_key = f"{address}|{settings.tls_ca}|{settings.tls_client_cert}|{settings.api_key}|{limit}"
+    if cache_key not in _channels:
+        options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+        _channels[cache_key] = make_channel(address, settings, options)
+    return _channels[cache_key]
 
 
 class OrdoClient:
@@ -42,13 +42,13 @@ class OrdoClient:
         self.settings = settings or Settings()
         s = self.settings
         self.addresses = {name: s.service_address(name) for name in ("ingest", "search", "analysis")}
-        self.ingest = ingest_pb2_grpc.IngestServiceStub(_channel(self.addresses["ingest"], s.max_message_bytes))
-        self.search = search_pb2_grpc.SearchServiceStub(_channel(self.addresses["search"], s.max_message_bytes))
-        self.analysis = analysis_pb2_grpc.AnalysisServiceStub(_channel(self.addresses["analysis"], s.max_message_bytes))
+        self.ingest = ingest_pb2_grpc.IngestServiceStub(_channel(self.addresses["ingest"], s))
+        self.search = search_pb2_grpc.SearchServiceStub(_channel(self.addresses["search"], s))
+        self.analysis = analysis_pb2_grpc.AnalysisServiceStub(_channel(self.addresses["analysis"], s))
 
     def health(self, service: str, timeout: float = 2.0) -> str:
         """SERVING / NOT_SERVING / UNREACHABLE for one service."""
-        stub = health_pb2_grpc.HealthStub(_channel(self.addresses[service], self.settings.max_message_bytes))
+        stub = health_pb2_grpc.HealthStub(_channel(self.addresses[service], self.settings))
         try:
             response = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
         except grpc.RpcError:
@@ -56,7 +56,7 @@ class OrdoClient:
         return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        channel = _channel(self.addresses["ingest"], self.settings.max_message_bytes)
+        channel = _channel(self.addresses["ingest"], self.settings)
         grpc.channel_ready_future(channel).result(timeout=timeout)
 
     def upload(

@@ -171,6 +171,41 @@ class Settings(BaseSettings):
         0, ge=0, description="HTTP port for Prometheus `/metrics` and the `/ops` JSON view (0 = off)."
     )
 
+    # --- security (ordo.security; README "Security") --------------------------------------------
+    auth: Literal["required", "off"] = Field(
+        "off",
+        description="`required`: every gRPC call and REST route needs an API key (`ordo keys create`); `off` is "
+        "only allowed while every listener binds a loopback address (a non-loopback bind refuses to start).",
+    )
+    api_key: str = Field("", description="The API key the CLI and `ordo.client` send (`authorization: Bearer`).")
+    auth_cache_seconds: float = Field(
+        5.0, ge=0, le=300, description="How long a process trusts a key record it read (bounds revocation delay)."
+    )
+    ingest_roots: str = Field(
+        "",
+        description="Folders `IngestUris` may read on the server, separated by `:` (empty: no server-side paths).",
+    )
+    ingest_buckets: str = Field(
+        "", description="S3 buckets `IngestUris` may read, comma-separated, globs allowed (empty: none)."
+    )
+    tls_cert: str = Field("", description="PEM certificate of the gRPC servers and the gateway (TLS on when set).")
+    tls_key: str = Field("", description="PEM private key for ORDO_TLS_CERT.")
+    tls_client_ca: str = Field("", description="Servers: PEM CA that client certificates must chain to (mTLS).")
+    tls_ca: str = Field("", description="Clients: PEM CA to trust for the servers (TLS on the client when set).")
+    tls_client_cert: str = Field("", description="Clients: PEM certificate presented to mTLS servers.")
+    tls_client_key: str = Field("", description="Clients: PEM private key for ORDO_TLS_CLIENT_CERT.")
+    allowed_hosts: str = Field(
+        "",
+        description="Host names the gateway answers besides loopback ones, comma-separated (DNS-rebinding guard); "
+        "`*` turns the check off.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Interface of `/metrics` and `/ops`; on a non-loopback address they need an admin key.",
+    )
+    session_hours: float = Field(8.0, gt=0, le=720, description="Lifetime of a web UI sign-in.")
+    audit_log: str = Field("", description="File admin actions are appended to (default: <data_dir>/audit.log).")
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
         """Fail fast on contradictions rather than half-working later."""

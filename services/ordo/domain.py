@@ -67,6 +67,7 @@ class Asset:
     error: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     model_id: str = ""
+    library: str = "default"  # the tenant (ordo.security.principal); part of the id outside "default"
 
 
 @dataclass
@@ -120,6 +121,7 @@ class Filter:
     # these words. Used by the keyword half of hybrid search; empty does not restrict.
     text_any: str = ""
     cluster_ids: tuple[str, ...] = ()  # payload ``cluster_id`` written by the latest analysis run
+    libraries: tuple[str, ...] = ()  # payload ``library``; servicers narrow it to what the caller may read
 
 
 @dataclass(frozen=True)

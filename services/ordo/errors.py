@@ -48,3 +48,15 @@ class Conflict(OrdoError):
     """The operation contradicts the current state (e.g. a vector size that does not match the collection)."""
 
     reason = "FAILED_PRECONDITION"
+
+
+class Unauthenticated(OrdoError):
+    """No credential, or one that is unknown, revoked or expired (gRPC UNAUTHENTICATED, HTTP 401)."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(OrdoError):
+    """A valid credential without the rights this call needs (gRPC PERMISSION_DENIED, HTTP 403)."""
+
+    reason = "PERMISSION_DENIED"

@@ -11,8 +11,15 @@ from ordo.domain import SampleKind
 _SAMPLE_NAMESPACE = uuid.UUID("6f0f7a52-9d43-4c1e-9a57-0f2c3d0a7e11")
 
 
-def asset_id_for(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def asset_id_for(data: bytes, library: str = "default") -> str:
+    """SHA-256 of the bytes in the default library. In another library the name is hashed in first, so
+    the same bytes in two libraries are two assets: dedup never tells one tenant what another holds, and
+    deleting in one library never removes the other's copy."""
+    if library == "default":
+        return hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(f"ordo-library/{library}\0".encode())
+    digest.update(data)
+    return digest.hexdigest()
 
 
 def sample_id_for(asset_id: str, kind: SampleKind, index: int = 0) -> str:

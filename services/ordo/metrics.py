@@ -210,6 +210,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        from ordo.security.ops_auth import refuse_ops_request
+
+        refusal = refuse_ops_request(self.settings, self.server.server_address[0], path, self.headers)
+        if refusal is not None:
+            self.send_error(*refusal)
+            return
         if path == "/metrics":
             body, ctype = generate_latest(REGISTRY), CONTENT_TYPE_LATEST
         elif path == "/ops":
@@ -223,7 +229,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self.send_header("Content-Type", ctype)
-        self.send_header("Access-Control-Allow-Origin", "*")  # the web UI reads /ops from its own origin
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -247,7 +252,10 @@ def start_metrics_server(settings: Settings, role: str, port: int | None = None)
             REGISTRY.register(OpsCollector(settings))
             _collector_registered = True
     handler = type("OrdoMetricsHandler", (_Handler,), {"settings": settings, "role": role})
-    server = ThreadingHTTPServer((settings.host, port), handler)
+    from ordo.security.binding import check_binds
+
+    check_binds(settings, settings.metrics_host)  # loopback by default; elsewhere only with auth (admin key)
+    server = ThreadingHTTPServer((settings.metrics_host, port), handler)
     threading.Thread(target=server.serve_forever, name="ordo-metrics", daemon=True).start()
-    log.info("metrics and ops view on http://%s:%d/metrics and /ops", settings.host, server.server_port)
+    log.info("metrics and ops view on http://%s:%d/metrics and /ops", settings.metrics_host, server.server_port)
     return server

@@ -165,6 +165,8 @@ def build_filter(flt: Filter | None, models: QdrantModels[C, F]) -> F | None:
         must.append(models.match_text_any("text", flt.text_any.strip()))
     if flt.cluster_ids:
         must.append(models.match_any("cluster_id", list(flt.cluster_ids)))
+    if flt.libraries:
+        must.append(models.match_any("library", list(flt.libraries)))
     if not must and not must_not:
         return None
     return models.filter(must, must_not)

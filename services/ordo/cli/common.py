@@ -187,3 +187,13 @@ def filter_pb(kind: tuple[str, ...], mime: tuple[str, ...], source_prefix: str, 
     return common_pb2.Filter(
         kinds=kinds, mime_types=list(mime), source_uri_prefix=source_prefix, cluster_ids=list(cluster)
     )
+
+
+def check_listeners(settings: Settings, *hosts: str) -> None:
+    """Refuse to start before anything listens when auth is off on a non-loopback address."""
+    from ordo.security.binding import check_binds
+
+    try:
+        check_binds(settings, *hosts)
+    except OrdoError as exc:
+        raise click.ClickException(exc.message) from exc

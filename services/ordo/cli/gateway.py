@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ordo.cli.common import console, settings_or_fail
+from ordo.cli.common import check_listeners, console, settings_or_fail
 
 
 @click.command()
@@ -18,7 +18,9 @@ def gateway(host: str | None, port: int | None) -> None:
     settings = settings_or_fail()
     host = host or settings.host
     port = port if port is not None else settings.http_port
-    console.print(f"Ordo gateway on http://{host}:{port} (docs at /docs) → gRPC {settings.address}")
+    check_listeners(settings, host)
+    scheme = "https" if settings.tls_cert else "http"
+    console.print(f"Ordo gateway on {scheme}://{host}:{port} (docs at /docs) → gRPC {settings.address}")
     serve_forever(settings, host, port)
 
 

@@ -20,6 +20,7 @@ from google.protobuf.json_format import MessageToDict
 from rich.table import Table
 
 from ordo.cli.common import (
+    check_listeners,
     console,
     filter_pb,
     make_client,
@@ -89,6 +90,8 @@ def up(port: int | None, data_dir: Path | None, no_worker: bool, http_port: int 
         overrides["http_port"] = http_port
     settings = Settings(**overrides) if overrides else settings_or_fail()
     from ordo.grpc_api.server import SERVICES, OrdoServer
+
+    check_listeners(settings, settings.host, settings.metrics_host if settings.metrics_port else "")
 
     ctx = _start_context(settings, preload_model=True)
     ctx.index  # noqa: B018 — open the index now: a locked embedded index should fail at start-up
@@ -163,6 +166,7 @@ def serve(services: tuple[str, ...], port: int | None) -> None:
     from ordo.grpc_api.server import SERVICES, OrdoServer
 
     settings = settings_or_fail()
+    check_listeners(settings, settings.host, settings.metrics_host if settings.metrics_port else "")
     chosen = SERVICES if not services or "all" in services else tuple(dict.fromkeys(services))
     ctx = _start_context(settings, preload_model="search" in chosen)
     server = OrdoServer(ctx, chosen, settings.host, port if port is not None else settings.port).start()
@@ -431,6 +435,7 @@ def config() -> None:
 # Commands defined in their own modules, registered here so `ordo --help` lists them all.
 from ordo.cli import analyze as _analyze  # noqa: E402
 from ordo.cli import gateway as _gateway  # noqa: E402
+from ordo.cli import keys as _keys  # noqa: E402
 from ordo.cli import models as _models  # noqa: E402
 from ordo.cli import ops as _ops  # noqa: E402
 from ordo.cli import watch as _watch  # noqa: E402
@@ -447,6 +452,7 @@ for _command in (
     *_ops.COMMANDS,
     *_watch.COMMANDS,
     *_gateway.COMMANDS,
+    *_keys.COMMANDS,
 ):
     main.add_command(_command)
 

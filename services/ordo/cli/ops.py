@@ -139,7 +139,9 @@ def healthcheck(target: str, service: str, timeout: float) -> None:
         import grpc
         from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-        with grpc.insecure_channel(target) as channel:
+        from ordo.security.tls import make_channel
+
+        with make_channel(target, settings_or_fail(), []) as channel:  # TLS when ORDO_TLS_CA is set
             try:
                 reply = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service=service), timeout=timeout
@@ -161,6 +163,10 @@ def flower(address: str, port: int, unauthenticated_api: bool) -> None:
     import sys
 
     env = dict(os.environ)
+    if not env.get("FLOWER_BASIC_AUTH"):
+        # Never a default password: a credential of this run's own, printed once.
+        env["FLOWER_BASIC_AUTH"] = f"ordo:{secrets.token_urlsafe(18)}"
+        console.print(f"Flower sign-in (generated; set FLOWER_BASIC_AUTH to choose): {env['FLOWER_BASIC_AUTH']}")
     if unauthenticated_api:
         env["FLOWER_UNAUTHENTICATED_API"] = "true"
     args = [sys.executable, "-m", "celery", "-A", "ordo.worker.flower_app", "flower"]
@@ -205,6 +211,8 @@ def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -
     env = distributed_env(
         data_dir, s3, index_port, redis_server.url, ORDO_MODEL=settings.model, ORDO_INDEX_HOST_KEY=key
     )
+    env["ORDO_AUTH"] = "required"  # the distributed topology always runs with keys
+    admin_key = _first_admin_key(env)
     try:
         processes.append(start_services({**env, "ORDO_METRICS_PORT": str(metrics_port)}, port, logs / "services.log"))
         for i in range(workers):
@@ -214,7 +222,7 @@ def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -
         console.print(f"Ordo (distributed) on 127.0.0.1:{port}: {workers} workers; logs in {logs}")
         console.print(f"  ops: http://127.0.0.1:{metrics_port}/ops   metrics: /metrics on {metrics_port}..")
         console.print("  client settings:")
-        for key, value in {**env, "ORDO_ADDRESS": f"127.0.0.1:{port}"}.items():
+        for key, value in {**env, "ORDO_ADDRESS": f"127.0.0.1:{port}", "ORDO_API_KEY": admin_key}.items():
             console.print(f"    export {key}={value}")
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -224,6 +232,26 @@ def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -
         stop_all(processes)
         stop_seaweedfs(s3)
         redis_server.stop()
+
+
+def _first_admin_key(env: dict[str, str]) -> str:
+    """An admin key for this run's operator, created in its object store and printed once."""
+    from ordo.app import create_object_store
+    from ordo.config import Settings
+    from ordo.security.keys import KeyStore
+    from ordo.security.principal import Role
+
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        store = create_object_store(Settings())
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return KeyStore(store).create(role=Role.ADMIN, name="up-distributed operator").token
 
 
 COMMANDS: list[click.Command] = [ops]

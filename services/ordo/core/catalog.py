@@ -62,6 +62,10 @@ class AssetCatalog:
             raise InvalidInput(f"'{asset_id}' is not an asset id (64 lower-case hex characters)", reason="BAD_ASSET_ID")
         return asset_id
 
+    @staticmethod
+    def is_id(asset_id: str) -> bool:
+        return is_asset_id(asset_id)
+
     def get(self, asset_id: str) -> Asset:
         self.check_id(asset_id)
         try:

@@ -138,12 +138,13 @@ class IngestCore:
         file_name: str,
         source_uri: str = "",
         metadata: dict[str, str] | None = None,
+        library: str = "default",
     ) -> FileResult:
         """Store one file and queue its embedding. Never raises for bad input: it becomes a FAILED result."""
         source_uri = source_uri or f"upload://{file_name}"
         self.jobs.add_inputs(job_id, 1)
         try:
-            result = self._ingest(job_id, data, file_name, source_uri, metadata or {})
+            result = self._ingest(job_id, data, file_name, source_uri, metadata or {}, library)
         except (InvalidInput, TooLarge) as exc:
             result = self._failed(file_name, source_uri, exc)
         except OrdoError as exc:  # a dependency is down: account for this file, then report the outage
@@ -170,10 +171,10 @@ class IngestCore:
         return result
 
     def _ingest(
-        self, job_id: str, data: bytes, file_name: str, source_uri: str, metadata: dict[str, str]
+        self, job_id: str, data: bytes, file_name: str, source_uri: str, metadata: dict[str, str], library: str
     ) -> FileResult:
         info = probe(data, self.limits)
-        asset_id = asset_id_for(data)
+        asset_id = asset_id_for(data, library)
         batcher = self._batcher(job_id)
         with self._lock:
             seen_in_job = asset_id in batcher.seen
@@ -199,6 +200,7 @@ class IngestCore:
             thumbnail_key=thumbnail_key(asset_id),
             metadata=dict(metadata),
             model_id=self.model_id,
+            library=library,
         )
         self.catalog.put(asset)
         self._enqueue(batcher, SampleRef(asset_id, key, SampleKind.IMAGE, None, source_uri, file_name))
@@ -246,10 +248,18 @@ class IngestCore:
         self.queue.submit(task)
 
     # --- server-side inputs ----------------------------------------------------------------------
-    def run_uri_job(self, job_id: str, uris: Sequence[str], recursive: bool = True) -> None:
-        """Ingest local paths and s3:// URIs (runs in a background thread of the ingest service)."""
+    def run_uri_job(
+        self,
+        job_id: str,
+        uris: Sequence[str],
+        recursive: bool = True,
+        library: str = "default",
+        path_guard: Callable[[Path], Path] | None = None,
+    ) -> None:
+        """Ingest local paths and s3:// URIs (runs in a background thread of the ingest service).
+        ``path_guard`` (ordo.security.paths) vets every local file before it is read."""
         try:
-            for source_uri, name, read in self._enumerate(job_id, uris, recursive):
+            for source_uri, name, read in self._enumerate(job_id, uris, recursive, path_guard):
                 try:
                     data = read()
                 except OrdoError as exc:
@@ -260,23 +270,23 @@ class IngestCore:
                         job_id, source_uri, "UNREADABLE", f"cannot read {source_uri}: {exc.strerror or exc}"
                     )
                     continue
-                self.ingest_bytes(job_id, data, file_name=name, source_uri=source_uri)
+                self.ingest_bytes(job_id, data, file_name=name, source_uri=source_uri, library=library)
             self.finish_enumeration(job_id)
         except Exception as exc:  # the job must end, whatever broke; workers finish what was queued
             log.exception("ingest job %s failed", job_id)
             self.jobs.fail(job_id, f"{type(exc).__name__}: {exc}")
 
     def _enumerate(
-        self, job_id: str, uris: Sequence[str], recursive: bool
+        self, job_id: str, uris: Sequence[str], recursive: bool, guard: Callable[[Path], Path] | None = None
     ) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
         for uri in uris:
             if uri.startswith("s3://"):
                 yield from self._enumerate_s3(job_id, uri)
             else:
-                yield from self._enumerate_local(job_id, uri, recursive)
+                yield from self._enumerate_local(job_id, uri, recursive, guard)
 
     def _enumerate_local(
-        self, job_id: str, uri: str, recursive: bool
+        self, job_id: str, uri: str, recursive: bool, guard: Callable[[Path], Path] | None = None
     ) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
         path = Path(uri.removeprefix("file://")).expanduser()
         if not path.exists():
@@ -287,6 +297,12 @@ class IngestCore:
         else:
             files = walk_images(path, recursive)
         for file in files:
+            if guard is not None:
+                try:
+                    file = guard(file)  # resolved, inside the ingest roots, a regular file
+                except OrdoError as exc:
+                    self.fail_input(job_id, file.as_uri(), exc.reason, exc.message)
+                    continue
             yield file.resolve().as_uri(), file.name, file.read_bytes
 
     def _enumerate_s3(self, job_id: str, uri: str) -> Iterator[tuple[str, str, Callable[[], bytes]]]:

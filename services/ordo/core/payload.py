@@ -39,6 +39,7 @@ def build_payload(asset: Asset, sample: Sample, model_id: str) -> dict[str, Any]
         "height": asset.height,
         "ingested_at": rfc3339(asset.ingested_at),
         "model_id": model_id,
+        "library": asset.library,
     }
     if asset.captured_at:
         payload["captured_at"] = rfc3339(asset.captured_at)
@@ -70,6 +71,7 @@ def asset_from_payload(payload: dict[str, Any]) -> Asset:
         thumbnail_key=thumbnail_key(asset_id),
         state=AssetState.READY,
         model_id=payload.get("model_id", ""),
+        library=payload.get("library", "default"),
     )
 
 

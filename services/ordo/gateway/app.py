@@ -10,6 +10,7 @@ streams (uploads, content, job events) run the gRPC stream on a thread and hand 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ from ordo.config import Settings
 from ordo.errors import InvalidInput, OrdoError
 from ordo.gateway.errors import error_body, ordo_error_handler, rpc_error_handler, validation_error_handler
 from ordo.gateway.uploads import stream_upload
+from ordo.security.gateway_hooks import install as install_security
 from ordo.v1 import analysis_pb2, common_pb2, ingest_pb2, search_pb2
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -162,6 +164,7 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
     app.add_exception_handler(OrdoError, ordo_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.state.client = client
+    install_security(app, settings)  # policy on every route below, Host/Origin guard, sign-in and keys
 
     # --- service health ---------------------------------------------------------------------------
     @app.get("/healthz", tags=["ops"], summary="The gateway is up (does not check the services).")
@@ -200,17 +203,21 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
             }
         },
     )
-    async def upload(request: Request, request_id: str = "") -> dict[str, Any]:
+    async def upload(
+        request: Request, request_id: Annotated[str, Query(max_length=200)] = "", library: str = ""
+    ) -> dict[str, Any]:
         """Streamed to the UploadImages RPC as it arrives (never buffered whole). ``request_id`` makes a
         retried upload reuse its job. Watch the job at ``/api/jobs/{job_id}/events``."""
         response = await stream_upload(
-            request.stream(), request.headers.get("content-type", ""), request_id, client.ingest
+            request.stream(), request.headers.get("content-type", ""), request_id, client.ingest, library[:64]
         )
         return to_json(response)
 
     @app.post("/api/ingest-uris", tags=["ingest"], summary="Ingest paths or s3:// URIs the server can reach.")
-    def ingest_uris(uris: list[str], recursive: bool = True, request_id: str = "") -> dict[str, Any]:
-        request = ingest_pb2.IngestUrisRequest(uris=uris, non_recursive=not recursive, request_id=request_id)
+    def ingest_uris(uris: list[str], recursive: bool = True, request_id: str = "", library: str = "") -> dict[str, Any]:
+        request = ingest_pb2.IngestUrisRequest(
+            uris=uris, non_recursive=not recursive, request_id=request_id, library=library[:64]
+        )
         return to_json(client.ingest.IngestUris(request))
 
     @app.get("/api/jobs", tags=["jobs"], summary="Recent jobs, newest first.")
@@ -356,8 +363,9 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
         except ValueError as exc:
             raise InvalidInput(f"bad filter: {exc}", reason="BAD_FILTER") from exc
         request = search_pb2.SearchImageRequest(image=data, top_k=top_k, filter=flt)
+        context = contextvars.copy_context()  # carries the caller's key to the gRPC call
         return await asyncio.get_running_loop().run_in_executor(
-            STREAM_THREADS, lambda: to_json(client.search.SearchImage(request))
+            STREAM_THREADS, lambda: context.run(lambda: to_json(client.search.SearchImage(request)))
         )
 
     # --- analysis ---------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ class MultipartToUpload:
 
 
 async def stream_upload(
-    body: AsyncIterator[bytes], content_type: str, request_id: str, stub: Any
+    body: AsyncIterator[bytes], content_type: str, request_id: str, stub: Any, library: str = ""
 ) -> ingest_pb2.UploadImagesResponse:
     """Feeds the body to ``stub.UploadImages`` while it arrives; returns its response.
 
@@ -127,9 +127,13 @@ async def stream_upload(
     pipe: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_DEPTH)
 
     def messages() -> Iterator[ingest_pb2.UploadImagesRequest]:
+        first = True
         while (message := pipe.get()) is not _END:
             if message is _ABORT:
                 return
+            if first and library:
+                message.library = library  # the target library travels on the first message
+            first = False
             yield message
 
     call = stub.UploadImages.future(messages())

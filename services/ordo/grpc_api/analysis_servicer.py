@@ -21,6 +21,7 @@ from ordo.errors import InvalidInput
 from ordo.grpc_api import convert
 from ordo.grpc_api.convert import page_size
 from ordo.grpc_api.status import handle_errors, handle_stream_errors
+from ordo.security.libraries import run_is_visible, run_visible, scope_filter
 from ordo.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2
 from ordo.wire import KIND_TO_PB
 
@@ -67,6 +68,7 @@ def filter_pb(flt: Filter) -> common_pb2.Filter:
         min_height=flt.min_height,
         model_id=flt.model_id,
         cluster_ids=list(flt.cluster_ids),
+        libraries=list(flt.libraries),
     )
     for name in ("captured_after", "captured_before", "ingested_after", "ingested_before"):
         value = getattr(flt, name)
@@ -148,6 +150,12 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
     def core(self) -> AnalysisCore:
         return self.ctx.analysis
 
+    def _visible_run(self, run_id: str) -> RunRecord:
+        """The run, or NOT_FOUND when it covers a library the caller may not read (ordo.security)."""
+        record = self.core.get_run(run_id)
+        run_visible(record.filter, run_id)
+        return record
+
     @handle_errors
     def CreateClusteringRun(
         self, request: analysis_pb2.CreateClusteringRunRequest, context: grpc.ServicerContext
@@ -155,7 +163,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
         p = request.params
         record, job = self.core.start_clustering(
             ClusteringRequest(
-                filter=convert.filter_from_pb(request.filter),
+                filter=scope_filter(convert.filter_from_pb(request.filter)),
                 algorithm=_enum(p.algorithm, _ALGORITHM, "clustering algorithm"),
                 eps=p.eps,
                 min_samples=p.min_samples,
@@ -175,7 +183,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
         p = request.params
         record, job = self.core.start_projection(
             ProjectionRequest(
-                filter=convert.filter_from_pb(request.filter),
+                filter=scope_filter(convert.filter_from_pb(request.filter)),
                 method=_enum(p.method, _METHOD, "projection method"),
                 perplexity=p.perplexity,
                 seed=p.seed,
@@ -187,7 +195,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
 
     @handle_errors
     def GetRun(self, request: analysis_pb2.GetRunRequest, context: grpc.ServicerContext) -> analysis_pb2.GetRunResponse:
-        return analysis_pb2.GetRunResponse(run=run_pb(self.core.get_run(request.run_id)))
+        return analysis_pb2.GetRunResponse(run=run_pb(self._visible_run(request.run_id)))
 
     @handle_errors
     def ListRuns(
@@ -199,12 +207,14 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
             else _enum(request.kind, _RUN_KIND_FROM_PB, "run kind")
         )
         records, token = self.core.list_runs(page_size(request.page_size), request.page_token, kind)
+        records = [r for r in records if run_is_visible(r.filter)]
         return analysis_pb2.ListRunsResponse(runs=[run_pb(r) for r in records], next_page_token=token)
 
     @handle_errors
     def GetClusters(
         self, request: analysis_pb2.GetClustersRequest, context: grpc.ServicerContext
     ) -> analysis_pb2.GetClustersResponse:
+        self._visible_run(request.run_id)
         clusters, token = self.core.get_clusters(request.run_id, page_size(request.page_size), request.page_token)
         return analysis_pb2.GetClustersResponse(clusters=[cluster_pb(c) for c in clusters], next_page_token=token)
 
@@ -214,6 +224,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
     ) -> analysis_pb2.RenameClusterResponse:
         if not request.cluster_id:
             raise InvalidInput("cluster_id is required", reason="MISSING_CLUSTER_ID")
+        self._visible_run(request.run_id)
         info = self.core.rename_cluster(request.run_id, request.cluster_id, request.name)
         return analysis_pb2.RenameClusterResponse(cluster=cluster_pb(info))
 
@@ -222,6 +233,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
         self, request: analysis_pb2.GetProjectionRequest, context: grpc.ServicerContext
     ) -> Iterator[analysis_pb2.GetProjectionResponse]:
         size = page_size(request.page_size, DEFAULT_POINTS_PER_MESSAGE, MAX_POINTS_PER_MESSAGE)
+        self._visible_run(request.run_id)
         for page in self.core.projection_pages(request.run_id, size):
             if not context.is_active():
                 return
@@ -237,7 +249,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
         self, request: analysis_pb2.FindDuplicatesRequest, context: grpc.ServicerContext
     ) -> analysis_pb2.FindDuplicatesResponse:
         groups, token = self.core.find_duplicates(
-            convert.filter_from_pb(request.filter),
+            scope_filter(convert.filter_from_pb(request.filter)),
             request.min_similarity or 0.95,
             page_size(request.page_size),
             request.page_token,

@@ -89,6 +89,7 @@ def asset_pb(asset: Asset) -> common_pb2.Asset:
         thumbnail_key=asset.thumbnail_key,
         metadata=asset.metadata,
         model_id=asset.model_id,
+        library=asset.library,
     )
 
 
@@ -216,4 +217,5 @@ def filter_from_pb(msg: common_pb2.Filter) -> Filter:
         min_height=msg.min_height,
         model_id=msg.model_id,
         cluster_ids=tuple(msg.cluster_ids),
+        libraries=tuple(msg.libraries),
     )

@@ -15,6 +15,8 @@ from ordo.errors import InvalidInput, NotFound
 from ordo.grpc_api import convert
 from ordo.grpc_api.convert import page_size
 from ordo.grpc_api.status import handle_errors, handle_stream_errors, invalid
+from ordo.security import ingest_rules
+from ordo.security.libraries import visible
 from ordo.v1 import ingest_pb2, ingest_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -58,12 +60,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         core = self.ctx.ingest
         max_bytes = self.ctx.limits.max_bytes
         job = None
+        library = ""
         current: _UploadedFile | None = None
         results: list[FileResult] = []
 
         def finish(upload: _UploadedFile) -> None:
             h = upload.header
-            source_uri = h.source_uri or f"upload://{h.file_name}"
+            source_uri, metadata = ingest_rules.upload_source(h)  # server-recorded; the client's claim labelled
             if upload.too_large:
                 size = max(upload.size, h.size_bytes)
                 results.append(
@@ -81,13 +84,15 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                         b"".join(upload.parts),
                         file_name=h.file_name,
                         source_uri=source_uri,
-                        metadata=dict(h.metadata),
+                        metadata=metadata,
+                        library=library,
                     )
                 )
 
         try:
             for message in request_iterator:
                 if job is None:
+                    library = ingest_rules.target_library(message.library)
                     job = core.start_job(message.request_id, convert.processing_from_pb(message.processing))
                 part = message.WhichOneof("part")
                 if part == "header":
@@ -125,8 +130,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 invalid(context, f"'{uri}' names no bucket", "BAD_URI")
             if "://" in uri and not uri.startswith(("s3://", "file://")):
                 invalid(context, f"'{uri}': only local paths, file:// and s3:// URIs are supported", "BAD_URI")
+        library = ingest_rules.target_library(request.library)
+        guard = ingest_rules.check_uris(uris, self.ctx.settings)  # roots, buckets, admin for paths: before any read
         job = self.ctx.ingest.start_job(request.request_id, convert.processing_from_pb(request.processing))
-        self.background.submit(self.ctx.ingest.run_uri_job, job.job_id, uris, not request.non_recursive)
+        self.background.submit(self.ctx.ingest.run_uri_job, job.job_id, uris, not request.non_recursive, library, guard)
         return ingest_pb2.IngestUrisResponse(job=convert.job_pb(job))
 
     @handle_errors
@@ -167,7 +174,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def GetAsset(
         self, request: ingest_pb2.GetAssetRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.GetAssetResponse:
-        asset = self.ctx.catalog.get(request.asset_id)
+        asset = visible(self.ctx.catalog.get(request.asset_id))
         samples = self.ctx.samples_of(asset)
         return ingest_pb2.GetAssetResponse(
             asset=convert.asset_pb(asset), samples=[convert.sample_pb(s) for s in samples]
@@ -181,7 +188,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         under the gRPC size limit and gateways can start answering before the last byte arrives."""
         if not request.asset_id:
             invalid(context, "asset_id is required", "MISSING_ASSET_ID")
-        asset = self.ctx.catalog.get(request.asset_id)
+        asset = visible(self.ctx.catalog.get(request.asset_id))
         if request.variant == ingest_pb2.ASSET_CONTENT_VARIANT_THUMBNAIL:
             if not asset.thumbnail_key:
                 raise NotFound(
@@ -203,12 +210,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self, request: ingest_pb2.ListAssetsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ListAssetsResponse:
         assets, token = self.ctx.catalog.list(page_size(request.page_size), request.page_token)
+        assets = ingest_rules.readable(assets)  # pages may come back short; the token still moves on
         return ingest_pb2.ListAssetsResponse(assets=[convert.asset_pb(a) for a in assets], next_page_token=token)
 
     @handle_errors
     def DeleteAsset(
         self, request: ingest_pb2.DeleteAssetRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.DeleteAssetResponse:
+        ingest_rules.before_delete(self.ctx, request.asset_id)  # library rights + audit log
         self.ctx.delete_asset(request.asset_id)
         return ingest_pb2.DeleteAssetResponse()
 
@@ -263,7 +272,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def ActivateModel(
         self, request: ingest_pb2.ActivateModelRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ActivateModelResponse:
-        version, job = self.ctx.activate_model(request.model)
+        model = ingest_rules.activation_target(self.ctx, request.model)  # registered ids, models folder; audited
+        version, job = self.ctx.activate_model(model)
         index = self.ctx.index_for(version.collection)
         return ingest_pb2.ActivateModelResponse(
             version=convert.model_version_pb(version, index.count() if index.dim else 0), job=convert.job_pb(job)

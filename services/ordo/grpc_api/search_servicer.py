@@ -9,6 +9,7 @@ from ordo.core import vectors
 from ordo.core.search import SearchPage
 from ordo.grpc_api import convert
 from ordo.grpc_api.status import handle_errors, invalid
+from ordo.security.libraries import check_asset_id, readable_ids, scope_filter
 from ordo.v1 import search_pb2, search_pb2_grpc
 
 
@@ -29,7 +30,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     ) -> search_pb2.SearchTextResponse:
         page = self.ctx.search.search_text(
             request.query,
-            filter=convert.filter_from_pb(request.filter),
+            filter=scope_filter(convert.filter_from_pb(request.filter)),
             top_k=request.top_k,
             page_token=request.page_token,
             min_score=request.min_score,
@@ -43,7 +44,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     ) -> search_pb2.SearchImageResponse:
         query = request.WhichOneof("query")
         options = {
-            "filter": convert.filter_from_pb(request.filter),
+            "filter": scope_filter(convert.filter_from_pb(request.filter)),
             "top_k": request.top_k,
             "page_token": request.page_token,
             "min_score": request.min_score,
@@ -52,6 +53,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             page = self.ctx.search.search_image(request.image, **options)
         elif query == "asset_id":
             self.ctx.catalog.check_id(request.asset_id)
+            check_asset_id(self.ctx.catalog, request.asset_id)
             page = self.ctx.search.search_asset(request.asset_id, exclude_self=request.exclude_self, **options)
         else:
             invalid(context, "give either image bytes or an asset_id", "MISSING_QUERY")
@@ -72,7 +74,9 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     def GetImageVectors(
         self, request: search_pb2.GetImageVectorsRequest, context: grpc.ServicerContext
     ) -> search_pb2.GetImageVectorsResponse:
-        found, missing = vectors.image_vectors(self.ctx.index, list(request.asset_ids))
+        allowed, hidden = readable_ids(self.ctx.catalog, list(request.asset_ids))
+        found, missing = vectors.image_vectors(self.ctx.index, allowed)
+        missing = [*missing, *hidden]
         return search_pb2.GetImageVectorsResponse(
             vectors=[
                 search_pb2.AssetVector(asset_id=asset_id, vector=search_pb2.EmbeddingVector(values=vector.tolist()))

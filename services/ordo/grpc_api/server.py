@@ -10,6 +10,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ordo.app import AppContext
+from ordo.security.serving import bind_grpc, grpc_interceptors
 from ordo.v1 import analysis_pb2, analysis_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class OrdoServer:
         self.server = grpc.server(
             ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="ordo-rpc"),
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+            interceptors=grpc_interceptors(settings),  # the access policy (ordo.security.policy)
         )
         if "ingest" in services:
             from ordo.grpc_api.ingest_servicer import IngestServicer
@@ -54,7 +56,7 @@ class OrdoServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = [SERVICE_NAMES[s] for s in services]
         reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        self.port = bind_grpc(self.server, settings, host, port)  # TLS when configured; no exposed bind without auth
         if self.port == 0:
             raise OSError(f"cannot bind gRPC server to {host}:{port} (in use?)")
         self.services = services

@@ -22,6 +22,7 @@ PAYLOAD_INDEXES: dict[str, str] = {
     # OCR text of ``text`` samples: a full-text index (word tokenizer, lower-cased) for keyword search.
     "text": "text",
     "cluster_id": "keyword",  # written by analysis runs (``set_payload``) so search can stay inside a cluster
+    "library": "keyword",  # the tenant: every read is filtered by the libraries the caller may see
 }
 
 

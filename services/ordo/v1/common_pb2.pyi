@@ -70,7 +70,7 @@ class Point(_message.Message):
     def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ...) -> None: ...
 
 class Asset(_message.Message):
-    __slots__ = ("asset_id", "source_uri", "file_name", "mime_type", "size_bytes", "width", "height", "captured_at", "ingested_at", "state", "error", "original_key", "thumbnail_key", "metadata", "model_id")
+    __slots__ = ("asset_id", "source_uri", "file_name", "mime_type", "size_bytes", "width", "height", "captured_at", "ingested_at", "state", "error", "original_key", "thumbnail_key", "metadata", "model_id", "library")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,7 @@ class Asset(_message.Message):
     THUMBNAIL_KEY_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    LIBRARY_FIELD_NUMBER: _ClassVar[int]
     asset_id: str
     source_uri: str
     file_name: str
@@ -108,7 +109,8 @@ class Asset(_message.Message):
     thumbnail_key: str
     metadata: _containers.ScalarMap[str, str]
     model_id: str
-    def __init__(self, asset_id: _Optional[str] = ..., source_uri: _Optional[str] = ..., file_name: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[AssetState, str]] = ..., error: _Optional[str] = ..., original_key: _Optional[str] = ..., thumbnail_key: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., model_id: _Optional[str] = ...) -> None: ...
+    library: str
+    def __init__(self, asset_id: _Optional[str] = ..., source_uri: _Optional[str] = ..., file_name: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[AssetState, str]] = ..., error: _Optional[str] = ..., original_key: _Optional[str] = ..., thumbnail_key: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., model_id: _Optional[str] = ..., library: _Optional[str] = ...) -> None: ...
 
 class Sample(_message.Message):
     __slots__ = ("sample_id", "asset_id", "kind", "bbox", "label", "score", "polygon", "text", "index")
@@ -141,7 +143,7 @@ class ProcessingOptions(_message.Message):
     def __init__(self, detect_objects: _Optional[bool] = ..., read_text: _Optional[bool] = ...) -> None: ...
 
 class Filter(_message.Message):
-    __slots__ = ("kinds", "asset_ids", "mime_types", "source_uri_prefix", "captured_after", "captured_before", "ingested_after", "ingested_before", "min_width", "min_height", "model_id", "cluster_ids")
+    __slots__ = ("kinds", "asset_ids", "mime_types", "source_uri_prefix", "captured_after", "captured_before", "ingested_after", "ingested_before", "min_width", "min_height", "model_id", "cluster_ids", "libraries")
     KINDS_FIELD_NUMBER: _ClassVar[int]
     ASSET_IDS_FIELD_NUMBER: _ClassVar[int]
     MIME_TYPES_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +156,7 @@ class Filter(_message.Message):
     MIN_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_IDS_FIELD_NUMBER: _ClassVar[int]
+    LIBRARIES_FIELD_NUMBER: _ClassVar[int]
     kinds: _containers.RepeatedScalarFieldContainer[SampleKind]
     asset_ids: _containers.RepeatedScalarFieldContainer[str]
     mime_types: _containers.RepeatedScalarFieldContainer[str]
@@ -166,7 +169,8 @@ class Filter(_message.Message):
     min_height: int
     model_id: str
     cluster_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, kinds: _Optional[_Iterable[_Union[SampleKind, str]]] = ..., asset_ids: _Optional[_Iterable[str]] = ..., mime_types: _Optional[_Iterable[str]] = ..., source_uri_prefix: _Optional[str] = ..., captured_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., min_width: _Optional[int] = ..., min_height: _Optional[int] = ..., model_id: _Optional[str] = ..., cluster_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    libraries: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kinds: _Optional[_Iterable[_Union[SampleKind, str]]] = ..., asset_ids: _Optional[_Iterable[str]] = ..., mime_types: _Optional[_Iterable[str]] = ..., source_uri_prefix: _Optional[str] = ..., captured_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., min_width: _Optional[int] = ..., min_height: _Optional[int] = ..., model_id: _Optional[str] = ..., cluster_ids: _Optional[_Iterable[str]] = ..., libraries: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FileFailure(_message.Message):
     __slots__ = ("source_uri", "reason", "message")

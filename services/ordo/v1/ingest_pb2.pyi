@@ -66,16 +66,18 @@ class UploadFileHeader(_message.Message):
     def __init__(self, file_name: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., source_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class UploadImagesRequest(_message.Message):
-    __slots__ = ("header", "chunk", "request_id", "processing")
+    __slots__ = ("header", "chunk", "request_id", "processing", "library")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PROCESSING_FIELD_NUMBER: _ClassVar[int]
+    LIBRARY_FIELD_NUMBER: _ClassVar[int]
     header: UploadFileHeader
     chunk: bytes
     request_id: str
     processing: _common_pb2.ProcessingOptions
-    def __init__(self, header: _Optional[_Union[UploadFileHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ..., request_id: _Optional[str] = ..., processing: _Optional[_Union[_common_pb2.ProcessingOptions, _Mapping]] = ...) -> None: ...
+    library: str
+    def __init__(self, header: _Optional[_Union[UploadFileHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ..., request_id: _Optional[str] = ..., processing: _Optional[_Union[_common_pb2.ProcessingOptions, _Mapping]] = ..., library: _Optional[str] = ...) -> None: ...
 
 class FileResult(_message.Message):
     __slots__ = ("file_name", "source_uri", "outcome", "asset_id", "failure")
@@ -100,16 +102,18 @@ class UploadImagesResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., results: _Optional[_Iterable[_Union[FileResult, _Mapping]]] = ...) -> None: ...
 
 class IngestUrisRequest(_message.Message):
-    __slots__ = ("uris", "non_recursive", "request_id", "processing")
+    __slots__ = ("uris", "non_recursive", "request_id", "processing", "library")
     URIS_FIELD_NUMBER: _ClassVar[int]
     NON_RECURSIVE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PROCESSING_FIELD_NUMBER: _ClassVar[int]
+    LIBRARY_FIELD_NUMBER: _ClassVar[int]
     uris: _containers.RepeatedScalarFieldContainer[str]
     non_recursive: bool
     request_id: str
     processing: _common_pb2.ProcessingOptions
-    def __init__(self, uris: _Optional[_Iterable[str]] = ..., non_recursive: _Optional[bool] = ..., request_id: _Optional[str] = ..., processing: _Optional[_Union[_common_pb2.ProcessingOptions, _Mapping]] = ...) -> None: ...
+    library: str
+    def __init__(self, uris: _Optional[_Iterable[str]] = ..., non_recursive: _Optional[bool] = ..., request_id: _Optional[str] = ..., processing: _Optional[_Union[_common_pb2.ProcessingOptions, _Mapping]] = ..., library: _Optional[str] = ...) -> None: ...
 
 class IngestUrisResponse(_message.Message):
     __slots__ = ("job",)

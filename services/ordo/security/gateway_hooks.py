@@ -1,0 +1,20 @@
+"""Installs the security layer on the gateway app: the policy dependency on every route, the
+Host/Origin guard, and the security routes. One call from ``gateway.app.create_app``."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+
+from ordo.config import Settings
+from ordo.security.http_auth import GatewaySecurity, OriginGuard
+from ordo.security.routes import security_router
+
+
+def install(app: FastAPI, settings: Settings) -> GatewaySecurity:
+    """Call before any route is added: routes pick up the router's dependencies when they are added."""
+    security = GatewaySecurity(settings)
+    app.router.dependencies.append(Depends(security.dependency))
+    app.add_middleware(OriginGuard, settings=settings)
+    app.include_router(security_router(security))
+    app.state.security = security
+    return security
