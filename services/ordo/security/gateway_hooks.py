@@ -7,7 +7,7 @@ from fastapi import Depends, FastAPI
 
 from ordo.config import Settings
 from ordo.security.http_auth import GatewaySecurity, OriginGuard
-from ordo.security.routes import security_router
+from ordo.security.routes import add_security_routes
 
 
 def install(app: FastAPI, settings: Settings) -> GatewaySecurity:
@@ -15,6 +15,6 @@ def install(app: FastAPI, settings: Settings) -> GatewaySecurity:
     security = GatewaySecurity(settings)
     app.router.dependencies.append(Depends(security.dependency))
     app.add_middleware(OriginGuard, settings=settings)
-    app.include_router(security_router(security))
+    add_security_routes(app, security)
     app.state.security = security
     return security

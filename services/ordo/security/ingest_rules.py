@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ordo.config import Settings
 from ordo.domain import Asset
+from ordo.errors import OrdoError
 from ordo.security import paths
 from ordo.security.audit import audit
 from ordo.security.libraries import target_library, visible, writable
@@ -52,6 +53,10 @@ def activation_target(ctx: AppContext, model: str) -> str:
     registered = {v.model for v in ctx.model_versions.list()} | {v.model_id for v in ctx.model_versions.list()}
     s = ctx.settings
     registered |= {s.model, s.auto_model, s.auto_fallback_model}
-    chosen = paths.check_model(model, s, registered)
+    try:
+        chosen = paths.check_model(model, s, registered)
+    except OrdoError as exc:
+        audit(s, "activate_model", current_principal().key_id, model=model[:300], refused=exc.reason)
+        raise
     audit(s, "activate_model", current_principal().key_id, model=chosen[:300])
     return chosen

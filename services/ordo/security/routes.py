@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
 from ordo.errors import Unauthenticated
@@ -29,11 +29,13 @@ class NewKeyBody(BaseModel):
     expires: str = Field("", max_length=16, description="e.g. 30d, 12h; empty: never.")
 
 
-def security_router(security: GatewaySecurity) -> APIRouter:
-    router = APIRouter(tags=["security"])
+def add_security_routes(router: FastAPI, security: GatewaySecurity) -> None:
+    """Added on the app itself, so they carry the app's policy dependency like every other route."""
     settings = security.settings
 
-    @router.post("/api/session", summary="Sign in with an API key: sets an HttpOnly, SameSite=Strict cookie.")
+    @router.post(
+        "/api/session", tags=["security"], summary="Sign in with an API key: sets an HttpOnly, SameSite=Strict cookie."
+    )
     async def sign_in(body: SignIn, request: Request, response: Response) -> dict[str, Any]:
         principal = security.auth.principal(body.api_key.strip())
         if not security.auth.required:
@@ -50,7 +52,7 @@ def security_router(security: GatewaySecurity) -> APIRouter:
         )
         return {"auth": settings.auth, "principal": principal.describe(), "csrf_token": session.csrf}
 
-    @router.get("/api/session", summary="Who the browser is signed in as (401 when signed out).")
+    @router.get("/api/session", tags=["security"], summary="Who the browser is signed in as (401 when signed out).")
     async def whoami(request: Request) -> dict[str, Any]:
         if not security.auth.required:
             return {"auth": "off", "principal": LOCAL_ADMIN.describe(), "csrf_token": ""}
@@ -60,18 +62,18 @@ def security_router(security: GatewaySecurity) -> APIRouter:
         principal = security.auth.principal(session.token)  # revoked keys end their sessions
         return {"auth": "required", "principal": principal.describe(), "csrf_token": session.csrf}
 
-    @router.delete("/api/session", status_code=204, summary="Sign out.")
+    @router.delete("/api/session", status_code=204, tags=["security"], summary="Sign out.")
     async def sign_out(request: Request) -> Response:
         security.sessions.drop(request.cookies.get(SESSION_COOKIE))
         response = Response(status_code=204)
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
-    @router.get("/api/keys", summary="API keys (never the keys themselves).")
+    @router.get("/api/keys", tags=["security"], summary="API keys (never the keys themselves).")
     def list_keys() -> dict[str, Any]:
         return {"keys": [record.public() for record in security.auth.keys.list()]}
 
-    @router.post("/api/keys", summary="Create a key; the key is in this answer only.")
+    @router.post("/api/keys", tags=["security"], summary="Create a key; the key is in this answer only.")
     def create_key(body: NewKeyBody) -> dict[str, Any]:
         caller = current_principal()
         new = security.auth.keys.create(
@@ -84,13 +86,17 @@ def security_router(security: GatewaySecurity) -> APIRouter:
         audit(settings, "create_key", caller.key_id, new_key=new.record.key_id, role=body.role)
         return {"key": new.token, **new.record.public()}
 
-    @router.delete("/api/keys/{key_id}", summary="Revoke a key (effective everywhere within seconds).")
+    @router.delete(
+        "/api/keys/{key_id}", tags=["security"], summary="Revoke a key (effective everywhere within seconds)."
+    )
     def revoke_key(key_id: str) -> dict[str, Any]:
         record = security.auth.keys.revoke(key_id[:40])
         audit(settings, "revoke_key", current_principal().key_id, target=record.key_id)
         return record.public()
 
-    @router.post("/api/keys/{key_id}/rotate", summary="A new secret for a key; the old one stops working.")
+    @router.post(
+        "/api/keys/{key_id}/rotate", tags=["security"], summary="A new secret for a key; the old one stops working."
+    )
     def rotate_key(key_id: str) -> dict[str, Any]:
         new = security.auth.keys.rotate(key_id[:40])
         audit(settings, "rotate_key", current_principal().key_id, target=key_id[:40])
@@ -101,5 +107,3 @@ def security_router(security: GatewaySecurity) -> APIRouter:
         from ordo.metrics import ops_snapshot
 
         return ops_snapshot(settings)
-
-    return router
