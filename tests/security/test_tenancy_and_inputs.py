@@ -34,7 +34,7 @@ def _wait(stack: SecureStack, kind: str, job_id: str) -> common_pb2.Job:
     return job
 
 
-def _code(call) -> tuple[grpc.StatusCode, str]:  # noqa: ANN001
+def _code(call) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.RpcError) as err:
         call()
     return err.value.code(), error_reason(err.value)
