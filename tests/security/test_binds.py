@@ -17,7 +17,7 @@ from ordo.security.binding import check_binds, is_loopback
 
 
 @pytest.mark.parametrize("command", [["up"], ["serve", "all"], ["gateway"]])
-def test_an_exposed_bind_without_auth_refuses_to_start(command: list[str], tmp_path) -> None:  # noqa: ANN001
+def test_an_exposed_bind_without_auth_refuses_to_start(command: list[str], tmp_path) -> None:
     result = CliRunner().invoke(main, command, env={"ORDO_HOST": "0.0.0.0", "ORDO_DATA_DIR": str(tmp_path)})
     assert result.exit_code != 0
     assert "ORDO_AUTH=required" in result.output and "ordo keys create" in result.output
@@ -46,7 +46,7 @@ def test_ops_listener_is_loopback_and_sends_no_cors() -> None:
         server.server_close()
 
 
-def test_ops_off_loopback_needs_an_admin_key(tmp_path) -> None:  # noqa: ANN001
+def test_ops_off_loopback_needs_an_admin_key(tmp_path) -> None:
     """Checked on the request handler's decision (binding a non-loopback address is not allowed in tests)."""
     from ordo.app import create_object_store
     from ordo.security.keys import KeyStore
