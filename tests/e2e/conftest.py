@@ -47,6 +47,7 @@ def start_stack(data_dir: Path, model_dir: Path, extra_env: dict[str, str] | Non
         "ORDO_MAX_MESSAGE_BYTES": str(4 * 1024 * 1024),
         "ORDO_TASK_BATCH_SIZE": "8",
         "ORDO_HTTP_PORT": "0",  # tests that need the gateway set a free port
+        "ORDO_INGEST_ROOTS": str(data_dir),  # server-side paths (IngestUris) only under the data dir
         **(extra_env or {}),
     }
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,13 @@ def test_switch_model_without_downtime(tmp_path: Path, tiny_clip_dir: Path, coco
         assert versions[old_model].vector_count == 6  # kept: switching back is cheap
 
         assert _activate_error(stack, NEW_MODEL) == (grpc.StatusCode.FAILED_PRECONDITION, "MODEL_ALREADY_ACTIVE")
-        assert _activate_error(stack, str(tmp_path / "no-such-model"))[0] == grpc.StatusCode.FAILED_PRECONDITION
+        # A server path outside Ordo's models folder is refused before anything is loaded (ordo.security).
+        assert _activate_error(stack, str(tmp_path / "no-such-model")) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "MODEL_PATH_NOT_ALLOWED",
+        )
+        missing = str(stack.data_dir / "models" / "no-such-model")
+        assert _activate_error(stack, missing)[0] == grpc.StatusCode.FAILED_PRECONDITION
         assert _activate_error(stack, " ") == (grpc.StatusCode.INVALID_ARGUMENT, "MODEL_REQUIRED")
 
         # New images go to the active (new) model's collection.

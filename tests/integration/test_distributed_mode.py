@@ -21,6 +21,8 @@ from ordo.client import OrdoClient
 from ordo.config import Settings
 from ordo.grpc_api.server import SERVICES, OrdoServer
 from ordo.grpc_api.status import error_reason
+from ordo.security.keys import KeyStore
+from ordo.security.principal import Role
 from ordo.v1 import common_pb2, ingest_pb2, search_pb2
 from ordo.worker.celery_app import EMBED_QUEUE
 from tests.fixtures.seaweedfs import S3Server
@@ -51,11 +53,13 @@ def _settings(tmp_path: Path, s3_server: S3Server, bucket: str, model: Path, **e
 @pytest.fixture
 def distributed(tmp_path: Path, s3_server: S3Server, s3_bucket: str, tiny_clip_dir: Path) -> Iterator[OrdoClient]:
     redis.Redis.from_url(REDIS_DB_URL).flushdb()  # a database of its own: never the shared default
-    settings = _settings(tmp_path, s3_server, s3_bucket, tiny_clip_dir)
+    # With keys, as the distributed topology always runs: the key lives in the S3 store the services share.
+    settings = _settings(tmp_path, s3_server, s3_bucket, tiny_clip_dir, auth="required", ingest_buckets="photos-*")
     ctx = AppContext(settings)
     set_current_context(ctx)
+    key = KeyStore(ctx.store).create(role=Role.ADMIN, name="distributed test").token
     server = OrdoServer(ctx, SERVICES, "127.0.0.1", 0).start()
-    client = OrdoClient(Settings(address=f"127.0.0.1:{server.port}"))
+    client = OrdoClient(Settings(address=f"127.0.0.1:{server.port}", api_key=key))
     with start_worker(ctx.celery, pool="solo", queues=[EMBED_QUEUE], perform_ping_check=False, shutdown_timeout=30):
         yield client
     server.stop()

@@ -139,13 +139,60 @@ async function fail(response: Response): Promise<never> {
   throw new ApiError(detail, response.status, reason);
 }
 
+// --- the signed-in session (an HttpOnly cookie the page never sees; a CSRF token it sends on writes) ---
+export type Role = "read" | "write" | "admin";
+export interface Session {
+  auth: "required" | "off";
+  principal: { key_id: string; name: string; role: Role; libraries: Record<string, string> };
+  csrf_token: string;
+}
+let session: Session | null = null;
+export const currentSession = (): Session | null => session;
+
+/** Who the browser is signed in as; null when signed out (auth on and no session). */
+export async function loadSession(): Promise<Session | null> {
+  const response = await fetch("/api/session");
+  session = response.ok ? ((await response.json()) as Session) : null;
+  return session;
+}
+
+export async function signIn(apiKey: string): Promise<Session> {
+  const response = await fetch("/api/session", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ api_key: apiKey }),
+  });
+  if (!response.ok) return fail(response);
+  session = (await response.json()) as Session;
+  return session;
+}
+
+export async function signOut(): Promise<void> {
+  await fetch("/api/session", { method: "DELETE" });
+  session = null;
+}
+
+/** Headers every state-changing request carries (the server refuses cookie-authenticated writes without it). */
+export function csrfHeaders(): Record<string, string> {
+  return session?.csrf_token ? { "X-CSRF-Token": session.csrf_token } : {};
+}
+
+function signedOut(status: number): void {
+  if (status === 401) window.dispatchEvent(new CustomEvent("ordo:signed-out"));
+}
+
 export async function api<T>(path: string, init?: RequestInit & { json?: unknown }): Promise<T> {
   const options: RequestInit = { ...init };
+  const method = (init?.method ?? "GET").toUpperCase();
+  const headers: Record<string, string> = { ...((init?.headers as Record<string, string>) ?? {}) };
+  if (method !== "GET" && method !== "HEAD") Object.assign(headers, csrfHeaders());
   if (init?.json !== undefined) {
     options.body = JSON.stringify(init.json);
-    options.headers = { "content-type": "application/json", ...(init.headers ?? {}) };
+    headers["content-type"] = "application/json";
   }
+  options.headers = headers;
   const response = await fetch(path, options);
+  signedOut(response.status);
   if (!response.ok) return fail(response);
   if (response.status === 204) return undefined as T;
   return (await response.json()) as T;
@@ -187,8 +234,10 @@ export function uploadFiles(items: UploadItem[], onProgress: (loaded: number, to
     const xhr = new XMLHttpRequest();
     xhr.open("POST", `/api/uploads?request_id=${crypto.randomUUID().replaceAll("-", "")}`);
     xhr.responseType = "json";
+    for (const [name, value] of Object.entries(csrfHeaders())) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => onProgress(e.loaded, e.total);
     xhr.onload = () => {
+      signedOut(xhr.status);
       if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.response as UploadResponse);
       else reject(new ApiError(xhr.response?.detail ?? xhr.statusText, xhr.status, xhr.response?.reason ?? ""));
     };

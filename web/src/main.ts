@@ -1,10 +1,44 @@
 // Hash routes (#/search?q=…): the gateway serves one static page, so no server-side routing is needed.
 import "./style.css";
+import { currentSession, loadSession, signOut } from "./api";
+import { h } from "./dom";
+import { signInView } from "./views/signin";
 import { clustersView } from "./views/clusters";
 import { jobsView } from "./views/jobs";
 import { mapView } from "./views/map";
 import { searchView } from "./views/search";
 import { uploadView } from "./views/upload";
+
+/** The account corner (who, sign out) and the role the page shows controls for: elements marked
+ * `data-needs="write"` or `"admin"` are hidden (style.css) from keys that cannot use them. */
+function showAccount(): void {
+  const s = currentSession();
+  document.body.dataset.role = s?.principal.role ?? "";
+  const box = document.getElementById("account")!;
+  if (!s || s.auth === "off") {
+    box.replaceChildren();
+    return;
+  }
+  box.replaceChildren(
+    h("span", { class: "who" }, `${s.principal.name} (${s.principal.role})`),
+    h("button", { type: "button", onclick: async () => (await signOut(), start()) }, "Sign out"),
+  );
+}
+
+async function start(): Promise<void> {
+  const main = document.getElementById("main")!;
+  const s = await loadSession().catch(() => null);
+  showAccount();
+  if (!s) {
+    document.body.dataset.signedOut = "true";
+    signInView(main, () => void start());
+    return;
+  }
+  delete document.body.dataset.signedOut;
+  route();
+}
+
+window.addEventListener("ordo:signed-out", () => void start());
 
 function route(): void {
   const main = document.getElementById("main")!;
@@ -34,4 +68,4 @@ window.addEventListener("hashchange", () => {
   route();
 });
 lastPath = location.hash.split("?")[0];
-route();
+void start();

@@ -10,7 +10,7 @@ interface Status {
   ops_url: string;
 }
 
-// Ordo's ops view (`/ops` on a process's metrics port, served with CORS for this page).
+// Ordo's ops view, read through the gateway (`/api/ops`, admin keys): the metrics port sends no CORS headers.
 interface Ops {
   queue?: Record<string, number> & { error?: string };
   dead_letters?: { count?: number; recent?: { reason: string; source_uri: string; message: string }[]; error?: string };
@@ -20,7 +20,7 @@ interface Ops {
 async function opsSummary(url: string): Promise<HTMLElement> {
   const link = h("a", { href: url, target: "_blank", rel: "noopener" }, "Ops view");
   try {
-    const ops = (await (await fetch(url)).json()) as Ops;
+    const ops = await api<Ops>("/api/ops");
     const queue = ops.queue && !ops.queue.error ? Object.entries(ops.queue).map(([q, depth]) => `${q}: ${depth}`).join(", ") : "?";
     const workers = Array.isArray(ops.workers)
       ? ops.workers.map((w) => `${w.name}${w.images_per_busy_second ? ` (${w.images_per_busy_second.toFixed(1)} img/s busy)` : ""}`).join(", ") || "none"

@@ -1,0 +1,55 @@
+"""The web UI with auth on, in Debian's Chromium: sign in with a key (HttpOnly cookie), the role hides what
+it cannot do, writes carry the CSRF token, sign out."""
+
+from __future__ import annotations
+
+from tests.browser.conftest import browser  # noqa: F401 — the shared headless Chromium fixture
+from tests.security.conftest import SecureStack
+
+
+def test_sign_in_role_and_sign_out(browser, secure: SecureStack) -> None:  # noqa: F811
+    context = browser.new_context(base_url=secure.base_url)
+    page = context.new_page()
+    try:
+        page.goto("/#/search")
+        page.get_by_role("heading", name="Sign in").wait_for()
+        assert not page.locator("nav").is_visible()
+        page.get_by_label("API key").fill(secure.keys["revoked"])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("alert").filter(has_text="KEY_REVOKED").wait_for()
+
+        page.get_by_label("API key").fill(secure.keys["read"])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("reader (read)").wait_for()
+        assert page.locator("nav").is_visible()
+        assert not page.get_by_role("link", name="Upload").is_visible()  # a read key cannot upload
+        cookies = {c["name"]: c for c in context.cookies()}
+        session = cookies["ordo_session"]
+        assert session["httpOnly"] and session["sameSite"] == "Strict"
+        assert page.evaluate("document.cookie") == ""  # no script can read the session
+        page.goto("/#/jobs")
+        page.get_by_role("heading", name="Jobs").wait_for()
+
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("heading", name="Sign in").wait_for()
+        assert "ordo_session" not in {c["name"] for c in context.cookies()}
+
+        page.get_by_label("API key").fill(secure.keys["write"])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("writer (write)").wait_for()
+        assert page.get_by_role("link", name="Upload").is_visible()
+        # A write from the page carries the CSRF token (the server refuses cookie writes without it).
+        status = page.evaluate(
+            """async () => {
+                const s = await (await fetch('/api/session')).json();
+                const body = JSON.stringify({algorithm: 'kmeans', n_clusters: 2});
+                const headers = {'content-type': 'application/json'};
+                const bare = await fetch('/api/runs/clustering', {method: 'POST', headers, body});
+                headers['X-CSRF-Token'] = s.csrf_token;
+                const withToken = await fetch('/api/runs/clustering', {method: 'POST', headers, body});
+                return [bare.status, withToken.status];
+            }"""
+        )
+        assert status[0] == 403 and status[1] not in (401, 403)
+    finally:
+        context.close()
