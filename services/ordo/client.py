@@ -37,6 +37,16 @@ def _channel(address: str, settings: Settings) -> grpc.Channel:
     return _channels[cache_key]
 
 
+def _with_library(
+    messages: Iterator[ingest_pb2.UploadImagesRequest], library: str
+) -> Iterator[ingest_pb2.UploadImagesRequest]:
+    """The target library travels on the first message."""
+    for i, message in enumerate(messages):
+        if i == 0:
+            message.library = library
+        yield message
+
+
 class OrdoClient:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
@@ -68,6 +78,7 @@ class OrdoClient:
         unreadable: list[tuple[Path, str]] | None = None,
         timeout: float | None = None,
         processing: common_pb2.ProcessingOptions | None = None,
+        library: str = "",
     ) -> ingest_pb2.UploadImagesResponse:
         """Streams files in 1 MiB chunks. Files that cannot be opened here never reach the server; they
         are appended to ``unreadable`` with the reason, and the rest of the batch goes on. ``processing``
@@ -75,6 +86,8 @@ class OrdoClient:
         messages = self._upload_messages(files, request_id, on_file, unreadable if unreadable is not None else [])
         if processing is not None:
             messages = _with_processing(messages, processing)
+        if library:
+            messages = _with_library(messages, library)
         return self.ingest.UploadImages(messages, timeout=timeout)
 
     @staticmethod

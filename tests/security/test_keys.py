@@ -100,3 +100,20 @@ def test_durations() -> None:
     assert parse_duration("30d") == timedelta(days=30) and parse_duration("12h") == timedelta(hours=12)
     with pytest.raises(InvalidInput):
         parse_duration("forever")
+
+
+@pytest.mark.parametrize("name", ["", "../x", "A", "a" * 64, "a b", "x\x00", "ümlaut", "-lead"])
+def test_hostile_library_names_are_refused(name: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_grants([name])
+
+
+def test_hostile_credentials(keys: KeyStore) -> None:
+    from ordo.security.authenticator import bearer
+
+    assert bearer("Bearer " + "x" * 100_000) == "x" * (512 - len("Bearer "))
+    for token in ("ordo_" + "0" * 16 + "_" + "A" * 43 + "\n", "ordo_../../etc_" + "A" * 43, "x" * 100_000):
+        with pytest.raises(Unauthenticated):
+            keys.verify(token)
+    with pytest.raises(InvalidInput):
+        keys.create(role=Role.READ, name="n" * 101)

@@ -94,7 +94,7 @@ def progress_bar() -> Progress:
 
 
 def upload_paths(
-    client: Any, paths: list[Path], recursive: bool, processing: Any = None
+    client: Any, paths: list[Path], recursive: bool, processing: Any = None, library: str = ""
 ) -> tuple[str, list[tuple[str, str, str]]]:
     """Uploads files and folders with a progress bar; returns the job id ('' when nothing was sent)
     and the files that could not even be read here. ``processing``: an ``ordo.v1.ProcessingOptions``."""
@@ -113,6 +113,7 @@ def upload_paths(
                 unreadable=unreadable,
                 on_file=lambda _p, _n: progress.advance(bar),
                 processing=processing,
+                library=library,
             )
             job_id = response.job.job_id
         except grpc.RpcError as exc:

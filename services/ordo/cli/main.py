@@ -207,6 +207,7 @@ def worker() -> None:
     "--objects/--no-objects", default=None, help="Detect objects as extra samples (default: ORDO_DETECT_OBJECTS)."
 )
 @click.option("--text/--no-text", default=None, help="Read text (OCR) as extra samples (default: ORDO_READ_TEXT).")
+@click.option("--library", default="", help="The library (tenant) the images go into (default: `default`).")
 def ingest(
     inputs: tuple[str, ...],
     no_recursive: bool,
@@ -215,6 +216,7 @@ def ingest(
     as_json: bool,
     objects: bool | None,
     text: bool | None,
+    library: str,
 ) -> None:
     """Ingest images: files, folders (recursive) or s3://bucket/prefix."""
     from ordo.v1 import common_pb2, ingest_pb2
@@ -231,7 +233,11 @@ def ingest(
         response = rpc(
             lambda: client.ingest.IngestUris(
                 ingest_pb2.IngestUrisRequest(
-                    uris=uris, non_recursive=no_recursive, request_id=uuid.uuid4().hex, processing=processing
+                    uris=uris,
+                    non_recursive=no_recursive,
+                    request_id=uuid.uuid4().hex,
+                    processing=processing,
+                    library=library,
                 )
             ),
             "IngestUris",
@@ -239,7 +245,7 @@ def ingest(
         )
         job_ids.append(response.job.job_id)
     if local and not server_side:
-        job_id, local_failures = upload_paths(client, local, not no_recursive, processing)
+        job_id, local_failures = upload_paths(client, local, not no_recursive, processing, library)
         if job_id:
             job_ids.append(job_id)
     jobs = [watch_job(client, job_id, no_wait) for job_id in job_ids]
