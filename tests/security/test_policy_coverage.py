@@ -60,3 +60,16 @@ def test_the_table_names_nothing_that_does_not_exist() -> None:
     routes = set(rest_routes())
     optional = {("GET", "/")}  # only when the web UI is not built
     assert sorted(set(REST_POLICY) - routes - optional - {(m, p) for m, p in REST_POLICY if m == "HEAD"}) == []
+
+
+def test_a_method_without_an_entry_is_refused_when_auth_is_on() -> None:
+    import pytest
+
+    from ordo.errors import PermissionDenied
+    from ordo.security.authenticator import Authenticator
+    from ordo.security.principal import LOCAL_ADMIN
+
+    with pytest.raises(PermissionDenied) as err:
+        Authenticator(Settings(auth="required")).check(LOCAL_ADMIN, None, "/ordo.v1.New/Thing")
+    assert err.value.reason == "NO_POLICY"
+    Authenticator(Settings()).check(LOCAL_ADMIN, None, "/ordo.v1.New/Thing")  # auth off: everyone is admin
