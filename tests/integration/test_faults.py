@@ -19,7 +19,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
+from base64 import b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,18 +265,32 @@ def test_flower_lists_ordos_queue_before_any_worker(tmp_path: Path) -> None:
     """Flower shows only queues workers consume, unless it loads an app that declares them: Ordo's does."""
     redis_server = RedisServer(tmp_path / "redis").start()
     port = free_port()
-    env = {**os.environ, "ORDO_BROKER_URL": f"{redis_server.url}/0", "FLOWER_UNAUTHENTICATED_API": "true"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWER_")}
+    env["ORDO_BROKER_URL"] = f"{redis_server.url}/0"
+    log = tmp_path / "flower.log"
     flower = subprocess.Popen(
         [sys.executable, "-m", "ordo.cli.main", "ops", "flower", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port, 60, flower)
         assert http_get(f"http://127.0.0.1:{port}/healthcheck").strip() == "OK"
         redis.Redis.from_url(f"{redis_server.url}/0").rpush("ordo.embed", b"{}")  # one waiting message
-        queues = json.loads(http_get(f"http://127.0.0.1:{port}/api/queues/length"))
+        # Never a default password: Flower runs with a credential generated for this run, printed once.
+        url = f"http://127.0.0.1:{port}/api/queues/length"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code == 401
+        credential = (
+            log.read_text().split("Flower sign-in (generated; set FLOWER_BASIC_AUTH to choose): ")[1].split()[0]
+        )
+        request = urllib.request.Request(
+            url, headers={"Authorization": "Basic " + b64encode(credential.encode()).decode()}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            queues = json.loads(answer.read())
         assert {"name": "ordo.embed", "messages": 1} in queues["active_queues"]
     finally:
         stop_all([flower], timeout=10)

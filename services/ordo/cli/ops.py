@@ -159,7 +159,6 @@ def healthcheck(target: str, service: str, timeout: float) -> None:
 @click.option("--unauthenticated-api", is_flag=True, help="Open Flower's /api/* without auth (trusted networks).")
 def flower(address: str, port: int, unauthenticated_api: bool) -> None:
     """Flower on Ordo's Celery app, so the embedding queue shows up (ORDO_BROKER_URL)."""
-    import subprocess
     import sys
 
     env = dict(os.environ)
@@ -170,7 +169,10 @@ def flower(address: str, port: int, unauthenticated_api: bool) -> None:
     if unauthenticated_api:
         env["FLOWER_UNAUTHENTICATED_API"] = "true"
     args = [sys.executable, "-m", "celery", "-A", "ordo.worker.flower_app", "flower"]
-    raise SystemExit(subprocess.call([*args, f"--address={address}", f"--port={port}"], env=env))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # exec, not a child: a signal to this process reaches Flower itself, and nothing is left behind.
+    os.execve(sys.executable, [*args, f"--address={address}", f"--port={port}"], env)
 
 
 @ops.command("up-distributed")
