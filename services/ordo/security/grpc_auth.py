@@ -19,7 +19,7 @@ from ordo.errors import OrdoError
 from ordo.security.audit import failed_attempt
 from ordo.security.authenticator import Authenticator, bearer
 from ordo.security.policy import grpc_access
-from ordo.security.principal import Principal, _current
+from ordo.security.principal import ANONYMOUS, Principal, _current
 
 
 def _metadata(context: grpc.ServicerContext) -> dict[str, str]:
@@ -36,7 +36,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
         access = grpc_access(method)
         try:
             if access == "public":
-                return self.auth.principal("") if not self.auth.required else _public()
+                return self.auth.principal("") if not self.auth.required else ANONYMOUS
             principal = self.auth.principal(bearer(_metadata(context).get("authorization")))
             self.auth.check(principal, access, method)
             return principal
@@ -86,12 +86,6 @@ class AuthInterceptor(grpc.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
-
-
-def _public() -> Principal:
-    from ordo.security.principal import Role
-
-    return Principal(key_id="anonymous", name="anonymous", role=Role.READ, libraries={"-": Role.READ})
 
 
 def _reset(token: contextvars.Token[Principal | None]) -> None:

@@ -27,13 +27,12 @@ from ordo.security.authenticator import Authenticator, bearer
 from ordo.security.binding import is_loopback
 from ordo.security.grpc_auth import forwarded_key
 from ordo.security.policy import rest_access
-from ordo.security.principal import Principal, Role, _current
+from ordo.security.principal import ANONYMOUS, Principal, _current
 
 SESSION_COOKIE = "ordo_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_SESSIONS = 10_000
-ANONYMOUS = Principal(key_id="anonymous", name="anonymous", role=Role.READ, libraries={"-": Role.READ})
 
 
 @dataclass

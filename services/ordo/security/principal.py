@@ -103,6 +103,8 @@ class Principal:
 
 # Auth off (loopback only): every caller is this principal, so code paths stay the same.
 LOCAL_ADMIN = Principal(key_id="local", name="auth off (loopback)", role=Role.ADMIN)
+# Callers of public methods (health, sign-in) with auth on: no library, the lowest role.
+ANONYMOUS = Principal(key_id="anonymous", name="anonymous", role=Role.READ, libraries={"-": Role.READ})
 
 _current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("ordo_principal", default=None)
 
