@@ -35,3 +35,17 @@ def test_create_list_revoke_rotate(tmp_path: Path) -> None:
     bad = runner.invoke(main, ["keys", "create", "--role", "read", "--library", "../etc"], env=env)
     assert bad.exit_code != 0 and "not a library name" in bad.output
     assert '"action": "create_key"' in (tmp_path / "audit.log").read_text()
+
+
+def test_up_distributed_makes_its_operator_an_admin_key(tmp_path: Path) -> None:
+    """`make up-distributed` runs with ORDO_AUTH=required: it creates an admin key in the store its
+    processes share (here a local one; SeaweedFS there) and prints it once."""
+    import os
+
+    from ordo.cli.ops import _first_admin_key
+
+    before = dict(os.environ)
+    token = _first_admin_key({"ORDO_DATA_DIR": str(tmp_path), "ORDO_AUTH": "required"})
+    assert dict(os.environ) == before  # the caller's environment is left as it was
+    store = KeyStore(create_object_store(Settings(data_dir=tmp_path)), cache_seconds=0)
+    assert store.verify(token).role is Role.ADMIN
