@@ -31,7 +31,10 @@ def test_create_list_revoke_rotate(tmp_path: Path) -> None:
     rotated = runner.invoke(main, ["keys", "rotate", created["key_id"]], env=env).output.strip().splitlines()[0]
     assert rotated.startswith("ordo_") and store.verify(rotated).key_id == created["key_id"]
     assert runner.invoke(main, ["keys", "revoke", created["key_id"]], env=env).exit_code == 0
-    assert json.loads(runner.invoke(main, ["keys", "list", "--json"], env=env).output)[0]["status"] == "revoked"
+    statuses = {
+        k["key_id"]: k["status"] for k in json.loads(runner.invoke(main, ["keys", "list", "--json"], env=env).output)
+    }
+    assert statuses[created["key_id"]] == "revoked"
     bad = runner.invoke(main, ["keys", "create", "--role", "read", "--library", "../etc"], env=env)
     assert bad.exit_code != 0 and "not a library name" in bad.output
     assert '"action": "create_key"' in (tmp_path / "audit.log").read_text()
