@@ -52,6 +52,13 @@ def make_keys(data_dir: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="package")
 def secure(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Iterator[SecureStack]:
+    s = start_secure_stack(tmp_path_factory, tiny_clip_dir)
+    yield s
+    stop_stack(s.stack)
+
+
+def start_secure_stack(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> SecureStack:
+    """Also used by the browser test of signing in (tests/browser/test_sign_in.py)."""
     data_dir = tmp_path_factory.mktemp("secure-data")
     roots = tmp_path_factory.mktemp("ingest-root")
     keys = make_keys(data_dir)
@@ -77,6 +84,5 @@ def secure(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Ite
             pass
         assert time.monotonic() < deadline, stack.log.read_text()[-3000:]
         time.sleep(0.1)
-    time.sleep(max(0.0, 1.1))  # the expired key's second has passed
-    yield SecureStack(stack, base_url, roots, keys)
-    stop_stack(stack)
+    time.sleep(1.1)  # the expired key's second has passed
+    return SecureStack(stack, base_url, roots, keys)

@@ -3,11 +3,23 @@ it cannot do, writes carry the CSRF token, sign out."""
 
 from __future__ import annotations
 
-from tests.browser.conftest import browser  # noqa: F401 — the shared headless Chromium fixture
-from tests.security.conftest import SecureStack
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import stop_stack
+from tests.security.conftest import SecureStack, start_secure_stack
 
 
-def test_sign_in_role_and_sign_out(browser, secure: SecureStack) -> None:  # noqa: F811
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Iterator[SecureStack]:
+    s = start_secure_stack(tmp_path_factory, tiny_clip_dir)
+    yield s
+    stop_stack(s.stack)
+
+
+def test_sign_in_role_and_sign_out(browser, secure: SecureStack) -> None:
     context = browser.new_context(base_url=secure.base_url)
     page = context.new_page()
     try:
