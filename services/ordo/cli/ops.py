@@ -225,7 +225,7 @@ def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -
         console.print(f"  ops: http://127.0.0.1:{metrics_port}/ops   metrics: /metrics on {metrics_port}..")
         console.print("  client settings:")
         for key, value in {**env, "ORDO_ADDRESS": f"127.0.0.1:{port}", "ORDO_API_KEY": admin_key}.items():
-            console.print(f"    export {key}={value}")
+            console.print(f"    export {key}={value}", soft_wrap=True)  # one line each, for copy-paste
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
