@@ -9,8 +9,8 @@ duplicate, failed with a reason — and a bad file never stops the rest of its b
 from __future__ import annotations
 
 import enum
+import functools
 import logging
-import mimetypes
 import os
 import threading
 import uuid
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ordo.core import local_files
 from ordo.core.catalog import AssetCatalog, thumbnail_key
 from ordo.domain import Asset, AssetState, EmbedTask, FileFailure, Job, ProcessingOptions, SampleKind, SampleRef
 from ordo.errors import InvalidInput, OrdoError, TooLarge
@@ -29,26 +30,6 @@ from ordo.ports.object_store import ObjectStore
 from ordo.ports.task_queue import TaskQueue
 
 log = logging.getLogger(__name__)
-
-# Extensions taken when walking folders; a file named explicitly is always tried.
-IMAGE_EXTENSIONS = frozenset(
-    [
-        ".jpg",
-        ".jpeg",
-        ".jpe",
-        ".jfif",
-        ".png",
-        ".webp",
-        ".gif",
-        ".bmp",
-        ".tif",
-        ".tiff",
-        ".heic",
-        ".heif",
-        ".avif",
-    ]
-)
-
 
 class Outcome(enum.StrEnum):
     NEW = "new"
@@ -278,16 +259,16 @@ class IngestCore:
     def _enumerate_local(
         self, job_id: str, uri: str, recursive: bool
     ) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
+        """Every entry under the path: images to read (bounded), the rest counted with a reason."""
         path = Path(uri.removeprefix("file://")).expanduser()
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             self.fail_input(job_id, uri, "NOT_FOUND", f"{path} does not exist")
             return
-        if path.is_file():
-            files: Iterator[Path] = iter([path])
-        else:
-            files = walk_images(path, recursive)
-        for file in files:
-            yield file.resolve().as_uri(), file.name, file.read_bytes
+        for entry in local_files.walk(path, recursive):
+            if isinstance(entry, local_files.Skipped):
+                self.fail_input(job_id, _file_uri(entry.path), entry.reason, entry.message)
+                continue
+            yield _file_uri(entry), entry.name, functools.partial(local_files.read_bounded, entry, self.limits.max_bytes)
 
     def _enumerate_s3(self, job_id: str, uri: str) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -311,22 +292,17 @@ class IngestCore:
 
 
 def walk_images(root: Path, recursive: bool) -> Iterator[Path]:
-    """Image files under ``root`` in a stable order, skipping hidden files and folders."""
-    if not recursive:
-        yield from sorted(p for p in root.iterdir() if p.is_file() and is_image_name(p))
-        return
-    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if is_image_name(path):
-                yield path
+    """Image files under ``root`` (by content) in a stable order; see :func:`local_files.walk` for the
+    entries this leaves out and why."""
+    for entry in local_files.walk(root, recursive):
+        if not isinstance(entry, local_files.Skipped):
+            yield entry
 
 
-def is_image_name(path: Path) -> bool:
-    if path.name.startswith("."):
-        return False
-    if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return True
-    guessed, _ = mimetypes.guess_type(path.name)
-    return bool(guessed and guessed.startswith("image/"))
+def _file_uri(path: Path) -> str:
+    """The source URI of a local file: resolved where it can be; a dangling or looping link keeps the
+    absolute name it was found under (it has nothing else)."""
+    try:
+        return path.resolve(strict=True).as_uri()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path)).as_uri()
