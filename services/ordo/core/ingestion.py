@@ -89,8 +89,7 @@ class IngestCore:
     def start_job(self, request_id: str = "", processing: ProcessingOptions | None = None) -> Job:
         """A new ingest job; a repeated ``request_id`` returns the job it created before. ``processing``
         asks for object crops / OCR text on this job's images (unset: the workers' defaults)."""
-        job_id = uuid.uuid5(uuid.NAMESPACE_URL, f"ordo-ingest/{request_id}").hex if request_id else None
-        job = self.jobs.create("ingest", job_id=job_id)
+        job = self.jobs.create("ingest", job_id=job_id_for_request(request_id) if request_id else None)
         with self._lock:
             batcher = self._batchers.setdefault(job.job_id, _JobBatcher(job.job_id, self.task_batch_size))
             batcher.processing = processing or ProcessingOptions()
@@ -289,6 +288,12 @@ class IngestCore:
                 )
                 continue
             yield f"s3://{bucket}/{info.key}", name, (lambda key=info.key: store.get(key))
+
+
+def job_id_for_request(request_id: str) -> str:
+    """The id of the ingest job a ``request_id`` creates: a client that lost the answer (a broken stream)
+    can still find its job and the outcomes of the files that arrived."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"ordo-ingest/{request_id}").hex
 
 
 def walk_images(root: Path, recursive: bool) -> Iterator[Path]:
