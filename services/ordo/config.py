@@ -128,7 +128,9 @@ class Settings(BaseSettings):
     )
     rate_limit_exempt: str = Field("", description="Comma-separated client identities (`addr:10.0.0.5`) not limited.")
     http_max_body_bytes: int = Field(
-        1 * MiB, ge=1024, description="Largest JSON/form body the gateway reads (uploads stream; files are capped each)."
+        1 * MiB,
+        ge=1024,
+        description="Largest JSON/form body the gateway reads (uploads stream; files are capped each).",
     )
     http_port: int = Field(
         8080, ge=0, description="HTTP gateway port (REST, /docs, web UI) of `ordo up` and `ordo gateway`; 0: off in up."

@@ -347,7 +347,7 @@ def align_pillow_guard(max_pixels: int) -> None:
     setting said. Ordo's check (:func:`_inspect`, from the header, before any pixel is decoded) is the
     one limit; Pillow's guard is raised to it (never lowered) so that it only ever agrees. The wiring
     (:class:`ordo.app.AppContext`) calls this once per process with the configured limit."""
-    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 

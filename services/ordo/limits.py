@@ -111,9 +111,8 @@ def _check_value(field: FieldDescriptor, value: object, path: str, name: str) ->
     elif kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
         if not math.isfinite(value):  # type: ignore[arg-type]
             raise InvalidInput(f"{path} must be a finite number", reason="NOT_FINITE")
-    elif kind == FieldDescriptor.TYPE_ENUM:
-        if field.enum_type.values_by_number.get(value) is None:  # type: ignore[call-overload]
-            raise InvalidInput(f"{path}: {value} is not a known {field.enum_type.name}", reason="UNKNOWN_ENUM_VALUE")
+    elif kind == FieldDescriptor.TYPE_ENUM and field.enum_type.values_by_number.get(value) is None:  # type: ignore[call-overload]
+        raise InvalidInput(f"{path}: {value} is not a known {field.enum_type.name}", reason="UNKNOWN_ENUM_VALUE")
 
 
 def _check_map(path: str, value: object) -> None:

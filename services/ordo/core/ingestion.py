@@ -31,6 +31,7 @@ from ordo.ports.task_queue import TaskQueue
 
 log = logging.getLogger(__name__)
 
+
 class Outcome(enum.StrEnum):
     NEW = "new"
     DUPLICATE = "duplicate"
@@ -267,7 +268,11 @@ class IngestCore:
             if isinstance(entry, local_files.Skipped):
                 self.fail_input(job_id, _file_uri(entry.path), entry.reason, entry.message)
                 continue
-            yield _file_uri(entry), entry.name, functools.partial(local_files.read_bounded, entry, self.limits.max_bytes)
+            yield (
+                _file_uri(entry),
+                entry.name,
+                functools.partial(local_files.read_bounded, entry, self.limits.max_bytes),
+            )
 
     def _enumerate_s3(self, job_id: str, uri: str) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")

@@ -77,7 +77,9 @@ class BoundedFile:
                 raise InvalidInput(f"{path.name}: not a regular file ({kind})", reason=NOT_A_FILE)
             self.size = info.st_size
             if self.size > max_bytes:
-                raise TooLarge(f"{path.name}: {self.size} bytes is over the limit of {max_bytes}", reason=FILE_TOO_LARGE)
+                raise TooLarge(
+                    f"{path.name}: {self.size} bytes is over the limit of {max_bytes}", reason=FILE_TOO_LARGE
+                )
             os.set_blocking(self._fd, True)
         except BaseException:
             os.close(self._fd)

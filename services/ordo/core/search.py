@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ordo.core.payload import asset_from_payload, sample_from_payload
+from ordo.core.query_vectors import QueryVectors
 from ordo.core.ranking import KeywordMatch, keyword_ranking, query_words, reciprocal_rank_fusion, roll_up
 from ordo.domain import Filter, SampleKind, ScoredPoint, SearchHit, SearchMode
 from ordo.embedding.base import Embedder
@@ -75,6 +76,10 @@ class SearchCore:
         self.embedder = embedder
         self.limits = limits
         self.decode_side = decode_side
+        # Concurrent text queries share forward passes; repeated ones are cached (see query_vectors).
+        self.query_vectors = QueryVectors(
+            lambda texts: self.embedder.embed_texts(texts), lambda: str(self.embedder.model_id)
+        )
 
     def search_text(
         self,
@@ -92,7 +97,7 @@ class SearchCore:
             raise InvalidInput("query is empty: say what to look for", reason="EMPTY_QUERY")
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidInput(f"query is longer than {MAX_QUERY_CHARS} characters", reason="QUERY_TOO_LONG")
-        vector = self.embedder.embed_texts([query])[0]
+        vector = self.query_vectors.vector(query)
         if mode is SearchMode.SEMANTIC:
             return self._search(vector, f"text:{query}", filter or Filter(), top_k, page_token, min_score)
         return self._search_words(query, vector, mode, filter or Filter(), top_k, page_token, min_score)

@@ -41,7 +41,7 @@ _UNGUARDED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 
 def abort_throttled(context: grpc.ServicerContext, exc: Throttled) -> None:
     """RESOURCE_EXHAUSTED with the reason and a RetryInfo (google.rpc) saying when to try again."""
-    seconds = int(round(exc.retry_after))
+    seconds = round(exc.retry_after)
     info = error_details_pb2.ErrorInfo(
         reason=exc.reason, domain=ERROR_DOMAIN, metadata={"retry_after_seconds": str(seconds)}
     )

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
-from ordo.app import AppContext
 from ordo import limits
+from ordo.app import AppContext
 from ordo.core.ingestion import FileResult
 from ordo.domain import FileFailure
 from ordo.errors import InvalidInput, NotFound
@@ -220,7 +220,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self, request: ingest_pb2.ListAssetsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ListAssetsResponse:
         assets, token = self.ctx.catalog.list(page_size(request.page_size), request.page_token)
-        return ingest_pb2.ListAssetsResponse(assets=[convert.asset_pb(a) for a in assets], next_page_token=token)
+        messages = [convert.asset_pb(a) for a in assets]
+        fits = limits.within_budget(messages)  # bounded by bytes as well as by page_size
+        if fits < len(messages):
+            messages, token = messages[:fits], assets[fits - 1].asset_id
+        return ingest_pb2.ListAssetsResponse(assets=messages, next_page_token=token)
 
     @handle_errors
     def DeleteAsset(
