@@ -83,7 +83,7 @@ def check_message(message: Message, prefix: str = "") -> None:
         path = f"{prefix}{field.name}"
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             _check_map(path, value)
-        elif field.label == FieldDescriptor.LABEL_REPEATED:
+        elif field.is_repeated:
             if len(value) > MAX_REPEATED_ITEMS:
                 raise InvalidInput(
                     f"{path} has {len(value)} items; the limit is {MAX_REPEATED_ITEMS}", reason="TOO_MANY_ITEMS"

@@ -592,3 +592,20 @@ def test_heic_without_a_plugin_is_unsupported_not_garbage() -> None:
     with pytest.raises(InvalidInput) as caught:
         probe(heic, LIMITS)
     assert caught.value.reason == "UNSUPPORTED_FORMAT"
+
+
+def test_a_108_megapixel_photo_decodes_scaled_within_a_small_budget() -> None:
+    """12000 x 9000 is over Pillow's default guard (89.5 MP): accepted under ORDO_MAX_IMAGE_PIXELS's default
+    and decoded by JPEG draft at 1/8 scale, so the pixels held are ~1500 x 1125, not 108 MP."""
+    import io as _io
+
+    image = Image.new("RGB", (12_000, 9_000), (90, 120, 200))
+    out = _io.BytesIO()
+    image.save(out, "JPEG", quality=50)
+    del image
+    data = out.getvalue()
+    info = probe(data, LIMITS)
+    assert (info.width, info.height) == (12_000, 9_000)
+    decoded, _ = decode(data, LIMITS, max_side=224)
+    assert min(decoded.size) >= 224
+    assert decoded.size[0] * decoded.size[1] * 3 < 8 * 1024 * 1024  # under 8 MB of pixels

@@ -53,6 +53,12 @@ class Skipped:
 
 
 def _os_error(path: Path, exc: OSError) -> OrdoError:
+    try:  # a socket (ENXIO) or another special file that cannot even be opened
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            return InvalidInput(f"{path.name}: not a regular file ({_kind(mode)})", reason=NOT_A_FILE)
+    except OSError:
+        pass
     if exc.errno == errno.ENOENT:
         return NotFound(f"{path.name}: no such file (or a link to nothing)", reason=NOT_FOUND)
     if exc.errno == errno.ELOOP:
