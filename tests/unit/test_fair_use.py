@@ -110,7 +110,10 @@ def test_limits_name_the_field_and_reason_never_the_value() -> None:
 
 def test_clipped_assets_keep_responses_bounded() -> None:
     asset = common_pb2.Asset(
-        asset_id="a", file_name="n" * 100_000, source_uri="s" * 100_000, metadata={f"k{i}": "v" * 1000 for i in range(500)}
+        asset_id="a",
+        file_name="n" * 100_000,
+        source_uri="s" * 100_000,
+        metadata={f"k{i}": "v" * 1000 for i in range(500)},
     )
     limits.clip_asset(asset)
     assert asset.ByteSize() < 8 * 1024

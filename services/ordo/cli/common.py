@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -144,11 +145,8 @@ def _local_failures(unreadable: list[tuple[Path, str]]) -> list[tuple[str, str, 
         reason, _, message = text.partition(": ")
         if not message or not reason.isupper():
             reason, message = "UNREADABLE", text
-        try:
-            uri = path.resolve(strict=True).as_uri()
-        except (OSError, RuntimeError):
-            uri = path.absolute().as_uri()
-        out.append((uri, reason, message))
+        # Named as given (resolving would name /dev/zero rather than the link the user has).
+        out.append((Path(os.path.abspath(path)).as_uri(), reason, message))
     return out
 
 

@@ -266,7 +266,8 @@ class IngestCore:
             return
         for entry in local_files.walk(path, recursive):
             if isinstance(entry, local_files.Skipped):
-                self.fail_input(job_id, _file_uri(entry.path), entry.reason, entry.message)
+                # Named as found: resolving would name /dev/zero instead of the link the user has.
+                self.fail_input(job_id, Path(os.path.abspath(entry.path)).as_uri(), entry.reason, entry.message)
                 continue
             yield (
                 _file_uri(entry),

@@ -20,6 +20,7 @@ from typing import Any
 import pydantic
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ordo.config import Settings
 from ordo.fair_use import RateLimiter, StreamSlots, Throttled, client_identity
@@ -143,6 +144,30 @@ async def json_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return _error(400, "bad request: the body is not valid JSON", "BAD_REQUEST", "INVALID_ARGUMENT")
 
 
+_HTTP_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own refusals (no such route, method not allowed...) in Ordo's error body."""
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    detail = exc.detail if isinstance(exc.detail, str) else "bad request"
+    reason = {404: "NO_SUCH_ROUTE", 405: "METHOD_NOT_ALLOWED"}.get(status, f"HTTP_{status}")
+    code = _HTTP_CODES.get(status, "INVALID_ARGUMENT" if status < 500 else "INTERNAL")
+    return _error(status, detail, reason, code, dict(exc.headers or {}))
+
+
+async def value_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The gateway only translates input into protobuf requests, so a ValueError here is input protobuf
+    cannot hold (``page_size=99999999999999999999`` for an int32, text that is not valid Unicode)."""
+    log.info("refused %s %s: %s", request.method, request.url.path, exc)
+    text = str(exc)
+    detail = (
+        "a value in the request is out of range" if "out of range" in text else "a value in the request is not valid"
+    )
+    return _error(400, f"bad request: {detail}", "BAD_REQUEST", "INVALID_ARGUMENT")
+
+
 async def throttled_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Throttled)
     return throttled_response(exc)
@@ -160,6 +185,8 @@ def install(app: FastAPI, settings: Settings, search_image_bytes: int) -> Stream
     app.add_exception_handler(pydantic.ValidationError, pydantic_error_handler)
     app.add_exception_handler(json.JSONDecodeError, json_error_handler)
     app.add_exception_handler(Throttled, throttled_handler)
+    app.add_exception_handler(ValueError, value_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_exception_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     return StreamSlots(total=settings.max_streams, per_client=settings.max_streams_per_client)
 
