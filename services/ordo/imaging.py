@@ -484,7 +484,8 @@ def _decode_failure(exc: BaseException, data: bytes) -> InvalidInput:
     truncated = isinstance(exc, EOFError) or any(hint in text for hint in _TRUNCATION_HINTS)
     if truncated or _looks_truncated(data, sniff_mime(data)):
         return InvalidInput(f"the image data ends early ({exc})", reason=TRUNCATED)
-    return InvalidInput(f"the image data cannot be decoded ({type(exc).__name__}: {exc})", reason=CORRUPT)
+    detail = re.sub(r"<[^<>]{0,200} at 0x[0-9a-fA-F]+>", "the file", str(exc))  # no Python object reprs
+    return InvalidInput(f"the image data cannot be decoded ({type(exc).__name__}: {detail})", reason=CORRUPT)
 
 
 def _looks_truncated(data: bytes, mime: str | None) -> bool:

@@ -19,6 +19,7 @@ past the message limit for everyone; :func:`within_budget` trims lists to a byte
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Final, TypeVar
 
@@ -150,6 +151,21 @@ def check_upload_header(file_name: str, source_uri: str, metadata: dict[str, str
 
 
 # --- responses -------------------------------------------------------------------------------------
+
+_OBJECT_REPR: Final = re.compile(r"<[^<>]{0,200} at 0x[0-9a-fA-F]+>")
+_STORE_KEY: Final = re.compile(r"'?assets/([0-9a-f]{8,64})/(original|thumb\.jpg|asset\.json)'?")
+MAX_MESSAGE_BYTES: Final = 1024
+
+
+def public_message(message: str) -> str:
+    """An error message fit for a client: no Python object reprs (``<_io.BytesIO object at 0x…>``), no
+    object-store keys (the asset they belong to instead), at most 1 KiB."""
+    message = _OBJECT_REPR.sub("the data", message)
+    message = _STORE_KEY.sub(lambda m: f"the {_KEY_KIND[m.group(2)]} of asset {m.group(1)[:12]}…", message)
+    return clip(message, MAX_MESSAGE_BYTES)
+
+
+_KEY_KIND: Final = {"original": "original", "thumb.jpg": "thumbnail", "asset.json": "record"}
 
 
 def clip(text: str, limit: int) -> str:

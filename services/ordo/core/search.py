@@ -45,6 +45,11 @@ HYBRID_DEPTH = 200
 class SearchPage:
     hits: list[SearchHit]
     next_page_token: str
+    fingerprint: str = ""  # the query's, so a caller that sends fewer hits can make the token for the rest
+
+    def token_after(self, rank: int) -> str:
+        """The page token that continues after the hit of this ``rank`` (1-based, as in SearchHit)."""
+        return encode_page_token(rank, self.fingerprint)
 
 
 def _fingerprint(query: str, filter: Filter, top_k: int, min_score: float) -> str:
@@ -252,4 +257,4 @@ def _page(
         )
         for i, (point, score, semantic, keyword) in enumerate(ranked[offset : offset + top_k])
     ]
-    return SearchPage(hits, encode_page_token(offset + top_k, fingerprint) if has_more else "")
+    return SearchPage(hits, encode_page_token(offset + top_k, fingerprint) if has_more else "", fingerprint)
