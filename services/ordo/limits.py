@@ -9,7 +9,7 @@ field and the limit, never the value (a 10 000-character id is not echoed back),
 * ``FIELD_TOO_LONG``: a string or bytes field over its limit (UTF-8 bytes);
 * ``TOO_MANY_ITEMS``: a repeated field or map over its item limit;
 * ``NOT_FINITE``: a NaN or infinite float (``min_score``, ``eps``...);
-* ``UNKNOWN_ENUM_VALUE``: an enum number the contract does not define (an unknown filter kind...).
+* ``BAD_ENUM``: an enum number the contract does not define (an unknown filter kind...).
 
 Responses are bounded too: every asset that goes out is clipped (:func:`clip_asset`), so a record stored
 before these limits existed, or by an older version, cannot make ``ListAssets`` or a search answer grow
@@ -113,7 +113,7 @@ def _check_value(field: FieldDescriptor, value: object, path: str, name: str) ->
         if not math.isfinite(value):  # type: ignore[arg-type]
             raise InvalidInput(f"{path} must be a finite number", reason="NOT_FINITE")
     elif kind == FieldDescriptor.TYPE_ENUM and field.enum_type.values_by_number.get(value) is None:  # type: ignore[call-overload]
-        raise InvalidInput(f"{path}: {value} is not a known {field.enum_type.name}", reason="UNKNOWN_ENUM_VALUE")
+        raise InvalidInput(f"{path}: {value} is not a known {field.enum_type.name}", reason="BAD_ENUM")
 
 
 def _check_map(path: str, value: object) -> None:

@@ -436,7 +436,7 @@ def test_grpc_request_fields_are_bounded_with_reasons(gw: GatewayStack) -> None:
             lambda: client.search.SearchText(
                 search_pb2.SearchTextRequest(query="cat", filter=common_pb2.Filter(kinds=[42]))
             ),
-            "UNKNOWN_ENUM_VALUE",
+            "BAD_ENUM",
         ),
         (
             lambda: client.search.SearchText(
