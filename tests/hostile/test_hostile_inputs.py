@@ -24,7 +24,7 @@ from tests.e2e.conftest import stop_stack
 from tests.fixtures.gateway_stack import GatewayStack, start_gateway_stack
 from tests.hostile.corpus import MAX_IMAGE_BYTES, Case, build, regular_files
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 FINAL = {common_pb2.JOB_STATE_SUCCEEDED, common_pb2.JOB_STATE_PARTIALLY_SUCCEEDED, common_pb2.JOB_STATE_FAILED}
 STREAMS_PER_CLIENT = 3
 
