@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.message import Message
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 
 from ordo.client import OrdoClient
 from ordo.config import Settings
@@ -234,13 +235,14 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
         A failure mid-stream becomes an `error` event with `detail` and `reason`. Open streams are capped
         per client and in total (429 with Retry-After beyond that)."""
         identity = guards.sse_identity(request)
+        release = guards.release_once(sse_slots, identity)
         sse_slots.acquire(identity)
         call = client.ingest.WatchJob(ingest_pb2.WatchJobRequest(job_id=job_id))
         try:
             first = await _next(call)  # before answering 200, so an unknown job is a plain 404
         except BaseException:
             call.cancel()
-            sse_slots.release(identity)
+            release()
             raise
 
         async def events() -> AsyncIterator[str]:
@@ -255,9 +257,12 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
                 yield f"event: error\ndata: {json.dumps(body)}\n\n"
             finally:
                 call.cancel()  # the client went away (or the job ended): stop the gRPC stream too
-                sse_slots.release(identity)
+                release()
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+        # The background task also releases the slot if the client left before the stream started.
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers=SSE_HEADERS, background=BackgroundTask(release)
+        )
 
     # --- assets -----------------------------------------------------------------------------------
     @app.get("/api/assets", tags=["assets"])

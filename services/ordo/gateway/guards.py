@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -193,3 +194,14 @@ def install(app: FastAPI, settings: Settings, search_image_bytes: int) -> Stream
 
 def sse_identity(request: Request) -> str:
     return client_identity(request.client.host if request.client else "unknown")
+
+
+def release_once(slots: StreamSlots, identity: str) -> Callable[[], None]:
+    """A release of one stream slot that is safe to call from several places (only the first counts)."""
+    once = threading.Lock()
+
+    def release() -> None:
+        if once.acquire(blocking=False):  # never released again: later calls do nothing
+            slots.release(identity)
+
+    return release
