@@ -73,5 +73,8 @@ up-distributed: $(VENV)/.installed ## the distributed topology without Docker: R
 bench: $(VENV)/.installed ## benchmarks: prints a table, writes bench/results/*.json
 	$(PY) -m bench.run $(BENCH_ARGS)
 
+soak: $(VENV)/.installed ## 50 gRPC + 20 REST search clients and 8 uploaders for 60 s against `ordo up`
+	$(PY) -m bench.soak $(SOAK_ARGS)
+
 clean:
 	rm -rf .pytest_cache .ruff_cache bench/results/*.json

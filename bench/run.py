@@ -17,6 +17,9 @@ Benchmarks (see their module docstrings for the method):
 * ``bench.analysis_bench``: clustering (DBSCAN auto-eps) + t-SNE map of synthetic 512-d vectors at the
   ``--sizes`` vs a naive scikit-learn pipeline in the same run (extrapolated above 10k); target at 100k:
   <= 120 s and >= 10x faster; peak memory per step.
+* ``bench.concurrency_bench``: 1 vs 50 concurrent SearchText clients, ordo-lite at 100k vectors (target: >= 3x the
+  single-client throughput, p99 <= 500 ms, 0 errors).
+* ``bench.soak``: a 10 s version of ``make soak`` (50 gRPC + 20 REST search clients, 8 uploaders; 0 errors).
 * ``bench.search_latency``: SearchText over gRPC at 10k/100k vectors (target at 100k: p50 <= 15 ms,
   p99 <= 40 ms, text encoder included), with a breakdown and an exact numpy baseline + recall@10.
 
@@ -46,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small smoke version for CI (< 2 min)")
     parser.add_argument(
         "--only",
-        choices=["ingest", "search", "distributed", "processing", "ordo-lite", "analysis"],
+        choices=["ingest", "search", "distributed", "processing", "ordo-lite", "analysis", "concurrency", "soak"],
         help="run one benchmark",
     )
     parser.add_argument("--images", type=int, help="ingest: images to embed (default 128; --quick 24)")
@@ -92,6 +95,9 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(processing["target"])
     if results.get("ordo_lite"):
         out.append(results["ordo_lite"]["target"])
+    for key in ("concurrency", "soak"):
+        if results.get(key):
+            out.append(results[key]["target"])
     if results.get("analysis"):
         from bench.analysis_bench import target_rows
 
@@ -256,6 +262,34 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         from bench.analysis_bench import table_rows
 
         rows.extend(table_rows(results["analysis"]))
+    conc = results.get("concurrency")
+    if conc:
+        sec = f"concurrency @{conc['config']['vectors']:,} (ordo-lite, {conc['config']['seconds']:.0f} s each)"
+        for key in ("single", "concurrent"):
+            r = conc[key]
+            rows.append(
+                (
+                    sec,
+                    f"{r['clients']} client(s) req/s, p50/p99",
+                    f"{r['req_per_s']}  ({r.get('p50_ms')} / {r.get('p99_ms')} ms, {r['errors']} errors)",
+                )
+            )
+        rows.append((sec, "ratio (target >= 3)", f"{conc['ratio']}  (load avg {conc['load_avg_1m']})"))
+    soak = results.get("soak")
+    if soak:
+        sec = f"soak ({soak['config']['seconds']:.0f} s, ordo-lite)"
+        for name, r in soak["clients"].items():
+            rows.append(
+                (
+                    sec,
+                    f"{name} x{r['clients']}: req/s, p50/p95/p99",
+                    f"{r['req_per_s']}  ({r.get('p50_ms')} / {r.get('p95_ms')} / {r.get('p99_ms')} ms, "
+                    f"{r['requests']} requests, {r['errors']} errors)",
+                )
+            )
+        rows.append(
+            (sec, "load average before / after", f"{soak['load_avg_1m']['before']} / {soak['load_avg_1m']['after']}")
+        )
     for name, err in results.get("errors", {}).items():
         rows.append((name, "ERROR", err.splitlines()[0][:200] if err else "?"))
     return rows
@@ -325,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
         "errors": {},
     }
     plan = [
-        b for b in ("ingest", "search", "distributed", "processing", "ordo-lite", "analysis") if args.only in (None, b)
+        b
+        for b in ("ingest", "search", "distributed", "processing", "ordo-lite", "analysis", "concurrency", "soak")
+        if args.only in (None, b)
     ]
     for bench in plan:
         try:
@@ -348,6 +384,17 @@ def main(argv: list[str] | None = None) -> int:
 
                 # --quick: a 3k smoke of both sides (the naive t-SNE alone takes minutes at 10k)
                 results["analysis"] = analysis_bench.run(sizes=[3_000] if args.quick else args.sizes)
+            elif bench == "concurrency":
+                from bench import concurrency_bench
+
+                size = max(args.sizes) if not args.quick else 10_000
+                results["concurrency"] = concurrency_bench.run(
+                    size=size, seconds=8 if args.quick else 20, keep=args.keep
+                )
+            elif bench == "soak":
+                from bench import soak
+
+                results["soak"] = soak.run(seconds=10, keep=args.keep)
             elif bench == "ingest":
                 from bench import ingest_throughput
 

@@ -10,6 +10,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ordo.config import Settings
+from ordo.errors import OrdoError
 from ordo.v1 import analysis_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc, search_pb2_grpc
 
 CHUNK_BYTES = 1024 * 1024
@@ -90,31 +91,52 @@ class OrdoClient:
             messages = _with_library(messages, library)
         return self.ingest.UploadImages(messages, timeout=timeout)
 
-    @staticmethod
     def _upload_messages(
+        self,
         files: Iterable[Path],
         request_id: str,
         on_file: Callable[[Path, int], None] | None,
         unreadable: list[tuple[Path, str]],
     ) -> Iterator[ingest_pb2.UploadImagesRequest]:
+        """Every read is bounded (regular files only, at most ``ORDO_MAX_IMAGE_BYTES``, see
+        :mod:`ordo.core.local_files`): a FIFO, a device, a link loop or a file that grows past the limit
+        is reported in ``unreadable`` with its reason and the stream goes on with the next file. A file
+        that changes while it is sent is stopped; the server sees fewer bytes than ``size_bytes`` said and
+        records it as SIZE_MISMATCH instead of ingesting half of it."""
+        from ordo.core.local_files import BoundedFile
+
+        max_bytes = self.settings.max_image_bytes
         for path in files:
             header = ingest_pb2.UploadFileHeader(
                 file_name=path.name,
                 mime_type=mimetypes.guess_type(path.name)[0] or "",
-                source_uri=path.resolve().as_uri(),
+                source_uri=_source_uri(path),
             )
             try:
-                handle = path.open("rb")
-                size = path.stat().st_size
-            except OSError as exc:
-                unreadable.append((path, exc.strerror or str(exc)))
+                handle = BoundedFile(path, max_bytes)
+            except OrdoError as exc:
+                unreadable.append((path, f"{exc.reason}: {exc.message}"))
                 if on_file:
                     on_file(path, 0)
                 continue
-            header.size_bytes = size
+            header.size_bytes = handle.size
+            sent = 0
             with handle:
                 yield ingest_pb2.UploadImagesRequest(header=header, request_id=request_id)
-                while chunk := handle.read(CHUNK_BYTES):
-                    yield ingest_pb2.UploadImagesRequest(chunk=chunk)
+                try:
+                    for chunk in handle.chunks(CHUNK_BYTES):
+                        sent += len(chunk)
+                        yield ingest_pb2.UploadImagesRequest(chunk=chunk)
+                except OrdoError:
+                    # It grew past the limit while being sent: what arrived differs from the declared
+                    # size_bytes, so the server records it as SIZE_MISMATCH, not half an image.
+                    pass
             if on_file:
-                on_file(path, size)
+                on_file(path, sent)
+
+
+def _source_uri(path: Path) -> str:
+    try:
+        return path.resolve(strict=True).as_uri()
+    except (OSError, RuntimeError):
+        return path.absolute().as_uri()

@@ -115,6 +115,23 @@ class Settings(BaseSettings):
     analysis_address: str = Field("", description="Analysis service address for the CLI (default: address).")
     max_message_bytes: int = Field(16 * MiB, description="Largest gRPC message a server accepts.")
     grpc_workers: int = Field(16, ge=1, description="Threads serving RPCs per server.")
+    # --- fair use (ordo.fair_use, ordo.grpc_api.guards, ordo.gateway.guards) -----------------------
+    max_streams: int = Field(
+        64, ge=1, description="Open WatchJob/UploadImages streams (and SSE) per server; threads on top of grpc_workers."
+    )
+    max_streams_per_client: int = Field(16, ge=1, description="Open long-lived streams one client may hold.")
+    stream_max_seconds: float = Field(3600.0, gt=0, description="A WatchJob stream / SSE ends after this (re-watch).")
+    rate_limit: str = Field(
+        "auto",
+        description="Requests per client, `limits` notation (`200/second;5000/minute`); `auto`: 200/second in "
+        "distributed mode, off in embedded mode; empty: off.",
+    )
+    rate_limit_exempt: str = Field("", description="Comma-separated client identities (`addr:10.0.0.5`) not limited.")
+    http_max_body_bytes: int = Field(
+        1 * MiB,
+        ge=1024,
+        description="Largest JSON/form body the gateway reads (uploads stream; files are capped each).",
+    )
     http_port: int = Field(
         8080, ge=0, description="HTTP gateway port (REST, /docs, web UI) of `ordo up` and `ordo gateway`; 0: off in up."
     )
@@ -127,7 +144,11 @@ class Settings(BaseSettings):
 
     # --- ingestion -------------------------------------------------------------------------------
     max_image_bytes: int = Field(64 * MiB, description="Larger files are refused (FILE_TOO_LARGE).")
-    max_image_pixels: int = Field(100_000_000, description="Decompression-bomb guard: width×height limit.")
+    max_image_pixels: int = Field(
+        200_000_000,
+        ge=1,
+        description="Decompression-bomb guard: width×height limit, the only one (Pillow's guard is aligned).",
+    )
     task_batch_size: int = Field(32, ge=1, description="Images per embedding task on the queue.")
     thumbnail_size: int = Field(256, ge=32, description="Thumbnail box, pixels.")
     decode_threads: int = Field(2, ge=1, description="Decoder threads per worker (overlap decoding with the model).")
@@ -239,6 +260,13 @@ class Settings(BaseSettings):
             and self.job_store == "sqlite"
         )
         return "embedded" if embedded else "distributed"
+
+    @property
+    def effective_rate_limit(self) -> str:
+        """``rate_limit`` with ``auto`` resolved: on by default in distributed mode only."""
+        if self.rate_limit.strip().lower() == "auto":
+            return "" if self.mode == "embedded" else "200/second"
+        return self.rate_limit
 
     @cached_property
     def collection_name(self) -> str:

@@ -11,9 +11,13 @@ Design notes:
 * Pillow is only ever shown formats from an allow-list (``Image.open(formats=...)``). Formats that
   need an external interpreter (EPS/PS via Ghostscript) or that Pillow cannot decode anyway (PDF) are
   recognised by their magic bytes and refused before Pillow sees them.
-* Nothing here changes Pillow's process-wide settings (``Image.MAX_IMAGE_PIXELS``,
-  ``ImageFile.LOAD_TRUNCATED_IMAGES``, the warnings filters), so the module is safe to call from many
-  threads at once and cannot change the behaviour of unrelated code in the same process.
+* The one process-wide Pillow setting touched is ``Image.MAX_IMAGE_PIXELS``, and only ever raised to
+  ``ORDO_MAX_IMAGE_PIXELS`` (:func:`align_pillow_guard`), so that Ordo's limit is the one that applies.
+  ``ImageFile.LOAD_TRUNCATED_IMAGES`` and the warnings filters are never changed.
+* Memory budget of one decode: JPEGs wanted at ``max_side`` are decoded scaled in the DCT domain
+  (``draft``: 1/2 to 1/8 per side), so a 108 MP photo costs about 3 bytes x 108 MP / 64 = 5 MB of pixels
+  plus its file; other formats are decoded whole, at most 4 bytes x ``max_pixels`` (800 MB at the 200 MP
+  default) while being converted to RGB.
 * Every failure on untrusted input is reported as :class:`~ordo.errors.InvalidInput` or
   :class:`~ordo.errors.TooLarge` with one of the ``reason`` strings below, never as a raw Pillow
   exception, so callers can record per-file failures and move on.
@@ -44,6 +48,8 @@ __all__ = [
     "UNSUPPORTED_FORMAT",
     "ImageInfo",
     "ImageLimits",
+    "accepted_mime_types",
+    "align_pillow_guard",
     "decode",
     "probe",
     "sniff_mime",
@@ -128,17 +134,18 @@ class ImageLimits:
     """Per-call resource limits for untrusted images.
 
     ``max_pixels`` is our own decompression-bomb guard: a tiny file can declare a 50 000 x 50 000
-    canvas and make the decoder allocate gigabytes. Pillow's ``Image.MAX_IMAGE_PIXELS`` is
-    process-wide, so we neither set it nor depend on it; when it is stricter than ``max_pixels`` we
-    honour it as well (see :func:`probe`).
+    canvas and make the decoder allocate gigabytes. It is checked from the header before any pixel is
+    decoded, and it is the only pixel limit: creating limits raises Pillow's own guard to match (see
+    :func:`align_pillow_guard`). 200 MP takes the largest phone and medium-format photos.
     """
 
     max_bytes: int = 64 * 1024 * 1024
-    max_pixels: int = 100_000_000
+    max_pixels: int = 200_000_000
 
     def __post_init__(self) -> None:
         if self.max_bytes < 1 or self.max_pixels < 1:
             raise ValueError("ImageLimits.max_bytes and max_pixels must be positive")
+        align_pillow_guard(self.max_pixels)
 
 
 @dataclass(frozen=True)
@@ -265,7 +272,7 @@ def decode(data: bytes, limits: ImageLimits, *, max_side: int | None = None) -> 
         try:
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise _bomb(str(exc)) from exc
+            raise _bomb(str(exc), limits) from exc
         except MemoryError:
             raise  # our resources, not the file's fault: let the caller retry or fail loudly
         except Exception as exc:
@@ -327,6 +334,23 @@ def _allowed_openers() -> list[str]:
     return [name for name in _OPENERS if name in Image.OPEN]
 
 
+def accepted_mime_types() -> set[str]:
+    """The MIME types Ordo takes right now (as :func:`sniff_mime` names them)."""
+    return _accepted_mimes(_allowed_openers())
+
+
+def align_pillow_guard(max_pixels: int) -> None:
+    """Make Pillow's process-wide bomb guard agree with ``ORDO_MAX_IMAGE_PIXELS``.
+
+    Pillow refuses images above twice ``Image.MAX_IMAGE_PIXELS`` (89.5 MP by default) inside
+    ``Image.open``, before Ordo's own check runs, so a real 108 MP photo was refused whatever the
+    setting said. Ordo's check (:func:`_inspect`, from the header, before any pixel is decoded) is the
+    one limit; Pillow's guard is raised to it (never lowered) so that it only ever agrees. The wiring
+    (:class:`ordo.app.AppContext`) calls this once per process with the configured limit."""
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+
+
 def _accepted_mimes(openers: list[str]) -> set[str]:
     mimes = {_FORMAT_MIME[name] for name in openers}
     if "image/heif" in mimes:
@@ -335,17 +359,18 @@ def _accepted_mimes(openers: list[str]) -> set[str]:
 
 
 def _pixel_limit(limits: ImageLimits) -> int:
-    """Our limit, tightened to Pillow's warning threshold when that is lower.
-
-    Pillow warns (``DecompressionBombWarning``, an exception under ``-W error``) above
-    ``Image.MAX_IMAGE_PIXELS`` and raises above twice that. Refusing at the lower of the two limits
-    keeps behaviour identical whether or not warnings are errors. The global is only read.
-    """
-    pillow_limit = Image.MAX_IMAGE_PIXELS
-    return limits.max_pixels if pillow_limit is None else min(limits.max_pixels, pillow_limit)
+    """``ORDO_MAX_IMAGE_PIXELS``: the one pixel limit (see :func:`align_pillow_guard`)."""
+    return limits.max_pixels
 
 
-def _bomb(detail: str) -> TooLarge:
+_PILLOW_SIZE_RE: Final = re.compile(r"Image size \((\d+) pixels\)")
+
+
+def _bomb(detail: str, limits: ImageLimits | None = None) -> TooLarge:
+    """A DECOMPRESSION_BOMB error stated in Ordo's terms (Pillow's own message names Pillow's limit)."""
+    match = _PILLOW_SIZE_RE.search(detail)
+    if match and limits is not None:
+        detail = f"{match.group(1)} pixels; the limit is {limits.max_pixels} (ORDO_MAX_IMAGE_PIXELS)"
     return TooLarge(f"image has too many pixels ({detail})", reason=DECOMPRESSION_BOMB)
 
 
@@ -367,7 +392,7 @@ def _open(data: bytes, limits: ImageLimits) -> _Opened:
     try:
         image = Image.open(io.BytesIO(data), formats=openers)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _bomb(str(exc)) from exc
+        raise _bomb(str(exc), limits) from exc
     except Image.UnidentifiedImageError as exc:
         if sniffed is None:
             raise InvalidInput("the file is not an image", reason=NOT_AN_IMAGE) from exc
@@ -396,7 +421,7 @@ def _inspect(image: ImageFile.ImageFile, data: bytes, limits: ImageLimits) -> _O
         raise InvalidInput(f"the header declares a {width}x{height} image", reason=CORRUPT)
     limit = _pixel_limit(limits)
     if width * height > limit:
-        raise _bomb(f"{width}x{height} = {width * height} pixels; the limit is {limit}")
+        raise _bomb(f"{width}x{height} = {width * height} pixels; the limit is {limit} (ORDO_MAX_IMAGE_PIXELS)")
 
     frames = _count_frames(image, data)
 
@@ -459,7 +484,8 @@ def _decode_failure(exc: BaseException, data: bytes) -> InvalidInput:
     truncated = isinstance(exc, EOFError) or any(hint in text for hint in _TRUNCATION_HINTS)
     if truncated or _looks_truncated(data, sniff_mime(data)):
         return InvalidInput(f"the image data ends early ({exc})", reason=TRUNCATED)
-    return InvalidInput(f"the image data cannot be decoded ({type(exc).__name__}: {exc})", reason=CORRUPT)
+    detail = re.sub(r"<[^<>]{0,200} at 0x[0-9a-fA-F]+>", "the file", str(exc))  # no Python object reprs
+    return InvalidInput(f"the image data cannot be decoded ({type(exc).__name__}: {detail})", reason=CORRUPT)
 
 
 def _looks_truncated(data: bytes, mime: str | None) -> bool:

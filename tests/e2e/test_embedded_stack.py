@@ -234,13 +234,13 @@ def test_ingest_uris_server_side_folder(stack: Stack, ingested: dict, coco_image
     folder.mkdir()
     for p in coco_images[30:33]:
         (folder / p.name).write_bytes(p.read_bytes())
-    (folder / "readme.txt").write_text("skipped: not an image name")
+    (folder / "readme.txt").write_text("reported: not an image by its content")
     (folder / "broken.jpg").write_bytes(b"plain text with an image name")
     job = stack.client.ingest.IngestUris(
         ingest_pb2.IngestUrisRequest(uris=[str(folder), str(folder / "missing.jpg")])
     ).job
     job = wait_job(stack, job.job_id)
-    assert (job.total, job.succeeded, job.failed) == (5, 3, 2)
+    assert (job.total, job.succeeded, job.failed) == (6, 3, 3)  # walks report what they skip
     assert {f.reason for f in job.failures} == {"NOT_FOUND", "NOT_AN_IMAGE"}
 
 

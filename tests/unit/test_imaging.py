@@ -48,7 +48,7 @@ def assert_close(actual: tuple[int, ...] | np.ndarray, expected: tuple[int, ...]
 
 def test_limits_defaults_and_validation() -> None:
     assert LIMITS.max_bytes == 64 * 1024 * 1024
-    assert LIMITS.max_pixels == 100_000_000
+    assert LIMITS.max_pixels == 200_000_000
     with pytest.raises(ValueError):
         ImageLimits(max_bytes=0)
     with pytest.raises(ValueError):
@@ -142,20 +142,26 @@ def test_our_pixel_limit_does_not_depend_on_pillows_global(
     with pytest.raises(TooLarge) as caught:
         probe(odd_images["bomb_png"], LIMITS)
     assert caught.value.reason == "DECOMPRESSION_BOMB"
-    # ...and then only our own 100 MP limit applies to a 95 MP image.
+    # ...and then only our own limit applies to a 95 MP image.
     assert probe(odd_images["pillow_warning_bomb_png"], LIMITS).width == 10_000
 
 
 @pytest.mark.parametrize("action", ["ignore", "error"])
-def test_refused_where_pillow_would_warn_whether_or_not_warnings_are_errors(
-    odd_images: dict[str, bytes], action: str
+def test_ordo_limit_is_the_one_limit_whether_or_not_warnings_are_errors(
+    odd_images: dict[str, bytes], action: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """95 MP is under our 100 MP default but over Pillow's warning threshold: refused either way."""
+    """95 MP is over Pillow's default guard (89.5 MP) but under ORDO_MAX_IMAGE_PIXELS: accepted either
+    way, because creating the limits aligns Pillow's guard; a lower Ordo limit refuses it in Ordo's words."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 89_478_485)  # Pillow's default
+    limits = ImageLimits(max_pixels=120_000_000)
+    assert Image.MAX_IMAGE_PIXELS == 120_000_000
     with warnings.catch_warnings():
         warnings.simplefilter(action)
+        assert probe(odd_images["pillow_warning_bomb_png"], limits).width == 10_000
         with pytest.raises(TooLarge) as caught:
-            decode(odd_images["pillow_warning_bomb_png"], LIMITS)
+            probe(odd_images["pillow_warning_bomb_png"], ImageLimits(max_pixels=90_000_000))
     assert caught.value.reason == "DECOMPRESSION_BOMB"
+    assert "90000000 (ORDO_MAX_IMAGE_PIXELS)" in caught.value.message
 
 
 def test_zero_png_generator_makes_real_decodable_pngs() -> None:
@@ -586,3 +592,20 @@ def test_heic_without_a_plugin_is_unsupported_not_garbage() -> None:
     with pytest.raises(InvalidInput) as caught:
         probe(heic, LIMITS)
     assert caught.value.reason == "UNSUPPORTED_FORMAT"
+
+
+def test_a_108_megapixel_photo_decodes_scaled_within_a_small_budget() -> None:
+    """12000 x 9000 is over Pillow's default guard (89.5 MP): accepted under ORDO_MAX_IMAGE_PIXELS's default
+    and decoded by JPEG draft at 1/8 scale, so the pixels held are ~1500 x 1125, not 108 MP."""
+    import io as _io
+
+    image = Image.new("RGB", (12_000, 9_000), (90, 120, 200))
+    out = _io.BytesIO()
+    image.save(out, "JPEG", quality=50)
+    del image
+    data = out.getvalue()
+    info = probe(data, LIMITS)
+    assert (info.width, info.height) == (12_000, 9_000)
+    decoded, _ = decode(data, LIMITS, max_side=224)
+    assert min(decoded.size) >= 224
+    assert decoded.size[0] * decoded.size[1] * 3 < 8 * 1024 * 1024  # under 8 MB of pixels

@@ -211,6 +211,11 @@ def cluster(
             raise InvalidInput(f"min_cluster_size must be >= 2, got {min_cluster_size}")
         if n < 2:
             raise InvalidInput(f"hdbscan needs at least 2 vectors, got {n}")
+        if min_cluster_size > n:  # as DBSCAN refuses min_samples > n: no cluster could ever form
+            raise InvalidInput(
+                f"min_cluster_size ({min_cluster_size}) exceeds the number of vectors ({n})",
+                reason="BAD_MIN_CLUSTER_SIZE",
+            )
         if min_samples > n:
             raise InvalidInput(f"min_samples ({min_samples}) exceeds the number of vectors ({n})")
         if n > large_scale.LARGE_N:  # the hierarchy of a sample, in a PCA space (see ordo.analysis.large_scale)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -68,15 +69,21 @@ def make_client() -> Any:
     return OrdoClient(settings_or_fail())
 
 
-def expand_local(paths: list[Path], recursive: bool) -> Iterator[Path]:
-    """Folders become their image files; anything else is sent as named (a missing file is then
-    reported as unreadable, with the rest of the batch going on)."""
-    from ordo.core.ingestion import walk_images
+def expand_local(paths: list[Path], recursive: bool, skipped: list[tuple[Path, str]] | None = None) -> Iterator[Path]:
+    """Folders become their image files (decided by content, see ``ordo.core.local_files``); what a
+    walk leaves out goes to ``skipped`` with its reason. Anything else is sent as named (a missing or
+    unreadable file is then reported, with the rest of the batch going on)."""
+    from ordo.core import local_files
 
     for path in paths:
         path = path.expanduser()
         if path.is_dir():
-            yield from walk_images(path, recursive)
+            for entry in local_files.walk(path, recursive):
+                if isinstance(entry, local_files.Skipped):
+                    if skipped is not None:
+                        skipped.append((entry.path, f"{entry.reason}: {entry.message}"))
+                else:
+                    yield entry
         else:
             yield path
 
@@ -98,29 +105,63 @@ def upload_paths(
 ) -> tuple[str, list[tuple[str, str, str]]]:
     """Uploads files and folders with a progress bar; returns the job id ('' when nothing was sent)
     and the files that could not even be read here. ``processing``: an ``ordo.v1.ProcessingOptions``."""
-    files = list(expand_local(paths, recursive))
     unreadable: list[tuple[Path, str]] = []
+    files = list(expand_local(paths, recursive, unreadable))
     job_id = ""
     if not files:
         console.print("no image files found in " + ", ".join(map(str, paths)))
-        return job_id, []
+        return job_id, _local_failures(unreadable)
     with progress_bar() as progress:
         bar = progress.add_task("uploading", total=len(files), rate="")
+        request_id = uuid.uuid4().hex
         try:
             response = client.upload(
                 files,
-                request_id=uuid.uuid4().hex,
+                request_id=request_id,
                 unreadable=unreadable,
                 on_file=lambda _p, _n: progress.advance(bar),
                 processing=processing,
                 library=library,
             )
             job_id = response.job.job_id
+            if response.HasField("stream_error"):
+                console.print(f"[yellow]upload stream: {response.stream_error.message}[/yellow]")
         except grpc.RpcError as exc:
             # Every file unreadable leaves an empty stream, which the server refuses: not an error here.
             if not (exc.code() == grpc.StatusCode.INVALID_ARGUMENT and unreadable):  # type: ignore[attr-defined]
-                raise rpc_error(exc, "UploadImages", client.settings) from None
-    return job_id, [(p.resolve().as_uri(), "UNREADABLE", reason) for p, reason in unreadable]
+                job_id = _job_after_broken_stream(client, request_id)
+                if not job_id:
+                    raise rpc_error(exc, "UploadImages", client.settings) from None
+                console.print(
+                    f"[yellow]the upload stream broke ({exc.code().name}: {exc.details()}); "  # type: ignore[attr-defined]
+                    f"job {job_id} holds the files that arrived[/yellow]"
+                )
+    return job_id, _local_failures(unreadable)
+
+
+def _local_failures(unreadable: list[tuple[Path, str]]) -> list[tuple[str, str, str]]:
+    """(source URI, reason, message) for files this side never sent; ``reason: message`` is split."""
+    out = []
+    for path, text in unreadable:
+        reason, _, message = text.partition(": ")
+        if not message or not reason.isupper():
+            reason, message = "UNREADABLE", text
+        # Named as given (resolving would name /dev/zero rather than the link the user has).
+        out.append((Path(os.path.abspath(path)).as_uri(), reason, message))
+    return out
+
+
+def _job_after_broken_stream(client: Any, request_id: str) -> str:
+    """The job a broken upload stream still created (its id follows from the request id), or ''."""
+    from ordo.core.ingestion import job_id_for_request
+    from ordo.v1 import ingest_pb2
+
+    job_id = job_id_for_request(request_id)
+    try:
+        client.ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=10)
+    except grpc.RpcError:
+        return ""
+    return job_id
 
 
 def watch_job(client: Any, job_id: str, no_wait: bool = False) -> Any:

@@ -9,8 +9,8 @@ duplicate, failed with a reason — and a bad file never stops the rest of its b
 from __future__ import annotations
 
 import enum
+import functools
 import logging
-import mimetypes
 import os
 import threading
 import uuid
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ordo.core import local_files
 from ordo.core.catalog import AssetCatalog, thumbnail_key
 from ordo.domain import Asset, AssetState, EmbedTask, FileFailure, Job, ProcessingOptions, SampleKind, SampleRef
 from ordo.errors import InvalidInput, OrdoError, TooLarge
@@ -29,25 +30,6 @@ from ordo.ports.object_store import ObjectStore
 from ordo.ports.task_queue import TaskQueue
 
 log = logging.getLogger(__name__)
-
-# Extensions taken when walking folders; a file named explicitly is always tried.
-IMAGE_EXTENSIONS = frozenset(
-    [
-        ".jpg",
-        ".jpeg",
-        ".jpe",
-        ".jfif",
-        ".png",
-        ".webp",
-        ".gif",
-        ".bmp",
-        ".tif",
-        ".tiff",
-        ".heic",
-        ".heif",
-        ".avif",
-    ]
-)
 
 
 class Outcome(enum.StrEnum):
@@ -108,8 +90,7 @@ class IngestCore:
     def start_job(self, request_id: str = "", processing: ProcessingOptions | None = None) -> Job:
         """A new ingest job; a repeated ``request_id`` returns the job it created before. ``processing``
         asks for object crops / OCR text on this job's images (unset: the workers' defaults)."""
-        job_id = uuid.uuid5(uuid.NAMESPACE_URL, f"ordo-ingest/{request_id}").hex if request_id else None
-        job = self.jobs.create("ingest", job_id=job_id)
+        job = self.jobs.create("ingest", job_id=job_id_for_request(request_id) if request_id else None)
         with self._lock:
             batcher = self._batchers.setdefault(job.job_id, _JobBatcher(job.job_id, self.task_batch_size))
             batcher.processing = processing or ProcessingOptions()
@@ -288,22 +269,28 @@ class IngestCore:
     def _enumerate_local(
         self, job_id: str, uri: str, recursive: bool, guard: Callable[[Path], Path] | None = None
     ) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
+        """Every entry under the path: images to read (bounded), the rest counted with a reason."""
         path = Path(uri.removeprefix("file://")).expanduser()
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             self.fail_input(job_id, uri, "NOT_FOUND", f"{path} does not exist")
             return
-        if path.is_file():
-            files: Iterator[Path] = iter([path])
-        else:
-            files = walk_images(path, recursive)
-        for file in files:
+        for entry in local_files.walk(path, recursive):
+            if isinstance(entry, local_files.Skipped):
+                # Named as found: resolving would name /dev/zero instead of the link the user has.
+                self.fail_input(job_id, Path(os.path.abspath(entry.path)).as_uri(), entry.reason, entry.message)
+                continue
+            readable = entry
             if guard is not None:
                 try:
-                    file = guard(file)  # resolved, inside the ingest roots, a regular file
+                    readable = guard(entry)  # resolved, inside the ingest roots, a regular file
                 except OrdoError as exc:
-                    self.fail_input(job_id, file.as_uri(), exc.reason, exc.message)
+                    self.fail_input(job_id, Path(os.path.abspath(entry)).as_uri(), exc.reason, exc.message)
                     continue
-            yield file.resolve().as_uri(), file.name, file.read_bytes
+            yield (
+                _file_uri(entry),
+                entry.name,
+                functools.partial(local_files.read_bounded, readable, self.limits.max_bytes),
+            )
 
     def _enumerate_s3(self, job_id: str, uri: str) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -326,23 +313,24 @@ class IngestCore:
             yield f"s3://{bucket}/{info.key}", name, (lambda key=info.key: store.get(key))
 
 
+def job_id_for_request(request_id: str) -> str:
+    """The id of the ingest job a ``request_id`` creates: a client that lost the answer (a broken stream)
+    can still find its job and the outcomes of the files that arrived."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"ordo-ingest/{request_id}").hex
+
+
 def walk_images(root: Path, recursive: bool) -> Iterator[Path]:
-    """Image files under ``root`` in a stable order, skipping hidden files and folders."""
-    if not recursive:
-        yield from sorted(p for p in root.iterdir() if p.is_file() and is_image_name(p))
-        return
-    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if is_image_name(path):
-                yield path
+    """Image files under ``root`` (by content) in a stable order; see :func:`local_files.walk` for the
+    entries this leaves out and why."""
+    for entry in local_files.walk(root, recursive):
+        if not isinstance(entry, local_files.Skipped):
+            yield entry
 
 
-def is_image_name(path: Path) -> bool:
-    if path.name.startswith("."):
-        return False
-    if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return True
-    guessed, _ = mimetypes.guess_type(path.name)
-    return bool(guessed and guessed.startswith("image/"))
+def _file_uri(path: Path) -> str:
+    """The source URI of a local file: resolved where it can be; a dangling or looping link keeps the
+    absolute name it was found under (it has nothing else)."""
+    try:
+        return path.resolve(strict=True).as_uri()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path)).as_uri()

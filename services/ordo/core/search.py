@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ordo.core.payload import asset_from_payload, sample_from_payload
+from ordo.core.query_vectors import QueryVectors
 from ordo.core.ranking import KeywordMatch, keyword_ranking, query_words, reciprocal_rank_fusion, roll_up
 from ordo.domain import Filter, SampleKind, ScoredPoint, SearchHit, SearchMode
 from ordo.embedding.base import Embedder
@@ -44,6 +45,11 @@ HYBRID_DEPTH = 200
 class SearchPage:
     hits: list[SearchHit]
     next_page_token: str
+    fingerprint: str = ""  # the query's, so a caller that sends fewer hits can make the token for the rest
+
+    def token_after(self, rank: int) -> str:
+        """The page token that continues after the hit of this ``rank`` (1-based, as in SearchHit)."""
+        return encode_page_token(rank, self.fingerprint)
 
 
 def _fingerprint(query: str, filter: Filter, top_k: int, min_score: float) -> str:
@@ -75,6 +81,10 @@ class SearchCore:
         self.embedder = embedder
         self.limits = limits
         self.decode_side = decode_side
+        # Concurrent text queries share forward passes; repeated ones are cached (see query_vectors).
+        self.query_vectors = QueryVectors(
+            lambda texts: self.embedder.embed_texts(texts), lambda: str(self.embedder.model_id)
+        )
 
     def search_text(
         self,
@@ -92,7 +102,7 @@ class SearchCore:
             raise InvalidInput("query is empty: say what to look for", reason="EMPTY_QUERY")
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidInput(f"query is longer than {MAX_QUERY_CHARS} characters", reason="QUERY_TOO_LONG")
-        vector = self.embedder.embed_texts([query])[0]
+        vector = self.query_vectors.vector(query)
         if mode is SearchMode.SEMANTIC:
             return self._search(vector, f"text:{query}", filter or Filter(), top_k, page_token, min_score)
         return self._search_words(query, vector, mode, filter or Filter(), top_k, page_token, min_score)
@@ -247,4 +257,4 @@ def _page(
         )
         for i, (point, score, semantic, keyword) in enumerate(ranked[offset : offset + top_k])
     ]
-    return SearchPage(hits, encode_page_token(offset + top_k, fingerprint) if has_more else "")
+    return SearchPage(hits, encode_page_token(offset + top_k, fingerprint) if has_more else "", fingerprint)

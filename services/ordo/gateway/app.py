@@ -26,10 +26,12 @@ from fastapi.staticfiles import StaticFiles
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.message import Message
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 
 from ordo.client import OrdoClient
 from ordo.config import Settings
 from ordo.errors import InvalidInput, OrdoError
+from ordo.gateway import guards
 from ordo.gateway.errors import error_body, ordo_error_handler, rpc_error_handler, validation_error_handler
 from ordo.gateway.uploads import stream_upload
 from ordo.security.gateway_hooks import install as install_security
@@ -163,6 +165,7 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
     app.add_exception_handler(grpc.RpcError, rpc_error_handler)
     app.add_exception_handler(OrdoError, ordo_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    sse_slots = guards.install(app, settings, MAX_SEARCH_IMAGE_BYTES)  # body limits, fair use, 4xx bodies
     app.state.client = client
     install_security(app, settings)  # policy on every route below, Host/Origin guard, sign-in and keys
 
@@ -234,14 +237,19 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
         summary="Server-sent events: one `job` event each time the job changes, until it ends.",
         response_class=StreamingResponse,
     )
-    async def job_events(job_id: str) -> StreamingResponse:
+    async def job_events(job_id: str, request: Request) -> StreamingResponse:
         """From WatchJob. Each event's data is the job as JSON; the stream closes after the final state.
-        A failure mid-stream becomes an `error` event with `detail` and `reason`."""
+        A failure mid-stream becomes an `error` event with `detail` and `reason`. Open streams are capped
+        per client and in total (429 with Retry-After beyond that)."""
+        identity = guards.sse_identity(request)
+        release = guards.release_once(sse_slots, identity)
+        sse_slots.acquire(identity)
         call = client.ingest.WatchJob(ingest_pb2.WatchJobRequest(job_id=job_id))
         try:
             first = await _next(call)  # before answering 200, so an unknown job is a plain 404
         except BaseException:
             call.cancel()
+            release()
             raise
 
         async def events() -> AsyncIterator[str]:
@@ -256,8 +264,12 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
                 yield f"event: error\ndata: {json.dumps(body)}\n\n"
             finally:
                 call.cancel()  # the client went away (or the job ended): stop the gRPC stream too
+                release()
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+        # The background task also releases the slot if the client left before the stream started.
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers=SSE_HEADERS, background=BackgroundTask(release)
+        )
 
     # --- assets -----------------------------------------------------------------------------------
     @app.get("/api/assets", tags=["assets"])

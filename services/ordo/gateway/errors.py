@@ -52,9 +52,14 @@ def error_body(exc: grpc.RpcError) -> tuple[int, dict[str, str]]:
     }
 
 
+THROTTLE_REASONS = frozenset({"RATE_LIMITED", "TOO_MANY_STREAMS"})
+
+
 async def rpc_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, grpc.RpcError)
     status, body = error_body(exc)
+    if body["reason"] in THROTTLE_REASONS:  # fair use, not a too-large input: 429 with a retry hint
+        return JSONResponse(body, status_code=429, headers={"Retry-After": "5"})
     return JSONResponse(body, status_code=status)
 
 

@@ -12,6 +12,7 @@ import queue
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ordo.errors import InvalidInput
@@ -57,11 +58,17 @@ class MultipartToUpload:
         self._parser = MultipartParser(boundary, callbacks)
 
     def feed(self, data: bytes) -> list[ingest_pb2.UploadImagesRequest]:
-        self._parser.write(data)
+        try:
+            self._parser.write(data)
+        except MultipartParseError as exc:
+            raise InvalidInput(f"the multipart body is malformed ({exc})", reason="BAD_MULTIPART") from None
         return self._take()
 
     def finish(self) -> list[ingest_pb2.UploadImagesRequest]:
-        self._parser.finalize()
+        try:
+            self._parser.finalize()
+        except MultipartParseError as exc:
+            raise InvalidInput(f"the multipart body is malformed ({exc})", reason="BAD_MULTIPART") from None
         return self._take()
 
     def _take(self) -> list[ingest_pb2.UploadImagesRequest]:

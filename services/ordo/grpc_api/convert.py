@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from ordo import limits
 from ordo.core.ingestion import FileResult, Outcome
 from ordo.core.model_versions import ModelVersion
 from ordo.domain import (
@@ -73,6 +74,11 @@ def from_timestamp(msg: Timestamp, present: bool) -> datetime | None:
 
 
 def asset_pb(asset: Asset) -> common_pb2.Asset:
+    """Client-supplied text is clipped for the wire (ordo.limits), so no stored record can blow up a list."""
+    return limits.clip_asset(_asset_pb(asset))  # type: ignore[return-value]
+
+
+def _asset_pb(asset: Asset) -> common_pb2.Asset:
     return common_pb2.Asset(
         asset_id=asset.asset_id,
         source_uri=asset.source_uri,

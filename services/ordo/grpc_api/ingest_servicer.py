@@ -9,8 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
+from ordo import limits
 from ordo.app import AppContext
 from ordo.core.ingestion import FileResult
+from ordo.domain import FileFailure
 from ordo.errors import InvalidInput, NotFound
 from ordo.grpc_api import convert
 from ordo.grpc_api.convert import page_size
@@ -30,7 +32,8 @@ WATCH_HEARTBEAT_SECONDS = 5.0
 
 
 class _UploadedFile:
-    """Collects one streamed file, refusing to buffer past the size limit."""
+    """Collects one streamed file, refusing to buffer past the size limit; a header over the field
+    limits (:mod:`ordo.limits`) makes this file fail alone (``refused``) and its chunks are dropped."""
 
     def __init__(self, header: ingest_pb2.UploadFileHeader, max_bytes: int) -> None:
         self.header = header
@@ -38,13 +41,18 @@ class _UploadedFile:
         self.parts: list[bytes] = []
         self.size = 0
         self.too_large = header.size_bytes > max_bytes
+        self.refused: InvalidInput | None = None
+        try:
+            limits.check_upload_header(header.file_name, header.source_uri, dict(header.metadata))
+        except InvalidInput as exc:
+            self.refused = exc
 
     def add(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.size > self.max_bytes:
             self.too_large = True
             self.parts.clear()
-        elif not self.too_large:
+        elif not self.too_large and self.refused is None:
             self.parts.append(chunk)
 
 
@@ -64,19 +72,23 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         current: _UploadedFile | None = None
         results: list[FileResult] = []
 
+        stream_error: FileFailure | None = None
+
         def finish(upload: _UploadedFile) -> None:
             h = upload.header
+            name = limits.clip(h.file_name, limits.MAX_FILE_NAME_BYTES) or "(no name)"
             source_uri, metadata = ingest_rules.upload_source(h)  # server-recorded; the client's claim labelled
-            if upload.too_large:
+            source_uri = limits.clip(source_uri, limits.MAX_URI_BYTES)
+            if upload.refused is not None:
+                fail = core.fail_input(job.job_id, source_uri, upload.refused.reason, upload.refused.message)
+                results.append(FileResult(name, source_uri, fail.outcome, failure=fail.failure))
+            elif upload.too_large:
                 size = max(upload.size, h.size_bytes)
-                results.append(
-                    core.fail_input(
-                        job.job_id,
-                        source_uri,
-                        "FILE_TOO_LARGE",
-                        f"{h.file_name}: {size} bytes is over the limit of {max_bytes}",
-                    )
-                )
+                message = f"{name}: {size} bytes is over the limit of {max_bytes}"
+                results.append(core.fail_input(job.job_id, source_uri, "FILE_TOO_LARGE", message))
+            elif 0 < h.size_bytes != upload.size:
+                message = f"{name}: the header announced {h.size_bytes} bytes but {upload.size} arrived"
+                results.append(core.fail_input(job.job_id, source_uri, "SIZE_MISMATCH", message))
             else:
                 results.append(
                     core.ingest_bytes(
@@ -93,17 +105,20 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             for message in request_iterator:
                 if job is None:
                     library = ingest_rules.target_library(message.library)
-                    job = core.start_job(message.request_id, convert.processing_from_pb(message.processing))
+                    request_id = limits.clip(message.request_id, limits.MAX_ID_BYTES)
+                    job = core.start_job(request_id, convert.processing_from_pb(message.processing))
                 part = message.WhichOneof("part")
                 if part == "header":
                     if current is not None:
                         finish(current)
-                    if not message.header.file_name:
-                        invalid(context, "every file header needs a file_name", "MISSING_FILE_NAME")
                     current = _UploadedFile(message.header, max_bytes)
                 elif part == "chunk":
                     if current is None:
-                        invalid(context, "a chunk arrived before any file header", "CHUNK_BEFORE_HEADER")
+                        if stream_error is None:
+                            stream_error = FileFailure(
+                                "", "CHUNK_BEFORE_HEADER", "file data arrived before any file header; it was dropped"
+                            )
+                        continue
                     current.add(message.chunk)
             if current is not None:
                 finish(current)
@@ -113,10 +128,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 job = core.finish_enumeration(job.job_id)
         if job is None:
             invalid(context, "the upload stream held no files", "EMPTY_UPLOAD")
-        return ingest_pb2.UploadImagesResponse(
+        response = ingest_pb2.UploadImagesResponse(
             job=convert.job_pb(self.ctx.jobs.get(job.job_id)),
             results=[convert.file_result_pb(r) for r in results],
         )
+        if stream_error is not None:
+            response.stream_error.CopyFrom(convert.failure_pb(stream_error))
+        return response
 
     @handle_errors
     def IngestUris(
@@ -211,7 +229,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     ) -> ingest_pb2.ListAssetsResponse:
         assets, token = self.ctx.catalog.list(page_size(request.page_size), request.page_token)
         assets = ingest_rules.readable(assets)  # pages may come back short; the token still moves on
-        return ingest_pb2.ListAssetsResponse(assets=[convert.asset_pb(a) for a in assets], next_page_token=token)
+        messages = [convert.asset_pb(a) for a in assets]
+        fits = limits.within_budget(messages)  # bounded by bytes as well as by page_size
+        if fits < len(messages):
+            messages, token = messages[:fits], assets[fits - 1].asset_id
+        return ingest_pb2.ListAssetsResponse(assets=messages, next_page_token=token)
 
     @handle_errors
     def DeleteAsset(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from ordo import limits
 from ordo.app import AppContext
 from ordo.core import vectors
 from ordo.core.search import SearchPage
@@ -18,11 +19,13 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self.ctx = ctx
 
     def _hits(self, page: SearchPage) -> dict:
-        return {
-            "hits": [convert.hit_pb(h) for h in page.hits],
-            "next_page_token": page.next_page_token,
-            "model_id": self.ctx.embedder.model_id,
-        }
+        """Bounded by bytes as well as by top_k: hits past the budget go to the next page."""
+        hits = [convert.hit_pb(h) for h in page.hits]
+        token = page.next_page_token
+        fits = limits.within_budget(hits)
+        if fits < len(hits) and page.fingerprint:
+            hits, token = hits[:fits], page.token_after(page.hits[fits - 1].rank)
+        return {"hits": hits, "next_page_token": token, "model_id": self.ctx.embedder.model_id}
 
     @handle_errors
     def SearchText(

@@ -10,6 +10,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ordo.app import AppContext
+from ordo.grpc_api.guards import KEEPALIVE_OPTIONS, guard_interceptor
 from ordo.security.serving import bind_grpc, grpc_interceptors
 from ordo.v1 import analysis_pb2, analysis_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
 
@@ -34,10 +35,16 @@ class OrdoServer:
         self.ctx = ctx
         self.background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ordo-job")
         limit = settings.max_message_bytes
+        # Room for every capped stream on top of grpc_workers: streams never starve unary calls (guards).
         self.server = grpc.server(
-            ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="ordo-rpc"),
-            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
-            interceptors=grpc_interceptors(settings),  # the access policy (ordo.security.policy)
+            ThreadPoolExecutor(max_workers=settings.grpc_workers + settings.max_streams, thread_name_prefix="ordo-rpc"),
+            # The access policy first (ordo.security.policy), so the fair-use guard sees the principal.
+            interceptors=[*grpc_interceptors(settings), guard_interceptor(settings)],
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+                *KEEPALIVE_OPTIONS,
+            ],
         )
         if "ingest" in services:
             from ordo.grpc_api.ingest_servicer import IngestServicer

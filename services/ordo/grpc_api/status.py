@@ -13,7 +13,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from ordo import errors
+from ordo import errors, limits
 
 log = logging.getLogger(__name__)
 ERROR_DOMAIN = "ordo.dev"
@@ -38,6 +38,7 @@ def code_for(exc: errors.OrdoError) -> grpc.StatusCode:
 
 
 def abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, reason: str) -> NoReturn:
+    message = limits.public_message(message)
     info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)
     detail = any_pb2.Any()
     detail.Pack(info)

@@ -94,12 +94,14 @@ class FileResult(_message.Message):
     def __init__(self, file_name: _Optional[str] = ..., source_uri: _Optional[str] = ..., outcome: _Optional[_Union[FileOutcome, str]] = ..., asset_id: _Optional[str] = ..., failure: _Optional[_Union[_common_pb2.FileFailure, _Mapping]] = ...) -> None: ...
 
 class UploadImagesResponse(_message.Message):
-    __slots__ = ("job", "results")
+    __slots__ = ("job", "results", "stream_error")
     JOB_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ERROR_FIELD_NUMBER: _ClassVar[int]
     job: _common_pb2.Job
     results: _containers.RepeatedCompositeFieldContainer[FileResult]
-    def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., results: _Optional[_Iterable[_Union[FileResult, _Mapping]]] = ...) -> None: ...
+    stream_error: _common_pb2.FileFailure
+    def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., results: _Optional[_Iterable[_Union[FileResult, _Mapping]]] = ..., stream_error: _Optional[_Union[_common_pb2.FileFailure, _Mapping]] = ...) -> None: ...
 
 class IngestUrisRequest(_message.Message):
     __slots__ = ("uris", "non_recursive", "request_id", "processing", "library")
