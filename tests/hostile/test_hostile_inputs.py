@@ -37,7 +37,9 @@ def gw(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Iterato
     os.environ["ORDO_MAX_IMAGE_BYTES"] = str(MAX_IMAGE_BYTES)
     os.environ["ORDO_MAX_STREAMS_PER_CLIENT"] = str(STREAMS_PER_CLIENT)
     try:
-        g = start_gateway_stack(tmp_path_factory.mktemp("hostile-data"), tiny_clip_dir)
+        # Server-side ingest reads only under the configured roots: the session's temp folder holds the corpus.
+        roots = {"ORDO_INGEST_ROOTS": str(tmp_path_factory.getbasetemp())}
+        g = start_gateway_stack(tmp_path_factory.mktemp("hostile-data"), tiny_clip_dir, roots)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -140,10 +142,15 @@ def test_grpc_upload_of_every_path_keeps_the_batch(gw: GatewayStack, corpus: tup
     unreadable: list[tuple[Path, str]] = []
     response = gw.stack.client.upload(paths, unreadable=unreadable, timeout=120)
     assert response.job.job_id
-    failures = {name_of(r.source_uri, root): r.failure.reason for r in response.results if r.failure.reason}
+    # One result per file sent, in order (the server records its own upload:// source, so results are
+    # matched to paths by position, not by the client's path).
+    refused = {p for p, _ in unreadable}
+    sent_paths = [str(p.relative_to(root)) for p in paths if p not in refused]
+    assert len(response.results) == len(sent_paths)
+    results = list(zip(sent_paths, response.results, strict=True))
+    failures = {name: r.failure.reason for name, r in results if r.failure.reason}
     failures.update({str(p.relative_to(root)): text.split(":")[0] for p, text in unreadable})
-    accepted = {name_of(r.source_uri, root) for r in response.results if r.asset_id}
-    accepted |= {"link_to_plain.jpg"}  # sent under its target's resolved URI
+    accepted = {name for name, r in results if r.asset_id}
     sent = [c for c in cases if c.name not in (".thumbnails", "link_to_sub", "link_to_root", ".hidden.jpg")]
     # A named hidden file is sent like any other file named explicitly.
     check_failures({k: v for k, v in failures.items()}, [c for c in sent if c.stage != "embed"], accepted)
@@ -396,10 +403,16 @@ def test_oversized_bodies_are_refused_before_they_are_read(gw: GatewayStack) -> 
     host, port = gw.base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(
-            b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /api/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: 209715200\r\n\r\n{}"
         )
-        answer = sock.recv(65536).decode("latin-1")
+        received = b""
+        while b"BODY_TOO_LARGE" not in received:  # headers and body may come in separate packets
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            received += piece
+        answer = received.decode("latin-1")
     assert answer.startswith("HTTP/1.1 413"), answer[:200]
     assert "BODY_TOO_LARGE" in answer
 

@@ -122,7 +122,7 @@ def test_ingest_uris_only_inside_the_roots(secure: SecureStack, coco_images: lis
     )
     job = _wait(secure, "admin", ingest("admin", str(folder)).job.job_id)
     reasons = {Path(f.source_uri).name: f.reason for f in job.failures}
-    assert job.succeeded == 1 and reasons == {"escape.jpg": "PATH_OUTSIDE_ROOTS", "pipe.jpg": "NOT_A_REGULAR_FILE"}
+    assert job.succeeded == 1 and reasons == {"escape.jpg": "PATH_OUTSIDE_ROOTS", "pipe.jpg": "NOT_A_FILE"}
     listed = admin.ingest.ListAssets(ingest_pb2.ListAssetsRequest(page_size=1000)).assets
     assert asset_id_for(outside.read_bytes()) not in {a.asset_id for a in listed}
     assert (secure.stack.data_dir / "audit.log").read_text().count('"action": "ingest_uris"') >= 1

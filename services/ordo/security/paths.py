@@ -70,7 +70,7 @@ def guard_file(settings: Settings) -> Callable[[Path], Path]:
         except OSError as exc:
             raise PermissionDenied(f"cannot read {path}: {exc.strerror}", reason="UNREADABLE") from exc
         if not stat.S_ISREG(mode):
-            raise PermissionDenied(f"{path} is not a regular file", reason="NOT_A_REGULAR_FILE")
+            raise PermissionDenied(f"{path} is not a regular file", reason="NOT_A_FILE")
         return resolved
 
     return guard
