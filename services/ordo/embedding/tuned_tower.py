@@ -1,0 +1,155 @@
+"""What an embedder calls at load time to run its image tower the fastest way this machine allows.
+
+Ties together the process's CPU budget (``cpu_budget``), the measured choice (``autotune``) and the runtimes
+(``tower_runtime``), and holds the settings that override them (:class:`RuntimeOptions`, built from
+``ordo.config.Settings`` by :func:`runtime_options`). Both model families use it: ordo-lite's EfficientNet
+tower and the vision tower of any transformers dual encoder (CLIP). Every call into the result runs on the
+embedder's inference lane, which is also where :meth:`TunedTower.__call__` applies the thread budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from ordo.embedding import autotune as tuning
+from ordo.embedding.autotune import TowerConfig, TuneResult
+from ordo.embedding.cpu_budget import ThreadBudget, process_budget
+from ordo.embedding.tower_runtime import TowerFn, TowerRuntimes, describe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Settings that steer tuning. 0 / None means "measure it"; anything else is used as given."""
+
+    autotune: bool = True
+    budget_s: float = tuning.DEFAULT_BUDGET_S
+    batch_size: int = 0  # images per tower call (ORDO_MODEL_BATCH_SIZE when set explicitly)
+    threads: int = 0  # ORDO_TORCH_THREADS
+    bf16: bool | None = None
+    runtime: str = ""  # "" (measure), "torch" or "onnxruntime" (ORDO_MODEL_RUNTIME)
+
+    @classmethod
+    def from_env(cls) -> RuntimeOptions:
+        """For embedders built without settings (tests, scripts): the same ``ORDO_*`` variables."""
+        env = os.environ
+        return cls(
+            autotune=env.get("ORDO_AUTOTUNE", "true").strip().lower() not in ("0", "false", "no", "off"),
+            budget_s=float(env.get("ORDO_AUTOTUNE_BUDGET_S") or tuning.DEFAULT_BUDGET_S),
+            threads=int(env.get("ORDO_TORCH_THREADS") or 0),
+            runtime=(env.get("ORDO_MODEL_RUNTIME") or "").strip().lower().replace("auto", ""),
+        )
+
+    def with_bf16(self, bf16: bool) -> RuntimeOptions:
+        return replace(self, bf16=bf16)
+
+
+def runtime_options(settings: Any) -> dict[str, Any]:
+    """The embedder options derived from settings (for ``get_embedder``): a knob set explicitly in settings
+    (environment or arguments) is taken as given and not tuned."""
+    explicit = getattr(settings, "model_fields_set", set())
+    return {
+        "runtime_options": RuntimeOptions(
+            autotune=bool(getattr(settings, "autotune", True)),
+            budget_s=float(getattr(settings, "autotune_budget_s", tuning.DEFAULT_BUDGET_S)),
+            batch_size=int(settings.model_batch_size) if "model_batch_size" in explicit else 0,
+            threads=int(getattr(settings, "torch_threads", 0) or 0),
+            runtime=str(getattr(settings, "model_runtime", "") or "").replace("auto", ""),
+        )
+    }
+
+
+def decode_threads_for(settings: Any) -> int:
+    """Decoder threads of a worker: ``ORDO_DECODE_THREADS`` when set, else this process's budget share."""
+    configured = int(getattr(settings, "decode_threads", 0) or 0)
+    return process_budget(decode_threads=configured).decode_threads
+
+
+class TunedTower:
+    """The chosen runtime of one image tower plus the thread budget it must respect."""
+
+    def __init__(self, fn: TowerFn, result: TuneResult, budget: ThreadBudget, agreement: dict[str, float]) -> None:
+        self._fn = fn
+        self.result = result
+        self.config = result.config
+        self.budget = budget
+        self.agreement = agreement
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        if self.config.runtime == "torch":
+            # the budget caps the tuned thread count when more Ordo processes share the machine
+            self.budget.refresh()
+            threads = min(self.config.threads, self.budget.model_threads)
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+        return self._fn(pixels)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "config": describe(self.config, self.agreement),
+            "images_per_s": self.result.images_per_s,
+            "source": self.result.source,
+            "measured": self.result.measured,
+            "budget": self.budget.describe(),
+        }
+
+
+def tune_tower(
+    model_id: str,
+    module: torch.nn.Module,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    input_size: int,
+    conv: bool,
+    default_batch: int,
+    options: RuntimeOptions,
+) -> TunedTower:
+    """Measure (or read from the cache) the fastest way to run ``forward`` here and build it."""
+    from ordo.embedding.tower_runtime import FeatureModule
+
+    budget = process_budget(model_threads=options.threads)
+    runtimes = TowerRuntimes(model_id, FeatureModule(module, forward), input_size, conv=conv)
+    default = TowerConfig(
+        batch_size=options.batch_size or default_batch,
+        threads=budget.model_threads,
+        channels_last=conv,
+        bf16=bool(options.bf16),
+        runtime=options.runtime or "torch",
+    )
+    variants: list[dict[str, Any]] = []
+    if not options.runtime:
+        variants.append({"runtime": "onnxruntime", "bf16": False})
+    if options.bf16 is None and tuning.native_bf16():
+        variants.append({"bf16": True, "runtime": "torch"})
+    if conv:
+        variants.append({"channels_last": not default.channels_last})
+    result = tuning.tuned(
+        model_id,
+        default,
+        runtimes.prepare,
+        cpus=budget.cpus,
+        max_threads=budget.model_threads,
+        enabled=options.autotune,
+        budget_s=options.budget_s,
+        variants=variants,
+        tune_batch=not options.batch_size,
+        tune_threads=not options.threads,
+    )
+    try:
+        # a setting forced by the caller (bf16 on) is honoured even below the agreement bar; tuned ones are not
+        fn = runtimes.build(result.config, enforce=options.bf16 is None or not result.config.bf16)
+    except Exception as exc:  # e.g. a cached choice whose runtime is gone, or that no longer agrees
+        log.warning("%s: tuned runtime %s unusable (%s); using float32 torch", model_id, result.config.label(), exc)
+        result = replace(result, config=replace(result.config, runtime="torch", bf16=False), source="fallback")
+        fn = runtimes.build(result.config)
+    tower = TunedTower(fn, result, budget, runtimes.agreement)
+    log.info("%s image tower: %s; %s", model_id, describe(result.config, runtimes.agreement), budget.describe())
+    return tower
