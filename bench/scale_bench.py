@@ -207,24 +207,29 @@ def _real_images(index: Any) -> dict[str, Any]:
         batch = []
         for i in range(start, min(len(files), start + REAL_BATCH)):
             asset_id = f"{i:064x}"
-            batch.append(VectorPoint(sample_id_for(asset_id, SampleKind.IMAGE), padded[i].tolist(), {"asset_id": asset_id}))
+            batch.append(
+                VectorPoint(sample_id_for(asset_id, SampleKind.IMAGE), padded[i].tolist(), {"asset_id": asset_id})
+            )
         t = time.perf_counter()
         index.upsert(batch)
         times.append(time.perf_counter() - t)
         for point in batch:
             hits = index.search(point.vector, limit=1)
             found += bool(hits) and hits[0].id == point.id
-    return {"images": len(files), "upsert_batch": REAL_BATCH, "upsert_per_batch": percentiles_ms(times),
-            "found_at_rank_1": found}
+    return {
+        "images": len(files),
+        "upsert_batch": REAL_BATCH,
+        "upsert_per_batch": percentiles_ms(times),
+        "found_at_rank_1": found,
+    }
 
 
 def run(*, n: int = 1_000_000, n_queries: int = QUERIES, rebuild: bool = False) -> dict[str, Any]:
-    from ordo.adapters.edge_index import EdgeVectorIndex
-    from ordo.domain import Filter
-
     import qdrant_edge  # noqa: F401
 
     from bench.search_latency import _engine_version
+    from ordo.adapters.edge_index import EdgeVectorIndex
+    from ordo.domain import Filter
 
     cache = cache_root() / f"scale-{n}x{DIM}-k{CLUSTERS}-s{SEED}-qe{_engine_version()}-f{CACHE_FORMAT}"
     if rebuild:
@@ -242,10 +247,16 @@ def run(*, n: int = 1_000_000, n_queries: int = QUERIES, rebuild: bool = False) 
         try:
             queries = np.load(cache / "recall_queries.npy")
             rng = np.random.default_rng(SEED + 7)
-            probe = _normalise(queries[rng.integers(0, len(queries), n_queries)] + rng.standard_normal(
-                (n_queries, DIM), dtype=np.float32) * 0.3 / np.sqrt(DIM)).astype(np.float32)
+            probe = _normalise(
+                queries[rng.integers(0, len(queries), n_queries)]
+                + rng.standard_normal((n_queries, DIM), dtype=np.float32) * 0.3 / np.sqrt(DIM)
+            ).astype(np.float32)
             _, recall_hits = _search_times(index, queries)
-            recall = float(np.mean([len({_sample_id(j) for j in e} & set(h)) / TOP_K for e, h in zip(exact, recall_hits)]))
+            recall = float(
+                np.mean(
+                    [len({_sample_id(j) for j in e} & set(h)) / TOP_K for e, h in zip(exact, recall_hits, strict=True)]
+                )
+            )
             plain, _ = _search_times(index, probe)
             broad, _ = _search_times(index, probe, Filter(min_height=480))
             selective, _ = _search_times(index, probe, Filter(source_uri_prefix=SELECTIVE_PREFIX))

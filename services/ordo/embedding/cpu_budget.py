@@ -217,8 +217,15 @@ def process_budget(*, model_threads: int = 0, decode_threads: int = 0) -> Thread
         return budget
 
 
+def unregister() -> None:
+    """Stop counting this process as a peer (it no longer runs a model: benchmarks, scripts)."""
+    (peers_dir() / f"{os.getpid()}.json").unlink(missing_ok=True)
+
+
 def reset_process_budget() -> None:
-    """Forget the budget (tests)."""
+    """Forget the budget and unregister (tests)."""
     global _BUDGET
     with _BUDGET_LOCK:
+        if _BUDGET is not None and _BUDGET.folder is not None:
+            (_BUDGET.folder / f"{os.getpid()}.json").unlink(missing_ok=True)
         _BUDGET = None

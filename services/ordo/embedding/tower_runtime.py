@@ -72,9 +72,9 @@ def _digest(module: torch.nn.Module) -> str:
     return h.hexdigest()[:20]
 
 
-def onnx_path(name: str, module: torch.nn.Module) -> Path:
+def onnx_path(name: str, module: torch.nn.Module, cache_file: str = "") -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
-    return cache_path().parent / "onnx" / f"{safe}-{_digest(module)}.onnx"
+    return cache_path(cache_file).parent / "onnx" / f"{safe}-{_digest(module)}.onnx"
 
 
 def export_onnx(module: torch.nn.Module, sample: np.ndarray, path: Path) -> Path:
@@ -142,8 +142,11 @@ def probe_pixels(size: int, n: int = 4) -> np.ndarray:
 class TowerRuntimes:
     """Builds the tower function of a :class:`TowerConfig`, checking agreement with float32 torch."""
 
-    def __init__(self, name: str, module: torch.nn.Module, input_size: int, *, conv: bool) -> None:
+    def __init__(
+        self, name: str, module: torch.nn.Module, input_size: int, *, conv: bool, cache_file: str = ""
+    ) -> None:
         self.name = name
+        self.cache_file = cache_file
         self.module = module.eval()
         self.input_size = input_size
         self.conv = conv  # channels-last matters only for convolutional towers
@@ -154,7 +157,7 @@ class TowerRuntimes:
     def build(self, config: TowerConfig, *, enforce: bool = True) -> TowerFn:
         """The tower for ``config``; raises ValueError when it disagrees with the reference (``enforce``)."""
         if config.runtime == "onnxruntime":
-            path = export_onnx(self.module, self._probe[:1], onnx_path(self.name, self.module))
+            path = export_onnx(self.module, self._probe[:1], onnx_path(self.name, self.module, self.cache_file))
             fn = onnx_tower(path, config.threads)
         else:
             fn = torch_tower(self.module, channels_last=self.conv and config.channels_last, bf16=config.bf16)

@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ class RuntimeOptions:
     threads: int = 0  # ORDO_TORCH_THREADS
     bf16: bool | None = None
     runtime: str = ""  # "" (measure), "torch" or "onnxruntime" (ORDO_MODEL_RUNTIME)
+    cache_file: str = ""  # ORDO_TUNING_CACHE ("" = the environment's or ~/.cache/ordo/tuning.json)
 
     @classmethod
     def from_env(cls) -> RuntimeOptions:
@@ -63,6 +65,7 @@ def runtime_options(settings: Any) -> dict[str, Any]:
             batch_size=int(settings.model_batch_size) if "model_batch_size" in explicit else 0,
             threads=int(getattr(settings, "torch_threads", 0) or 0),
             runtime=str(getattr(settings, "model_runtime", "") or "").replace("auto", ""),
+            cache_file=str(getattr(settings, "tuning_cache", "") or ""),
         )
     }
 
@@ -71,6 +74,10 @@ def decode_threads_for(settings: Any) -> int:
     """Decoder threads of a worker: ``ORDO_DECODE_THREADS`` when set, else this process's budget share."""
     configured = int(getattr(settings, "decode_threads", 0) or 0)
     return process_budget(decode_threads=configured).decode_threads
+
+
+def autotune_cache(options: RuntimeOptions) -> Path:
+    return tuning.cache_path(options.cache_file)
 
 
 class TunedTower:
@@ -116,7 +123,9 @@ def tune_tower(
     from ordo.embedding.tower_runtime import FeatureModule
 
     budget = process_budget(model_threads=options.threads)
-    runtimes = TowerRuntimes(model_id, FeatureModule(module, forward), input_size, conv=conv)
+    runtimes = TowerRuntimes(
+        model_id, FeatureModule(module, forward), input_size, conv=conv, cache_file=options.cache_file
+    )
     default = TowerConfig(
         batch_size=options.batch_size or default_batch,
         threads=budget.model_threads,
@@ -142,6 +151,7 @@ def tune_tower(
         variants=variants,
         tune_batch=not options.batch_size,
         tune_threads=not options.threads,
+        cache=autotune_cache(options),
     )
     try:
         # a setting forced by the caller (bf16 on) is honoured even below the agreement bar; tuned ones are not
