@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small smoke version for CI (< 2 min)")
     parser.add_argument(
         "--only",
-        choices=["ingest", "search", "distributed", "processing", "ordo-lite", "analysis"],
+        choices=["ingest", "search", "distributed", "processing", "ordo-lite", "analysis", "cpu-speed", "scale"],
         help="run one benchmark",
     )
     parser.add_argument("--images", type=int, help="ingest: images to embed (default 128; --quick 24)")
@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", help="search, analysis: comma-separated sizes (default 10000,100000; --quick 10000)")
     parser.add_argument("--queries", type=int, help="search: timed queries per size (default 300; --quick 100)")
     parser.add_argument("--rebuild", action="store_true", help="search: rebuild cached indexes")
+    parser.add_argument(
+        "--scale-size", type=int, default=1_000_000, help="scale: vectors in the embedded index (only with --only)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dirs (and stack logs)")
     parser.add_argument("--name", help="result file prefix (default: full / quick, plus the --only part)")
     parser.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
@@ -96,6 +99,10 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         from bench.analysis_bench import target_rows
 
         out.extend(target_rows(results["analysis"]))
+    if results.get("cpu_speed"):
+        from bench.cpu_speed_bench import target_rows as cpu_targets
+
+        out.extend(cpu_targets(results["cpu_speed"]))
     search = results.get("search")
     if search and "targets" in search:
         t = search["targets"]
@@ -256,6 +263,14 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         from bench.analysis_bench import table_rows
 
         rows.extend(table_rows(results["analysis"]))
+    if results.get("cpu_speed"):
+        from bench.cpu_speed_bench import table_rows as cpu_rows
+
+        rows.extend(cpu_rows(results["cpu_speed"]))
+    if results.get("scale"):
+        from bench.scale_bench import table_rows as scale_rows
+
+        rows.extend(scale_rows(results["scale"]))
     for name, err in results.get("errors", {}).items():
         rows.append((name, "ERROR", err.splitlines()[0][:200] if err else "?"))
     return rows
@@ -324,12 +339,20 @@ def main(argv: list[str] | None = None) -> int:
         "git": git_commit(),
         "errors": {},
     }
-    plan = [
-        b for b in ("ingest", "search", "distributed", "processing", "ordo-lite", "analysis") if args.only in (None, b)
-    ]
+    # the 1M scale row builds for about an hour on 2 cores the first time: only with --only scale
+    benches = ("ingest", "search", "distributed", "processing", "ordo-lite", "analysis", "cpu-speed", "scale")
+    plan = [b for b in benches if args.only == b or (args.only is None and b != "scale")]
     for bench in plan:
         try:
-            if bench == "ordo-lite":
+            if bench == "cpu-speed":
+                from bench import cpu_speed_bench
+
+                results["cpu_speed"] = cpu_speed_bench.run(n_images=24 if args.quick else 96)
+            elif bench == "scale":
+                from bench import scale_bench
+
+                results["scale"] = scale_bench.run(n=args.scale_size, rebuild=args.rebuild)
+            elif bench == "ordo-lite":
                 from bench import ordo_lite_bench
 
                 results["ordo_lite"] = ordo_lite_bench.run(n_images=24 if args.quick else 128)

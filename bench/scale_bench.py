@@ -286,6 +286,32 @@ def run(*, n: int = 1_000_000, n_queries: int = QUERIES, rebuild: bool = False) 
         shutil.rmtree(work, ignore_errors=True)
 
 
+def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    b = result["build"]
+    sec = f"scale: {result['n']:,} vectors, embedded (Qdrant Edge)"
+
+    def lat(r: dict[str, Any]) -> str:
+        return f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f} ms"
+
+    real = result["real_images"]
+    return [
+        (
+            sec,
+            "upsert rate",
+            f"{b['upsert_points_per_s']:,.0f} points/s ({b['upsert_s']:.0f} s; load {b['build_load_avg']})",
+        ),
+        (sec, "index build (optimize)", f"{b['optimize_s']:.0f} s"),
+        (sec, "search p50/p99, no filter", lat(result["search_no_filter"])),
+        (sec, "search p50/p99, broad filter", lat(result["search_broad_filter"])),
+        (sec, "search p50/p99, selective filter", lat(result["search_selective_filter"])),
+        (sec, "recall@10 vs exact", str(result["recall_at_10"])),
+        (sec, "peak RSS build / serving", f"{b['build_peak_rss_mb']:,.0f} / {result['serving_rss_mb']:,.0f} MB"),
+        (sec, "disk", f"{result['disk_mb']:,.0f} MB"),
+        (sec, "real images: upsert per batch of 16 p50", f"{real['upsert_per_batch']['p50_ms']:.0f} ms"),
+        (sec, "server adapter", result["server_adapter"]),
+    ]
+
+
 def _sample_id(i: int) -> str:
     from bench.search_latency import _asset_id
     from ordo.domain import SampleKind

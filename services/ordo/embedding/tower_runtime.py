@@ -47,9 +47,10 @@ class FeatureModule(torch.nn.Module):
 
 def torch_tower(module: torch.nn.Module, *, channels_last: bool, bf16: bool) -> TowerFn:
     """Eager torch; channels-last input (and weights) for convolutional towers; bfloat16 autocast."""
-    module.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
 
     def run(pixels: np.ndarray) -> np.ndarray:
+        _set_layout(module, layout)  # candidates share one module: each brings its weights' layout back
         batch = torch.from_numpy(pixels)
         if channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
@@ -58,6 +59,12 @@ def torch_tower(module: torch.nn.Module, *, channels_last: bool, bf16: bool) -> 
         return np.ascontiguousarray(out.float().numpy(), dtype=np.float32)
 
     return run
+
+
+def _set_layout(module: torch.nn.Module, layout: torch.memory_format) -> None:
+    if getattr(module, "_ordo_layout", None) != layout:
+        module.to(memory_format=layout)
+        module._ordo_layout = layout
 
 
 def _digest(module: torch.nn.Module) -> str:
@@ -151,8 +158,13 @@ class TowerRuntimes:
         self.input_size = input_size
         self.conv = conv  # channels-last matters only for convolutional towers
         self._probe = probe_pixels(input_size)
-        self._reference = torch_tower(self.module, channels_last=False, bf16=False)(self._probe)
+        self._reference: np.ndarray | None = None  # float32 torch on the probes, computed when first needed
         self.agreement: dict[str, float] = {}
+
+    def reference(self) -> np.ndarray:
+        if self._reference is None:
+            self._reference = torch_tower(self.module, channels_last=False, bf16=False)(self._probe)
+        return self._reference
 
     def build(self, config: TowerConfig, *, enforce: bool = True) -> TowerFn:
         """The tower for ``config``; raises ValueError when it disagrees with the reference (``enforce``)."""
@@ -161,7 +173,9 @@ class TowerRuntimes:
             fn = onnx_tower(path, config.threads)
         else:
             fn = torch_tower(self.module, channels_last=self.conv and config.channels_last, bf16=config.bf16)
-        agreement = min_cosine(fn(self._probe), self._reference)
+            if not config.bf16:
+                return fn  # float32 torch is the reference (memory format changes rounding only, ~1e-6)
+        agreement = min_cosine(fn(self._probe), self.reference())
         self.agreement[config.label()] = agreement
         if agreement < MIN_AGREEMENT and enforce:
             raise ValueError(f"cosine to float32 torch {agreement:.5f} < {MIN_AGREEMENT}")
