@@ -115,6 +115,9 @@ def onnx_tower(path: Path, threads: int) -> TowerFn:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # Idle pool threads sleep instead of spinning: a spinning pool steals the cores it shares with the
+    # decoders and with other Ordo processes (the collapse issue 18 measured with torch's OpenMP pool).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception:  # a truncated or corrupt export: remove it so the next load exports again

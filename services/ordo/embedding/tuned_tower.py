@@ -83,20 +83,32 @@ def autotune_cache(options: RuntimeOptions) -> Path:
 class TunedTower:
     """The chosen runtime of one image tower plus the thread budget it must respect."""
 
-    def __init__(self, fn: TowerFn, result: TuneResult, budget: ThreadBudget, agreement: dict[str, float]) -> None:
+    def __init__(
+        self,
+        fn: TowerFn,
+        result: TuneResult,
+        budget: ThreadBudget,
+        runtimes: TowerRuntimes,
+    ) -> None:
         self._fn = fn
         self.result = result
         self.config = result.config
         self.budget = budget
-        self.agreement = agreement
+        self.agreement = runtimes.agreement
+        self._runtimes = runtimes
+        self._threads = result.config.threads
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        # the budget caps the tuned thread count while more Ordo processes share the machine
+        self.budget.refresh()
+        threads = min(self.config.threads, self.budget.model_threads)
         if self.config.runtime == "torch":
-            # the budget caps the tuned thread count when more Ordo processes share the machine
-            self.budget.refresh()
-            threads = min(self.config.threads, self.budget.model_threads)
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
+        elif threads != self._threads:  # ONNX Runtime fixes its pool per session: a new session (rare)
+            self._fn = self._runtimes.build(replace(self.config, threads=threads))
+            self._threads = threads
+            log.info("%s: ONNX Runtime now on %d thread(s) (%s)", self._runtimes.name, threads, self.budget.describe())
         return self._fn(pixels)
 
     def summary(self) -> dict[str, Any]:
@@ -160,6 +172,6 @@ def tune_tower(
         log.warning("%s: tuned runtime %s unusable (%s); using float32 torch", model_id, result.config.label(), exc)
         result = replace(result, config=replace(result.config, runtime="torch", bf16=False), source="fallback")
         fn = runtimes.build(result.config)
-    tower = TunedTower(fn, result, budget, runtimes.agreement)
+    tower = TunedTower(fn, result, budget, runtimes)
     log.info("%s image tower: %s; %s", model_id, describe(result.config, runtimes.agreement), budget.describe())
     return tower
