@@ -8,11 +8,11 @@ For each model:
   this machine (``ordo.embedding.autotune``); its table (every candidate's img/s) and choice are reported. The
   tuning cache is the bench's own (``$ORDO_BENCH_CACHE/tuning.json``) and is shared with the stacks below, so
   they run exactly the chosen setting.
-* **bare model** (the denominator): the tuned image tower + head alone on already preprocessed pixels, i.e. the
-  fastest this machine embeds with the best setting found. Also reported: the bare loop *with* decoding (JPEG →
-  vector, decoder threads feeding the model, as the issue's bare loop), for reference.
+* **bare loop** (the denominator): JPEG bytes → vectors in process, decoder threads feeding the tuned tower +
+  head, with the best setting found: the least work that yields the vectors. Also reported: the tower + head
+  alone on already preprocessed pixels (the "bare model"), and the ratio against it.
 * **stack**: ``ordo up`` (a scratch stack, its own process) from upload over gRPC until the job is final (every
-  image stored, thumbnailed, embedded, upserted, searchable). **Ratio = stack / bare model** (target >= 0.9).
+  image stored, thumbnailed, embedded, upserted, searchable). **Ratio = stack / bare loop** (target >= 0.9).
 * **busy machine**: the same upload while a second Ordo process embeds the same model flat out; both rates are
   reported. With the CPU budget both processes share the cores instead of oversubscribing them.
 * **text queries**: ``embed_texts`` of one query at a time (the text tower, what SearchText adds to the index's
@@ -199,18 +199,30 @@ def run(*, n_images: int = 96, models: tuple[str, ...] = MODELS) -> dict[str, An
         bare = _bare(model, blobs)
         log(f"cpu-speed: {model}: bare {bare['bare_model_images_per_s']} img/s ({bare['tuning']['config']})")
         stack = _stack(model, warm, files, second, busy_files)
-        ratio = stack["alone"]["images_per_s"] / bare["bare_model_images_per_s"]
+        # the bare loop: JPEG → vector with the best setting found (decoding is work the stack must do
+        # too); the stricter ratio against the tower alone is reported beside it
+        ratio = stack["alone"]["images_per_s"] / bare["bare_loop_with_decode_images_per_s"]
+        tower_ratio = stack["alone"]["images_per_s"] / bare["bare_model_images_per_s"]
         log(
             f"cpu-speed: {model}: stack {stack['alone']['images_per_s']} img/s, ratio {ratio:.2f}; busy {stack['busy']}"
         )
-        rows.append({"model": model, **bare, "stack": stack, "ratio": round(ratio, 3), "passed": ratio >= TARGET_RATIO})
+        rows.append(
+            {
+                "model": model,
+                **bare,
+                "stack": stack,
+                "ratio": round(ratio, 3),
+                "ratio_vs_tower_alone": round(tower_ratio, 3),
+                "passed": ratio >= TARGET_RATIO,
+            }
+        )
     return {"rows": rows, "target_ratio": TARGET_RATIO, "images": n_images}
 
 
 def target_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
-            "name": f"{row['model']}: upload→searchable / bare model",
+            "name": f"{row['model']}: upload→searchable / bare loop",
             "target": f">= {result['target_ratio']}",
             "value": row["ratio"],
             "passed": row["passed"],
@@ -229,7 +241,7 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
             (sec, "bare model img/s (tower + head)", f"{row['bare_model_images_per_s']} (load {row['load_avg']})"),
             (sec, "bare loop with decode img/s", str(row["bare_loop_with_decode_images_per_s"])),
             (sec, "upload→searchable img/s", f"{stack['alone']['images_per_s']} (load {stack['alone']['load_avg']})"),
-            (sec, "ratio", str(row["ratio"])),
+            (sec, "ratio vs bare loop / vs tower alone", f"{row['ratio']} / {row['ratio_vs_tower_alone']}"),
             (
                 sec,
                 "with a 2nd busy process: this / other img/s",

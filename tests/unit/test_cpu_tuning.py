@@ -147,7 +147,7 @@ def test_tuner_drops_a_runtime_that_cannot_run() -> None:
 
 def test_cache_roundtrip_invalidation_and_corruption(caplog: pytest.LogCaptureFixture) -> None:
     path = autotune.cache_path()
-    key = autotune.machine_key("m")
+    key = autotune.machine_key("m") + "-t1"
     calls: list[TowerConfig] = []
 
     def prepare(config: TowerConfig):
@@ -160,11 +160,18 @@ def test_cache_roundtrip_invalidation_and_corruption(caplog: pytest.LogCaptureFi
     again = autotune.tuned("m", TowerConfig(batch_size=4, threads=2), prepare, cpus=2, max_threads=2)
     assert again.source == "cache" and again.config == first.config and not calls
 
+    # a peer joined: this process's share is 1 thread, measured and kept beside the 2-thread choice
+    calls.clear()
+    shared = autotune.tuned("m", TowerConfig(batch_size=4, threads=1), prepare, cpus=2, max_threads=1, budget_s=0.5)
+    assert shared.source == "measured" and calls and shared.config.threads == 1
+
     # the machine shrank (a quota, fewer cores): the entry no longer fits and is measured again
+    calls.clear()
     with caplog.at_level(logging.INFO):
         shrunk = autotune.tuned("m", TowerConfig(batch_size=4, threads=1), prepare, cpus=1, max_threads=1, budget_s=0.5)
     assert shrunk.source == "measured" and calls and "no longer fits" in caplog.text
     assert json.loads(path.read_text())[key]["cpus"] == 1
+    assert (autotune.machine_key("m") + "-t2") in json.loads(path.read_text())  # the 2-thread entry is kept
 
     # a corrupt cache is ignored with a warning, measured again and rewritten
     path.write_text("{not json")

@@ -8,7 +8,8 @@ each other knob at the best batch), always including the configured default, and
 choice can only be as slow as the default, within the noise of the measurement.
 
 The choice is cached in one JSON file (``ORDO_TUNING_CACHE``, default ``~/.cache/ordo/tuning.json``) under a
-key made of the CPU model and flags, torch's version and the model id. An entry also records the cores it was
+key made of the CPU model and flags, torch's version, the model id and the thread share (a process alone on the
+machine and one sharing it with a peer keep separate choices). An entry also records the cores it was
 measured with: on a machine where that no longer fits (fewer cores, a new cgroup quota, more Ordo processes
 sharing it) the entry is dropped and the tower measured again. A corrupt file is ignored with a warning and
 rewritten. Tuning is skipped (the defaults run) with ``ORDO_AUTOTUNE=false``; any knob set in settings is
@@ -182,7 +183,11 @@ Runner = Callable[[TowerConfig], Callable[[int], None] | None]
 
 
 def _speed(run: Callable[[int], None], batch: int) -> float:
+    started = time.perf_counter()
     run(batch)  # warm-up: first call allocates, oneDNN picks kernels
+    first = time.perf_counter() - started
+    if first > 4 * MIN_MEASURE_S:  # a candidate this slow loses anyway: do not spend more time proving it
+        return batch / first
     calls, started = 0, time.perf_counter()
     while calls < MIN_CALLS or time.perf_counter() - started < MIN_MEASURE_S:
         run(batch)
@@ -282,7 +287,8 @@ def tuned(
     """The cached choice if it fits, else a fresh measurement (cached); ``enabled=False``: the default."""
     if not enabled:
         return TuneResult(replace(default, threads=max_threads), 0.0, source="default", cpus=cpus)
-    key = machine_key(model_id)
+    # one entry per thread share: a process sharing the machine with a peer measures (and keeps) its own choice
+    key = f"{machine_key(model_id)}-t{max_threads}"
     hit = cached_result(key, cpus, cache)
     if hit is not None and hit.config.threads <= max_threads:
         log.info(

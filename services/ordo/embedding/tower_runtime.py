@@ -74,7 +74,7 @@ def _digest(module: torch.nn.Module) -> str:
         for name, tensor in module.state_dict().items():
             if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
                 continue  # int8 packed params of a quantised text tower, dtypes, counters
-            t = tensor.float()
+            t = tensor.detach().contiguous().double()  # layout-independent: channels-last changes summation order
             h.update(f"{name}{tuple(t.shape)}{float(t.sum()):.6e}{float(t.abs().sum()):.6e}".encode())
     return h.hexdigest()[:20]
 
