@@ -340,6 +340,7 @@ class OrdoLiteEmbedder:
             self._heads = heads
             self.config = config
             self.dim = int(config["dim"])
+            self.tower.tune_text(lambda: self._run_texts(["a dog running on the beach"]), self.runtime_options.autotune)
             self._loaded = True
             logger.info("Loaded %s (dim %d) in %.1f s", self.model_id, self.dim, time.perf_counter() - started)
 
@@ -376,6 +377,8 @@ class OrdoLiteEmbedder:
         return project(features, self._heads["image.weight"], self._heads["image.bias"])
 
     def _run_texts(self, texts: list[str]) -> np.ndarray:
+        if self.tower is not None:
+            self.tower.before_text()
         features = text_features(self._text_tower, texts, batch_size=self.text_batch_size)
         return project(features, self._heads["text.weight"], self._heads["text.bias"])
 
