@@ -263,3 +263,26 @@ def test_tune_result_json_roundtrip() -> None:
     autotune.store_result("k", result)
     hit = autotune.cached_result("k", 2)
     assert hit is not None and hit.config == result.config and hit.images_per_s == 12.5
+
+
+def test_text_threads_follow_the_faster_and_onnx_follows_the_budget(tiny_vision: torch.nn.Module) -> None:
+    """A peer joining shrinks ONNX Runtime's pool (a new session); text queries take the faster thread count."""
+    import time
+
+    from ordo.embedding.tuned_tower import TunedTower
+
+    budget = cpu_budget.ThreadBudget(cpus=2, peers=1, model_threads=2, decode_threads=1, _checked=1e18)
+    runtimes = TowerRuntimes("tiny-test", tiny_vision, 32, conv=False)
+    config = TowerConfig(batch_size=4, threads=2, channels_last=False, runtime="onnxruntime")
+    tower = TunedTower(runtimes.build(config), TuneResult(config, 1.0), budget, runtimes)
+    pixels = np.random.default_rng(2).standard_normal((2, 3, 32, 32), dtype=np.float32)
+    before = tower(pixels)
+    budget.model_threads = 1  # what refresh() sets when a second Ordo process registers
+    after = tower(pixels)
+    assert tower._threads == 1 and min_cosine(before, after) >= 0.999
+
+    budget.model_threads = 2
+    tower.tune_text(lambda: time.sleep(0.002 * torch.get_num_threads()), queries=3)
+    assert tower.text_threads == 1
+    tower.tune_text(lambda: time.sleep(0.004 / torch.get_num_threads()), queries=3)
+    assert tower.text_threads == 2
