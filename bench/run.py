@@ -17,6 +17,11 @@ Benchmarks (see their module docstrings for the method):
 * ``bench.analysis_bench``: clustering (DBSCAN auto-eps) + t-SNE map of synthetic 512-d vectors at the
   ``--sizes`` vs a naive scikit-learn pipeline in the same run (extrapolated above 10k); target at 100k:
   <= 120 s and >= 10x faster; peak memory per step.
+* ``bench.cpu_speed_bench`` (issue 18): per model (ordo-lite, CLIP ViT-B/32), the tuned setting, the bare loop and
+  the bare model vs upload → searchable through ``ordo up`` (target ratio >= 0.9), the same with a second busy
+  Ordo process, and text-query latency. Not in ``--quick``.
+* ``bench.scale_bench`` (issue 18, only with ``--only scale``): 1M clustered vectors in the embedded index: upsert
+  rate, HNSW build, search p50/p99 with and without filters, recall, memory, disk, real photos upserted into it.
 * ``bench.search_latency``: SearchText over gRPC at 10k/100k vectors (target at 100k: p50 <= 15 ms,
   p99 <= 40 ms, text encoder included), with a breakdown and an exact numpy baseline + recall@10.
 
@@ -341,7 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     # the 1M scale row builds for about an hour on 2 cores the first time: only with --only scale
     benches = ("ingest", "search", "distributed", "processing", "ordo-lite", "analysis", "cpu-speed", "scale")
-    plan = [b for b in benches if args.only == b or (args.only is None and b != "scale")]
+    # cpu-speed tunes and runs four stacks (minutes): not part of the --quick smoke
+    skipped = {"scale", "cpu-speed"} if args.quick else {"scale"}
+    plan = [b for b in benches if args.only == b or (args.only is None and b not in skipped)]
     for bench in plan:
         try:
             if bench == "cpu-speed":
