@@ -96,7 +96,7 @@ def run(*, n_images: int, rounds: int, keep: bool = False) -> dict[str, Any]:
             "rounds": rounds,
             "model_batch_size": batch_size,
             "task_batch_size": settings.task_batch_size,
-            "decode_threads": settings.decode_threads,
+            "decode_threads": settings.decode_threads or "CPU budget",
             "torch_threads": torch_threads or "torch default",
             "dataset": str(measured[0].parent.parent),
         },

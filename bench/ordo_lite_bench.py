@@ -60,6 +60,7 @@ def _compute(model: str, files: list[Any], rounds: int = 3) -> dict[str, Any]:
 
     from ordo.config import Settings
     from ordo.embedding.factory import get_embedder
+    from ordo.embedding.tuned_tower import decode_threads_for
     from ordo.imaging import ImageLimits, decode
 
     settings = Settings()
@@ -72,7 +73,7 @@ def _compute(model: str, files: list[Any], rounds: int = 3) -> dict[str, Any]:
     best = 0.0
     for _ in range(rounds):
         start = time.perf_counter()
-        with ThreadPoolExecutor(settings.decode_threads) as pool:
+        with ThreadPoolExecutor(decode_threads_for(settings)) as pool:
             futures = [pool.submit(decode, b, limits, max_side=side) for b in blobs]
             for first in range(0, len(blobs), chunk):
                 embedder.embed_images([f.result()[0] for f in futures[first : first + chunk]])

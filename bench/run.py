@@ -20,6 +20,11 @@ Benchmarks (see their module docstrings for the method):
 * ``bench.concurrency_bench``: 1 vs 50 concurrent SearchText clients, ordo-lite at 100k vectors (target: >= 3x the
   single-client throughput, p99 <= 500 ms, 0 errors).
 * ``bench.soak``: a 10 s version of ``make soak`` (50 gRPC + 20 REST search clients, 8 uploaders; 0 errors).
+* ``bench.cpu_speed_bench`` (issue 18): per model (ordo-lite, CLIP ViT-B/32), the tuned setting, the bare loop and
+  the bare model vs upload → searchable through ``ordo up`` (target ratio >= 0.9), the same with a second busy
+  Ordo process, and text-query latency. Not in ``--quick``.
+* ``bench.scale_bench`` (issue 18, only with ``--only scale``): 1M clustered vectors in the embedded index: upsert
+  rate, HNSW build, search p50/p99 with and without filters, recall, memory, disk, real photos upserted into it.
 * ``bench.search_latency``: SearchText over gRPC at 10k/100k vectors (target at 100k: p50 <= 15 ms,
   p99 <= 40 ms, text encoder included), with a breakdown and an exact numpy baseline + recall@10.
 
@@ -49,7 +54,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small smoke version for CI (< 2 min)")
     parser.add_argument(
         "--only",
-        choices=["ingest", "search", "distributed", "processing", "ordo-lite", "analysis", "concurrency", "soak"],
+        choices=[
+            "ingest",
+            "search",
+            "distributed",
+            "processing",
+            "ordo-lite",
+            "analysis",
+            "concurrency",
+            "soak",
+            "cpu-speed",
+            "scale",
+        ],
         help="run one benchmark",
     )
     parser.add_argument("--images", type=int, help="ingest: images to embed (default 128; --quick 24)")
@@ -57,6 +73,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", help="search, analysis: comma-separated sizes (default 10000,100000; --quick 10000)")
     parser.add_argument("--queries", type=int, help="search: timed queries per size (default 300; --quick 100)")
     parser.add_argument("--rebuild", action="store_true", help="search: rebuild cached indexes")
+    parser.add_argument(
+        "--scale-size", type=int, default=1_000_000, help="scale: vectors in the embedded index (only with --only)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dirs (and stack logs)")
     parser.add_argument("--name", help="result file prefix (default: full / quick, plus the --only part)")
     parser.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
@@ -102,6 +121,10 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         from bench.analysis_bench import target_rows
 
         out.extend(target_rows(results["analysis"]))
+    if results.get("cpu_speed"):
+        from bench.cpu_speed_bench import target_rows as cpu_targets
+
+        out.extend(cpu_targets(results["cpu_speed"]))
     search = results.get("search")
     if search and "targets" in search:
         t = search["targets"]
@@ -290,6 +313,14 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(
             (sec, "load average before / after", f"{soak['load_avg_1m']['before']} / {soak['load_avg_1m']['after']}")
         )
+    if results.get("cpu_speed"):
+        from bench.cpu_speed_bench import table_rows as cpu_rows
+
+        rows.extend(cpu_rows(results["cpu_speed"]))
+    if results.get("scale"):
+        from bench.scale_bench import table_rows as scale_rows
+
+        rows.extend(scale_rows(results["scale"]))
     for name, err in results.get("errors", {}).items():
         rows.append((name, "ERROR", err.splitlines()[0][:200] if err else "?"))
     return rows
@@ -358,14 +389,33 @@ def main(argv: list[str] | None = None) -> int:
         "git": git_commit(),
         "errors": {},
     }
-    plan = [
-        b
-        for b in ("ingest", "search", "distributed", "processing", "ordo-lite", "analysis", "concurrency", "soak")
-        if args.only in (None, b)
-    ]
+    # the 1M scale row builds for about an hour on 2 cores the first time: only with --only scale
+    benches = (
+        "ingest",
+        "search",
+        "distributed",
+        "processing",
+        "ordo-lite",
+        "analysis",
+        "concurrency",
+        "soak",
+        "cpu-speed",
+        "scale",
+    )
+    # cpu-speed tunes and runs four stacks (minutes): not part of the --quick smoke
+    skipped = {"scale", "cpu-speed"} if args.quick else {"scale"}
+    plan = [b for b in benches if args.only == b or (args.only is None and b not in skipped)]
     for bench in plan:
         try:
-            if bench == "ordo-lite":
+            if bench == "cpu-speed":
+                from bench import cpu_speed_bench
+
+                results["cpu_speed"] = cpu_speed_bench.run(n_images=24 if args.quick else 96)
+            elif bench == "scale":
+                from bench import scale_bench
+
+                results["scale"] = scale_bench.run(n=args.scale_size, rebuild=args.rebuild)
+            elif bench == "ordo-lite":
                 from bench import ordo_lite_bench
 
                 results["ordo_lite"] = ordo_lite_bench.run(n_images=24 if args.quick else 128)

@@ -5,9 +5,16 @@ SeaweedFS per ``tests/fixtures/seaweedfs.py``) and fails if any process it start
 (``tests/fixtures/session_guard.py``).
 """
 
+import os
+
 import pytest
 
 from tests.fixtures import session_guard
+
+# Model loads in tests do not measure the machine (seconds each; tests/unit/test_cpu_tuning.py tunes the tiny
+# CLIP on purpose) and never write the user's tuning cache or register as CPU peers of real Ordo processes.
+os.environ.setdefault("ORDO_AUTOTUNE", "false")
+os.environ.setdefault("ORDO_CPU_PEERS_DIR", os.path.join("/tmp", f"ordo-test-cpu-peers-{os.getpid()}"))
 
 pytest_plugins = [
     "tests.fixtures.datasets",

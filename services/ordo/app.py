@@ -200,6 +200,7 @@ class AppContext:
         """The shared embedder of ``model``; ``load=False`` only looks (an ingest-only process answering
         GetStats must not load a model it never uses)."""
         from ordo.embedding.factory import get_embedder
+        from ordo.embedding.tuned_tower import runtime_options
 
         embedder = get_embedder(
             model,
@@ -209,6 +210,7 @@ class AppContext:
             cache_dir=self.settings.model_cache_dir or None,
             torch_threads=self.settings.torch_threads or None,
             quantize_text_on_cpu=self.settings.quantize_text_on_cpu,
+            **runtime_options(self.settings),
         )
         if load and model not in self._loaded_logged:
             self._loaded_logged.add(model)
@@ -299,6 +301,7 @@ class AppContext:
         """The pipeline embedding with ``model`` into its collection; '' means the active model."""
         from ordo.config import collection_for
         from ordo.core.embedding_pipeline import EmbeddingPipeline
+        from ordo.embedding.tuned_tower import decode_threads_for
 
         version = self.active_version
         if model and model != version.model:
@@ -316,7 +319,7 @@ class AppContext:
                     jobs=self.jobs,
                     embedder=embedder,
                     limits=self.limits,
-                    decode_threads=self.settings.decode_threads,
+                    decode_threads=decode_threads_for(self.settings),
                     thumbnail_size=self.settings.thumbnail_size,
                     decode_side=self.decode_side_for(embedder),
                     processor=self.image_processor_for(embedder, self.index_for(collection)),

@@ -101,7 +101,19 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="`auto` (GPU when present), `cpu`, `cuda`, `cuda:1`...")
     model_batch_size: int = Field(16, ge=1, le=1024, description="Images per forward pass.")
     model_cache_dir: str = Field("", description="Hugging Face cache folder (default: HF_HOME).")
-    torch_threads: int = Field(0, ge=0, description="Intra-op threads for torch on CPU (0 = torch default).")
+    torch_threads: int = Field(
+        0, ge=0, description="Model threads on CPU (0 = this process's share of the available cores, tuned)."
+    )
+    autotune: bool = Field(
+        True,
+        description="Measure the image tower at model load (batch size, threads, dtype, runtime) and keep the "
+        "fastest; cached per machine and model (ORDO_TUNING_CACHE).",
+    )
+    autotune_budget_s: float = Field(8.0, gt=0, le=600, description="Seconds of measuring a model load may spend.")
+    model_runtime: Literal["auto", "torch", "onnxruntime"] = Field(
+        "auto", description="Image tower runtime on CPU: `auto` (measured), `torch` or `onnxruntime`."
+    )
+    tuning_cache: str = Field("", description="Tuning cache file (default ~/.cache/ordo/tuning.json).")
     quantize_text_on_cpu: bool = Field(
         True, description="On a CPU, run the text tower in int8 (≈3x faster queries, cosine ≈0.999 to fp32)."
     )
@@ -151,7 +163,9 @@ class Settings(BaseSettings):
     )
     task_batch_size: int = Field(32, ge=1, description="Images per embedding task on the queue.")
     thumbnail_size: int = Field(256, ge=32, description="Thumbnail box, pixels.")
-    decode_threads: int = Field(2, ge=1, description="Decoder threads per worker (overlap decoding with the model).")
+    decode_threads: int = Field(
+        0, ge=0, description="Decoder threads per worker (0 = from this process's CPU budget: 1 per 2 model threads)."
+    )
     worker_concurrency: int = Field(1, ge=1, description="Tasks a worker runs at once (keep 1 per GPU).")
 
     # --- image processor: object crops and OCR text as extra samples ------------------------------

@@ -225,6 +225,7 @@ class RandomClipEmbedder(HFDualEncoder):
         torch_threads: int | None = None,
         seed: int = RANDOM_CLIP_SEED,
         quantize_text_on_cpu: bool = True,
+        runtime_options: Any = None,
     ) -> None:
         preset = model_name.removeprefix(RANDOM_CLIP_PREFIX)
         self.config = random_clip_config(preset)  # unknown presets fail here, before any load
@@ -240,6 +241,7 @@ class RandomClipEmbedder(HFDualEncoder):
             torch_threads=torch_threads,
             model_id=f"{RANDOM_CLIP_PREFIX}{preset}",
             quantize_text_on_cpu=quantize_text_on_cpu,
+            runtime_options=runtime_options,
         )
 
     def _load_components(self) -> tuple[Any, Any, Any]:

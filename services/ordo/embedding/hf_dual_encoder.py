@@ -19,6 +19,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from PIL import Image
 from ordo.embedding.base import checked_images, checked_texts
 from ordo.embedding.fast_preprocess import GeometryPlan
 from ordo.embedding.inference_lane import IMAGE_PRIORITY, TEXT_PRIORITY, InferenceLane
+from ordo.embedding.tuned_tower import RuntimeOptions, TunedTower, tune_tower
 from ordo.errors import ModelUnavailable
 
 logger = logging.getLogger(__name__)
@@ -185,15 +187,18 @@ class HFDualEncoder:
         torch_threads: int | None = None,
         model_id: str | None = None,
         quantize_text_on_cpu: bool = True,
+        runtime_options: RuntimeOptions | None = None,
     ) -> None:
         """Configure only; nothing heavy happens until :meth:`load`.
 
         ``local_files_only``: ``None`` (default) tries the local cache first and the Hub only if that fails;
         ``True`` never touches the network; ``False`` always consults the Hub (picks up new revisions).
-        ``torch_threads`` calls ``torch.set_num_threads`` at load time (process-wide).
+        ``torch_threads``: an explicit intra-op thread count (otherwise the process's CPU budget, measured).
         ``model_id`` overrides the derived id (for families that build their model in-process).
         ``quantize_text_on_cpu``: on a CPU, run the text tower with int8 dynamic quantisation (see
         :meth:`_quantize_text_tower`).
+        ``runtime_options``: on a CPU the vision tower's batch size, threads, dtype and runtime are measured at
+        load time (see :mod:`ordo.embedding.tuned_tower`); default: from the environment.
         """
         name = model_name.strip()
         if not name:
@@ -211,6 +216,9 @@ class HFDualEncoder:
         self.torch_threads = torch_threads
         self.quantize_text_on_cpu = quantize_text_on_cpu
         self.text_quantized = False
+        options = runtime_options or RuntimeOptions.from_env()
+        self.runtime_options = options if torch_threads is None else replace(options, threads=torch_threads)
+        self.tower: TunedTower | None = None  # the vision tower's tuned CPU runtime, set by load()
         local_dir = Path(name).expanduser()
         if model_id is not None:
             self.model_id = model_id
@@ -268,8 +276,6 @@ class HFDualEncoder:
                     f"Model {self.model_id!r} was configured for device {self.device!r}, but CUDA is not "
                     "available in this process. Set the device to 'auto' or 'cpu'."
                 )
-            if self.torch_threads is not None:
-                torch.set_num_threads(self.torch_threads)
             model, image_processor, tokenizer = self._load_components()
             self._prepare(model, image_processor, tokenizer)
             logger.info(
@@ -411,6 +417,20 @@ class HFDualEncoder:
         vision_config = getattr(config, "vision_config", None) or config
         self.input_size = int(getattr(vision_config, "image_size", 0) or DEFAULT_INPUT_SIZE)
         self._plan = self._checked_plan(image_processor)
+        if self.device == "cpu" and self._plan is not None:
+            self.tower = tune_tower(
+                self.model_id,
+                model,
+                lambda pixels: _features_tensor(model.get_image_features(pixel_values=pixels)),
+                input_size=self.input_size,
+                conv=False,
+                default_batch=self.batch_size,
+                options=self.runtime_options,
+            )
+            self.batch_size = self.tower.config.batch_size
+            self.tower.tune_text(
+                lambda: self._run_text(model, ["a dog running on the beach"]), self.runtime_options.autotune
+            )
         self._model = model
 
     def _checked_plan(self, image_processor: Any) -> GeometryPlan | None:
@@ -466,6 +486,9 @@ class HFDualEncoder:
         return self._lane.map_batches(IMAGE_PRIORITY, self._run_prepared, list(prepared), self.batch_size)
 
     def _run_prepared(self, batch: list[np.ndarray]) -> np.ndarray:
+        if self._plan is not None and self.tower is not None:
+            pixels = self._plan.to_model_input(batch, "cpu", torch.float32)
+            return self._normalised(torch.from_numpy(self.tower(pixels.numpy())))
         if self._plan is not None:
             pixels = self._plan.to_model_input(batch, self.device, self.dtype)
         else:
@@ -521,6 +544,8 @@ class HFDualEncoder:
         return self._lane.submit(TEXT_PRIORITY, self._embed_text_batches, checked).result()
 
     def _embed_text_batches(self, texts: list[str]) -> np.ndarray:
+        if self.tower is not None:
+            self.tower.before_text()
         # int8 dynamic quantisation scales activations per call, so batch mates (and their padding) would
         # nudge a text's vector: the quantised tower embeds one text per call, which keeps every text's
         # vector the same however it is batched (~6 ms a text, as fast as fp32 batches on this CPU).

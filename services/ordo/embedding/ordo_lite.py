@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from PIL import Image
 
 from ordo.embedding.base import checked_images, checked_texts
 from ordo.embedding.inference_lane import IMAGE_PRIORITY, TEXT_PRIORITY, InferenceLane
+from ordo.embedding.tuned_tower import RuntimeOptions, TunedTower, tune_tower
 from ordo.errors import ModelUnavailable
 
 logger = logging.getLogger(__name__)
@@ -144,11 +146,14 @@ def preprocess_image(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
 
 def cpu_has_native_bf16() -> bool:
     """AMX or AVX512-BF16: bfloat16 convolutions run natively (oneDNN) instead of being emulated."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
+    from ordo.embedding.autotune import native_bf16
+
+    return native_bf16()
+
+
+def pooled_features(tower: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    """The tower's forward as the runtimes see it: pooled 1,280-d features of preprocessed pixels."""
+    return tower.extract_features(pixels).mean(dim=(2, 3))
 
 
 def image_features(tower: torch.nn.Module, images: Sequence[Image.Image], *, bf16: bool = False) -> np.ndarray:
@@ -260,11 +265,13 @@ class OrdoLiteEmbedder:
         text_batch_size: int = DEFAULT_TEXT_BATCH,
         model_id: str | None = None,
         bf16_image_tower: bool | None = None,
+        runtime_options: RuntimeOptions | None = None,
     ) -> None:
         """Configure only. ``device`` other than cpu/auto is refused (ordo-lite is a CPU model);
         ``cache_dir`` is accepted for the factory's signature and unused (nothing is downloaded).
-        ``bf16_image_tower``: None (default) uses bfloat16 where the CPU has it natively (see
-        :func:`image_features`); True/False force it."""
+        ``bf16_image_tower``: None (default) lets the load-time tuner try bfloat16 where the CPU has it
+        natively (kept only if it is faster and agrees with float32); True/False force it.
+        ``runtime_options``: see :mod:`ordo.embedding.tuned_tower` (default: from the environment)."""
         del cache_dir
         requested = device.strip().lower()
         if requested not in ("", "auto", "cpu"):
@@ -278,7 +285,10 @@ class OrdoLiteEmbedder:
         self.batch_size = batch_size
         self.text_batch_size = text_batch_size
         self.heads_dir = Path(heads_dir) if heads_dir is not None else HEADS_DIR
-        self.bf16_image_tower = cpu_has_native_bf16() if bf16_image_tower is None else bf16_image_tower
+        options = runtime_options or RuntimeOptions.from_env()
+        self.runtime_options = options if bf16_image_tower is None else options.with_bf16(bf16_image_tower)
+        self.bf16_image_tower = bool(self.runtime_options.bf16)
+        self.tower: TunedTower | None = None  # the image tower's tuned runtime, set by load()
         # 0 until load(); a plain attribute so isinstance(x, Embedder) does not trigger a load.
         self.dim = 0
         # The decoder may downscale JPEGs (DCT draft) to no less than this shorter side.
@@ -313,19 +323,43 @@ class OrdoLiteEmbedder:
             self._image_tower = load_image_tower()
             apply_tower_tail(self._image_tower, self.heads_dir)
             self._text_tower = load_text_tower()
+            tower = self._image_tower
+            self.tower = tune_tower(
+                self.model_id,
+                tower,
+                lambda pixels: pooled_features(tower, pixels),
+                input_size=IMAGE_SIZE,
+                conv=True,
+                default_batch=TOWER_MICRO_BATCH,
+                options=self.runtime_options,
+            )
+            self.bf16_image_tower = self.tower.config.bf16
+            # a lane job holds whole tower calls (a text query waits for at most one job)
+            micro = self.tower.config.batch_size
+            self.batch_size = micro * max(1, -(-self.batch_size // micro))
             self._heads = heads
             self.config = config
             self.dim = int(config["dim"])
+            self.tower.tune_text(lambda: self._run_texts(["a dog running on the beach"]), self.runtime_options.autotune)
             self._loaded = True
             logger.info("Loaded %s (dim %d) in %.1f s", self.model_id, self.dim, time.perf_counter() - started)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """RGB PIL images of any size (other modes converted); float32 (n, dim), unit rows."""
         self.load()
-        prepared = checked_images(images)
+        return self.embed_prepared([preprocess_image(image) for image in checked_images(images)])
+
+    def prepare_image(self, image: Image.Image) -> np.ndarray:
+        """Crop, resize and normalise on the caller's thread (the worker's decoders), not the lane:
+        the bicubic resize costs ~3 ms an image, a tenth of the tower's time."""
+        return preprocess_image(image)
+
+    def embed_prepared(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
+        """Embed outputs of :meth:`prepare_image`; float32 (n, dim), unit rows."""
+        self.load()
         if not prepared:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._lane.map_batches(IMAGE_PRIORITY, self._run_images, prepared, self.batch_size)
+        return self._lane.map_batches(IMAGE_PRIORITY, self._run_prepared, list(prepared), self.batch_size)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Text queries; float32 (n, dim), unit rows. Empty texts are an :class:`InvalidInput`."""
@@ -335,12 +369,16 @@ class OrdoLiteEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._lane.submit(TEXT_PRIORITY, self._run_texts, checked).result()
 
-    def _run_images(self, images: list[Image.Image]) -> np.ndarray:
-        assert self._image_tower is not None
-        features = image_features(self._image_tower, images, bf16=self.bf16_image_tower)
+    def _run_prepared(self, batch: list[np.ndarray]) -> np.ndarray:
+        assert self.tower is not None
+        micro = self.tower.config.batch_size
+        parts = [self.tower(np.stack(batch[start : start + micro])) for start in range(0, len(batch), micro)]
+        features = np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=np.float32)
         return project(features, self._heads["image.weight"], self._heads["image.bias"])
 
     def _run_texts(self, texts: list[str]) -> np.ndarray:
+        if self.tower is not None:
+            self.tower.before_text()
         features = text_features(self._text_tower, texts, batch_size=self.text_batch_size)
         return project(features, self._heads["text.weight"], self._heads["text.bias"])
 
@@ -360,9 +398,10 @@ def create_ordo_lite(
     # towers (MiniLM is already small; ordo-lite is CPU-only); a thread count applies process-wide.
     for option in ("quantize_text_on_cpu", "half_on_gpu", "local_files_only"):
         options.pop(option, None)
-    threads = options.pop("torch_threads", None)
-    if threads:
-        torch.set_num_threads(int(threads))
+    threads = int(options.pop("torch_threads", None) or 0)
+    if threads:  # an explicit thread count: no longer measured (see ordo.embedding.cpu_budget)
+        base = options.get("runtime_options") or RuntimeOptions.from_env()
+        options["runtime_options"] = replace(base, threads=threads)
     return OrdoLiteEmbedder(model_name, device=device, batch_size=image_batch, cache_dir=cache_dir, **options)
 
 
