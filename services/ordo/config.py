@@ -71,8 +71,9 @@ class Settings(BaseSettings):
     qdrant_path: str = Field("", description="qdrant-client local mode path (`:memory:` or a folder); for tests.")
     collection: str = Field("", description="Vector collection name; default derived from the model id.")
     broker_url: str = Field(
-        "filesystem://",
-        description="Celery broker: `filesystem://` (serverless, embedded) or `redis://host:6379/0`.",
+        "sqlite://",
+        description="Celery broker: `sqlite://` (serverless, embedded: a transactional SQLite queue in "
+        "data_dir/queue; `filesystem://` is read as the same) or `redis://host:6379/0`.",
     )
     job_store: Literal["sqlite", "redis"] = Field("sqlite", description="Where job progress lives.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the redis job store.")
@@ -200,7 +201,7 @@ class Settings(BaseSettings):
         embedded = (
             self.object_store == "local"
             and self.vector_backend == "edge"
-            and self.broker_url.startswith("filesystem")
+            and self.embedded_queue
             and self.job_store == "sqlite"
         )
         return "embedded" if embedded else "distributed"
@@ -219,6 +220,11 @@ class Settings(BaseSettings):
             "analysis": self.analysis_address,
         }
         return specific.get(service) or self.address
+
+    @property
+    def embedded_queue(self) -> bool:
+        """Whether the broker is the embedded SQLite queue (``sqlite://``, or the old ``filesystem://``)."""
+        return self.broker_url.startswith(("sqlite", "filesystem"))
 
     @property
     def queue_dir(self) -> Path:

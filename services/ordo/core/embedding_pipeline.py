@@ -129,8 +129,10 @@ class EmbeddingPipeline:
                 try:
                     ready.append(future.result())
                 except (InvalidInput, TooLarge, NotFound) as exc:
-                    failures.append(FileFailure(ref.source_uri, exc.reason, exc.message))
-                    self._mark_failed(ref, exc.reason, exc.message)
+                    # A task carries no client text: the record says where the file came from (gone if the
+                    # asset was deleted while its task waited; then its id stands in).
+                    source = self._mark_failed(ref, exc.reason, exc.message)
+                    failures.append(FileFailure(source, exc.reason, exc.message))
             if ready:
                 with clock.stage("embed", len(ready)):
                     if all(d.prepared is not None for d in ready):
@@ -217,9 +219,11 @@ class EmbeddingPipeline:
                 prepared = prepare(image)
         return _Decoded(ref, asset, image, thumbnail, prepared)
 
-    def _mark_failed(self, ref: SampleRef, reason: str, message: str) -> None:
-        """Keep the record (so the user sees why) but drop the bytes that can never be used."""
+    def _mark_failed(self, ref: SampleRef, reason: str, message: str) -> str:
+        """Keep the record (so the user sees why) but drop the bytes that can never be used; returns the
+        asset's source URI for the failure report."""
         asset = self.catalog.find(ref.asset_id)
         if asset is not None:
             self.catalog.put(replace(asset, state=AssetState.FAILED, error=f"{reason}: {message}"))
         self.store.delete(ref.original_key)
+        return ref.source_uri or (asset.source_uri if asset is not None else f"asset://{ref.asset_id}")
