@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ordo.adapters.celery_queue import decode_task
 from ordo.app import AppContext
-from ordo.core.recovery import RecoveryReport, Reconciler
+from ordo.core.recovery import Reconciler, RecoveryReport
 from ordo.domain import EmbedTask
 
 log = logging.getLogger(__name__)

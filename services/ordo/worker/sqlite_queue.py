@@ -201,40 +201,7 @@ class Channel(virtual.Channel):
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
         while True:
-            with self._lock:
-                conn = self._conn
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    row = conn.execute(
-                        "SELECT id, payload FROM message WHERE queue = ? AND taken = 0 ORDER BY id LIMIT 1", (queue,)
-                    ).fetchone()
-                    if row is None:
-                        conn.execute("COMMIT")
-                        raise Empty()
-                    row_id, payload = row
-                except Empty:
-                    raise
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                try:
-                    try:
-                        message = json.loads(payload)
-                        reason = _check_message(message)
-                    except ValueError as exc:
-                        message, reason = None, f"unreadable queue record: {exc}"
-                    if reason:
-                        conn.execute(
-                            "INSERT OR REPLACE INTO dead_message (id, queue, payload, reason, at) VALUES (?, ?, ?, ?, ?)",
-                            (row_id, queue, str(payload)[:DEAD_PAYLOAD_KEPT], reason, time.time()),
-                        )
-                        conn.execute("DELETE FROM message WHERE id = ?", (row_id,))
-                    else:
-                        conn.execute("UPDATE message SET taken = 1 WHERE id = ?", (row_id,))
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+            row_id, message, reason = self._take_one(queue)
             if not reason:
                 self._rows[message["properties"]["delivery_tag"]] = row_id
                 return message
@@ -244,6 +211,42 @@ class Channel(virtual.Channel):
                     on_corrupt(row_id, reason)
                 except Exception:  # the row is already set aside; a lost notice must not stop consuming
                     log.exception("could not record dead letter for queue record %d", row_id)
+
+    def _take_one(self, queue: str) -> tuple[int, Any, str]:
+        """In one transaction: the oldest ready row is marked taken, or — if it is not a message Celery
+        can take — moved to ``dead_message``. Returns (row id, message, why it is corrupt or '')."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT id, payload FROM message WHERE queue = ? AND taken = 0 ORDER BY id LIMIT 1", (queue,)
+                ).fetchone()
+                if row is None:
+                    conn.execute("COMMIT")
+                    raise Empty()
+                row_id, payload = row
+                try:
+                    message = json.loads(payload)
+                    reason = _check_message(message)
+                except ValueError as exc:
+                    message, reason = None, f"unreadable queue record: {exc}"
+                if reason:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO dead_message (id, queue, payload, reason, at) VALUES (?, ?, ?, ?, ?)",
+                        (row_id, queue, str(payload)[:DEAD_PAYLOAD_KEPT], reason, time.time()),
+                    )
+                    conn.execute("DELETE FROM message WHERE id = ?", (row_id,))
+                else:
+                    conn.execute("UPDATE message SET taken = 1 WHERE id = ?", (row_id,))
+                conn.execute("COMMIT")
+            except Empty:
+                raise
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        return row_id, message, reason
 
     def settle(self, delivery_tag: str, *, requeue: bool) -> None:
         """Acknowledged → the row goes; handed back → it is ready again."""
