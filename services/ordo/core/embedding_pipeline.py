@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from ordo.chaos import checkpoint
 from ordo.core.catalog import AssetCatalog, thumbnail_key
 from ordo.core.payload import build_payload
 from ordo.domain import Asset, AssetState, EmbedTask, FileFailure, Sample, SampleRef, VectorPoint
@@ -134,6 +135,7 @@ class EmbeddingPipeline:
                     source = self._mark_failed(ref, exc.reason, exc.message)
                     failures.append(FileFailure(source, exc.reason, exc.message))
             if ready:
+                checkpoint("embed")
                 with clock.stage("embed", len(ready)):
                     if all(d.prepared is not None for d in ready):
                         vectors = self.embedder.embed_prepared([d.prepared for d in ready])  # type: ignore[attr-defined]
@@ -175,6 +177,7 @@ class EmbeddingPipeline:
         runs. It blocks the process while it runs, so it runs at the quiet moment a job ends."""
         optimize = getattr(self.index, "optimize", None)
         if optimize is not None:
+            checkpoint("optimise")
             start = time.perf_counter()
             optimize()
             log.info("vector index optimised in %.1f s", time.perf_counter() - start)
@@ -189,6 +192,7 @@ class EmbeddingPipeline:
             points.append(VectorPoint(sample.sample_id, vector.tolist(), payload))
         with clock.stage("upsert", len(points)):
             self.index.upsert(points)
+        checkpoint("write")
         if self.on_written is not None:
             with clock.stage("assign", len(points)):
                 try:
@@ -205,6 +209,7 @@ class EmbeddingPipeline:
             data = self.store.get(ref.original_key)
             asset = self.catalog.get(ref.asset_id)
         with clock.stage("decode"):
+            checkpoint("decode")
             image, _ = decode(data, self.limits, max_side=self.decode_side)
             if ref.bbox is not None:
                 b = ref.bbox

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ordo.chaos import checkpoint
 from ordo.core.catalog import AssetCatalog, thumbnail_key
 from ordo.domain import Asset, AssetState, EmbedTask, FileFailure, Job, ProcessingOptions, SampleKind, SampleRef
 from ordo.errors import InvalidInput, OrdoError, TooLarge
@@ -226,6 +227,7 @@ class IngestCore:
         """Original first, then the PENDING record, then the task: a crash between any two leaves either
         nothing acknowledged or a PENDING record that the start-up reconciler queues again."""
         key = self.catalog.put_original(asset_id, data, info.mime_type)
+        checkpoint("upload")
         asset = Asset(
             asset_id=asset_id,
             source_uri=source_uri,
@@ -285,6 +287,7 @@ class IngestCore:
                 self.model_id,
                 batcher.processing,
             )
+        checkpoint("queue")
         try:
             self.queue.submit(task)
         except OrdoError:  # not queued after all: a re-upload (or the next start) must queue these again
