@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
+
 from ordo.client import OrdoClient
 from ordo.config import Settings
 from ordo.processes import free_port, stop_process
@@ -100,6 +102,15 @@ def kill(stack: Stack) -> None:
 
 def _dead(stack: Stack) -> bool:
     return stack.process.poll() is not None
+
+
+def _wait_dead(stack: Stack, timeout: float = 15) -> bool:
+    """Whether the process exits within ``timeout`` (a failed call may arrive before the exit is seen)."""
+    try:
+        stack.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def upload_calls(stack: Stack, files: Sequence[Path], per_call: int, rng: random.Random, point: str) -> list[Path]:
@@ -242,8 +253,8 @@ def switch_round(seed: int, files: Sequence[Path], model_dir: Path, work: Path) 
         stack.client.ingest.ActivateModel(ingest_pb2.ActivateModelRequest(model=str(second)), timeout=60)
         wait_quiet(stack)
         killed = _dead(stack)
-    except Exception:
-        killed = True
+    except grpc.RpcError:
+        killed = _wait_dead(stack)
     finally:
         kill(stack)
     t0 = time.monotonic()
@@ -295,8 +306,10 @@ def analysis_round(seed: int, files: Sequence[Path], model_dir: Path, work: Path
         stack.client.analysis.CreateClusteringRun(analysis_pb2.CreateClusteringRunRequest(), timeout=60)
         stack.process.wait(timeout=60)
         killed = True
-    except Exception:
-        killed = _dead(stack)
+    except grpc.RpcError as exc:
+        if exc.code() is not grpc.StatusCode.UNAVAILABLE:  # refused, not killed: the round tests nothing
+            raise
+        killed = _wait_dead(stack)
     finally:
         kill(stack)
     t0 = time.monotonic()

@@ -31,8 +31,8 @@ import numpy as np
 from ordo.analysis import runs as rs
 from ordo.analysis.clustering import ALGORITHMS, NOISE, assign_to_nearest, centroids, cluster, match_clusters, medoids
 from ordo.analysis.runs import ClusterInfo, Members, RunRecord, RunStore
-from ordo.domain import Filter, Job, SampleKind, VectorPoint
 from ordo.chaos import checkpoint
+from ordo.domain import Filter, Job, SampleKind, VectorPoint
 from ordo.errors import Conflict, InvalidInput, NotFound, OrdoError
 from ordo.ports.job_store import JobStore
 from ordo.ports.object_store import ObjectStore

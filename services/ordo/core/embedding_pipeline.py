@@ -174,7 +174,13 @@ class EmbeddingPipeline:
     def _maintain_index(self) -> None:
         """Build the HNSW graph for new points once a job is done. The embedded engine (Qdrant Edge)
         has no background optimiser: new points are searched exactly (correct, slower) until this
-        runs. It blocks the process while it runs, so it runs at the quiet moment a job ends."""
+        runs. It rebuilds in a child process on a background thread (``maintain``), so neither serving
+        nor this worker waits for it."""
+        maintain = getattr(self.index, "maintain", None)
+        if maintain is not None:
+            checkpoint("optimise")
+            maintain()
+            return
         optimize = getattr(self.index, "optimize", None)
         if optimize is not None:
             checkpoint("optimise")
