@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small smoke version for CI (< 2 min)")
     parser.add_argument(
         "--only",
-        choices=["ingest", "search", "distributed", "processing", "ordo-lite", "analysis"],
+        choices=["ingest", "search", "distributed", "processing", "ordo-lite", "analysis", "robustness"],
         help="run one benchmark",
     )
     parser.add_argument("--images", type=int, help="ingest: images to embed (default 128; --quick 24)")
@@ -54,6 +54,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", help="search, analysis: comma-separated sizes (default 10000,100000; --quick 10000)")
     parser.add_argument("--queries", type=int, help="search: timed queries per size (default 300; --quick 100)")
     parser.add_argument("--rebuild", action="store_true", help="search: rebuild cached indexes")
+    parser.add_argument("--rebuild-sizes", help="robustness: vectors to rebuild (default 100000; --quick 5000)")
+    parser.add_argument(
+        "--pending", type=int, help="robustness: pending images to recover (default 10000; --quick 1000)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dirs (and stack logs)")
     parser.add_argument("--name", help="result file prefix (default: full / quick, plus the --only part)")
     parser.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
@@ -70,6 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--sizes: every size must be >= 100")
     if args.images < 1 or args.rounds < 1 or args.queries < 1:
         parser.error("--images, --rounds and --queries must be positive")
+    args.rebuild_sizes = [int(x) for x in (args.rebuild_sizes or ("5000" if args.quick else "100000")).split(",")]
+    args.pending = args.pending or (1000 if args.quick else 10_000)
     args.name = args.name or ("quick" if args.quick else "full") + (f"-{args.only}" if args.only else "")
     return args
 
@@ -92,6 +98,8 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(processing["target"])
     if results.get("ordo_lite"):
         out.append(results["ordo_lite"]["target"])
+    if results.get("robustness"):
+        out.extend(r["target"] for r in results["robustness"]["rebuild"].values())
     if results.get("analysis"):
         from bench.analysis_bench import target_rows
 
@@ -256,6 +264,10 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         from bench.analysis_bench import table_rows
 
         rows.extend(table_rows(results["analysis"]))
+    if results.get("robustness"):
+        from bench.robustness_bench import table_rows as robustness_rows
+
+        rows.extend(robustness_rows(results["robustness"]))
     for name, err in results.get("errors", {}).items():
         rows.append((name, "ERROR", err.splitlines()[0][:200] if err else "?"))
     return rows
@@ -325,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         "errors": {},
     }
     plan = [
-        b for b in ("ingest", "search", "distributed", "processing", "ordo-lite", "analysis") if args.only in (None, b)
+        b
+        for b in ("ingest", "search", "distributed", "processing", "ordo-lite", "analysis", "robustness")
+        if args.only in (None, b)
     ]
     for bench in plan:
         try:
@@ -348,6 +362,12 @@ def main(argv: list[str] | None = None) -> int:
 
                 # --quick: a 3k smoke of both sides (the naive t-SNE alone takes minutes at 10k)
                 results["analysis"] = analysis_bench.run(sizes=[3_000] if args.quick else args.sizes)
+            elif bench == "robustness":
+                from bench import robustness_bench
+
+                results["robustness"] = robustness_bench.run(
+                    rebuild_sizes=args.rebuild_sizes, pending=args.pending, keep=args.keep
+                )
             elif bench == "ingest":
                 from bench import ingest_throughput
 

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
         description="Celery broker: `sqlite://` (serverless, embedded: a transactional SQLite queue in "
         "data_dir/queue; `filesystem://` is read as the same) or `redis://host:6379/0`.",
     )
+    index_host_token: str = Field(
+        "", description="Bearer token of the development index host (`ordo-index://` URLs); no default."
+    )
+    index_host_token_file: str = Field("", description="File holding the index host's token (instead of the value).")
     job_store: Literal["sqlite", "redis"] = Field("sqlite", description="Where job progress lives.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the redis job store.")
 

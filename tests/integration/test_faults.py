@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -45,6 +46,8 @@ from ordo.worker.cluster import (
 from ordo.worker.dead_letters import create_dead_letters
 
 pytestmark = pytest.mark.timeout(120)
+# The index host's bearer token for this module's servers (random per session; it has no default).
+INDEX_HOST_TOKEN = secrets.token_urlsafe(32)
 
 
 @dataclass
@@ -101,7 +104,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     redis_server = RedisServer(tmp / "redis").start()
     s3 = weed.start_seaweedfs(tmp / "seaweedfs", weed.TEST_ACCESS_KEY, weed.TEST_SECRET_KEY)
     index_port = free_port()
-    index_host = start_index_host(tmp / "qdrant", index_port, tmp / "logs" / "index-host.log")
+    index_host = start_index_host(tmp / "qdrant", index_port, tmp / "logs" / "index-host.log", INDEX_HOST_TOKEN)
     shared = Servers(tmp, redis_server, s3, index_port, index_host)
     try:
         yield shared
@@ -124,6 +127,7 @@ def cluster(servers: Servers, tmp_path: Path, tiny_clip_dir: Path) -> Iterator[C
         "ORDO_S3_BUCKET": f"faults-{tag}",
         "ORDO_VECTOR_BACKEND": "qdrant",
         "ORDO_QDRANT_URL": f"ordo-index://127.0.0.1:{servers.index_port}",
+        "ORDO_INDEX_HOST_TOKEN": INDEX_HOST_TOKEN,
         "ORDO_QDRANT_PATH": "",
         "ORDO_COLLECTION": f"faults-{tag}",
         "ORDO_BROKER_URL": f"{servers.redis.url}/0",

@@ -170,6 +170,7 @@ class EdgeVectorIndex:
         # Writes applied while an out-of-process rebuild runs, replayed into the new shard at the swap.
         self._journal: list[tuple[str, tuple[Any, ...]]] | None = None
         self._rebuilding = threading.Lock()
+        self.last_rebuild: dict[str, Any] = {}  # timings of the last out-of-process rebuild
         if _has_shard(self._dir):
             self._open_existing()
 
@@ -274,7 +275,7 @@ class EdgeVectorIndex:
         with self._rebuilding:
             from ordo.adapters.edge_rebuild import rebuild
 
-            rebuild(self)
+            self.last_rebuild = rebuild(self)
             return True
 
     def maintain(self) -> bool:
