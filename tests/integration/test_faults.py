@@ -330,3 +330,37 @@ def test_one_worker_runs_tasks_at_once_and_they_share_forward_passes(cluster: Cl
     metrics = http_get(f"http://127.0.0.1:{metrics_port}/metrics")
     merged = next(line for line in metrics.splitlines() if line.startswith("ordo_worker_merged_forward_passes_total"))
     assert float(merged.split()[-1]) >= 1, cluster.logs()
+
+
+def test_a_service_killed_mid_upload_loses_nothing_acknowledged(cluster: Cluster, coco_images: list[Path]) -> None:
+    """`ordo serve all` SIGKILLed while a client streams an upload: images it had stored but not yet queued
+    (its partial batch died with it) are queued again when the client uploads them again, instead of
+    being called duplicates; every image ends up indexed once."""
+    from ordo.client import OrdoClient
+    from ordo.worker.cluster import start_services
+
+    files = coco_images[30:50]
+    cluster.start_workers(1)
+    port = free_port()
+    log = cluster.tmp / "logs" / "services.log"
+    services = start_services(cluster.env, port, log)
+    client = OrdoClient(cluster.settings.model_copy(update={"address": f"127.0.0.1:{port}"}))
+    sent = 0
+
+    def kill_after_some(path: Path, size: int) -> None:
+        nonlocal sent
+        sent += 1
+        if sent == 11:  # the first small task was queued; the rest of the stored images sat in memory
+            os.kill(services.pid, signal.SIGKILL)
+
+    with pytest.raises(Exception):  # noqa: B017 — the stream dies with the service: nothing acknowledged
+        client.upload(files, on_file=kill_after_some, timeout=60)
+    services.wait(10)
+    services = start_services(cluster.env, port, log)
+    try:
+        response = client.upload(files, timeout=60)
+        ctx = cluster.context()
+        _wait_final(cluster, ctx, response.job.job_id)
+        _assert_indexed_once(ctx, files)
+    finally:
+        stop_all([services], timeout=15)
