@@ -12,18 +12,14 @@ What we found about ``qdrant-edge-py`` 0.9.0 (beta) and how this adapter copes:
 * **The binding holds the GIL** for every call (query, update, even ``optimize()``), so calls from
   the gRPC server's threads are serialised anyway. One ``RLock`` guards the shard as well, because
   the binding does not promise thread safety and ``ensure_collection``/``close`` are check-then-act.
-* **HNSW is built only by ``optimize()``.** Edge has no background optimiser: upserted points land
-  in an appendable *plain* segment, which is searched exactly (brute force) and so returns correct
-  results at once; ``indexed_vectors_count`` stays 0 until :meth:`EdgeVectorIndex.optimize` runs the
-  optimisers, blocking, which builds HNSW for segments above the indexing threshold (default
-  10 000 KB ≈ 5 000 vectors of 512 floats). Points upserted afterwards go to a new plain segment
-  until the next ``optimize()``. Plain search is fast enough for small collections (≈1.5 ms for
-  20k × 512 on 2 cores) but grows linearly, so the ingest side should call ``optimize()`` when a
-  job finishes. Because it holds the GIL (≈170 s per 100k × 512 on 2 cores, ≈6 s per 20k) it
-  stalls every thread of the process meanwhile; upserts never call it implicitly. Once a graph
-  exists, a filter admitting less than ``full_scan_threshold`` (10 000 KB of vectors) is answered
-  exactly from the payload indexes; broader filters walk the graph and, like any HNSW, may miss an
-  occasional far-away match.
+* **HNSW is built only by ``optimize()``** (no background optimiser): upserted points land in an
+  appendable *plain* segment, searched exactly (correct at once; ≈1.5 ms for 20k × 512, linear in
+  size). The engine's own optimise holds the GIL for its whole run (≈170 s per 100k × 512 on 2
+  cores), so :meth:`EdgeVectorIndex.optimize` runs it in a child process on a dump of the shard and
+  swaps the result in (``ordo.adapters.edge_rebuild``); only the child calls :meth:`optimize_here`.
+  Segments below the indexing threshold (10 000 KB ≈ 5 000 × 512) get no graph. Once a graph exists,
+  a filter admitting less than ``full_scan_threshold`` is answered exactly from the payload indexes;
+  broader filters walk the graph and, like any HNSW, may miss an occasional far-away match.
 * **Vectors come back normalised** (cosine stores unit vectors), ids come back as ``uuid.UUID``
   (converted to ``str`` here), and a wrong vector size raises a bare ``Exception`` whose message
   starts with ``Vector dimension error`` — we check sizes ourselves first and raise ``Conflict``.
