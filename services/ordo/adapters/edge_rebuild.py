@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ordo.chaos import checkpoint
 from ordo.domain import VectorPoint
 from ordo.errors import Unavailable
 
@@ -139,6 +141,20 @@ def build(dump_dir: Path, target: Path, dim: int, indexing_threshold_kb: int, fu
         index.close()
 
 
+def _die_with_parent(parent: int) -> None:
+    """In the child: be SIGKILLed if ``ordo up`` dies (Linux ``PR_SET_PDEATHSIG``), so no orphan keeps
+    writing a generation the next start is deleting. (Set by the child itself: a ``preexec_fn`` is
+    unsafe in a process with threads, and a watcher thread could not run while optimise holds the GIL.)"""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+    if os.getppid() != parent:  # the parent died before we asked
+        os._exit(1)
+
+
 def rebuild(index: EdgeVectorIndex, timeout_s: float = 6 * 3600) -> dict[str, Any]:
     """Steps 1-4 of the module notes; returns timings. Raises ``Unavailable`` if the build fails (the
     live shard is untouched, and the journal is dropped)."""
@@ -161,11 +177,13 @@ def rebuild(index: EdgeVectorIndex, timeout_s: float = 6 * 3600) -> dict[str, An
             str(index.dim),
             str(index.indexing_threshold_kb),
             str(index.full_scan_threshold_kb),
+            str(os.getpid()),
         ]
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
         if proc.returncode != 0:
             raise Unavailable(f"index rebuild failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
         t2 = time.perf_counter()
+        checkpoint("optimise")  # the crash tests' kill point: built, not yet swapped
         timings["swap_s"] = index.swap_to(target, lambda: _point_live(path, target))
         timings.update(dump_s=round(t1 - t0, 3), build_s=round(t2 - t1, 3))
     except BaseException:
@@ -180,7 +198,8 @@ def rebuild(index: EdgeVectorIndex, timeout_s: float = 6 * 3600) -> dict[str, An
 
 
 def main(argv: list[str]) -> int:
-    dump_dir, target, dim, indexing, full_scan = argv
+    dump_dir, target, dim, indexing, full_scan, parent = argv
+    _die_with_parent(int(parent))
     build(Path(dump_dir), Path(target), int(dim), int(indexing), int(full_scan))
     return 0
 

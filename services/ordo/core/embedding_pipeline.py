@@ -178,7 +178,6 @@ class EmbeddingPipeline:
         nor this worker waits for it."""
         maintain = getattr(self.index, "maintain", None)
         if maintain is not None:
-            checkpoint("optimise")
             maintain()
             return
         optimize = getattr(self.index, "optimize", None)
