@@ -200,6 +200,7 @@ def rebuild(index: EdgeVectorIndex, timeout_s: float = 6 * 3600) -> dict[str, An
 def main(argv: list[str]) -> int:
     dump_dir, target, dim, indexing, full_scan, parent = argv
     _die_with_parent(int(parent))
+    os.nice(10)  # serving first: the build only takes CPU the serving process leaves
     build(Path(dump_dir), Path(target), int(dim), int(indexing), int(full_scan))
     return 0
 
