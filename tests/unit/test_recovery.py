@@ -152,3 +152,27 @@ def test_other_interrupted_jobs_end_with_a_reason_and_switches_are_rechecked(tmp
     assert report.switches_checked == [switch.job_id] == stack.switch_checks
     settled = stack.jobs.get(switch.job_id)
     assert settled.pending == 0 and settled.done_count == settled.total  # the switch's check can run
+
+
+def test_ops_resume_works_on_the_embedded_queue(tmp_path: Path, coco_images: list[Path]) -> None:
+    """`ordo ops resume` / ResumeJob in the embedded mode: it reads the SQLite queue (any local process
+    may), queues the job's lost work, and refuses while that work is still queued."""
+    import pytest
+
+    from ordo.app import AppContext
+    from ordo.errors import Conflict
+    from ordo.worker.resume import resume_job
+
+    settings = Settings(data_dir=tmp_path, task_batch_size=32)
+    before = AppContext(settings)
+    job = before.ingest.start_job()
+    for path in coco_images[:3]:  # fewer than the first task's size: all three sit in memory
+        before.ingest.ingest_bytes(job.job_id, path.read_bytes(), file_name=path.name)
+    before.close()  # the process dies; its partial batch with it
+    after = AppContext(settings)
+    result = resume_job(after, job.job_id)
+    assert (result.requeued, result.tasks) == (3, 1)
+    with pytest.raises(Conflict) as err:
+        resume_job(after, job.job_id)
+    assert err.value.reason == "JOB_STILL_QUEUED"
+    after.close()
