@@ -176,3 +176,25 @@ def test_ops_resume_works_on_the_embedded_queue(tmp_path: Path, coco_images: lis
         resume_job(after, job.job_id)
     assert err.value.reason == "JOB_STILL_QUEUED"
     after.close()
+
+
+def test_a_task_whose_asset_was_deleted_meanwhile_fails_that_image_alone(
+    tmp_path: Path, coco_images: list[Path], tiny_clip_dir: Path
+) -> None:
+    from ordo.app import AppContext
+
+    ctx = AppContext(Settings(data_dir=tmp_path, model=str(tiny_clip_dir), task_batch_size=32))
+    job = ctx.ingest.start_job()
+    kept, gone = (ctx.ingest.ingest_bytes(job.job_id, p.read_bytes(), file_name=p.name) for p in coco_images[:2])
+    ctx.delete_asset(gone.asset_id)  # deleted while its task waits in the queue
+    ctx.ingest.finish_enumeration(job.job_id)
+    drainer = _Stack.__new__(_Stack)  # only its drain(), on this context's queue
+    drainer.queue = ctx.queue
+    (task,) = drainer.drain()
+    result = ctx.pipeline.run(task)
+    assert result.succeeded == 1 and [f.reason for f in result.failures] == ["OBJECT_NOT_FOUND"]
+    assert result.failures[0].source_uri == f"asset://{gone.asset_id}"  # no record left to name it
+    assert ctx.catalog.find(gone.asset_id) is None  # not resurrected by the failure
+    assert ctx.index.count() == 1 and ctx.catalog.get(kept.asset_id).state is AssetState.READY
+    assert ctx.jobs.get(job.job_id).state is JobState.PARTIALLY_SUCCEEDED
+    ctx.close()
