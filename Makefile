@@ -12,7 +12,7 @@ export PYTHONUNBUFFERED := 1
 WEB_STATIC := services/ordo/gateway/static/index.html
 WEB_SRC := $(wildcard web/src/*.ts web/src/*/*.ts web/src/*.css) web/index.html web/package.json web/package-lock.json web/vite.config.ts
 
-.PHONY: help install protos protos-check lint test browser demo up up-distributed bench clean web
+.PHONY: help install protos protos-check lint test browser demo up up-distributed bench chaos clean web
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -69,6 +69,9 @@ up: $(VENV)/.installed ## run the embedded stack in the foreground (data under $
 
 up-distributed: $(VENV)/.installed ## the distributed topology without Docker: Redis, SeaweedFS, index host, services, 2 workers
 	$(BIN)/ordo ops up-distributed --workers $${WORKERS:-2} --data-dir $${ORDO_DATA_DIR:-data}/distributed
+
+chaos: $(VENV)/.installed ## SIGKILL `ordo up` at every kill point, K rounds (CHAOS_ROUNDS=20, CHAOS_IMAGES=500); prints a table
+	$(PY) -m tests.chaos --rounds $${CHAOS_ROUNDS:-20} --images $${CHAOS_IMAGES:-500}
 
 bench: $(VENV)/.installed ## benchmarks: prints a table, writes bench/results/*.json
 	$(PY) -m bench.run $(BENCH_ARGS)

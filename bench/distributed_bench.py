@@ -17,6 +17,7 @@ can be installed here), ``ordo worker`` processes; the producer is Ordo's ``Inge
 
 from __future__ import annotations
 
+import secrets
 import statistics
 import tempfile
 import threading
@@ -51,9 +52,16 @@ def _infrastructure(workdir: Path) -> Iterator[dict[str, str]]:
     redis_server = RedisServer(workdir / "redis").start()
     s3 = start_seaweedfs(workdir / "seaweedfs")
     index_port = free_port()
-    host = start_index_host(workdir / "qdrant", index_port, workdir / "logs" / "index-host.log")
+    token = secrets.token_urlsafe(32)
+    host = start_index_host(workdir / "qdrant", index_port, workdir / "logs" / "index-host.log", token)
     env = distributed_env(
-        workdir / "data", s3, index_port, redis_server.url, ORDO_TORCH_THREADS="1", ORDO_DECODE_THREADS="1"
+        workdir / "data",
+        s3,
+        index_port,
+        redis_server.url,
+        ORDO_TORCH_THREADS="1",
+        ORDO_DECODE_THREADS="1",
+        ORDO_INDEX_HOST_TOKEN=token,
     )
     try:
         yield env

@@ -65,6 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "soak",
             "cpu-speed",
             "scale",
+            "robustness",
         ],
         help="run one benchmark",
     )
@@ -75,6 +76,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rebuild", action="store_true", help="search: rebuild cached indexes")
     parser.add_argument(
         "--scale-size", type=int, default=1_000_000, help="scale: vectors in the embedded index (only with --only)"
+    )
+    parser.add_argument("--rebuild-sizes", help="robustness: vectors to rebuild (default 100000; --quick 5000)")
+    parser.add_argument(
+        "--pending", type=int, help="robustness: pending images to recover (default 10000; --quick 1000)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dirs (and stack logs)")
     parser.add_argument("--name", help="result file prefix (default: full / quick, plus the --only part)")
@@ -92,6 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--sizes: every size must be >= 100")
     if args.images < 1 or args.rounds < 1 or args.queries < 1:
         parser.error("--images, --rounds and --queries must be positive")
+    args.rebuild_sizes = [int(x) for x in (args.rebuild_sizes or ("5000" if args.quick else "100000")).split(",")]
+    args.pending = args.pending or (1000 if args.quick else 10_000)
     args.name = args.name or ("quick" if args.quick else "full") + (f"-{args.only}" if args.only else "")
     return args
 
@@ -117,6 +124,8 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     for key in ("concurrency", "soak"):
         if results.get(key):
             out.append(results[key]["target"])
+    if results.get("robustness"):
+        out.extend(r["target"] for r in results["robustness"]["rebuild"].values())
     if results.get("analysis"):
         from bench.analysis_bench import target_rows
 
@@ -321,6 +330,10 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         from bench.scale_bench import table_rows as scale_rows
 
         rows.extend(scale_rows(results["scale"]))
+    if results.get("robustness"):
+        from bench.robustness_bench import table_rows as robustness_rows
+
+        rows.extend(robustness_rows(results["robustness"]))
     for name, err in results.get("errors", {}).items():
         rows.append((name, "ERROR", err.splitlines()[0][:200] if err else "?"))
     return rows
@@ -401,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         "soak",
         "cpu-speed",
         "scale",
+        "robustness",
     )
     # cpu-speed tunes and runs four stacks (minutes): not part of the --quick smoke
     skipped = {"scale", "cpu-speed"} if args.quick else {"scale"}
@@ -445,6 +459,12 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import soak
 
                 results["soak"] = soak.run(seconds=10, keep=args.keep)
+            elif bench == "robustness":
+                from bench import robustness_bench
+
+                results["robustness"] = robustness_bench.run(
+                    rebuild_sizes=args.rebuild_sizes, pending=args.pending, keep=args.keep
+                )
             elif bench == "ingest":
                 from bench import ingest_throughput
 

@@ -68,9 +68,10 @@ def create_vector_index(settings: Settings, collection: str | None = None) -> Ve
     folder per collection under data_dir/vectors."""
     name = collection or settings.collection_name
     if settings.vector_backend == "qdrant" and settings.qdrant_url.startswith("ordo-index://"):
-        from ordo.adapters.index_host import HostedVectorIndex  # dev stand-in for a Qdrant server
+        from ordo.index_host.client import HostedVectorIndex, read_token  # dev stand-in for a Qdrant server
 
-        return HostedVectorIndex(settings.qdrant_url, name)
+        token = read_token(settings.index_host_token, settings.index_host_token_file)
+        return HostedVectorIndex(settings.qdrant_url, name, token)
     if settings.vector_backend == "qdrant":
         from ordo.adapters.qdrant_index import QdrantServerIndex
 

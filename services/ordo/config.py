@@ -71,9 +71,14 @@ class Settings(BaseSettings):
     qdrant_path: str = Field("", description="qdrant-client local mode path (`:memory:` or a folder); for tests.")
     collection: str = Field("", description="Vector collection name; default derived from the model id.")
     broker_url: str = Field(
-        "filesystem://",
-        description="Celery broker: `filesystem://` (serverless, embedded) or `redis://host:6379/0`.",
+        "sqlite://",
+        description="Celery broker: `sqlite://` (serverless, embedded: a transactional SQLite queue in "
+        "data_dir/queue; `filesystem://` is read as the same) or `redis://host:6379/0`.",
     )
+    index_host_token: str = Field(
+        "", description="Bearer token of the development index host (`ordo-index://` URLs); no default."
+    )
+    index_host_token_file: str = Field("", description="File holding the index host's token (instead of the value).")
     job_store: Literal["sqlite", "redis"] = Field("sqlite", description="Where job progress lives.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the redis job store.")
 
@@ -270,7 +275,7 @@ class Settings(BaseSettings):
         embedded = (
             self.object_store == "local"
             and self.vector_backend == "edge"
-            and self.broker_url.startswith("filesystem")
+            and self.embedded_queue
             and self.job_store == "sqlite"
         )
         return "embedded" if embedded else "distributed"
@@ -296,6 +301,11 @@ class Settings(BaseSettings):
             "analysis": self.analysis_address,
         }
         return specific.get(service) or self.address
+
+    @property
+    def embedded_queue(self) -> bool:
+        """Whether the broker is the embedded SQLite queue (``sqlite://``, or the old ``filesystem://``)."""
+        return self.broker_url.startswith(("sqlite", "filesystem"))
 
     @property
     def queue_dir(self) -> Path:

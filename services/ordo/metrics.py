@@ -89,9 +89,11 @@ def queue_depth(settings: Settings) -> dict[str, int]:
         pipe.hlen("unacked")
         waiting, unacked = pipe.execute()
         return {"waiting": int(waiting), "in_flight": int(unacked)}
-    messages = settings.queue_dir / "messages"
-    waiting = sum(1 for p in messages.glob("*.msg")) if messages.is_dir() else 0
-    return {"waiting": waiting, "in_flight": -1}
+    from ordo.worker.celery_app import queue_path
+    from ordo.worker.sqlite_queue import counts
+
+    found = counts(queue_path(settings))
+    return {"waiting": found["ready"], "in_flight": found["taken"]}
 
 
 def workers(settings: Settings) -> list[dict[str, Any]]:

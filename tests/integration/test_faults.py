@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -48,6 +49,8 @@ from ordo.worker.cluster import (
 from ordo.worker.dead_letters import create_dead_letters
 
 pytestmark = pytest.mark.timeout(120)
+# The index host's bearer token for this module's servers (random per session; it has no default).
+INDEX_HOST_TOKEN = secrets.token_urlsafe(32)
 
 
 @dataclass
@@ -104,7 +107,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     redis_server = RedisServer(tmp / "redis").start()
     s3 = weed.start_seaweedfs(tmp / "seaweedfs", weed.TEST_ACCESS_KEY, weed.TEST_SECRET_KEY)
     index_port = free_port()
-    index_host = start_index_host(tmp / "qdrant", index_port, tmp / "logs" / "index-host.log")
+    index_host = start_index_host(tmp / "qdrant", index_port, tmp / "logs" / "index-host.log", INDEX_HOST_TOKEN)
     shared = Servers(tmp, redis_server, s3, index_port, index_host)
     try:
         yield shared
@@ -127,6 +130,7 @@ def cluster(servers: Servers, tmp_path: Path, tiny_clip_dir: Path) -> Iterator[C
         "ORDO_S3_BUCKET": f"faults-{tag}",
         "ORDO_VECTOR_BACKEND": "qdrant",
         "ORDO_QDRANT_URL": f"ordo-index://127.0.0.1:{servers.index_port}",
+        "ORDO_INDEX_HOST_TOKEN": INDEX_HOST_TOKEN,
         "ORDO_QDRANT_PATH": "",
         "ORDO_COLLECTION": f"faults-{tag}",
         "ORDO_BROKER_URL": f"{servers.redis.url}/0",
@@ -343,3 +347,37 @@ def test_one_worker_runs_tasks_at_once_and_they_share_forward_passes(cluster: Cl
     metrics = http_get(f"http://127.0.0.1:{metrics_port}/metrics")
     merged = next(line for line in metrics.splitlines() if line.startswith("ordo_worker_merged_forward_passes_total"))
     assert float(merged.split()[-1]) >= 1, cluster.logs()
+
+
+def test_a_service_killed_mid_upload_loses_nothing_acknowledged(cluster: Cluster, coco_images: list[Path]) -> None:
+    """`ordo serve all` SIGKILLed while a client streams an upload: images it had stored but not yet queued
+    (its partial batch died with it) are queued again when the client uploads them again, instead of
+    being called duplicates; every image ends up indexed once."""
+    from ordo.client import OrdoClient
+    from ordo.worker.cluster import start_services
+
+    files = coco_images[30:50]
+    cluster.start_workers(1)
+    port = free_port()
+    log = cluster.tmp / "logs" / "services.log"
+    services = start_services(cluster.env, port, log)
+    client = OrdoClient(cluster.settings.model_copy(update={"address": f"127.0.0.1:{port}"}))
+    sent = 0
+
+    def kill_after_some(path: Path, size: int) -> None:
+        nonlocal sent
+        sent += 1
+        if sent == 11:  # the first small task was queued; the rest of the stored images sat in memory
+            os.kill(services.pid, signal.SIGKILL)
+
+    with pytest.raises(Exception):  # noqa: B017 — the stream dies with the service: nothing acknowledged
+        client.upload(files, on_file=kill_after_some, timeout=60)
+    services.wait(10)
+    services = start_services(cluster.env, port, log)
+    try:
+        response = client.upload(files, timeout=60)
+        ctx = cluster.context()
+        _wait_final(cluster, ctx, response.job.job_id)
+        _assert_indexed_once(ctx, files)
+    finally:
+        stop_all([services], timeout=15)

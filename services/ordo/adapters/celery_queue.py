@@ -1,5 +1,9 @@
 """Task queue on Celery. The message body is the protobuf ``ordo.v1.EmbedBatch`` (base64 inside
-Celery's JSON envelope), so producers and workers in any language share one contract."""
+Celery's JSON envelope), so producers and workers in any language share one contract.
+
+A task carries ids and object keys only — never client text such as a file name or source URI (the
+worker reads those from the asset record) — so its size is bounded by the batch size, whatever a
+client sends: a 100 KB file name once produced a message the old file transport read half-written."""
 
 from __future__ import annotations
 
@@ -36,8 +40,6 @@ def encode_task(task: EmbedTask) -> str:
             asset_id=ref.asset_id,
             original_key=ref.original_key,
             kind=KIND_TO_PB[ref.kind],
-            source_uri=ref.source_uri,
-            file_name=ref.file_name,
         )
         if ref.bbox:
             pb.bbox.CopyFrom(

@@ -12,18 +12,14 @@ What we found about ``qdrant-edge-py`` 0.9.0 (beta) and how this adapter copes:
 * **The binding holds the GIL** for every call (query, update, even ``optimize()``), so calls from
   the gRPC server's threads are serialised anyway. One ``RLock`` guards the shard as well, because
   the binding does not promise thread safety and ``ensure_collection``/``close`` are check-then-act.
-* **HNSW is built only by ``optimize()``.** Edge has no background optimiser: upserted points land
-  in an appendable *plain* segment, which is searched exactly (brute force) and so returns correct
-  results at once; ``indexed_vectors_count`` stays 0 until :meth:`EdgeVectorIndex.optimize` runs the
-  optimisers, blocking, which builds HNSW for segments above the indexing threshold (default
-  10 000 KB ≈ 5 000 vectors of 512 floats). Points upserted afterwards go to a new plain segment
-  until the next ``optimize()``. Plain search is fast enough for small collections (≈1.5 ms for
-  20k × 512 on 2 cores) but grows linearly, so the ingest side should call ``optimize()`` when a
-  job finishes. Because it holds the GIL (≈170 s per 100k × 512 on 2 cores, ≈6 s per 20k) it
-  stalls every thread of the process meanwhile; upserts never call it implicitly. Once a graph
-  exists, a filter admitting less than ``full_scan_threshold`` (10 000 KB of vectors) is answered
-  exactly from the payload indexes; broader filters walk the graph and, like any HNSW, may miss an
-  occasional far-away match.
+* **HNSW is built only by ``optimize()``** (no background optimiser): upserted points land in an
+  appendable *plain* segment, searched exactly (correct at once; ≈1.5 ms for 20k × 512, linear in
+  size). The engine's own optimise holds the GIL for its whole run (≈170 s per 100k × 512 on 2
+  cores), so :meth:`EdgeVectorIndex.optimize` runs it in a child process on a dump of the shard and
+  swaps the result in (``ordo.adapters.edge_rebuild``); only the child calls :meth:`optimize_here`.
+  Segments below the indexing threshold (10 000 KB ≈ 5 000 × 512) get no graph. Once a graph exists,
+  a filter admitting less than ``full_scan_threshold`` is answered exactly from the payload indexes;
+  broader filters walk the graph and, like any HNSW, may miss an occasional far-away match.
 * **Vectors come back normalised** (cosine stores unit vectors), ids come back as ``uuid.UUID``
   (converted to ``str`` here), and a wrong vector size raises a bare ``Exception`` whose message
   starts with ``Vector dimension error`` — we check sizes ourselves first and raise ``Conflict``.
@@ -40,14 +36,17 @@ What we found about ``qdrant-edge-py`` 0.9.0 (beta) and how this adapter copes:
 from __future__ import annotations
 
 import json
+import logging
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import qdrant_edge as qe
 
+from ordo.adapters.edge_rebuild import clean_leftovers, live_dir
 from ordo.adapters.qdrant_filters import (
     asset_filter,
     build_filter,
@@ -62,6 +61,8 @@ from ordo.adapters.qdrant_filters import (
 )
 from ordo.domain import Filter, ScoredPoint, VectorPoint
 from ordo.errors import Conflict, OrdoError, Unavailable
+
+log = logging.getLogger(__name__)
 
 # Points per engine update call: keeps one call (which holds the GIL) short for big upserts.
 UPSERT_CHUNK = 512
@@ -153,7 +154,8 @@ class EdgeVectorIndex:
         indexing_threshold_kb: int = DEFAULT_THRESHOLD_KB,
         full_scan_threshold_kb: int = DEFAULT_THRESHOLD_KB,
     ) -> None:
-        self.path = Path(path)
+        self.path = Path(path)  # the logical index; its shard lives in ``self._dir`` (see edge_rebuild)
+        self._dir = live_dir(self.path)
         self.hnsw_ef = hnsw_ef
         self._indexing_threshold_kb = indexing_threshold_kb
         self._full_scan_threshold_kb = full_scan_threshold_kb
@@ -161,21 +163,26 @@ class EdgeVectorIndex:
         self._shard: qe.EdgeShard | None = None
         self._dim: int | None = None
         self._closed = False
-        if _has_shard(self.path):
+        # Writes applied while an out-of-process rebuild runs, replayed into the new shard at the swap.
+        self._journal: list[tuple[str, tuple[Any, ...]]] | None = None
+        self._rebuilding = threading.Lock()
+        self.last_rebuild: dict[str, Any] = {}  # timings of the last out-of-process rebuild
+        if _has_shard(self._dir):
             self._open_existing()
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def _open_existing(self) -> None:
         with self._engine_errors("open"):
-            shard = qe.EdgeShard.load(str(self.path))
+            shard = qe.EdgeShard.load(str(self._dir))
+        clean_leftovers(self.path)  # we hold the shard's lock: nobody else is rebuilding it
         self._shard = shard
         self._dim = self._read_dim(shard)
         self._ensure_payload_indexes(shard)
 
     def _read_dim(self, shard: qe.EdgeShard) -> int | None:
         try:
-            config = json.loads((self.path / "edge_config.json").read_text())
+            config = json.loads((self._dir / "edge_config.json").read_text())
             return int(config["vectors"][""]["size"])
         except (OSError, ValueError, KeyError, TypeError):
             pass  # the file is the engine's, not ours: fall back to looking at a stored vector
@@ -205,12 +212,14 @@ class EdgeVectorIndex:
     def ensure_collection(self, dim: int) -> None:
         with self._lock:
             self._check_open()
-            if self._shard is None and _has_shard(self.path):
+            if self._shard is None:
+                self._dir = live_dir(self.path)
+            if self._shard is None and _has_shard(self._dir):
                 self._open_existing()  # another instance created it since we were built
             if self._shard is None:
-                self.path.mkdir(parents=True, exist_ok=True)
+                self._dir.mkdir(parents=True, exist_ok=True)
                 with self._engine_errors("create"):
-                    self._shard = qe.EdgeShard.create(str(self.path), self._config(dim))
+                    self._shard = qe.EdgeShard.create(str(self._dir), self._config(dim))
                 self._dim = dim
                 self._ensure_payload_indexes(self._shard)
                 return
@@ -244,12 +253,87 @@ class EdgeVectorIndex:
 
     # --- Edge-only maintenance ------------------------------------------------------------------
 
-    def optimize(self) -> bool:
-        """Build HNSW graphs (and merge/vacuum segments); True if anything changed.
+    @property
+    def indexing_threshold_kb(self) -> int:
+        return self._indexing_threshold_kb
 
-        Blocking and GIL-holding for its whole duration (see the module notes): call it when a batch
-        of ingestion is done, not per upsert.
-        """
+    @property
+    def full_scan_threshold_kb(self) -> int:
+        return self._full_scan_threshold_kb
+
+    def optimize(self) -> bool:
+        """Build HNSW graphs for every point; True if a new shard was swapped in. The build runs in a
+        child process (``ordo.adapters.edge_rebuild``), so this thread waits but the process keeps
+        serving; only the swap at the end holds the index (one shard load). One rebuild at a time."""
+        with self._lock:
+            if self._shard_or_none() is None or not self._dim or not self.count():
+                return False
+        with self._rebuilding:
+            from ordo.adapters.edge_rebuild import rebuild
+
+            self.last_rebuild = rebuild(self)
+            return True
+
+    def maintain(self) -> bool:
+        """Start :meth:`optimize` on a background thread unless one runs; returns whether it started.
+        What the embedding worker calls when a job ends: it goes on embedding meanwhile."""
+        if self._rebuilding.locked():
+            return False
+
+        def run() -> None:
+            try:
+                self.optimize()
+            except Exception:  # the live shard is untouched; the next job's end tries again
+                log.exception("background rebuild of %s failed", self.path)
+
+        threading.Thread(target=run, name="ordo-index-rebuild", daemon=True).start()
+        return True
+
+    # --- the rebuild's hooks (ordo.adapters.edge_rebuild) ---------------------------------------
+    def start_journal(self) -> None:
+        with self._lock:
+            self._journal = []
+
+    def stop_journal(self) -> None:
+        with self._lock:
+            self._journal = None
+
+    def _record(self, op: str, *args: Any) -> None:
+        if self._journal is not None:
+            self._journal.append((op, args))
+
+    def swap_to(self, target: Path, commit: Callable[[], None]) -> float:
+        """Open the shard built at ``target``, replay the journal into it, make it live (``commit``
+        records that durably) and close the old one. Returns the seconds the index was held."""
+        start = time.perf_counter()
+        with self._lock:
+            with self._engine_errors("open rebuilt shard"):
+                new = qe.EdgeShard.load(str(target))
+            try:
+                for op, args in self._journal or []:
+                    self._apply(new, op, *args)
+                new.flush()
+            except BaseException:
+                new.close()
+                raise
+            commit()
+            old, self._shard, self._dir, self._journal = self._shard, new, target, None
+            if old is not None:
+                with self._engine_errors("close replaced shard"):
+                    old.close()
+        return time.perf_counter() - start
+
+    def _apply(self, shard: qe.EdgeShard, op: str, *args: Any) -> None:
+        if op == "upsert":
+            shard.update(qe.UpdateOperation.upsert_points(args[0]))
+        elif op == "delete":
+            shard.update(qe.UpdateOperation.delete_points_by_filter(args[0]))
+        elif op == "set_payload":
+            shard.update(qe.UpdateOperation.set_payload_by_filter(args[0], args[1]))
+
+    def optimize_here(self) -> bool:
+        """The engine's own optimise, in this process: blocking and GIL-holding for its whole run (see
+        the module notes). Only the rebuild child calls it."""
         with self._lock:
             shard = self._shard_or_none()
             if shard is None:
@@ -286,6 +370,7 @@ class EdgeVectorIndex:
                     chunk = points[start : start + UPSERT_CHUNK]
                     batch = [qe.Point(p.id, [float(x) for x in p.vector], prepare_payload(p.payload)) for p in chunk]
                     shard.update(qe.UpdateOperation.upsert_points(batch))
+                    self._record("upsert", batch)
                 shard.flush()
 
     def search(
@@ -330,7 +415,9 @@ class EdgeVectorIndex:
             if shard is None:
                 return
             with self._engine_errors("delete"):
-                shard.update(qe.UpdateOperation.delete_points_by_filter(asset_filter(asset_id, MODELS)))
+                selector = asset_filter(asset_id, MODELS)
+                shard.update(qe.UpdateOperation.delete_points_by_filter(selector))
+                self._record("delete", selector)
                 shard.flush()
 
     def count(self, filter: Filter | None = None) -> int:
@@ -380,7 +467,9 @@ class EdgeVectorIndex:
             with self._engine_errors("set payload"):
                 for start in range(0, len(ids), UPSERT_CHUNK * 8):
                     selector = ids_filter(ids[start : start + UPSERT_CHUNK * 8], MODELS)
-                    shard.update(qe.UpdateOperation.set_payload_by_filter(selector, prepare_payload(payload)))
+                    values = prepare_payload(payload)
+                    shard.update(qe.UpdateOperation.set_payload_by_filter(selector, values))
+                    self._record("set_payload", selector, values)
 
     # --- helpers --------------------------------------------------------------------------------
 

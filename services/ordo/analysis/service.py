@@ -31,6 +31,7 @@ import numpy as np
 from ordo.analysis import runs as rs
 from ordo.analysis.clustering import ALGORITHMS, NOISE, assign_to_nearest, centroids, cluster, match_clusters, medoids
 from ordo.analysis.runs import ClusterInfo, Members, RunRecord, RunStore
+from ordo.chaos import checkpoint
 from ordo.domain import Filter, Job, SampleKind, VectorPoint
 from ordo.errors import Conflict, InvalidInput, NotFound, OrdoError
 from ordo.ports.job_store import JobStore
@@ -627,6 +628,7 @@ class AnalysisCore:
         clock = _StepClock(self.jobs, record.job_id)
         started = clock.started
         try:
+            checkpoint("analysis")
             work(record, request, clock)
         except Exception as exc:  # every failure ends the run with its reason
             reason = exc.reason if isinstance(exc, OrdoError) else "INTERNAL"

@@ -96,6 +96,9 @@ def up(port: int | None, data_dir: Path | None, no_worker: bool, http_port: int 
     ctx = _start_context(settings, preload_model=True)
     ctx.index  # noqa: B018 — open the index now: a locked embedded index should fail at start-up
     ctx.jobs  # noqa: B018
+    from ordo.worker.recover import mark_clean_shutdown, recover_at_start
+
+    console.print(recover_at_start(ctx).summary())  # before serving: a re-upload must see what is queued
     server = OrdoServer(ctx, SERVICES, settings.host, settings.port).start()
     gateway = _start_gateway(settings, server.port)
     console.print(
@@ -115,6 +118,7 @@ def up(port: int | None, data_dir: Path | None, no_worker: bool, http_port: int 
             gateway.stop()
         server.stop()
         ctx.close()
+        mark_clean_shutdown(ctx)
 
 
 def _start_gateway(settings: Settings, grpc_port: int) -> Any:

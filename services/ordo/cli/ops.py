@@ -6,7 +6,7 @@
 * ``ordo ops resume JOB_ID`` — queue a job's lost work again (see ``ordo.worker.resume``).
 * ``ordo ops flower`` — Flower on Ordo's Celery app (the embedding queue listed even with no worker up).
 * ``ordo ops index-host`` — lend one qdrant-client local-mode index to several processes (no Qdrant
-  server can be installed here; ``ordo.adapters.index_host``).
+  server can be installed here; ``ordo.index_host``: gRPC, per-run bearer token).
 * ``ordo ops up-distributed`` — Redis + SeaweedFS + index host + services + N workers, without Docker.
 """
 
@@ -113,12 +113,25 @@ def resume(job_id: str) -> None:
 @ops.command("index-host")
 @click.option("--path", required=True, help="Folder of the qdrant-client local-mode index (or :memory:).")
 @click.option("--port", default=6399, show_default=True)
-def index_host(path: str, port: int) -> None:
-    """Serve one vector index to several local processes (ORDO_QDRANT_URL=ordo-index://127.0.0.1:PORT)."""
-    from ordo.adapters.index_host import serve
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback unless you say).")
+@click.option("--token-file", default="", help="File with the bearer token (else ORDO_INDEX_HOST_TOKEN).")
+def index_host(path: str, port: int, host: str, token_file: str) -> None:
+    """Serve one vector index to several local processes over gRPC (ORDO_QDRANT_URL=ordo-index://HOST:PORT,
+    ORDO_INDEX_HOST_TOKEN on every client). Every call needs the token; there is no default."""
+    from ordo.errors import InvalidInput
+    from ordo.index_host.client import read_token
+    from ordo.index_host.server import start
 
+    try:
+        token = read_token(os.environ.get("ORDO_INDEX_HOST_TOKEN", ""), token_file)
+        if path != ":memory:":
+            Path(path).mkdir(parents=True, exist_ok=True)
+        server, bound, _ = start(path, token, host, port)
+    except InvalidInput as exc:
+        raise click.ClickException(exc.message) from exc
+    console.print(f"index host on {host}:{bound} serving {path}")
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))  # local mode persists each write; nothing to flush
-    serve(path, "127.0.0.1", port)
+    server.wait_for_termination()
 
 
 @ops.command()
@@ -205,13 +218,11 @@ def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -
         redis_server.stop()
         raise click.ClickException(str(exc)) from exc
     index_port = free_port()
-    # A key of this run's own for the index host's pickle protocol (never the built-in development key):
-    # every process started here inherits it, and it is printed with the client settings below.
-    key = os.environ.get("ORDO_INDEX_HOST_KEY") or secrets.token_hex(16)
-    os.environ["ORDO_INDEX_HOST_KEY"] = key
-    processes = [start_index_host(data_dir / "qdrant", index_port, logs / "index-host.log")]
+    # The index host's bearer token, this run's own: every process started here inherits it.
+    token = os.environ.get("ORDO_INDEX_HOST_TOKEN") or secrets.token_urlsafe(32)
+    processes = [start_index_host(data_dir / "qdrant", index_port, logs / "index-host.log", token)]
     env = distributed_env(
-        data_dir, s3, index_port, redis_server.url, ORDO_MODEL=settings.model, ORDO_INDEX_HOST_KEY=key
+        data_dir, s3, index_port, redis_server.url, ORDO_MODEL=settings.model, ORDO_INDEX_HOST_TOKEN=token
     )
     env["ORDO_AUTH"] = "required"  # the distributed topology always runs with keys
     admin_key = _first_admin_key(env)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from ordo.chaos import checkpoint
 from ordo.core.catalog import AssetCatalog, thumbnail_key
 from ordo.core.payload import build_payload
 from ordo.domain import Asset, AssetState, EmbedTask, FileFailure, Sample, SampleRef, VectorPoint
@@ -129,9 +130,12 @@ class EmbeddingPipeline:
                 try:
                     ready.append(future.result())
                 except (InvalidInput, TooLarge, NotFound) as exc:
-                    failures.append(FileFailure(ref.source_uri, exc.reason, exc.message))
-                    self._mark_failed(ref, exc.reason, exc.message)
+                    # A task carries no client text: the record says where the file came from (gone if the
+                    # asset was deleted while its task waited; then its id stands in).
+                    source = self._mark_failed(ref, exc.reason, exc.message)
+                    failures.append(FileFailure(source, exc.reason, exc.message))
             if ready:
+                checkpoint("embed")
                 with clock.stage("embed", len(ready)):
                     if all(d.prepared is not None for d in ready):
                         vectors = self.embedder.embed_prepared([d.prepared for d in ready])  # type: ignore[attr-defined]
@@ -170,9 +174,15 @@ class EmbeddingPipeline:
     def _maintain_index(self) -> None:
         """Build the HNSW graph for new points once a job is done. The embedded engine (Qdrant Edge)
         has no background optimiser: new points are searched exactly (correct, slower) until this
-        runs. It blocks the process while it runs, so it runs at the quiet moment a job ends."""
+        runs. It rebuilds in a child process on a background thread (``maintain``), so neither serving
+        nor this worker waits for it."""
+        maintain = getattr(self.index, "maintain", None)
+        if maintain is not None:
+            maintain()
+            return
         optimize = getattr(self.index, "optimize", None)
         if optimize is not None:
+            checkpoint("optimise")
             start = time.perf_counter()
             optimize()
             log.info("vector index optimised in %.1f s", time.perf_counter() - start)
@@ -187,6 +197,7 @@ class EmbeddingPipeline:
             points.append(VectorPoint(sample.sample_id, vector.tolist(), payload))
         with clock.stage("upsert", len(points)):
             self.index.upsert(points)
+        checkpoint("write")
         if self.on_written is not None:
             with clock.stage("assign", len(points)):
                 try:
@@ -203,6 +214,7 @@ class EmbeddingPipeline:
             data = self.store.get(ref.original_key)
             asset = self.catalog.get(ref.asset_id)
         with clock.stage("decode"):
+            checkpoint("decode")
             image, _ = decode(data, self.limits, max_side=self.decode_side)
             if ref.bbox is not None:
                 b = ref.bbox
@@ -217,9 +229,11 @@ class EmbeddingPipeline:
                 prepared = prepare(image)
         return _Decoded(ref, asset, image, thumbnail, prepared)
 
-    def _mark_failed(self, ref: SampleRef, reason: str, message: str) -> None:
-        """Keep the record (so the user sees why) but drop the bytes that can never be used."""
+    def _mark_failed(self, ref: SampleRef, reason: str, message: str) -> str:
+        """Keep the record (so the user sees why) but drop the bytes that can never be used; returns the
+        asset's source URI for the failure report."""
         asset = self.catalog.find(ref.asset_id)
         if asset is not None:
             self.catalog.put(replace(asset, state=AssetState.FAILED, error=f"{reason}: {message}"))
         self.store.delete(ref.original_key)
+        return ref.source_uri or (asset.source_uri if asset is not None else f"asset://{ref.asset_id}")

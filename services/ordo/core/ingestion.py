@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ordo.chaos import checkpoint
 from ordo.core import local_files
 from ordo.core.catalog import AssetCatalog, thumbnail_key
 from ordo.domain import Asset, AssetState, EmbedTask, FileFailure, Job, ProcessingOptions, SampleKind, SampleRef
 from ordo.errors import InvalidInput, OrdoError, TooLarge
 from ordo.ids import asset_id_for, batch_id_for
-from ordo.imaging import ImageLimits, probe
+from ordo.imaging import ImageInfo, ImageLimits, probe
 from ordo.ports.job_store import JobStore
 from ordo.ports.object_store import ObjectStore
 from ordo.ports.task_queue import TaskQueue
@@ -60,6 +61,10 @@ class _JobBatcher:
     processing: ProcessingOptions = field(default_factory=ProcessingOptions)  # travels with each task
 
 
+#: Locks striped by asset id: uploads of the same bytes serialise their check-store-queue, others don't.
+_ASSET_LOCK_STRIPES = 256
+
+
 class IngestCore:
     """Turns files into assets and embedding tasks; used by both the upload and the URI paths."""
 
@@ -85,6 +90,19 @@ class IngestCore:
         self._bucket_store = bucket_store
         self._batchers: dict[str, _JobBatcher] = {}
         self._lock = threading.Lock()
+        self._asset_locks = [threading.Lock() for _ in range(_ASSET_LOCK_STRIPES)]
+        # Assets whose embedding this process has queued (16-byte id prefixes, ~70 B each): a PENDING
+        # asset in here is on its way (a re-upload is a DUPLICATE); one not in here lost its task to a
+        # crash or a wiped broker, and a re-upload queues it again.
+        self._queued: set[bytes] = set()
+
+    def mark_queued(self, asset_ids: Sequence[str]) -> None:
+        """Record assets queued by someone else in this process (the start-up reconciler)."""
+        with self._lock:
+            self._queued.update(bytes.fromhex(a)[:16] for a in asset_ids)
+
+    def _asset_lock(self, asset_id: str) -> threading.Lock:
+        return self._asset_locks[int(asset_id[:8], 16) % _ASSET_LOCK_STRIPES]
 
     # --- jobs ------------------------------------------------------------------------------------
     def start_job(self, request_id: str = "", processing: ProcessingOptions | None = None) -> Job:
@@ -162,11 +180,37 @@ class IngestCore:
             batcher.seen.add(asset_id)
         if seen_in_job:
             return FileResult(file_name, source_uri, Outcome.DUPLICATE, asset_id)
-        existing = self.catalog.find(asset_id)
-        if existing is not None and existing.state is not AssetState.FAILED:
-            return FileResult(file_name, source_uri, Outcome.DUPLICATE, asset_id)
+        # Check, store and queue atomically per asset: of concurrent uploads of the same bytes exactly one
+        # is NEW and queues one embedding; the others wait here and then find the record.
+        with self._asset_lock(asset_id):
+            existing = self.catalog.find(asset_id)
+            if existing is not None and existing.state is AssetState.READY:
+                return FileResult(file_name, source_uri, Outcome.DUPLICATE, asset_id)
+            if existing is not None and existing.state is AssetState.PENDING:
+                with self._lock:
+                    on_its_way = bytes.fromhex(asset_id)[:16] in self._queued
+                if on_its_way:
+                    return FileResult(file_name, source_uri, Outcome.DUPLICATE, asset_id)
+                # Stored, never embedded, and its task is gone (a crash): queue it again, as new work.
+                self._enqueue(batcher, SampleRef(asset_id, existing.original_key, SampleKind.IMAGE))
+                return FileResult(file_name, source_uri, Outcome.NEW, asset_id)
+            return self._store_new(batcher, data, info, asset_id, file_name, source_uri, metadata, library)
 
+    def _store_new(
+        self,
+        batcher: _JobBatcher,
+        data: bytes,
+        info: ImageInfo,
+        asset_id: str,
+        file_name: str,
+        source_uri: str,
+        metadata: dict[str, str],
+        library: str,
+    ) -> FileResult:
+        """Original first, then the PENDING record, then the task: a crash between any two leaves either
+        nothing acknowledged or a PENDING record that the start-up reconciler queues again."""
         key = self.catalog.put_original(asset_id, data, info.mime_type)
+        checkpoint("upload")
         asset = Asset(
             asset_id=asset_id,
             source_uri=source_uri,
@@ -184,7 +228,7 @@ class IngestCore:
             library=library,
         )
         self.catalog.put(asset)
-        self._enqueue(batcher, SampleRef(asset_id, key, SampleKind.IMAGE, None, source_uri, file_name))
+        self._enqueue(batcher, SampleRef(asset_id, key, SampleKind.IMAGE))
         return FileResult(file_name, source_uri, Outcome.NEW, asset_id)
 
     def _record(self, job_id: str, result: FileResult) -> None:
@@ -204,6 +248,7 @@ class IngestCore:
 
     def _enqueue(self, batcher: _JobBatcher, ref: SampleRef) -> None:
         with self._lock:
+            self._queued.add(bytes.fromhex(ref.asset_id)[:16])
             batcher.pending.append(ref)
             # The job's first task is small, so a worker starts embedding while the rest still uploads.
             size = batcher.size if batcher.seq else max(1, batcher.size // 4)
@@ -226,7 +271,13 @@ class IngestCore:
                 self.model_id,
                 batcher.processing,
             )
-        self.queue.submit(task)
+        checkpoint("queue")
+        try:
+            self.queue.submit(task)
+        except OrdoError:  # not queued after all: a re-upload (or the next start) must queue these again
+            with self._lock:
+                self._queued.difference_update(bytes.fromhex(r.asset_id)[:16] for r in refs)
+            raise
 
     # --- server-side inputs ----------------------------------------------------------------------
     def run_uri_job(

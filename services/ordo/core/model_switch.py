@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
+from ordo.chaos import checkpoint
 from ordo.core.catalog import AssetCatalog, original_key
 from ordo.core.model_versions import ModelVersion, ModelVersions, VersionState
 from ordo.domain import AssetState, EmbedTask, Filter, Job, ProcessingOptions, SampleKind, SampleRef
@@ -99,6 +100,7 @@ class ModelSwitcher:
         optimize = getattr(index, "optimize", None)
         if optimize is not None and index.dim:
             optimize()  # the HNSW graph before it serves, not at its first slow searches
+        checkpoint("switch")
         flipped = self.versions.activate(version.model)
         if self.on_flip is not None:
             self.on_flip(flipped)

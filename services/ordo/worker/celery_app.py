@@ -18,11 +18,15 @@
 - Transient faults (object store, index or job store unavailable) retry the batch with exponential
   backoff and jitter (``ordo.worker.tasks``); inputs that can never succeed become dead letters
   (``ordo.worker.dead_letters``) instead of being retried.
-- The embedded mode uses kombu's serverless ``filesystem://`` transport under the data directory, so
-  one machine needs no broker server, and the same worker code runs against Redis when distributed.
+- The embedded mode uses a transactional SQLite queue under the data directory
+  (``ordo.worker.sqlite_queue``: a kombu transport that deletes a message only on acknowledgement, so
+  ``acks_late`` holds across a kill), so one machine needs no broker server, and the same worker code
+  runs against Redis when distributed.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from celery import Celery
 from kombu import Exchange, Queue
@@ -33,28 +37,30 @@ EMBED_QUEUE = "ordo.embed"
 EMBED_TASK = "ordo.embed_batch"
 
 
+def queue_path(settings: Settings) -> Path:
+    """The embedded queue's SQLite file."""
+    return settings.queue_dir / "queue.sqlite3"
+
+
+def broker_url(settings: Settings) -> str:
+    """The Celery broker URL: the embedded SQLite queue's, or the configured server's."""
+    if settings.embedded_queue:
+        from ordo.worker.sqlite_queue import queue_url
+
+        return queue_url(queue_path(settings))
+    return settings.broker_url
+
+
 def create_celery_app(settings: Settings) -> Celery:
-    app = Celery("ordo", broker=settings.broker_url, include=["ordo.worker.tasks"])
+    app = Celery("ordo", broker=broker_url(settings), include=["ordo.worker.tasks"])
     visibility = settings.visibility_timeout
     transport_options: dict[str, object] = {
         "visibility_timeout": visibility,
         "unacked_restore_interval": max(1, min(10, visibility // 4)),
         "unacked_restore_throttle": 1,
     }
-    if settings.broker_url.startswith("filesystem"):
-        messages = settings.queue_dir / "messages"
-        processed = settings.queue_dir / "processed"
-        control = settings.queue_dir / "control"  # kombu's default is ./control, relative to the cwd
-        for folder in (messages, processed, control):
-            folder.mkdir(parents=True, exist_ok=True)
-        transport_options = {
-            "data_folder_in": str(messages),
-            "data_folder_out": str(messages),
-            "processed_folder": str(processed),
-            "control_folder": str(control),
-            "store_processed": False,
-            "polling_interval": 0.05,
-        }
+    if settings.embedded_queue:
+        transport_options = {"polling_interval": 0.05}
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],

@@ -113,8 +113,10 @@ class RedisServer:
 
 
 # --- Ordo processes ------------------------------------------------------------------------------
-def start_index_host(path: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    process = _spawn([*_ordo(), "ops", "index-host", "--path", str(path), "--port", str(port)], {}, log_path)
+def start_index_host(path: Path, port: int, log_path: Path, token: str) -> subprocess.Popen[bytes]:
+    """The gRPC index host; every client needs ``token`` (``ORDO_INDEX_HOST_TOKEN``)."""
+    env = {"ORDO_INDEX_HOST_TOKEN": token}
+    process = _spawn([*_ordo(), "ops", "index-host", "--path", str(path), "--port", str(port)], env, log_path)
     wait_for_port(port, 60, process)
     return process
 

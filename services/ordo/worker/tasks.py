@@ -75,6 +75,17 @@ def _batch_across_tasks(**_: object) -> None:
         )
 
 
+@worker_init.connect
+def _dead_letter_corrupt_records(**_: object) -> None:
+    """The embedded queue sets unreadable records aside itself; they become dead letters here."""
+    from ordo.worker import sqlite_queue
+
+    def bury(row_id: int, reason: str) -> None:
+        _bury([DeadLetter("", f"queue-record-{row_id}", "", "CORRUPT_QUEUE_RECORD", reason, "queue")])
+
+    sqlite_queue.on_corrupt = bury
+
+
 @worker_ready.connect
 def _announce(sender: object = None, **_: object) -> None:
     """A first heartbeat as soon as the worker consumes, so ops (and tests) see it before any batch, then one
@@ -153,7 +164,7 @@ def _bury(letters: list[DeadLetter]) -> None:
 def _give_up(task: EmbedTask, reason: str, message: str, worker: str) -> None:
     """Account for every sample of a task that can never succeed, so its job still completes."""
     ctx = current_context()
-    failures = [FileFailure(ref.source_uri, reason, message) for ref in task.samples]
+    failures = [FileFailure(ref.source_uri or f"asset://{ref.asset_id}", reason, message) for ref in task.samples]
     ctx.jobs.record(
         task.job_id,
         failed=len(failures),
