@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -238,9 +239,11 @@ def switch_round(seed: int, files: Sequence[Path], model_dir: Path, work: Path) 
     switch must finish by itself: the new model active, every image in its collection once."""
     rng = random.Random(seed)
     data_dir = work / f"switch-{seed}"
-    second = work / "tiny-clip-b"
+    # Another name: another model and collection. A copy under <data_dir>/models, the one place
+    # ActivateModel takes a folder from (ordo.security.paths.check_model).
+    second = Path(os.path.realpath(data_dir)) / "models" / "tiny-clip-b"
     if not second.exists():
-        second.symlink_to(model_dir, target_is_directory=True)  # another name: another model, collection
+        shutil.copytree(model_dir, second)
     stack = start(data_dir, model_dir)
     try:
         upload_calls(stack, files, per_call=20, rng=rng, point="")
