@@ -30,6 +30,7 @@ import numpy as np
 
 from ordo.analysis import runs as rs
 from ordo.analysis.clustering import ALGORITHMS, NOISE, assign_to_nearest, centroids, cluster, match_clusters, medoids
+from ordo.analysis.levels import check_resolution, describe_levels, level_metrics, member_similarity, two_level
 from ordo.analysis.runs import ClusterInfo, Members, RunRecord, RunStore
 from ordo.domain import Filter, Job, SampleKind, VectorPoint
 from ordo.errors import Conflict, InvalidInput, NotFound, OrdoError
@@ -60,7 +61,7 @@ TextEncoder = Callable[[list[str]], np.ndarray]
 @dataclass(frozen=True)
 class ClusteringRequest:
     filter: Filter = field(default_factory=Filter)
-    algorithm: str = "dbscan"
+    algorithm: str = "leiden"
     eps: float = 0.0  # 0: automatic (k-distance knee)
     min_samples: int = 0  # 0: default
     min_cluster_size: int = 0
@@ -68,6 +69,7 @@ class ClusteringRequest:
     label_field: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)  # asset id -> ground-truth class
     seed: int = 0
+    resolution: float = 0.0  # leiden only; 0: 1 (modularity)
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,7 @@ class AnalysisCore:
         return self.runs.get(record.run_id), self.jobs.get(job.job_id)
 
     def _checked_clustering(self, request: ClusteringRequest) -> ClusteringRequest:
-        algorithm = request.algorithm or "dbscan"
+        algorithm = request.algorithm or "leiden"
         if algorithm not in ALGORITHMS:
             raise InvalidInput(
                 f"unknown algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}", reason="BAD_ALGORITHM"
@@ -206,6 +208,7 @@ class AnalysisCore:
             raise InvalidInput(
                 f"eps is a cosine distance in (0, 2] (0 = choose automatically), got {request.eps}", reason="BAD_EPS"
             )
+        check_resolution(request.resolution)
         for name in ("min_samples", "min_cluster_size", "n_clusters"):
             if getattr(request, name) < 0:
                 raise InvalidInput(f"{name} must not be negative, got {getattr(request, name)}", reason="BAD_PARAMETER")
@@ -233,7 +236,7 @@ class AnalysisCore:
 
     def _run_clustering(self, record: RunRecord, request: ClusteringRequest, clock: _StepClock) -> RunRecord:
         data: _Loaded = clock.step("load", lambda: self._load(request.filter, request.label_field))
-        if len(data.sample_ids) < request.min_samples and request.algorithm != "kmeans":
+        if len(data.sample_ids) < request.min_samples and request.algorithm in ("dbscan", "hdbscan"):
             raise Conflict(
                 f"only {len(data.sample_ids)} sample(s) left, fewer than min_samples={request.min_samples}",
                 reason="TOO_FEW_SAMPLES",
@@ -249,6 +252,7 @@ class AnalysisCore:
                 min_cluster_size=request.min_cluster_size,
                 n_clusters=request.n_clusters or None,
                 seed=request.seed,
+                resolution=request.resolution or None,
             ),
         )
         labels = result.labels
@@ -256,8 +260,17 @@ class AnalysisCore:
         ids, carried = clock.step("match", lambda: self._match(previous, data.sample_ids, labels))
         label_values, centre_matrix = centroids(data.vectors, labels)
         clusters = self._summaries(data, labels, label_values, centre_matrix, ids, carried)
-        clock.step("name", lambda: self._name(clusters, centre_matrix, record.model_id))
+        groups, group_centres = two_level(self.runs, data, result, clusters, previous.run_id if previous else "")
+        clock.step(
+            "name",
+            lambda: (
+                self._name(clusters, centre_matrix, record.model_id),
+                self._name(groups, group_centres, record.model_id),
+            ),
+        )
         metrics = clock.step("metrics", lambda: _metrics(data, labels, request))
+        metrics.update(level_metrics(data, labels, result.leaf_groups, request))
+        describe_levels(record, result, groups)
         record.sample_count = len(data.sample_ids)
         record.cluster_count = len(clusters)
         record.noise_count = int((labels == NOISE).sum())
@@ -270,10 +283,13 @@ class AnalysisCore:
             sample_ids=rs.as_bytes_array(data.sample_ids),
             asset_ids=rs.as_bytes_array(data.asset_ids),
             labels=labels.astype(np.int32),
+            similarity=member_similarity(data.vectors, labels, centre_matrix),
         )
 
         def write() -> None:
             self.runs.save_data(record.run_id, members, centroids=centre_matrix, clusters=clusters)
+            if groups:
+                self.runs.save_groups(record.run_id, groups)
             self._label_payloads(record.run_id, data.sample_ids, labels, [c.cluster_id for c in clusters])
             self._succeed(record, clock)
 
@@ -687,6 +703,7 @@ def _clustering_params(request: ClusteringRequest) -> dict[str, Any]:
         "min_samples": request.min_samples,
         "min_cluster_size": request.min_cluster_size,
         "n_clusters": request.n_clusters,
+        "resolution": request.resolution,
         "label_field": request.label_field,
         "labelled_assets": len(request.labels),
     }
