@@ -29,6 +29,9 @@ Noise: every point belongs to a community, so noise is only what is clearly apar
 its k-th neighbour is beyond Tukey's far-out fence (Q3 + 3·IQR of all k-distances) — a scattered outlier next
 to a dense blob — or a community smaller than ``min_cluster_size``. On cifar10-2k that is a few percent.
 
+Limitation: modularity cuts even a structureless blob into a few parts (a random k-NN graph has modularity
+well above 0); those parts are then neighbours on the map and in the group list, not wrong answers.
+
 Scale: the graph is built on the embeddings themselves up to ``large_scale.LARGE_N`` points; above that on the
 64-d projection (``large_scale.reduce``), and above ``GRAPH_MAX`` on a seeded sample of ``GRAPH_MAX`` points,
 every other point joining the cluster most of its ``ASSIGN_NEIGHBOURS`` nearest sampled points belong to
@@ -103,8 +106,12 @@ def fuzzy_graph(indices: np.ndarray, similarity: np.ndarray) -> object:
     distances = np.sqrt(np.clip(2.0 - 2.0 * similarity, 0.0, None))  # euclidean on unit vectors
     knn_dists = np.hstack([np.zeros((n, 1)), distances]).astype(np.float32)
     graph, _, _ = fuzzy_simplicial_set(
-        np.zeros((n, 1), dtype=np.float32), knn_indices.shape[1], 0, "euclidean",
-        knn_indices=knn_indices, knn_dists=knn_dists,
+        np.zeros((n, 1), dtype=np.float32),
+        knn_indices.shape[1],
+        0,
+        "euclidean",
+        knn_indices=knn_indices,
+        knn_dists=knn_dists,
     )
     coo = graph.tocoo()
     upper = coo.row < coo.col

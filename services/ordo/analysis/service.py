@@ -393,10 +393,8 @@ class AnalysisCore:
         from ordo.analysis.projection import METHODS
 
         method = request.method or "tsne"
-        if method == "umap":
-            raise InvalidInput("UMAP is not available in this build; use tsne or pca", reason="UNSUPPORTED_METHOD")
         if method not in METHODS:
-            raise InvalidInput(f"unknown projection method {method!r}; use tsne or pca", reason="BAD_METHOD")
+            raise InvalidInput(f"unknown projection method {method!r}; use tsne, umap or pca", reason="BAD_METHOD")
         if not np.isfinite(request.perplexity) or request.perplexity < 0:
             raise InvalidInput(
                 f"perplexity must be a positive number, got {request.perplexity}", reason="BAD_PERPLEXITY"
