@@ -12,7 +12,7 @@ from ordo.analysis.browse import RunBrowser
 from ordo.analysis.service import ClusteringRequest, ProjectionRequest
 from ordo.domain import VectorPoint
 from ordo.errors import Conflict, InvalidInput, NotFound
-from tests.unit.test_analysis_service import DIM, K, PER_CLUSTER, Stack, asset_id, blob_points, point_id, stack  # noqa: F401
+from tests.unit.test_analysis_service import DIM, PER_CLUSTER, K, Stack, asset_id, blob_points, point_id, stack  # noqa: F401
 
 
 def _labels() -> dict[str, str]:
