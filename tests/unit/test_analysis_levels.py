@@ -4,6 +4,8 @@ NaN vectors, a run interrupted midway). Synthetic vectors (no model), so every e
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,14 @@ from ordo.analysis.browse import RunBrowser
 from ordo.analysis.service import ClusteringRequest, ProjectionRequest
 from ordo.domain import VectorPoint
 from ordo.errors import Conflict, InvalidInput, NotFound
-from tests.unit.test_analysis_service import DIM, PER_CLUSTER, K, Stack, asset_id, blob_points, point_id, stack  # noqa: F401
+from tests.unit.test_analysis_service import DIM, PER_CLUSTER, K, Stack, asset_id, blob_points, point_id
+
+
+@pytest.fixture
+def stack(tmp_path: Path):
+    s = Stack(tmp_path)
+    yield s
+    s.index.close()
 
 
 def _labels() -> dict[str, str]:
