@@ -5,7 +5,8 @@ k-means baseline with k = the number of true classes) one ``CreateClusteringRun`
 (scratch) collection with the folder's labels as ground truth (asset id = SHA-256 of the file's bytes → label);
 its job is followed to the end and the finished ``Run`` is read back: purity, NMI, ARI and noise as the service
 computed them (see ``ordo.analysis.metrics`` for how noise enters each), cluster count, the service's own
-seconds, and the names of the largest clusters. Nothing is re-computed locally: the numbers are what a user of the API gets.
+seconds, and the names of the largest clusters. Nothing is re-computed locally: the numbers are what a user
+of the API gets.
 
 Two more columns (issue 15): the **largest cluster's share** of the samples, and **naming accuracy** — the
 share of clusters whose name or top-3 terms name their majority class: the label itself, a synonym or a kind of
