@@ -506,6 +506,12 @@ class AnalysisCore:
                     info.name, info.renamed = name, True
                     self.runs.save_clusters(run_id, clusters)
                     return info
+            groups = self.runs.groups(run_id)  # a two-level run's groups are renamed the same way
+            for info in groups:
+                if info.cluster_id == cluster_id:
+                    info.name, info.renamed = name, True
+                    self.runs.save_groups(run_id, groups)
+                    return info
         raise NotFound(f"run {run_id} has no cluster {cluster_id!r}", reason="CLUSTER_NOT_FOUND")
 
     # ------------------------------------------------------------------------------------------ duplicates
