@@ -289,7 +289,9 @@ def test_runs_run_on_the_background_pool_and_list_in_pages(stack: Stack) -> None
     stack.upsert(blob_points(0))
     with ThreadPoolExecutor(max_workers=1) as pool:
         # automatic eps here (the k-distance knee may leave an edge point or two as noise)
-        started = [stack.core.start_clustering(ClusteringRequest(), background=pool)[0] for _ in range(3)]
+        started = [
+            stack.core.start_clustering(ClusteringRequest(algorithm="dbscan"), background=pool)[0] for _ in range(3)
+        ]
     assert all(r.state in (rs.RUNNING, rs.SUCCEEDED) for r in started)
     newest_first = sorted((r.run_id for r in started), reverse=True)
     page1, token = stack.core.list_runs(2)
@@ -363,5 +365,7 @@ def test_metrics_from_a_payload_label_field(stack: Stack) -> None:
     record, _ = stack.core.start_clustering(ClusteringRequest(algorithm="dbscan", eps=0.1, label_field="label"))
     assert record.metrics["labelled_count"] == K * PER_CLUSTER
     assert record.metrics["purity"] == pytest.approx(1 - 10 / (K * PER_CLUSTER))
-    unlabelled, _ = stack.core.start_clustering(ClusteringRequest(algorithm="dbscan", eps=0.1, label_field="no_such_field"))
+    unlabelled, _ = stack.core.start_clustering(
+        ClusteringRequest(algorithm="dbscan", eps=0.1, label_field="no_such_field")
+    )
     assert unlabelled.metrics["labelled_count"] == 0 and "purity" not in unlabelled.metrics

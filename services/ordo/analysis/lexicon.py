@@ -49,7 +49,17 @@ def _forms(text: str) -> set[str]:
 
 
 def matches(term: str, label: str) -> bool:
-    """True when ``term`` names ``label``: equal (plurals folded), a synonym, or a kind of it (WordNet)."""
+    """True when ``term`` names ``label``: equal (plurals folded), a synonym, or a kind of it (WordNet).
+
+    A compound not in the lexicon is judged by its head, the last word ("semi truck" is a truck), as English
+    compounds are right-headed."""
+    if _matches(term, label):
+        return True
+    words = term.strip().lower().split()
+    return len(words) > 1 and term.strip().lower() not in entries() and _matches(words[-1], label)
+
+
+def _matches(term: str, label: str) -> bool:
     label_forms = _forms(label)
     term_forms = _forms(term)
     if label_forms & term_forms:
