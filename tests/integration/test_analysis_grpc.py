@@ -290,6 +290,7 @@ def test_runs_survive_a_restart(tmp_path: Path, tiny_clip_dir: Path) -> None:
         second.stop()
 
 
+@pytest.mark.timeout(900)  # the first run encodes the naming vocabulary (5,160 terms x 2 prompts)
 def test_real_photos_cluster_and_new_ones_join_incrementally(
     tmp_path: Path, tiny_clip_dir: Path, coco_images: list[Path]
 ) -> None:
