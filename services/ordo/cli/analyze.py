@@ -85,15 +85,15 @@ def print_run(run: Any) -> None:
 def clusters_table(run_id: str, clusters: list[Any]) -> Table:
     # ids are what users copy into the next command: never wrapped or cut
     ident = Column("cluster", no_wrap=True, min_width=12)
-    table = Table(
-        ident, "name", "size", "top terms", "group / leaves", "representatives", title=f"clusters of {run_id}"
-    )
+    levels = any(c.parent_id or c.child_count for c in clusters)  # two-level runs only: keep others narrow
+    columns = ["name", "size", "top terms", *(["group / leaves"] if levels else []), "representatives"]
+    table = Table(ident, *columns, title=f"clusters of {run_id}")
     for c in clusters:
         name = f"{c.name} (renamed)" if c.renamed else c.name
         terms = ", ".join(c.top_terms[:3])
-        level = f"{c.child_count} leaves" if c.child_count else c.parent_id
+        level = [f"{c.child_count} leaves" if c.child_count else c.parent_id] if levels else []
         reps = " ".join(a[:12] for a in c.representative_asset_ids[:3])
-        table.add_row(c.cluster_id, name, str(c.size), terms, level, reps)
+        table.add_row(c.cluster_id, name, str(c.size), terms, *level, reps)
     return table
 
 
