@@ -130,7 +130,7 @@ def leiden(graph: object, resolution: float, seed: int) -> np.ndarray:
         weights="weight",
         resolution_parameter=resolution,
         seed=seed,
-        n_iterations=-1,  # until no improvement: Leiden converges in a few passes
+        n_iterations=2,  # the library default: until convergence took 6x longer (100k: 12 passes per call)
     )
     return np.asarray(partition.membership, dtype=np.int64)
 
