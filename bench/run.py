@@ -294,6 +294,10 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         from bench.analysis_bench import table_rows
 
         rows.extend(table_rows(results["analysis"]))
+        if results["analysis"].get("default"):
+            from bench.default_clustering_bench import table_rows as default_rows
+
+            rows.extend(default_rows(results["analysis"]["default"]))
     conc = results.get("concurrency")
     if conc:
         sec = f"concurrency @{conc['config']['vectors']:,} (ordo-lite, {conc['config']['seconds']:.0f} s each)"
@@ -448,6 +452,11 @@ def main(argv: list[str] | None = None) -> int:
 
                 # --quick: a 3k smoke of both sides (the naive t-SNE alone takes minutes at 10k)
                 results["analysis"] = analysis_bench.run(sizes=[3_000] if args.quick else args.sizes)
+                from bench import default_clustering_bench  # issue 15: the default (Leiden) at 100k and 1M
+
+                results["analysis"]["default"] = default_clustering_bench.run(
+                    (3_000,) if args.quick else (100_000, 1_000_000)
+                )
             elif bench == "concurrency":
                 from bench import concurrency_bench
 

@@ -194,7 +194,9 @@ def test_bad_requests_get_clear_codes_and_persist_nothing(served: Served) -> Non
     cases = [
         (apb.CreateClusteringRunRequest(params=apb.ClusteringParams(eps=-0.2)), invalid, "BAD_EPS"),
         (
-            apb.CreateClusteringRunRequest(params=apb.ClusteringParams(min_samples=10_000)),
+            apb.CreateClusteringRunRequest(
+                params=apb.ClusteringParams(algorithm=apb.CLUSTERING_ALGORITHM_DBSCAN, min_samples=10_000)
+            ),
             precondition,
             "TOO_FEW_SAMPLES",
         ),
@@ -209,6 +211,8 @@ def test_bad_requests_get_clear_codes_and_persist_nothing(served: Served) -> Non
             "MISSING_N_CLUSTERS",
         ),
         (apb.CreateClusteringRunRequest(params=apb.ClusteringParams(algorithm=42)), invalid, "BAD_ENUM"),
+        (apb.CreateClusteringRunRequest(params=apb.ClusteringParams(resolution=1e9)), invalid, "BAD_RESOLUTION"),
+        (apb.CreateClusteringRunRequest(params=apb.ClusteringParams(resolution=-1)), invalid, "BAD_RESOLUTION"),
     ]
     for request, code, reason in cases:
         refused(lambda r=request: analysis.CreateClusteringRun(r), code, reason)
@@ -286,6 +290,7 @@ def test_runs_survive_a_restart(tmp_path: Path, tiny_clip_dir: Path) -> None:
         second.stop()
 
 
+@pytest.mark.timeout(900)  # the first run encodes the naming vocabulary (5,160 terms x 2 prompts)
 def test_real_photos_cluster_and_new_ones_join_incrementally(
     tmp_path: Path, tiny_clip_dir: Path, coco_images: list[Path]
 ) -> None:
@@ -338,7 +343,7 @@ def test_cli_commands(served: Served, tmp_path: Path, monkeypatch: pytest.Monkey
     if served.ctx.index.count() == 0:  # this test may run alone
         served.ctx.index.ensure_collection(served.ctx.embedder.dim)
         served.ctx.index.upsert(synthetic_points(served.ctx))
-    made = cli_json("analyze", "cluster", "--eps", "0.05", "--min-samples", "4")
+    made = cli_json("analyze", "cluster", "--algorithm", "dbscan", "--eps", "0.05", "--min-samples", "4")
     run_id = made["run"]["runId"]
     assert made["run"]["state"] == "RUN_STATE_SUCCEEDED" and len(made["clusters"]) == K
     cluster_id = made["clusters"][0]["clusterId"]
@@ -355,3 +360,92 @@ def test_cli_commands(served: Served, tmp_path: Path, monkeypatch: pytest.Monkey
     assert len(hits) == int(made["clusters"][0]["size"])  # int64 is a string in JSON
     failed = runner.invoke(main, ["analyze", "cluster", "--eps", "-1"])
     assert failed.exit_code != 0 and "INVALID_ARGUMENT" in failed.output
+
+
+def test_two_level_runs_members_and_compare_over_grpc(served: Served) -> None:
+    """Leiden (the default) over gRPC: groups and leaves, members in pages, CompareRuns; hostile inputs refused."""
+    analysis = served.client.analysis
+    if served.ctx.index.count() == 0:  # this test may run alone
+        served.ctx.index.ensure_collection(served.ctx.embedder.dim)
+        served.ctx.index.upsert(synthetic_points(served.ctx))
+    labels = {asset_id(i): f"class{i // PER_CLUSTER}" for i in range(K * PER_CLUSTER)}
+    created = analysis.CreateClusteringRun(apb.CreateClusteringRunRequest(labels=labels))
+    assert wait_job(served.client, created.job.job_id).state == common_pb2.JOB_STATE_SUCCEEDED
+    run = analysis.GetRun(apb.GetRunRequest(run_id=created.run.run_id)).run
+    assert run.clustering.algorithm == apb.CLUSTERING_ALGORITHM_LEIDEN and run.group_count == K
+    assert run.metrics.group_nmi == pytest.approx(1.0) and 0 < run.metrics.largest_cluster_fraction <= 0.34
+    groups = analysis.GetClusters(
+        apb.GetClustersRequest(run_id=run.run_id, level=apb.CLUSTER_LEVEL_GROUP, page_size=10)
+    ).clusters
+    assert len(groups) == K and all(g.level == apb.CLUSTER_LEVEL_GROUP and g.child_count >= 1 for g in groups)
+    leaves = analysis.GetClusters(apb.GetClustersRequest(run_id=run.run_id, parent_id=groups[0].cluster_id)).clusters
+    assert sum(c.size for c in leaves) == groups[0].size and {c.parent_id for c in leaves} == {groups[0].cluster_id}
+    page = analysis.ListClusterMembers(
+        apb.ListClusterMembersRequest(run_id=run.run_id, cluster_id=groups[0].cluster_id, page_size=7)
+    )
+    assert len(page.members) == 7 and page.total_size == groups[0].size and page.next_page_token
+    assert page.members[0].similarity >= page.members[-1].similarity
+    other = analysis.CreateClusteringRun(
+        apb.CreateClusteringRunRequest(
+            params=apb.ClusteringParams(algorithm=apb.CLUSTERING_ALGORITHM_KMEANS, n_clusters=1)
+        )
+    )
+    wait_job(served.client, other.job.job_id)
+    compared = analysis.CompareRuns(apb.CompareRunsRequest(run_id_a=run.run_id, run_id_b=other.run.run_id))
+    n = run.sample_count  # earlier tests of this module may have added samples
+    assert compared.common_samples == n and compared.ari == pytest.approx(0.0, abs=1e-9)
+    assert sum(c.count for c in compared.cells) == n and compared.stayed + compared.moved <= n
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    long_id = "a" * 65
+    refused(
+        lambda: analysis.ListClusterMembers(apb.ListClusterMembersRequest(run_id=run.run_id, cluster_id=long_id)),
+        invalid,
+        "BAD_CLUSTER_ID",
+    )
+    refused(
+        lambda: analysis.ListClusterMembers(
+            apb.ListClusterMembersRequest(run_id=run.run_id, cluster_id=groups[0].cluster_id, page_size=1001)
+        ),
+        invalid,
+        "BAD_PAGE_SIZE",
+    )
+    refused(
+        lambda: analysis.ListClusterMembers(
+            apb.ListClusterMembersRequest(
+                run_id=run.run_id, cluster_id=groups[1].cluster_id, page_token=page.next_page_token
+            )
+        ),
+        invalid,
+        "BAD_PAGE_TOKEN",
+    )
+    refused(
+        lambda: analysis.ListClusterMembers(
+            apb.ListClusterMembersRequest(run_id=run.run_id, cluster_id="0123456789ab")
+        ),
+        grpc.StatusCode.NOT_FOUND,
+        "CLUSTER_NOT_FOUND",
+    )
+    refused(
+        lambda: analysis.CompareRuns(apb.CompareRunsRequest(run_id_a=run.run_id, run_id_b="../../x")),
+        invalid,
+        "BAD_RUN_ID",
+    )
+    refused(
+        lambda: analysis.CompareRuns(
+            apb.CompareRunsRequest(run_id_a=run.run_id, run_id_b=other.run.run_id, max_cells=10_001)
+        ),
+        invalid,
+        "BAD_PAGE_SIZE",
+    )
+    refused(
+        lambda: analysis.CompareRuns(
+            apb.CompareRunsRequest(run_id_a=run.run_id, run_id_b=other.run.run_id, level=apb.CLUSTER_LEVEL_GROUP)
+        ),
+        invalid,
+        "NO_GROUPS",
+    )
+    refused(
+        lambda: analysis.GetClusters(apb.GetClustersRequest(run_id=run.run_id, parent_id="b" * 65)),
+        invalid,
+        "BAD_CLUSTER_ID",
+    )

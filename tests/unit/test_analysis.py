@@ -287,7 +287,7 @@ def test_invalid_parameters_are_rejected(blobs: tuple[np.ndarray, np.ndarray, np
         (lambda: medoids(vectors, truth.astype(float)), "integers"),
         (lambda: match_clusters({}, {}, min_overlap=0), "min_overlap"),
         (lambda: assign_to_nearest(vectors, vectors[:2], max_distance=-1), "max_distance"),
-        (lambda: project(vectors, "umap"), "unknown projection method"),  # type: ignore[arg-type]
+        (lambda: project(vectors, "isomap"), "unknown projection method"),  # type: ignore[arg-type]
         (lambda: project(vectors, "tsne", perplexity=0), "perplexity"),
         (lambda: evaluate(truth, truth[:5]), "labels_pred"),
         (lambda: silhouette(vectors, truth, sample_size=1), "sample_size"),

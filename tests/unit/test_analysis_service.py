@@ -98,7 +98,7 @@ def cluster_of_each_class(stack: Stack, n: int) -> dict[int, str]:
 def test_clustering_run_is_persisted_labels_payloads_and_survives_restart(stack: Stack) -> None:
     stack.upsert(blob_points(0))
     labels = {asset_id(i): f"class{i // PER_CLUSTER}" for i in range(K * PER_CLUSTER)}
-    record, job = stack.core.start_clustering(ClusteringRequest(eps=0.1, labels=labels))
+    record, job = stack.core.start_clustering(ClusteringRequest(algorithm="dbscan", eps=0.1, labels=labels))
     assert record.state == rs.SUCCEEDED and record.kind == rs.CLUSTERING
     assert stack.jobs.get(job.job_id).state == JobState.SUCCEEDED
     assert record.sample_count == K * PER_CLUSTER and record.cluster_count == K and record.noise_count == 0
@@ -132,7 +132,7 @@ def test_clustering_run_is_persisted_labels_payloads_and_survives_restart(stack:
 
 def test_stable_ids_across_runs_and_renames_are_carried(stack: Stack) -> None:
     stack.upsert(blob_points(0))
-    first, _ = stack.core.start_clustering(ClusteringRequest(eps=0.1))
+    first, _ = stack.core.start_clustering(ClusteringRequest(algorithm="dbscan", eps=0.1))
     before = cluster_of_each_class(stack, K * PER_CLUSTER)
     renamed = stack.core.rename_cluster(first.run_id, before[1], "  my beach photos ")
     assert renamed.name == "my beach photos" and renamed.renamed
@@ -158,12 +158,12 @@ def test_cluster_names_come_from_the_text_encoder_and_renames_win(stack: Stack) 
 
     stack.core.text_encoder = encode
     stack.upsert(blob_points(0))
-    record, _ = stack.core.start_clustering(ClusteringRequest(eps=0.1))
+    record, _ = stack.core.start_clustering(ClusteringRequest(algorithm="dbscan", eps=0.1))
     clusters = stack.core.get_clusters(record.run_id, 10)[0]
     assert all(c.name and c.top_terms and len(c.top_terms) == len(c.top_term_scores) for c in clusters)
     assert len({c.name for c in clusters}) == K
     stack.core.rename_cluster(record.run_id, clusters[0].cluster_id, "mine")
-    rerun, _ = stack.core.start_clustering(ClusteringRequest(eps=0.1))
+    rerun, _ = stack.core.start_clustering(ClusteringRequest(algorithm="dbscan", eps=0.1))
     names = {c.cluster_id: c.name for c in stack.core.get_clusters(rerun.run_id, 10)[0]}
     assert names[clusters[0].cluster_id] == "mine"
     assert names[clusters[1].cluster_id] == clusters[1].name  # same centroid direction, same automatic name
@@ -171,7 +171,7 @@ def test_cluster_names_come_from_the_text_encoder_and_renames_win(stack: Stack) 
 
 def test_new_images_join_the_nearest_cluster_of_the_latest_run(stack: Stack) -> None:
     stack.upsert(blob_points(0))
-    record, _ = stack.core.start_clustering(ClusteringRequest(eps=0.1))
+    record, _ = stack.core.start_clustering(ClusteringRequest(algorithm="dbscan", eps=0.1))
     by_class = cluster_of_each_class(stack, K * PER_CLUSTER)
     fresh = blob_points(5000, per_cluster=2, seed=42)
     far = np.random.default_rng(1).normal(size=DIM)
@@ -207,13 +207,13 @@ def test_bad_input_is_refused_before_anything_is_persisted(stack: Stack) -> None
         core.start_clustering(ClusteringRequest(filter=Filter(kinds=(SampleKind.OBJECT,))))
     assert nothing.value.reason == "NO_MATCHING_SAMPLES"
     with pytest.raises(Conflict) as few:
-        core.start_clustering(ClusteringRequest(min_samples=5))
+        core.start_clustering(ClusteringRequest(algorithm="dbscan", min_samples=5))
     assert few.value.reason == "TOO_FEW_SAMPLES"
     for bad in (
-        ClusteringRequest(eps=-0.1),
-        ClusteringRequest(eps=float("nan")),
-        ClusteringRequest(eps=3),
-        ClusteringRequest(min_samples=-1),
+        ClusteringRequest(algorithm="dbscan", eps=-0.1),
+        ClusteringRequest(algorithm="dbscan", eps=float("nan")),
+        ClusteringRequest(algorithm="dbscan", eps=3),
+        ClusteringRequest(algorithm="dbscan", min_samples=-1),
         ClusteringRequest(algorithm="spectral"),
         ClusteringRequest(algorithm="kmeans"),
         ClusteringRequest(algorithm="kmeans", n_clusters=9),
@@ -223,7 +223,7 @@ def test_bad_input_is_refused_before_anything_is_persisted(stack: Stack) -> None
     for bad_projection in (
         ProjectionRequest(perplexity=4),
         ProjectionRequest(perplexity=-1),
-        ProjectionRequest(method="umap"),
+        ProjectionRequest(method="isomap"),
         ProjectionRequest(clustering_run_id="nope"),
     ):
         with pytest.raises(InvalidInput):
@@ -259,7 +259,7 @@ def test_nan_vectors_fail_the_run_and_leave_no_data(stack: Stack) -> None:
 
 def test_projection_runs_coloured_by_a_clustering_run_stream_in_pages(stack: Stack) -> None:
     stack.upsert(blob_points(0))
-    clustering, _ = stack.core.start_clustering(ClusteringRequest(eps=0.1))
+    clustering, _ = stack.core.start_clustering(ClusteringRequest(algorithm="dbscan", eps=0.1))
     by_class = cluster_of_each_class(stack, K * PER_CLUSTER)
     for method in ("pca", "tsne"):
         record, _ = stack.core.start_projection(
@@ -289,7 +289,9 @@ def test_runs_run_on_the_background_pool_and_list_in_pages(stack: Stack) -> None
     stack.upsert(blob_points(0))
     with ThreadPoolExecutor(max_workers=1) as pool:
         # automatic eps here (the k-distance knee may leave an edge point or two as noise)
-        started = [stack.core.start_clustering(ClusteringRequest(), background=pool)[0] for _ in range(3)]
+        started = [
+            stack.core.start_clustering(ClusteringRequest(algorithm="dbscan"), background=pool)[0] for _ in range(3)
+        ]
     assert all(r.state in (rs.RUNNING, rs.SUCCEEDED) for r in started)
     newest_first = sorted((r.run_id for r in started), reverse=True)
     page1, token = stack.core.list_runs(2)
@@ -327,7 +329,7 @@ def test_a_text_tower_that_fails_leaves_clusters_unnamed_not_the_run_failed(stac
     clear_prompt_cache()  # prompt embeddings are cached per model id; another test may have filled it
     stack.core.text_encoder = broken
     stack.upsert(blob_points(0))
-    record, _ = stack.core.start_clustering(ClusteringRequest(eps=0.1))
+    record, _ = stack.core.start_clustering(ClusteringRequest(algorithm="dbscan", eps=0.1))
     assert record.state == rs.SUCCEEDED and record.cluster_count == K
     assert all(c.name == "" and c.top_terms == [] for c in stack.core.get_clusters(record.run_id, 10)[0])
 
@@ -340,7 +342,7 @@ def test_a_run_cut_short_by_a_stop_is_marked_interrupted_on_restart(stack: Stack
     pool = ThreadPoolExecutor(max_workers=1)
     release = threading.Event()
     pool.submit(release.wait, 30)  # the one worker is busy, so the run stays queued
-    record, job = stack.core.start_clustering(ClusteringRequest(eps=0.1), background=pool)
+    record, job = stack.core.start_clustering(ClusteringRequest(algorithm="dbscan", eps=0.1), background=pool)
     pool.shutdown(wait=False, cancel_futures=True)
     release.set()
     assert stack.core.get_run(record.run_id).state == rs.RUNNING
@@ -350,7 +352,7 @@ def test_a_run_cut_short_by_a_stop_is_marked_interrupted_on_restart(stack: Stack
         after = reopened.core.get_run(record.run_id)
         assert after.state == rs.FAILED and after.error_reason == "INTERRUPTED"
         assert reopened.jobs.get(job.job_id).state == JobState.FAILED
-        again, _ = reopened.core.start_clustering(ClusteringRequest(eps=0.1))  # and a new run works
+        again, _ = reopened.core.start_clustering(ClusteringRequest(algorithm="dbscan", eps=0.1))  # and a new run works
         assert again.state == rs.SUCCEEDED and again.previous_run_id == ""
     finally:
         reopened.index.close()
@@ -360,8 +362,10 @@ def test_metrics_from_a_payload_label_field(stack: Stack) -> None:
     points = blob_points(0)
     stack.upsert(points)
     stack.index.set_payload([p.id for p in points[:10]], {"label": "class3"})  # 10 wrong labels in class 0
-    record, _ = stack.core.start_clustering(ClusteringRequest(eps=0.1, label_field="label"))
+    record, _ = stack.core.start_clustering(ClusteringRequest(algorithm="dbscan", eps=0.1, label_field="label"))
     assert record.metrics["labelled_count"] == K * PER_CLUSTER
     assert record.metrics["purity"] == pytest.approx(1 - 10 / (K * PER_CLUSTER))
-    unlabelled, _ = stack.core.start_clustering(ClusteringRequest(eps=0.1, label_field="no_such_field"))
+    unlabelled, _ = stack.core.start_clustering(
+        ClusteringRequest(algorithm="dbscan", eps=0.1, label_field="no_such_field")
+    )
     assert unlabelled.metrics["labelled_count"] == 0 and "purity" not in unlabelled.metrics

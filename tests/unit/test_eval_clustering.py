@@ -33,13 +33,15 @@ def _dataset(folder: Path, per_class: int = 10) -> Path:
     return folder
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # the naming vocabulary (5,160 terms x 2 prompts) is encoded once per scratch stack
 def test_eval_clustering_through_the_real_stack(tmp_path: Path) -> None:
     dataset = _dataset(tmp_path / "cifar30")
     report_path = tmp_path / "clustering.json"
     result = subprocess.run(
         [sys.executable, "-m", "ordo.cli.main", "eval", "clustering", "--dataset", str(dataset),
          "--model", "ordo-lite", "--json-out", str(report_path)],
-        capture_output=True, text=True, timeout=420,
+        capture_output=True, text=True, timeout=840,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     for header in ("purity", "NMI", "ARI", "noise", "clusters", "largest clusters"):
@@ -49,9 +51,12 @@ def test_eval_clustering_through_the_real_stack(tmp_path: Path) -> None:
     assert (report["images"], report["classes"], report["k"]) == (30, 3, 3)
     assert report["ingest"]["ingest_failures"] == 0
     rows = {row["algorithm"]: row for row in report["rows"]}
-    assert list(rows) == list(ALGORITHMS)
+    assert list(rows) == ["leiden (groups)", "leiden (leaves)", "kmeans", "dbscan", "hdbscan"]
+    assert set(ALGORITHMS) == {"leiden", "kmeans", "dbscan", "hdbscan"}
     for row in rows.values():
         assert row["samples"] == 30 and row["labelled"] == 30
+        assert 0.0 < row["largest_share"] <= 1.0
+        assert row["naming_accuracy"] is None or 0.0 <= row["naming_accuracy"] <= 1.0
         assert 0.0 <= row["noise_fraction"] <= 1.0 and row["noise"] == round(row["noise_fraction"] * 30)
         for metric in ("nmi", "ari"):
             assert row[metric] is not None and -1.0 <= row[metric] <= 1.0
@@ -75,7 +80,7 @@ def test_report_table_has_one_row_per_algorithm() -> None:
     report = {"model_id": "m", "dataset": "/x/cifar", "images": 30, "classes": 3, "k": 3, "rows": [row]}
     table = report_table(report)
     headers = [c.header for c in table.columns]
-    assert headers[:7] == ["algorithm", "purity", "NMI", "ARI", "noise", "clusters", "seconds"]
+    assert headers[:9] == ["algorithm", "purity", "NMI", "ARI", "noise", "largest", "naming", "clusters", "seconds"]
     assert table.row_count == 1
     cells = [next(iter(c.cells)) for c in table.columns]
     assert cells[0] == "dbscan (eps 0.200)" and cells[3] == "–" and cells[-1] == "1.2"

@@ -53,10 +53,18 @@ class ToyEncoder:
     def __call__(self, prompts: list[str]) -> np.ndarray:
         self.calls += 1
         self.prompts += len(prompts)
-        return np.stack([self.axes[p.split(" of ", 1)[1]] for p in prompts])
+        return np.stack([self.axes[_term(p)] for p in prompts])
 
 
 TERMS = ["photograph", "dog", "puppy", "cat", "beach", "car"]
+
+
+def _term(prompt: str) -> str:
+    """The term inside any of the prompt templates ("a photo of a {}.", "a close-up photo of the {}.")."""
+    term = prompt.split(" of ", 1)[1].rstrip(".")
+    for article in ("a ", "the "):
+        term = term.removeprefix(article)
+    return term
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -162,6 +170,8 @@ def _photos_of(category: str, exclude: tuple[str, ...], n: int = 4) -> list[Path
     return chosen[:n]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # encodes the whole vocabulary (5,160 terms x 2 prompts) with the text tower
 def test_ordo_lite_names_real_photo_clusters(tmp_path: Path) -> None:
     from ordo.embedding.ordo_lite import OrdoLiteEmbedder
 

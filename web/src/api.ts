@@ -87,6 +87,9 @@ export interface Run {
   clustering_run_id: string;
   clustering?: { algorithm: string };
   projection?: { method: string };
+  /** Two-level (Leiden) runs: top-level groups and their seed stability (ARI between two seeds). */
+  group_count?: number;
+  group_stability?: number;
 }
 
 export interface Cluster {
@@ -96,6 +99,32 @@ export interface Cluster {
   representative_asset_ids: string[];
   top_terms: string[];
   renamed: boolean;
+  /** Leaves of a two-level run: their group; groups: how many leaves they hold. */
+  parent_id?: string;
+  level?: string;
+  child_count?: number;
+}
+
+/** One member of a cluster or group (ListClusterMembers), most central first. */
+export interface ClusterMember {
+  sample_id: string;
+  asset_id: string;
+  similarity?: number;
+  cluster_id: string;
+}
+
+/** Two clustering runs compared by membership (CompareRuns). Indexes point into clusters_a / clusters_b. */
+export interface Comparison {
+  common_samples?: string;
+  ari?: number;
+  nmi?: number;
+  clusters_a: { cluster_id?: string; name?: string; size?: string }[];
+  clusters_b: { cluster_id?: string; name?: string; size?: string }[];
+  cells: { a_index?: number; b_index?: number; count?: string }[];
+  cells_truncated?: boolean;
+  moves: { a_index?: number; b_index?: number; count?: string; example_asset_ids: string[] }[];
+  stayed?: string;
+  moved?: string;
 }
 
 export interface Projection {

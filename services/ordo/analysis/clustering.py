@@ -28,8 +28,8 @@ from scipy.optimize import linear_sum_assignment
 from ordo.analysis import large_scale
 from ordo.errors import InvalidInput
 
-Algorithm = Literal["dbscan", "hdbscan", "kmeans"]
-ALGORITHMS: tuple[str, ...] = ("dbscan", "hdbscan", "kmeans")
+Algorithm = Literal["leiden", "dbscan", "hdbscan", "kmeans"]
+ALGORITHMS: tuple[str, ...] = ("leiden", "dbscan", "hdbscan", "kmeans")
 NOISE = -1
 
 # choose_eps queries the k-distance of at most this many points (against all points): the curve's shape, and so
@@ -55,6 +55,11 @@ class ClusteringResult:
     n_clusters: int
     noise_fraction: float
     seconds: float
+    # Two-level runs (leiden): the group 0..G-1 of each leaf label 0..k-1 (canonical: by decreasing size), and
+    # how the resolutions were chosen (see ordo.analysis.graph_clustering). None for single-level algorithms.
+    leaf_groups: np.ndarray | None = None
+    resolution: float | None = None
+    group_stability: float | None = None
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -167,8 +172,13 @@ def cluster(
     min_cluster_size: int = 5,
     n_clusters: int | None = None,
     seed: int = 0,
+    resolution: float | None = None,
 ) -> ClusteringResult:
     """Cluster L2-normalised embeddings on cosine distance.
+
+    - ``leiden`` (the default): leaf communities of the k-NN graph plus top-level groups, resolution 1 unless
+      given (see ``ordo.analysis.graph_clustering``). Labels every point except far-out outliers and communities
+      smaller than ``min_cluster_size``.
 
     - ``dbscan``: ``eps`` is a cosine distance in (0, 2]; ``None`` (or 0, the proto's "unset") picks it with
       :func:`choose_eps`. Runs sklearn's DBSCAN with euclidean metric and ``eps = sqrt(2·eps_cos)`` on the unit
@@ -194,6 +204,13 @@ def cluster(
         raise InvalidInput(f"min_samples must be >= 1, got {min_samples}")
     started = time.perf_counter()
     eps_used: float | None = None
+    if algorithm == "leiden":
+        from ordo.analysis.graph_clustering import hierarchical_leiden
+
+        if min_cluster_size < 1:
+            raise InvalidInput(f"min_cluster_size must be >= 1, got {min_cluster_size}")
+        tree = hierarchical_leiden(unit, resolution=resolution or 1.0, min_cluster_size=min_cluster_size, seed=seed)
+        return _two_level(tree, started, n)
     if algorithm == "dbscan":
         if eps is not None and eps != 0 and not (0.0 < eps <= 2.0):
             raise InvalidInput(f"eps is a cosine distance and must be in (0, 2], got {eps}")
@@ -253,6 +270,40 @@ def _result(raw: np.ndarray, eps_used: float | None, started: float, n: int) -> 
         n_clusters=int(labels.max()) + 1 if noise < n else 0,
         noise_fraction=noise / n,
         seconds=seconds,
+    )
+
+
+def _two_level(tree: object, started: float, n: int) -> ClusteringResult:
+    """Canonical leaves (by size) and canonical groups (by their members' count), consistently renumbered."""
+    raw = np.asarray(tree.labels, dtype=np.int64)  # type: ignore[attr-defined]
+    labels = _canonical(raw)
+    leaf_groups_raw = np.asarray(tree.leaf_groups, dtype=np.int64)  # type: ignore[attr-defined]
+    k = int(labels.max()) + 1 if (labels != NOISE).any() else 0
+    groups = np.zeros(k, dtype=np.int64)
+    clustered = raw != NOISE
+    if k:
+        # canonical leaf l came from raw leaf r: map through one member
+        first = np.full(k, -1, dtype=np.int64)
+        first[labels[clustered]] = raw[clustered]
+        groups = leaf_groups_raw[first]
+        sizes = np.bincount(labels[clustered], minlength=k)
+        group_sizes = np.bincount(groups, weights=sizes)
+        order = np.lexsort((np.arange(group_sizes.size), -group_sizes))
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        groups = rank[groups]
+        used = np.unique(groups)  # groups left without leaves (all noise) drop out; renumber densely
+        groups = np.searchsorted(used, groups)
+    noise = int((labels == NOISE).sum())
+    return ClusteringResult(
+        labels=labels,
+        eps_used=None,
+        n_clusters=k,
+        noise_fraction=noise / n,
+        seconds=time.perf_counter() - started,
+        leaf_groups=groups.astype(np.int64),
+        resolution=float(tree.resolution),  # type: ignore[attr-defined]
+        group_stability=float(tree.group_stability),  # type: ignore[attr-defined]
     )
 
 

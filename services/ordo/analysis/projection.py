@@ -17,8 +17,8 @@ from ordo.analysis import large_scale
 from ordo.analysis.clustering import as_unit_vectors
 from ordo.errors import InvalidInput
 
-Method = Literal["tsne", "pca"]
-METHODS: tuple[str, ...] = ("tsne", "pca")
+Method = Literal["tsne", "umap", "pca"]
+METHODS: tuple[str, ...] = ("tsne", "umap", "pca")
 
 # Below this many points t-SNE has no neighbourhood structure to preserve (and the libraries refuse or
 # degenerate); PCA's layout is returned instead, so a tiny filter still gets a map.
@@ -51,6 +51,7 @@ def project(vectors: np.ndarray, method: Method, *, perplexity: float = 30.0, se
       initialisation, ``perplexity`` clipped by :func:`effective_perplexity`. Deterministic for a given
       ``seed`` on the same machine and library versions. Above ``large_scale.LARGE_N`` points a sample is
       embedded and the rest placed by their nearest sampled neighbours (see ``ordo.analysis.large_scale``).
+    - ``umap``: UMAP with the library's defaults on cosine geometry (``ordo.analysis.umap_projection``).
     - ``pca``: the first two principal components (sklearn ``PCA``; the sign of each axis is fixed by sklearn's
       ``svd_flip``, so the map does not mirror between runs).
     """
@@ -61,6 +62,10 @@ def project(vectors: np.ndarray, method: Method, *, perplexity: float = 30.0, se
     unit = as_unit_vectors(vectors)
     if method == "pca" or unit.shape[0] < MIN_TSNE_POINTS:
         return _pca(unit, seed)
+    if method == "umap":  # see ordo.analysis.umap_projection
+        from ordo.analysis.umap_projection import umap_layout
+
+        return umap_layout(unit, seed)
     if unit.shape[0] > large_scale.LARGE_N:  # t-SNE of a sample, the rest interpolated (see large_scale)
         return large_scale.tsne_sampled(unit, perplexity, seed)
     return _tsne(unit, effective_perplexity(perplexity, unit.shape[0]), seed)

@@ -11,7 +11,9 @@ Layout under ``analysis/runs/<run_id>/``:
   without pickles: compact (≈10 MB per 100k samples), and loads with ``allow_pickle=False``.
 * ``centroids.npy`` — clustering runs: one unit row per cluster (same order as ``clusters.json``), what
   incremental assignment compares new images with.
-* ``clusters.json`` — clustering runs: per cluster id, name, size, representatives, top terms, renamed flag.
+* ``clusters.json`` — clustering runs: per cluster id, name, size, representatives, top terms, renamed flag,
+  and for two-level runs the group it belongs to (``parent_id``).
+* ``groups.json`` — two-level (Leiden) runs: the top-level groups, in the same shape (``level`` "group").
 
 A run that fails has its data files deleted and its record rewritten as ``failed`` with the reason, so nothing
 half-computed is ever readable as a result.
@@ -42,7 +44,8 @@ RUN_ID_PATTERN = re.compile(r"^r\d{8}t\d{12}-[0-9a-f]{6}$")
 CLUSTERING = "clustering"
 PROJECTION = "projection"
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
-DATA_FILES = ("members.npz", "centroids.npy", "clusters.json")
+DATA_FILES = ("members.npz", "centroids.npy", "clusters.json", "groups.json")
+LEAF, GROUP = "leaf", "group"
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -73,6 +76,9 @@ class ClusterInfo:
     top_term_scores: list[float] = field(default_factory=list)
     # Largest cosine distance of a member to the centroid: how far a new image may be and still join.
     radius: float = 0.0
+    level: str = LEAF
+    parent_id: str = ""  # leaves of a two-level run: their group's id
+    child_count: int = 0  # groups: how many leaves they hold
 
 
 @dataclass
@@ -89,6 +95,10 @@ class RunRecord:
     cluster_count: int = 0
     noise_count: int = 0
     eps_used: float | None = None
+    # Two-level runs: how many groups, and the resolutions used (see ordo.analysis.graph_clustering).
+    group_count: int = 0
+    resolution_used: float | None = None
+    group_stability: float | None = None
     # Cosine distance within which a new image joins its nearest cluster (incremental assignment).
     assign_radius: float | None = None
     seconds: float = 0.0
@@ -154,6 +164,7 @@ class Members:
     labels: np.ndarray | None = None  # int32, clustering runs
     coords: np.ndarray | None = None  # float32 (n, 2), projection runs
     cluster_ids: np.ndarray | None = None  # bytes, projection runs coloured by a clustering run
+    similarity: np.ndarray | None = None  # float32, clustering runs: cosine similarity to the leaf's centroid
 
     def __len__(self) -> int:
         return int(self.sample_ids.shape[0])
@@ -251,7 +262,7 @@ class RunStore:
         clusters: list[ClusterInfo] | None = None,
     ) -> None:
         arrays = {"sample_ids": members.sample_ids, "asset_ids": members.asset_ids}
-        for name in ("labels", "coords", "cluster_ids"):
+        for name in ("labels", "coords", "cluster_ids", "similarity"):
             value = getattr(members, name)
             if value is not None:
                 arrays[name] = value
@@ -267,6 +278,18 @@ class RunStore:
         body = json.dumps([asdict(c) for c in clusters], indent=1).encode()
         self.store.put(self.key(run_id, "clusters.json"), body, "application/json")
 
+    def save_groups(self, run_id: str, groups: list[ClusterInfo]) -> None:
+        body = json.dumps([asdict(c) for c in groups], indent=1).encode()
+        self.store.put(self.key(run_id, "groups.json"), body, "application/json")
+
+    def groups(self, run_id: str) -> list[ClusterInfo]:
+        """The run's top-level groups; empty for single-level runs (and runs written before groups existed)."""
+        try:
+            raw = self.store.get(self.key(run_id, "groups.json"))
+        except NotFound:
+            return []
+        return [_cluster_info(c) for c in json.loads(raw)]
+
     def delete_data(self, run_id: str) -> None:
         for name in DATA_FILES:
             self.store.delete(self.key(run_id, name))
@@ -279,4 +302,9 @@ class RunStore:
         return np.load(io.BytesIO(self.store.get(self.key(run_id, "centroids.npy"))), allow_pickle=False)
 
     def clusters(self, run_id: str) -> list[ClusterInfo]:
-        return [ClusterInfo(**c) for c in json.loads(self.store.get(self.key(run_id, "clusters.json")))]
+        return [_cluster_info(c) for c in json.loads(self.store.get(self.key(run_id, "clusters.json")))]
+
+
+def _cluster_info(data: dict[str, Any]) -> ClusterInfo:
+    known = {f.name for f in fields(ClusterInfo)}
+    return ClusterInfo(**{k: v for k, v in data.items() if k in known})  # newer writers may add fields

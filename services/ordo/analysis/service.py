@@ -30,6 +30,7 @@ import numpy as np
 
 from ordo.analysis import runs as rs
 from ordo.analysis.clustering import ALGORITHMS, NOISE, assign_to_nearest, centroids, cluster, match_clusters, medoids
+from ordo.analysis.levels import check_resolution, describe_levels, level_metrics, member_similarity, two_level
 from ordo.analysis.runs import ClusterInfo, Members, RunRecord, RunStore
 from ordo.chaos import checkpoint
 from ordo.domain import Filter, Job, SampleKind, VectorPoint
@@ -61,7 +62,7 @@ TextEncoder = Callable[[list[str]], np.ndarray]
 @dataclass(frozen=True)
 class ClusteringRequest:
     filter: Filter = field(default_factory=Filter)
-    algorithm: str = "dbscan"
+    algorithm: str = "leiden"
     eps: float = 0.0  # 0: automatic (k-distance knee)
     min_samples: int = 0  # 0: default
     min_cluster_size: int = 0
@@ -69,6 +70,7 @@ class ClusteringRequest:
     label_field: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)  # asset id -> ground-truth class
     seed: int = 0
+    resolution: float = 0.0  # leiden only; 0: 1 (modularity)
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,7 @@ class AnalysisCore:
         return self.runs.get(record.run_id), self.jobs.get(job.job_id)
 
     def _checked_clustering(self, request: ClusteringRequest) -> ClusteringRequest:
-        algorithm = request.algorithm or "dbscan"
+        algorithm = request.algorithm or "leiden"
         if algorithm not in ALGORITHMS:
             raise InvalidInput(
                 f"unknown algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}", reason="BAD_ALGORITHM"
@@ -207,6 +209,7 @@ class AnalysisCore:
             raise InvalidInput(
                 f"eps is a cosine distance in (0, 2] (0 = choose automatically), got {request.eps}", reason="BAD_EPS"
             )
+        check_resolution(request.resolution)
         for name in ("min_samples", "min_cluster_size", "n_clusters"):
             if getattr(request, name) < 0:
                 raise InvalidInput(f"{name} must not be negative, got {getattr(request, name)}", reason="BAD_PARAMETER")
@@ -234,7 +237,7 @@ class AnalysisCore:
 
     def _run_clustering(self, record: RunRecord, request: ClusteringRequest, clock: _StepClock) -> RunRecord:
         data: _Loaded = clock.step("load", lambda: self._load(request.filter, request.label_field))
-        if len(data.sample_ids) < request.min_samples and request.algorithm != "kmeans":
+        if len(data.sample_ids) < request.min_samples and request.algorithm in ("dbscan", "hdbscan"):
             raise Conflict(
                 f"only {len(data.sample_ids)} sample(s) left, fewer than min_samples={request.min_samples}",
                 reason="TOO_FEW_SAMPLES",
@@ -250,6 +253,7 @@ class AnalysisCore:
                 min_cluster_size=request.min_cluster_size,
                 n_clusters=request.n_clusters or None,
                 seed=request.seed,
+                resolution=request.resolution or None,
             ),
         )
         labels = result.labels
@@ -257,8 +261,17 @@ class AnalysisCore:
         ids, carried = clock.step("match", lambda: self._match(previous, data.sample_ids, labels))
         label_values, centre_matrix = centroids(data.vectors, labels)
         clusters = self._summaries(data, labels, label_values, centre_matrix, ids, carried)
-        clock.step("name", lambda: self._name(clusters, centre_matrix, record.model_id))
+        groups, group_centres = two_level(self.runs, data, result, clusters, previous.run_id if previous else "")
+        clock.step(
+            "name",
+            lambda: (
+                self._name(clusters, centre_matrix, record.model_id),
+                self._name(groups, group_centres, record.model_id),
+            ),
+        )
         metrics = clock.step("metrics", lambda: _metrics(data, labels, request))
+        metrics.update(level_metrics(data, labels, result.leaf_groups, request))
+        describe_levels(record, result, groups)
         record.sample_count = len(data.sample_ids)
         record.cluster_count = len(clusters)
         record.noise_count = int((labels == NOISE).sum())
@@ -271,10 +284,13 @@ class AnalysisCore:
             sample_ids=rs.as_bytes_array(data.sample_ids),
             asset_ids=rs.as_bytes_array(data.asset_ids),
             labels=labels.astype(np.int32),
+            similarity=member_similarity(data.vectors, labels, centre_matrix),
         )
 
         def write() -> None:
             self.runs.save_data(record.run_id, members, centroids=centre_matrix, clusters=clusters)
+            if groups:
+                self.runs.save_groups(record.run_id, groups)
             self._label_payloads(record.run_id, data.sample_ids, labels, [c.cluster_id for c in clusters])
             self._succeed(record, clock)
 
@@ -378,10 +394,8 @@ class AnalysisCore:
         from ordo.analysis.projection import METHODS
 
         method = request.method or "tsne"
-        if method == "umap":
-            raise InvalidInput("UMAP is not available in this build; use tsne or pca", reason="UNSUPPORTED_METHOD")
         if method not in METHODS:
-            raise InvalidInput(f"unknown projection method {method!r}; use tsne or pca", reason="BAD_METHOD")
+            raise InvalidInput(f"unknown projection method {method!r}; use tsne, umap or pca", reason="BAD_METHOD")
         if not np.isfinite(request.perplexity) or request.perplexity < 0:
             raise InvalidInput(
                 f"perplexity must be a positive number, got {request.perplexity}", reason="BAD_PERPLEXITY"
@@ -492,6 +506,12 @@ class AnalysisCore:
                 if info.cluster_id == cluster_id:
                     info.name, info.renamed = name, True
                     self.runs.save_clusters(run_id, clusters)
+                    return info
+            groups = self.runs.groups(run_id)  # a two-level run's groups are renamed the same way
+            for info in groups:
+                if info.cluster_id == cluster_id:
+                    info.name, info.renamed = name, True
+                    self.runs.save_groups(run_id, groups)
                     return info
         raise NotFound(f"run {run_id} has no cluster {cluster_id!r}", reason="CLUSTER_NOT_FOUND")
 
@@ -689,6 +709,7 @@ def _clustering_params(request: ClusteringRequest) -> dict[str, Any]:
         "min_samples": request.min_samples,
         "min_cluster_size": request.min_cluster_size,
         "n_clusters": request.n_clusters,
+        "resolution": request.resolution,
         "label_field": request.label_field,
         "labelled_assets": len(request.labels),
     }

@@ -17,6 +17,7 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 from rich.table import Column, Table
 
+from ordo.cli.analyze_compare import compare
 from ordo.cli.common import console, filter_pb, make_client, out, progress_bar, rpc, rpc_error
 
 KINDS = click.Choice(["image", "object", "text"])
@@ -66,6 +67,8 @@ def print_run(run: Any) -> None:
         line += f", {run.cluster_count} clusters, {run.noise_count} noise"
         if run.eps_used:
             line += f", eps {run.eps_used:.4f}"
+        if run.group_count:
+            line += f", {run.group_count} groups (stability {run.group_stability:.2f})"
     line += f", {run.seconds:.1f} s, model {run.model_id}"
     out.print(line)
     if run.HasField("metrics"):
@@ -82,15 +85,19 @@ def print_run(run: Any) -> None:
 def clusters_table(run_id: str, clusters: list[Any]) -> Table:
     # ids are what users copy into the next command: never wrapped or cut
     ident = Column("cluster", no_wrap=True, min_width=12)
-    table = Table(ident, "name", "size", "top terms", "representatives", title=f"clusters of {run_id}")
+    levels = any(c.parent_id or c.child_count for c in clusters)  # two-level runs only: keep others narrow
+    columns = ["name", "size", "top terms", *(["group / leaves"] if levels else []), "representatives"]
+    table = Table(ident, *columns, title=f"clusters of {run_id}")
     for c in clusters:
         name = f"{c.name} (renamed)" if c.renamed else c.name
         terms = ", ".join(c.top_terms[:3])
-        table.add_row(c.cluster_id, name, str(c.size), terms, " ".join(a[:12] for a in c.representative_asset_ids[:3]))
+        level = [f"{c.child_count} leaves" if c.child_count else c.parent_id] if levels else []
+        reps = " ".join(a[:12] for a in c.representative_asset_ids[:3])
+        table.add_row(c.cluster_id, name, str(c.size), terms, *level, reps)
     return table
 
 
-def all_clusters(client: Any, run_id: str) -> list[Any]:
+def all_clusters(client: Any, run_id: str, level: int = 0, parent_id: str = "") -> list[Any]:
     from ordo.v1 import analysis_pb2
 
     clusters: list[Any] = []
@@ -98,7 +105,9 @@ def all_clusters(client: Any, run_id: str) -> list[Any]:
     while True:
         page = rpc(
             lambda t=token: client.analysis.GetClusters(
-                analysis_pb2.GetClustersRequest(run_id=run_id, page_size=1000, page_token=t)
+                analysis_pb2.GetClustersRequest(
+                    run_id=run_id, page_size=1000, page_token=t, level=level, parent_id=parent_id
+                )
             ),
             "GetClusters",
             client.settings,
@@ -136,7 +145,15 @@ def analyze() -> None:
 
 
 @analyze.command()
-@click.option("--algorithm", type=click.Choice(["dbscan", "hdbscan", "kmeans"]), default="dbscan", show_default=True)
+@click.option(
+    "--algorithm", type=click.Choice(["leiden", "dbscan", "hdbscan", "kmeans"]), default="leiden", show_default=True
+)
+@click.option(
+    "--resolution",
+    type=click.FloatRange(0.0, 50.0),
+    default=0.0,
+    help="Leiden: groups' resolution (0 = 1, modularity); higher = more groups.",
+)
 @click.option("--eps", type=float, default=0.0, help="DBSCAN radius (cosine distance); 0 picks it automatically.")
 @click.option("--min-samples", type=int, default=0, help="Density threshold (default 5).")
 @click.option("--min-cluster-size", type=int, default=0, help="HDBSCAN smallest cluster (default 5).")
@@ -153,6 +170,7 @@ def analyze() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def cluster(
     algorithm: str,
+    resolution: float,
     eps: float,
     min_samples: int,
     min_cluster_size: int,
@@ -177,6 +195,7 @@ def cluster(
             min_samples=min_samples,
             min_cluster_size=min_cluster_size,
             n_clusters=n_clusters,
+            resolution=resolution,
         ),
         label_field=label_field,
         labels=_read_labels(labels_file) if labels_file else {},
@@ -352,8 +371,10 @@ def runs(run_id: str | None, run_kind: str | None, as_json: bool) -> None:
 @click.command()
 @click.argument("run_id")
 @click.option("--rename", nargs=2, metavar="CLUSTER_ID NAME", help="Give a cluster a name that survives re-runs.")
+@click.option("--groups", "show_groups", is_flag=True, help="The top-level groups instead of the leaves.")
+@click.option("--group", "group_id", default="", help="Only the leaves of this group.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def clusters(run_id: str, rename: tuple[str, str] | None, as_json: bool) -> None:
+def clusters(run_id: str, rename: tuple[str, str] | None, show_groups: bool, group_id: str, as_json: bool) -> None:
     """The clusters of clustering run RUN_ID (size, name, top terms, representatives)."""
     from ordo.v1 import analysis_pb2
 
@@ -372,11 +393,13 @@ def clusters(run_id: str, rename: tuple[str, str] | None, as_json: bool) -> None
         else:
             out.print(f"cluster {renamed.cluster_id} is now “{renamed.name}”")
         return
-    found = all_clusters(client, run_id)
+    level = analysis_pb2.CLUSTER_LEVEL_GROUP if show_groups else analysis_pb2.CLUSTER_LEVEL_LEAF
+    found = all_clusters(client, run_id, level, group_id)
     if as_json:
         out.print_json(json.dumps([MessageToDict(c) for c in found]))
         return
     out.print(clusters_table(run_id, found))
 
 
+analyze.add_command(compare)
 COMMANDS: list[click.Command] = [analyze, runs, clusters]

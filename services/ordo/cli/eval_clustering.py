@@ -1,4 +1,5 @@
-"""`ordo eval clustering`: DBSCAN, HDBSCAN and a k-means baseline against a labelled folder, through the real stack.
+"""`ordo eval clustering`: the default (Leiden, groups and leaves) beside k-means (true k), DBSCAN and HDBSCAN
+against a labelled folder, through the real stack: purity, NMI, ARI, noise, largest-cluster share, naming accuracy.
 
 Starts a throw-away `ordo up` for the model (`ordo.launch.scratch_stack`), uploads the folder's images through
 the ingest service, then asks the AnalysisService for one clustering run per algorithm with the folder's labels
@@ -31,6 +32,8 @@ def report_table(report: dict[str, Any]) -> Table:
         "NMI",
         "ARI",
         "noise",
+        "largest",
+        "naming",
         "clusters",
         "seconds",
         title=f"{report['model_id']} on {Path(report['dataset']).name}: {report['images']} images, "
@@ -44,6 +47,8 @@ def report_table(report: dict[str, Any]) -> Table:
             _fmt(row["nmi"]),
             _fmt(row["ari"]),
             _fmt(row["noise_fraction"]),
+            _fmt(row.get("largest_share")),
+            _fmt(row.get("naming_accuracy")),
             str(row["clusters"]),
             f"{row['seconds']:.1f}",
         )
@@ -79,7 +84,7 @@ def largest_clusters_lines(report: dict[str, Any]) -> list[str]:
 def clustering(
     dataset: Path, model: str | None, limit: int | None, min_samples: int, min_cluster_size: int, json_out: Path | None
 ) -> None:
-    """DBSCAN, HDBSCAN and a k-means baseline (k = true classes) against ground-truth labels."""
+    """Leiden (default), k-means (k = true classes), DBSCAN and HDBSCAN against ground-truth labels."""
     from ordo.evaluation.clustering import evaluate_clustering
     from ordo.evaluation.datasets import load_labels
 

@@ -1,11 +1,17 @@
 """Clustering quality on a labelled folder, measured through the AnalysisService of a running stack.
 
-For each algorithm (DBSCAN with automatic eps, HDBSCAN, and the k-means baseline with k = the number of true
-classes) one ``CreateClusteringRun`` is started over the whole (scratch) collection with the folder's labels
-as ground truth (asset id = SHA-256 of the file's bytes → label); its job is followed to the end and the
-finished ``Run`` is read back: purity, NMI, ARI and noise as the service computed them (see
-``ordo.analysis.metrics`` for how noise enters each), cluster count, the service's own seconds, and the names of
-the largest clusters. Nothing is re-computed locally: the numbers are what a user of the API gets.
+For each algorithm (the default Leiden at both of its levels, DBSCAN with automatic eps, HDBSCAN, and the
+k-means baseline with k = the number of true classes) one ``CreateClusteringRun`` is started over the whole
+(scratch) collection with the folder's labels as ground truth (asset id = SHA-256 of the file's bytes → label);
+its job is followed to the end and the finished ``Run`` is read back: purity, NMI, ARI and noise as the service
+computed them (see ``ordo.analysis.metrics`` for how noise enters each), cluster count, the service's own
+seconds, and the names of the largest clusters. Nothing is re-computed locally: the numbers are what a user
+of the API gets.
+
+Two more columns (issue 15): the **largest cluster's share** of the samples, and **naming accuracy** — the
+share of clusters whose name or top-3 terms name their majority class: the label itself, a synonym or a kind of
+it in WordNet (``ordo.analysis.lexicon.matches``; "jet" names "airplane", "car" names "automobile"). Members come
+from ``ListClusterMembers``; for the Leiden groups row the groups' own names are judged.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 from ordo.errors import InvalidInput, OrdoError
 from ordo.evaluation.datasets import LabelledImage
 
-ALGORITHMS: tuple[str, ...] = ("dbscan", "hdbscan", "kmeans")
+ALGORITHMS: tuple[str, ...] = ("leiden", "kmeans", "dbscan", "hdbscan")
 METRICS: tuple[str, ...] = ("purity", "nmi", "ari", "noise_fraction", "silhouette")
 TOP_CLUSTERS = 5  # names of the largest clusters kept in the report
 
@@ -59,6 +65,58 @@ def _largest_clusters(client: Any, run_id: str) -> list[dict[str, Any]]:
     return [{"name": c.name, "size": int(c.size), "top_terms": list(c.top_terms[:3])} for c in page.clusters]
 
 
+def _all_clusters(client: Any, run_id: str, level: int) -> list[Any]:
+    from ordo.v1 import analysis_pb2
+
+    out, token = [], ""
+    while True:
+        page = client.analysis.GetClusters(
+            analysis_pb2.GetClustersRequest(run_id=run_id, page_size=500, page_token=token, level=level)
+        )
+        out.extend(page.clusters)
+        token = page.next_page_token
+        if not token:
+            return out
+
+
+def _member_assets(client: Any, run_id: str, cluster_id: str) -> list[str]:
+    from ordo.v1 import analysis_pb2
+
+    assets, token = [], ""
+    while True:
+        page = client.analysis.ListClusterMembers(
+            analysis_pb2.ListClusterMembersRequest(
+                run_id=run_id, cluster_id=cluster_id, page_size=1000, page_token=token
+            )
+        )
+        assets.extend(m.asset_id for m in page.members)
+        token = page.next_page_token
+        if not token:
+            return assets
+
+
+def naming_accuracy(client: Any, run_id: str, truth: dict[str, str], level: int = 0) -> tuple[float | None, list]:
+    """Share of clusters whose name or top-3 terms name their majority class (see module docstring)."""
+    from collections import Counter
+
+    from ordo.analysis.lexicon import matches
+
+    clusters = _all_clusters(client, run_id, level)
+    if not clusters:
+        return None, []
+    judged = []
+    for c in clusters:
+        labels = Counter(truth[a] for a in _member_assets(client, run_id, c.cluster_id) if a in truth)
+        if not labels:
+            continue
+        majority = labels.most_common(1)[0][0]
+        candidates = [c.name, *list(c.top_terms[:3])]
+        judged.append((c.name, majority, any(t and matches(t, majority) for t in candidates)))
+    if not judged:
+        return None, []
+    return round(sum(ok for _, _, ok in judged) / len(judged), 4), judged
+
+
 def _row(algorithm: str, run: Any, wall: float, clusters: list[dict[str, Any]]) -> dict[str, Any]:
     m = run.metrics
     row: dict[str, Any] = {"algorithm": algorithm, "run_id": run.run_id}
@@ -77,9 +135,34 @@ def _row(algorithm: str, run: Any, wall: float, clusters: list[dict[str, Any]]) 
             "wall_seconds": round(wall, 2),
             "stage_seconds": {k: round(v, 3) for k, v in run.stage_seconds.items()},
             "largest_clusters": clusters,
+            "largest_share": round(float(m.largest_cluster_fraction), 4),
         }
     )
     return row
+
+
+def _group_row(run: Any, wall: float) -> dict[str, Any]:
+    """The Leiden run's top level as a row of its own (metrics the service computed for the groups)."""
+    m = run.metrics
+    return {
+        "algorithm": "leiden (groups)",
+        "run_id": run.run_id,
+        "purity": round(m.group_purity, 4) if m.HasField("group_purity") else None,
+        "nmi": round(m.group_nmi, 4) if m.HasField("group_nmi") else None,
+        "ari": round(m.group_ari, 4) if m.HasField("group_ari") else None,
+        "noise_fraction": round(float(m.noise_fraction), 4),
+        "silhouette": None,
+        "clusters": int(run.group_count),
+        "noise": int(run.noise_count),
+        "samples": int(run.sample_count),
+        "labelled": int(m.labelled_count),
+        "eps_used": None,
+        "seconds": round(float(run.seconds), 2),
+        "wall_seconds": round(wall, 2),
+        "stage_seconds": {},
+        "largest_clusters": [],
+        "group_stability": round(float(run.group_stability), 4),
+    }
 
 
 def evaluate_clustering(
@@ -120,5 +203,19 @@ def evaluate_clustering(
         )
         run = wait_for_run(client, created.run, (lambda job, a=algorithm: on_run(a, job)) if on_run else None)
         wall = time.perf_counter() - started
-        rows.append(_row(algorithm, run, wall, _largest_clusters(client, run.run_id)))
+        row = _row(algorithm, run, wall, _largest_clusters(client, run.run_id))
+        row["naming_accuracy"], row["names"] = naming_accuracy(client, run.run_id, truth)
+        if algorithm == "leiden":
+            group = _group_row(run, wall)
+            group["naming_accuracy"], group["names"] = naming_accuracy(
+                client, run.run_id, truth, analysis_pb2.CLUSTER_LEVEL_GROUP
+            )
+            groups = _all_clusters(client, run.run_id, analysis_pb2.CLUSTER_LEVEL_GROUP)
+            group["largest_share"] = round(max((g.size for g in groups), default=0) / max(1, run.sample_count), 4)
+            group["largest_clusters"] = [
+                {"name": g.name, "size": int(g.size), "top_terms": list(g.top_terms[:3])} for g in groups[:TOP_CLUSTERS]
+            ]
+            rows.append(group)
+            row["algorithm"] = "leiden (leaves)"
+        rows.append(row)
     return {"images": len(images), "classes": k, "k": k, "rows": rows}

@@ -32,6 +32,7 @@ from ordo.client import OrdoClient
 from ordo.config import Settings
 from ordo.errors import InvalidInput, OrdoError
 from ordo.gateway import guards
+from ordo.gateway.analysis_routes import add_analysis_routes
 from ordo.gateway.errors import error_body, ordo_error_handler, rpc_error_handler, validation_error_handler
 from ordo.gateway.uploads import stream_upload
 from ordo.security.gateway_hooks import install as install_security
@@ -114,7 +115,8 @@ class SearchBody(BaseModel):
 
 
 class ClusteringBody(BaseModel):
-    algorithm: Literal["dbscan", "hdbscan", "kmeans", ""] = ""
+    algorithm: Literal["leiden", "dbscan", "hdbscan", "kmeans", ""] = ""
+    resolution: float = Field(0.0, ge=0.0, le=50.0)
     eps: float = 0.0
     min_samples: int = 0
     min_cluster_size: int = 0
@@ -381,6 +383,8 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
         )
 
     # --- analysis ---------------------------------------------------------------------------------
+    add_analysis_routes(app, client, to_json)  # two-level clusters, members, run comparison (issue 15)
+
     @app.get("/api/runs", tags=["analysis"], summary="Analysis runs, newest first.")
     def list_runs(
         kind: Literal["clustering", "projection", ""] = "", page_size: int = 20, page_token: str = ""
@@ -400,6 +404,7 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
             min_samples=body.min_samples,
             min_cluster_size=body.min_cluster_size,
             n_clusters=body.n_clusters,
+            resolution=body.resolution,
         )
         request = analysis_pb2.CreateClusteringRunRequest(
             filter=body.filter.to_pb(), params=params, label_field=body.label_field
@@ -417,8 +422,20 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
         return to_json(client.analysis.CreateProjectionRun(request))
 
     @app.get("/api/runs/{run_id}/clusters", tags=["analysis"])
-    def get_clusters(run_id: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]:
-        request = analysis_pb2.GetClustersRequest(run_id=run_id, page_size=page_size, page_token=page_token)
+    def get_clusters(
+        run_id: str,
+        page_size: int = 0,
+        page_token: str = "",
+        level: Literal["leaf", "group", ""] = "",
+        parent_id: str = Query("", max_length=64),
+    ) -> dict[str, Any]:
+        request = analysis_pb2.GetClustersRequest(
+            run_id=run_id,
+            page_size=page_size,
+            page_token=page_token,
+            level=_enum("CLUSTER_LEVEL", level),
+            parent_id=parent_id,
+        )
         return to_json(client.analysis.GetClusters(request))
 
     @app.patch("/api/runs/{run_id}/clusters/{cluster_id}", tags=["analysis"], summary="Rename a cluster.")

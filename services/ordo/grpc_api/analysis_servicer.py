@@ -13,6 +13,7 @@ from concurrent.futures import Executor
 import grpc
 
 from ordo.analysis import runs as rs
+from ordo.analysis.browse import DEFAULT_CELLS, MAX_CELLS, RunBrowser
 from ordo.analysis.runs import ClusterInfo, RunRecord
 from ordo.analysis.service import AnalysisCore, ClusteringRequest, ProjectionRequest
 from ordo.app import AppContext
@@ -29,7 +30,8 @@ DEFAULT_POINTS_PER_MESSAGE = 1000
 MAX_POINTS_PER_MESSAGE = 10_000
 
 _ALGORITHM = {
-    analysis_pb2.CLUSTERING_ALGORITHM_UNSPECIFIED: "dbscan",
+    analysis_pb2.CLUSTERING_ALGORITHM_UNSPECIFIED: "leiden",
+    analysis_pb2.CLUSTERING_ALGORITHM_LEIDEN: "leiden",
     analysis_pb2.CLUSTERING_ALGORITHM_DBSCAN: "dbscan",
     analysis_pb2.CLUSTERING_ALGORITHM_HDBSCAN: "hdbscan",
     analysis_pb2.CLUSTERING_ALGORITHM_KMEANS: "kmeans",
@@ -42,6 +44,14 @@ _METHOD = {
     analysis_pb2.PROJECTION_METHOD_PCA: "pca",
 }
 _METHOD_PB = {v: k for k, v in _METHOD.items() if k != analysis_pb2.PROJECTION_METHOD_UNSPECIFIED}
+_LEVEL = {
+    analysis_pb2.CLUSTER_LEVEL_UNSPECIFIED: rs.LEAF,
+    analysis_pb2.CLUSTER_LEVEL_LEAF: rs.LEAF,
+    analysis_pb2.CLUSTER_LEVEL_GROUP: rs.GROUP,
+}
+_LEVEL_PB = {rs.LEAF: analysis_pb2.CLUSTER_LEVEL_LEAF, rs.GROUP: analysis_pb2.CLUSTER_LEVEL_GROUP}
+DEFAULT_MEMBERS_PAGE = 100
+MAX_MEMBERS_PAGE = 1000
 _RUN_KIND = {rs.CLUSTERING: analysis_pb2.RUN_KIND_CLUSTERING, rs.PROJECTION: analysis_pb2.RUN_KIND_PROJECTION}
 _RUN_KIND_FROM_PB = {v: k for k, v in _RUN_KIND.items()}
 _RUN_STATE = {
@@ -97,6 +107,9 @@ def run_pb(record: RunRecord) -> analysis_pb2.Run:
         previous_run_id=record.previous_run_id,
         clustering_run_id=record.clustering_run_id,
         stage_seconds=record.stage_seconds,
+        group_count=record.group_count,
+        resolution_used=record.resolution_used or 0.0,
+        group_stability=record.group_stability or 0.0,
     )
     if record.kind == rs.CLUSTERING:
         msg.clustering.CopyFrom(
@@ -106,6 +119,7 @@ def run_pb(record: RunRecord) -> analysis_pb2.Run:
                 min_samples=p.get("min_samples", 0),
                 min_cluster_size=p.get("min_cluster_size", 0),
                 n_clusters=p.get("n_clusters", 0),
+                resolution=p.get("resolution", 0.0),
             )
         )
     else:
@@ -119,9 +133,11 @@ def run_pb(record: RunRecord) -> analysis_pb2.Run:
     if record.metrics is not None:
         m = record.metrics
         metrics = analysis_pb2.Metrics(
-            noise_fraction=m.get("noise_fraction", 0.0), labelled_count=m.get("labelled_count", 0)
+            noise_fraction=m.get("noise_fraction", 0.0),
+            labelled_count=m.get("labelled_count", 0),
+            largest_cluster_fraction=m.get("largest_cluster_fraction", 0.0),
         )
-        for name in ("purity", "nmi", "ari", "silhouette"):
+        for name in ("purity", "nmi", "ari", "silhouette", "group_purity", "group_nmi", "group_ari"):
             if m.get(name) is not None:
                 setattr(metrics, name, m[name])
         msg.metrics.CopyFrom(metrics)
@@ -138,6 +154,9 @@ def cluster_pb(info: ClusterInfo) -> analysis_pb2.Cluster:
         top_terms=info.top_terms,
         top_term_scores=info.top_term_scores,
         renamed=info.renamed,
+        level=_LEVEL_PB.get(info.level, analysis_pb2.CLUSTER_LEVEL_LEAF),
+        parent_id=info.parent_id,
+        child_count=info.child_count,
     )
 
 
@@ -171,6 +190,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
                 n_clusters=p.n_clusters,
                 label_field=request.label_field,
                 labels=dict(request.labels),
+                resolution=p.resolution,
             ),
             self.background,
         )
@@ -215,7 +235,10 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
         self, request: analysis_pb2.GetClustersRequest, context: grpc.ServicerContext
     ) -> analysis_pb2.GetClustersResponse:
         self._visible_run(request.run_id)
-        clusters, token = self.core.get_clusters(request.run_id, page_size(request.page_size), request.page_token)
+        level = _enum(request.level, _LEVEL, "cluster level")
+        clusters, token = RunBrowser(self.core.runs).clusters(
+            request.run_id, page_size(request.page_size), request.page_token, level, request.parent_id
+        )
         return analysis_pb2.GetClustersResponse(clusters=[cluster_pb(c) for c in clusters], next_page_token=token)
 
     @handle_errors
@@ -259,4 +282,46 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
                 analysis_pb2.DuplicateGroup(asset_ids=g.asset_ids, min_similarity=g.min_similarity) for g in groups
             ],
             next_page_token=token,
+        )
+
+    @handle_errors
+    def ListClusterMembers(
+        self, request: analysis_pb2.ListClusterMembersRequest, context: grpc.ServicerContext
+    ) -> analysis_pb2.ListClusterMembersResponse:
+        size = page_size(request.page_size, DEFAULT_MEMBERS_PAGE, MAX_MEMBERS_PAGE)
+        self._visible_run(request.run_id)
+        rows, token, total = RunBrowser(self.core.runs).members(
+            request.run_id, request.cluster_id, size, request.page_token
+        )
+        return analysis_pb2.ListClusterMembersResponse(
+            members=[
+                analysis_pb2.ClusterMember(sample_id=s, asset_id=a, similarity=sim, cluster_id=c)
+                for s, a, sim, c in rows
+            ],
+            next_page_token=token,
+            total_size=total,
+        )
+
+    @handle_errors
+    def CompareRuns(
+        self, request: analysis_pb2.CompareRunsRequest, context: grpc.ServicerContext
+    ) -> analysis_pb2.CompareRunsResponse:
+        max_cells = page_size(request.max_cells, DEFAULT_CELLS, MAX_CELLS)
+        level = _enum(request.level, _LEVEL, "cluster level")
+        self._visible_run(request.run_id_a)
+        self._visible_run(request.run_id_b)
+        c = RunBrowser(self.core.runs).compare(request.run_id_a, request.run_id_b, level, max_cells)
+        return analysis_pb2.CompareRunsResponse(
+            common_samples=c.common_samples,
+            ari=c.ari,
+            nmi=c.nmi,
+            clusters_a=[analysis_pb2.ComparedCluster(cluster_id=i, name=n, size=z) for i, n, z in c.clusters_a],
+            clusters_b=[analysis_pb2.ComparedCluster(cluster_id=i, name=n, size=z) for i, n, z in c.clusters_b],
+            cells=[analysis_pb2.ContingencyCell(a_index=x, b_index=y, count=k) for x, y, k in c.cells],
+            cells_truncated=c.cells_truncated,
+            moves=[
+                analysis_pb2.ClusterMove(a_index=x, b_index=y, count=k, example_asset_ids=ex) for x, y, k, ex in c.moves
+            ],
+            stayed=c.stayed,
+            moved=c.moved,
         )

@@ -45,6 +45,8 @@ GRPC_POLICY: dict[str, Access] = {
     "/ordo.v1.AnalysisService/RenameCluster": "write",
     "/ordo.v1.AnalysisService/GetProjection": "read",
     "/ordo.v1.AnalysisService/FindDuplicates": "read",
+    "/ordo.v1.AnalysisService/ListClusterMembers": "read",
+    "/ordo.v1.AnalysisService/CompareRuns": "read",
     # --- infrastructure ---
     "/grpc.health.v1.Health/Check": "public",  # load balancers and `ordo` probe without a key
     "/grpc.health.v1.Health/Watch": "public",
@@ -77,6 +79,8 @@ REST_POLICY: dict[tuple[str, str], Access] = {
     ("GET", "/api/runs/{run_id}/clusters"): "read",
     ("PATCH", "/api/runs/{run_id}/clusters/{cluster_id}"): "write",
     ("GET", "/api/runs/{run_id}/projection"): "read",
+    ("GET", "/api/runs/{run_id}/clusters/{cluster_id}/members"): "read",
+    ("GET", "/api/compare-runs"): "read",
     ("GET", "/api/duplicates"): "read",
     # --- security (ordo.security.routes) ---
     ("POST", "/api/session"): "public",  # sign in: the key is in the body

@@ -17,6 +17,13 @@ class ClusteringAlgorithm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CLUSTERING_ALGORITHM_DBSCAN: _ClassVar[ClusteringAlgorithm]
     CLUSTERING_ALGORITHM_HDBSCAN: _ClassVar[ClusteringAlgorithm]
     CLUSTERING_ALGORITHM_KMEANS: _ClassVar[ClusteringAlgorithm]
+    CLUSTERING_ALGORITHM_LEIDEN: _ClassVar[ClusteringAlgorithm]
+
+class ClusterLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CLUSTER_LEVEL_UNSPECIFIED: _ClassVar[ClusterLevel]
+    CLUSTER_LEVEL_LEAF: _ClassVar[ClusterLevel]
+    CLUSTER_LEVEL_GROUP: _ClassVar[ClusterLevel]
 
 class ProjectionMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -41,6 +48,10 @@ CLUSTERING_ALGORITHM_UNSPECIFIED: ClusteringAlgorithm
 CLUSTERING_ALGORITHM_DBSCAN: ClusteringAlgorithm
 CLUSTERING_ALGORITHM_HDBSCAN: ClusteringAlgorithm
 CLUSTERING_ALGORITHM_KMEANS: ClusteringAlgorithm
+CLUSTERING_ALGORITHM_LEIDEN: ClusteringAlgorithm
+CLUSTER_LEVEL_UNSPECIFIED: ClusterLevel
+CLUSTER_LEVEL_LEAF: ClusterLevel
+CLUSTER_LEVEL_GROUP: ClusterLevel
 PROJECTION_METHOD_UNSPECIFIED: ProjectionMethod
 PROJECTION_METHOD_TSNE: ProjectionMethod
 PROJECTION_METHOD_UMAP: ProjectionMethod
@@ -54,18 +65,20 @@ RUN_STATE_SUCCEEDED: RunState
 RUN_STATE_FAILED: RunState
 
 class ClusteringParams(_message.Message):
-    __slots__ = ("algorithm", "eps", "min_samples", "min_cluster_size", "n_clusters")
+    __slots__ = ("algorithm", "eps", "min_samples", "min_cluster_size", "n_clusters", "resolution")
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     EPS_FIELD_NUMBER: _ClassVar[int]
     MIN_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     MIN_CLUSTER_SIZE_FIELD_NUMBER: _ClassVar[int]
     N_CLUSTERS_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     algorithm: ClusteringAlgorithm
     eps: float
     min_samples: int
     min_cluster_size: int
     n_clusters: int
-    def __init__(self, algorithm: _Optional[_Union[ClusteringAlgorithm, str]] = ..., eps: _Optional[float] = ..., min_samples: _Optional[int] = ..., min_cluster_size: _Optional[int] = ..., n_clusters: _Optional[int] = ...) -> None: ...
+    resolution: float
+    def __init__(self, algorithm: _Optional[_Union[ClusteringAlgorithm, str]] = ..., eps: _Optional[float] = ..., min_samples: _Optional[int] = ..., min_cluster_size: _Optional[int] = ..., n_clusters: _Optional[int] = ..., resolution: _Optional[float] = ...) -> None: ...
 
 class ProjectionParams(_message.Message):
     __slots__ = ("method", "perplexity", "seed")
@@ -78,23 +91,31 @@ class ProjectionParams(_message.Message):
     def __init__(self, method: _Optional[_Union[ProjectionMethod, str]] = ..., perplexity: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class Metrics(_message.Message):
-    __slots__ = ("purity", "nmi", "ari", "noise_fraction", "silhouette", "labelled_count")
+    __slots__ = ("purity", "nmi", "ari", "noise_fraction", "silhouette", "labelled_count", "largest_cluster_fraction", "group_purity", "group_nmi", "group_ari")
     PURITY_FIELD_NUMBER: _ClassVar[int]
     NMI_FIELD_NUMBER: _ClassVar[int]
     ARI_FIELD_NUMBER: _ClassVar[int]
     NOISE_FRACTION_FIELD_NUMBER: _ClassVar[int]
     SILHOUETTE_FIELD_NUMBER: _ClassVar[int]
     LABELLED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LARGEST_CLUSTER_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    GROUP_PURITY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_NMI_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ARI_FIELD_NUMBER: _ClassVar[int]
     purity: float
     nmi: float
     ari: float
     noise_fraction: float
     silhouette: float
     labelled_count: int
-    def __init__(self, purity: _Optional[float] = ..., nmi: _Optional[float] = ..., ari: _Optional[float] = ..., noise_fraction: _Optional[float] = ..., silhouette: _Optional[float] = ..., labelled_count: _Optional[int] = ...) -> None: ...
+    largest_cluster_fraction: float
+    group_purity: float
+    group_nmi: float
+    group_ari: float
+    def __init__(self, purity: _Optional[float] = ..., nmi: _Optional[float] = ..., ari: _Optional[float] = ..., noise_fraction: _Optional[float] = ..., silhouette: _Optional[float] = ..., labelled_count: _Optional[int] = ..., largest_cluster_fraction: _Optional[float] = ..., group_purity: _Optional[float] = ..., group_nmi: _Optional[float] = ..., group_ari: _Optional[float] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "kind", "model_id", "filter", "clustering", "projection", "sample_count", "cluster_count", "create_time", "seconds", "metrics", "job_id", "state", "error", "error_reason", "noise_count", "eps_used", "previous_run_id", "clustering_run_id", "stage_seconds")
+    __slots__ = ("run_id", "kind", "model_id", "filter", "clustering", "projection", "sample_count", "cluster_count", "create_time", "seconds", "metrics", "job_id", "state", "error", "error_reason", "noise_count", "eps_used", "previous_run_id", "clustering_run_id", "stage_seconds", "group_count", "resolution_used", "group_stability")
     class StageSecondsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +143,9 @@ class Run(_message.Message):
     PREVIOUS_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTERING_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_COUNT_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_USED_FIELD_NUMBER: _ClassVar[int]
+    GROUP_STABILITY_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     kind: RunKind
     model_id: str
@@ -142,10 +166,13 @@ class Run(_message.Message):
     previous_run_id: str
     clustering_run_id: str
     stage_seconds: _containers.ScalarMap[str, float]
-    def __init__(self, run_id: _Optional[str] = ..., kind: _Optional[_Union[RunKind, str]] = ..., model_id: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., clustering: _Optional[_Union[ClusteringParams, _Mapping]] = ..., projection: _Optional[_Union[ProjectionParams, _Mapping]] = ..., sample_count: _Optional[int] = ..., cluster_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds: _Optional[float] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., job_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., error: _Optional[str] = ..., error_reason: _Optional[str] = ..., noise_count: _Optional[int] = ..., eps_used: _Optional[float] = ..., previous_run_id: _Optional[str] = ..., clustering_run_id: _Optional[str] = ..., stage_seconds: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    group_count: int
+    resolution_used: float
+    group_stability: float
+    def __init__(self, run_id: _Optional[str] = ..., kind: _Optional[_Union[RunKind, str]] = ..., model_id: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., clustering: _Optional[_Union[ClusteringParams, _Mapping]] = ..., projection: _Optional[_Union[ProjectionParams, _Mapping]] = ..., sample_count: _Optional[int] = ..., cluster_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds: _Optional[float] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., job_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., error: _Optional[str] = ..., error_reason: _Optional[str] = ..., noise_count: _Optional[int] = ..., eps_used: _Optional[float] = ..., previous_run_id: _Optional[str] = ..., clustering_run_id: _Optional[str] = ..., stage_seconds: _Optional[_Mapping[str, float]] = ..., group_count: _Optional[int] = ..., resolution_used: _Optional[float] = ..., group_stability: _Optional[float] = ...) -> None: ...
 
 class Cluster(_message.Message):
-    __slots__ = ("cluster_id", "name", "size", "representative_asset_ids", "top_terms", "top_term_scores", "renamed", "representative_sample_ids")
+    __slots__ = ("cluster_id", "name", "size", "representative_asset_ids", "top_terms", "top_term_scores", "renamed", "representative_sample_ids", "level", "parent_id", "child_count")
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +181,9 @@ class Cluster(_message.Message):
     TOP_TERM_SCORES_FIELD_NUMBER: _ClassVar[int]
     RENAMED_FIELD_NUMBER: _ClassVar[int]
     REPRESENTATIVE_SAMPLE_IDS_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CHILD_COUNT_FIELD_NUMBER: _ClassVar[int]
     cluster_id: str
     name: str
     size: int
@@ -162,7 +192,10 @@ class Cluster(_message.Message):
     top_term_scores: _containers.RepeatedScalarFieldContainer[float]
     renamed: bool
     representative_sample_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, cluster_id: _Optional[str] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., representative_asset_ids: _Optional[_Iterable[str]] = ..., top_terms: _Optional[_Iterable[str]] = ..., top_term_scores: _Optional[_Iterable[float]] = ..., renamed: _Optional[bool] = ..., representative_sample_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    level: ClusterLevel
+    parent_id: str
+    child_count: int
+    def __init__(self, cluster_id: _Optional[str] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., representative_asset_ids: _Optional[_Iterable[str]] = ..., top_terms: _Optional[_Iterable[str]] = ..., top_term_scores: _Optional[_Iterable[float]] = ..., renamed: _Optional[bool] = ..., representative_sample_ids: _Optional[_Iterable[str]] = ..., level: _Optional[_Union[ClusterLevel, str]] = ..., parent_id: _Optional[str] = ..., child_count: _Optional[int] = ...) -> None: ...
 
 class CreateClusteringRunRequest(_message.Message):
     __slots__ = ("filter", "params", "label_field", "labels")
@@ -240,14 +273,18 @@ class ListRunsResponse(_message.Message):
     def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetClustersRequest(_message.Message):
-    __slots__ = ("run_id", "page_size", "page_token")
+    __slots__ = ("run_id", "page_size", "page_token", "level", "parent_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     page_size: int
     page_token: str
-    def __init__(self, run_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    level: ClusterLevel
+    parent_id: str
+    def __init__(self, run_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., level: _Optional[_Union[ClusterLevel, str]] = ..., parent_id: _Optional[str] = ...) -> None: ...
 
 class GetClustersResponse(_message.Message):
     __slots__ = ("clusters", "next_page_token")
@@ -328,3 +365,105 @@ class FindDuplicatesResponse(_message.Message):
     groups: _containers.RepeatedCompositeFieldContainer[DuplicateGroup]
     next_page_token: str
     def __init__(self, groups: _Optional[_Iterable[_Union[DuplicateGroup, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListClusterMembersRequest(_message.Message):
+    __slots__ = ("run_id", "cluster_id", "page_size", "page_token")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    cluster_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, run_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ClusterMember(_message.Message):
+    __slots__ = ("sample_id", "asset_id", "similarity", "cluster_id")
+    SAMPLE_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSET_ID_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    sample_id: str
+    asset_id: str
+    similarity: float
+    cluster_id: str
+    def __init__(self, sample_id: _Optional[str] = ..., asset_id: _Optional[str] = ..., similarity: _Optional[float] = ..., cluster_id: _Optional[str] = ...) -> None: ...
+
+class ListClusterMembersResponse(_message.Message):
+    __slots__ = ("members", "next_page_token", "total_size")
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    members: _containers.RepeatedCompositeFieldContainer[ClusterMember]
+    next_page_token: str
+    total_size: int
+    def __init__(self, members: _Optional[_Iterable[_Union[ClusterMember, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class CompareRunsRequest(_message.Message):
+    __slots__ = ("run_id_a", "run_id_b", "level", "max_cells")
+    RUN_ID_A_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_B_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_CELLS_FIELD_NUMBER: _ClassVar[int]
+    run_id_a: str
+    run_id_b: str
+    level: ClusterLevel
+    max_cells: int
+    def __init__(self, run_id_a: _Optional[str] = ..., run_id_b: _Optional[str] = ..., level: _Optional[_Union[ClusterLevel, str]] = ..., max_cells: _Optional[int] = ...) -> None: ...
+
+class ComparedCluster(_message.Message):
+    __slots__ = ("cluster_id", "name", "size")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    name: str
+    size: int
+    def __init__(self, cluster_id: _Optional[str] = ..., name: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+
+class ContingencyCell(_message.Message):
+    __slots__ = ("a_index", "b_index", "count")
+    A_INDEX_FIELD_NUMBER: _ClassVar[int]
+    B_INDEX_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    a_index: int
+    b_index: int
+    count: int
+    def __init__(self, a_index: _Optional[int] = ..., b_index: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
+
+class ClusterMove(_message.Message):
+    __slots__ = ("a_index", "b_index", "count", "example_asset_ids")
+    A_INDEX_FIELD_NUMBER: _ClassVar[int]
+    B_INDEX_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLE_ASSET_IDS_FIELD_NUMBER: _ClassVar[int]
+    a_index: int
+    b_index: int
+    count: int
+    example_asset_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, a_index: _Optional[int] = ..., b_index: _Optional[int] = ..., count: _Optional[int] = ..., example_asset_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CompareRunsResponse(_message.Message):
+    __slots__ = ("common_samples", "ari", "nmi", "clusters_a", "clusters_b", "cells", "cells_truncated", "moves", "stayed", "moved")
+    COMMON_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    ARI_FIELD_NUMBER: _ClassVar[int]
+    NMI_FIELD_NUMBER: _ClassVar[int]
+    CLUSTERS_A_FIELD_NUMBER: _ClassVar[int]
+    CLUSTERS_B_FIELD_NUMBER: _ClassVar[int]
+    CELLS_FIELD_NUMBER: _ClassVar[int]
+    CELLS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    MOVES_FIELD_NUMBER: _ClassVar[int]
+    STAYED_FIELD_NUMBER: _ClassVar[int]
+    MOVED_FIELD_NUMBER: _ClassVar[int]
+    common_samples: int
+    ari: float
+    nmi: float
+    clusters_a: _containers.RepeatedCompositeFieldContainer[ComparedCluster]
+    clusters_b: _containers.RepeatedCompositeFieldContainer[ComparedCluster]
+    cells: _containers.RepeatedCompositeFieldContainer[ContingencyCell]
+    cells_truncated: bool
+    moves: _containers.RepeatedCompositeFieldContainer[ClusterMove]
+    stayed: int
+    moved: int
+    def __init__(self, common_samples: _Optional[int] = ..., ari: _Optional[float] = ..., nmi: _Optional[float] = ..., clusters_a: _Optional[_Iterable[_Union[ComparedCluster, _Mapping]]] = ..., clusters_b: _Optional[_Iterable[_Union[ComparedCluster, _Mapping]]] = ..., cells: _Optional[_Iterable[_Union[ContingencyCell, _Mapping]]] = ..., cells_truncated: _Optional[bool] = ..., moves: _Optional[_Iterable[_Union[ClusterMove, _Mapping]]] = ..., stayed: _Optional[int] = ..., moved: _Optional[int] = ...) -> None: ...

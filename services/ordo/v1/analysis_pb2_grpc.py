@@ -77,6 +77,16 @@ class AnalysisServiceStub:
                 request_serializer=ordo_dot_v1_dot_analysis__pb2.FindDuplicatesRequest.SerializeToString,
                 response_deserializer=ordo_dot_v1_dot_analysis__pb2.FindDuplicatesResponse.FromString,
                 _registered_method=True)
+        self.ListClusterMembers = channel.unary_unary(
+                '/ordo.v1.AnalysisService/ListClusterMembers',
+                request_serializer=ordo_dot_v1_dot_analysis__pb2.ListClusterMembersRequest.SerializeToString,
+                response_deserializer=ordo_dot_v1_dot_analysis__pb2.ListClusterMembersResponse.FromString,
+                _registered_method=True)
+        self.CompareRuns = channel.unary_unary(
+                '/ordo.v1.AnalysisService/CompareRuns',
+                request_serializer=ordo_dot_v1_dot_analysis__pb2.CompareRunsRequest.SerializeToString,
+                response_deserializer=ordo_dot_v1_dot_analysis__pb2.CompareRunsResponse.FromString,
+                _registered_method=True)
 
 
 class AnalysisServiceServicer:
@@ -134,6 +144,20 @@ class AnalysisServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListClusterMembers(self, request, context):
+        """The samples of one cluster (a leaf, or a group: all its leaves' members), most central first, in pages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompareRuns(self, request, context):
+        """Two clustering runs compared by membership: ARI/NMI, the overlap (contingency) matrix, where images moved.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalysisServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -176,6 +200,16 @@ def add_AnalysisServiceServicer_to_server(servicer, server):
                     servicer.FindDuplicates,
                     request_deserializer=ordo_dot_v1_dot_analysis__pb2.FindDuplicatesRequest.FromString,
                     response_serializer=ordo_dot_v1_dot_analysis__pb2.FindDuplicatesResponse.SerializeToString,
+            ),
+            'ListClusterMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClusterMembers,
+                    request_deserializer=ordo_dot_v1_dot_analysis__pb2.ListClusterMembersRequest.FromString,
+                    response_serializer=ordo_dot_v1_dot_analysis__pb2.ListClusterMembersResponse.SerializeToString,
+            ),
+            'CompareRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompareRuns,
+                    request_deserializer=ordo_dot_v1_dot_analysis__pb2.CompareRunsRequest.FromString,
+                    response_serializer=ordo_dot_v1_dot_analysis__pb2.CompareRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -397,6 +431,60 @@ class AnalysisService:
             '/ordo.v1.AnalysisService/FindDuplicates',
             ordo_dot_v1_dot_analysis__pb2.FindDuplicatesRequest.SerializeToString,
             ordo_dot_v1_dot_analysis__pb2.FindDuplicatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListClusterMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ordo.v1.AnalysisService/ListClusterMembers',
+            ordo_dot_v1_dot_analysis__pb2.ListClusterMembersRequest.SerializeToString,
+            ordo_dot_v1_dot_analysis__pb2.ListClusterMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompareRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ordo.v1.AnalysisService/CompareRuns',
+            ordo_dot_v1_dot_analysis__pb2.CompareRunsRequest.SerializeToString,
+            ordo_dot_v1_dot_analysis__pb2.CompareRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,11 +3,14 @@ import { api, Cluster, Job, n, Run, searchLike, short, thumbUrl, watchJob } from
 import { h, toast } from "../dom";
 import { analysis } from "../state";
 import { hitsToItems, jobCard, reportError, resultsGrid, updateJobCard } from "./common";
+import { compareRuns } from "./compare";
+import { groupDetail, groupStrip, loadGroups } from "./groups";
 
 function runLabel(run: Run): string {
   const when = run.create_time ? new Date(run.create_time).toLocaleString() : "";
   const algo = short(run.clustering?.algorithm ?? "", "CLUSTERING_ALGORITHM_") || "auto";
-  return `${when} · ${algo} · ${run.cluster_count} clusters · ${n(run.sample_count)} samples`;
+  const groups = run.group_count ? ` in ${run.group_count} groups` : "";
+  return `${when} · ${algo} · ${run.cluster_count} clusters${groups} · ${n(run.sample_count)} samples`;
 }
 
 async function waitJob(job: Job, area: HTMLElement): Promise<Job> {
@@ -27,12 +30,13 @@ async function runAnalysis(form: HTMLFormElement, area: HTMLElement): Promise<vo
     n_clusters: Number(data.get("n_clusters") || 0),
     min_cluster_size: Number(data.get("min_cluster_size") || 0),
   };
+  const method = String(data.get("method") ?? "");
   const created = await api<{ run: Run; job: Job }>("/api/runs/clustering", { method: "POST", json: body });
   const done = await waitJob(created.job, area);
   if (done.state === "JOB_STATE_FAILED") throw new Error(done.error || "the clustering run failed");
   const projection = await api<{ run: Run; job: Job }>("/api/runs/projection", {
     method: "POST",
-    json: { clustering_run_id: created.run.run_id },
+    json: { clustering_run_id: created.run.run_id, method },
   });
   await waitJob(projection.job, area);
 }
@@ -54,13 +58,20 @@ export async function clustersView(root: HTMLElement, clusterId?: string): Promi
       h(
         "select",
         { name: "algorithm" },
-        h("option", { value: "" }, "Automatic (DBSCAN, auto eps)"),
+        h("option", { value: "" }, "Automatic (Leiden: groups and clusters)"),
+        h("option", { value: "dbscan" }, "DBSCAN (auto eps)"),
         h("option", { value: "hdbscan" }, "HDBSCAN"),
         h("option", { value: "kmeans" }, "k-means"),
       ),
     ),
     h("label", {}, "Clusters (k-means) ", h("input", { name: "n_clusters", type: "number", min: 0, value: 0 })),
     h("label", {}, "Min cluster size ", h("input", { name: "min_cluster_size", type: "number", min: 0, value: 0 })),
+    h(
+      "label",
+      {},
+      "Map ",
+      h("select", { name: "method" }, h("option", { value: "" }, "t-SNE"), h("option", { value: "umap" }, "UMAP"), h("option", { value: "pca" }, "PCA")),
+    ),
     h("button", { type: "submit", id: "run-analysis" }, "Run new analysis"),
   );
   form.addEventListener("submit", async (e) => {
@@ -79,15 +90,20 @@ export async function clustersView(root: HTMLElement, clusterId?: string): Promi
     }
   });
 
+  const groups = state.clustering ? await loadGroups(state.clustering.run_id) : [];
+  const groupName = new Map(groups.map((g) => [g.cluster_id, g.name || g.cluster_id]));
   const cards = h("ul", { class: "cards", "aria-label": "Clusters", "data-count": state.clusters.length });
-  for (const c of state.clusters) cards.append(clusterCard(c));
+  // leaves ordered by group (groups are largest first), so a group's clusters sit together
+  const order = new Map(groups.map((g, i) => [g.cluster_id, i]));
+  const leaves = [...state.clusters].sort((x, y) => (order.get(x.parent_id ?? "") ?? 0) - (order.get(y.parent_id ?? "") ?? 0));
+  for (const c of leaves) cards.append(clusterCard(c, groupName.get(c.parent_id ?? "")));
   status.textContent = state.clustering
     ? `Latest run: ${runLabel(state.clustering)}${n(state.clustering.noise_count) ? ` · ${n(state.clustering.noise_count)} noise` : ""}`
     : "No clustering yet: run an analysis.";
-  root.replaceChildren(h("h1", {}, "Clusters"), status, form, area, cards, await compareRuns());
+  root.replaceChildren(h("h1", {}, "Clusters"), status, form, area, groupStrip(groups) ?? "", cards, await compareRuns());
 }
 
-function clusterCard(c: Cluster): HTMLElement {
+function clusterCard(c: Cluster, group?: string): HTMLElement {
   return h(
     "li",
     { class: "card", "data-cluster-id": c.cluster_id },
@@ -98,6 +114,7 @@ function clusterCard(c: Cluster): HTMLElement {
       h("strong", {}, c.name || c.cluster_id),
       h("span", { class: "size" }, `${c.size} images`),
       c.top_terms.length ? h("span", { class: "terms" }, c.top_terms.slice(0, 4).join(", ")) : null,
+      group ? h("span", { class: "group-tag" }, `in ${group}`) : null,
     ),
   );
 }
@@ -105,6 +122,10 @@ function clusterCard(c: Cluster): HTMLElement {
 async function clusterDetail(root: HTMLElement, status: HTMLElement, clusterId: string): Promise<void> {
   const state = await analysis();
   const cluster = state.clusters.find((c) => c.cluster_id === clusterId);
+  if (!cluster && state.clustering) {
+    const group = (await loadGroups(state.clustering.run_id)).find((g) => g.cluster_id === clusterId);
+    if (group) return groupDetail(root, state.clustering.run_id, group, state.clusters.filter((c) => c.parent_id === clusterId));
+  }
   if (!cluster || !state.clustering) {
     status.textContent = `Cluster ${clusterId} is not in the latest run.`;
     return;
@@ -143,46 +164,4 @@ async function clusterDetail(root: HTMLElement, status: HTMLElement, clusterId: 
   } catch (err) {
     members.replaceChildren(h("p", { class: "error" }, err instanceof Error ? err.message : String(err)));
   }
-}
-
-async function compareRuns(): Promise<HTMLElement> {
-  const section = h("section", { class: "compare", "aria-label": "Compare runs" }, h("h2", {}, "Compare runs"));
-  let runs: Run[] = [];
-  try {
-    runs = (await api<{ runs: Run[] }>("/api/runs?kind=clustering&page_size=20")).runs.filter((r) => r.state === "RUN_STATE_SUCCEEDED");
-  } catch {
-    /* no analysis service */
-  }
-  if (runs.length < 2) {
-    section.append(h("p", {}, "Two finished clustering runs are needed to compare."));
-    return section;
-  }
-  const pick = (id: string, selected: number) =>
-    h("select", { id, "aria-label": id === "run-a" ? "First run" : "Second run" }, ...runs.map((r, i) => h("option", { value: r.run_id, selected: i === selected }, runLabel(r))));
-  const a = pick("run-a", 1);
-  const b = pick("run-b", 0);
-  const table = h("div", { class: "compare-table" });
-  async function render(): Promise<void> {
-    const [ca, cb] = await Promise.all(
-      [a.value, b.value].map((id) => api<{ clusters: Cluster[] }>(`/api/runs/${id}/clusters?page_size=1000`).then((x) => x.clusters)),
-    );
-    const ids = Array.from(new Set([...ca, ...cb].map((c) => c.cluster_id)));
-    const cell = (list: Cluster[], id: string) => {
-      const c = list.find((x) => x.cluster_id === id);
-      return h("td", {}, c ? `${c.name || id} (${c.size})` : "—");
-    };
-    table.replaceChildren(
-      h(
-        "table",
-        {},
-        h("thead", {}, h("tr", {}, h("th", {}, "cluster"), h("th", {}, "first run"), h("th", {}, "second run"))),
-        h("tbody", {}, ...ids.map((id) => h("tr", {}, h("td", {}, h("code", {}, id)), cell(ca, id), cell(cb, id)))),
-      ),
-    );
-  }
-  a.addEventListener("change", render);
-  b.addEventListener("change", render);
-  section.append(h("div", { class: "row" }, a, b), table);
-  render().catch(reportError);
-  return section;
 }

@@ -1,0 +1,133 @@
+"""Reading a finished clustering run by level: clusters or groups, a cluster's members, two runs compared.
+
+Read-only over :class:`RunStore` (no index, no jobs), so any instance serves it. Page tokens are opaque and
+bound to the question (AIP-158): ``<offset>.<digest of the request's other fields>``, so a token from one
+cluster's listing is refused on another's instead of silently skipping rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from ordo.analysis import runs as rs
+from ordo.analysis.compare import Comparison, Side, compare
+from ordo.analysis.hierarchy import members_of, point_groups
+from ordo.analysis.runs import GROUP, LEAF, ClusterInfo, RunRecord, RunStore
+from ordo.errors import Conflict, InvalidInput
+
+MAX_CLUSTER_ID_CHARS = 64  # ids are 12 hex digits; 64 leaves room and bounds what a client can send
+MAX_CELLS = 10_000
+DEFAULT_CELLS = 2_000
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:10]
+
+
+def make_token(offset: int, *bound: str) -> str:
+    return f"{offset}.{_digest(*bound)}"
+
+
+def read_token(token: str, *bound: str) -> int:
+    """Offset of a token this module gave for the same question; INVALID_ARGUMENT otherwise."""
+    if not token:
+        return 0
+    offset, _, digest = token.partition(".")
+    if not offset.isdigit() or len(offset) > 12 or digest != _digest(*bound):
+        raise InvalidInput("page_token is not one this service gave out for this request", reason="BAD_PAGE_TOKEN")
+    return int(offset)
+
+
+def check_cluster_id(value: str, what: str = "cluster_id") -> str:
+    if len(value) > MAX_CLUSTER_ID_CHARS:
+        raise InvalidInput(f"{what} is at most {MAX_CLUSTER_ID_CHARS} characters", reason="BAD_CLUSTER_ID")
+    return value
+
+
+class RunBrowser:
+    def __init__(self, runs: RunStore) -> None:
+        self.runs = runs
+
+    def ready(self, run_id: str) -> RunRecord:
+        record = self.runs.get(rs.check_run_id(run_id))
+        if record.kind != rs.CLUSTERING:
+            raise InvalidInput(f"run {run_id} is a {record.kind} run, not a clustering run", reason="BAD_RUN_KIND")
+        if record.state != rs.SUCCEEDED:
+            raise Conflict(f"run {run_id} is {record.state}", reason="RUN_NOT_READY")
+        return record
+
+    def clusters(
+        self, run_id: str, page_size: int, page_token: str = "", level: str = LEAF, parent_id: str = ""
+    ) -> tuple[list[ClusterInfo], str]:
+        """Leaves (all, or one group's) or groups, a page at a time."""
+        check_cluster_id(parent_id, "parent_id")
+        self.ready(run_id)
+        if level == GROUP:
+            if parent_id:
+                raise InvalidInput("groups have no parent; parent_id is for leaves", reason="BAD_PARENT")
+            rows = self.runs.groups(run_id)
+        else:
+            rows = self.runs.clusters(run_id)
+            if parent_id:
+                if not any(g.cluster_id == parent_id for g in self.runs.groups(run_id)):
+                    raise InvalidInput(f"run {run_id} has no group {parent_id!r}", reason="GROUP_NOT_FOUND")
+                rows = [c for c in rows if c.parent_id == parent_id]
+        bound = (run_id, level, parent_id)
+        offset = read_token(page_token, *bound)
+        page = rows[offset : offset + page_size]
+        more = offset + page_size < len(rows)
+        return page, make_token(offset + page_size, *bound) if more else ""
+
+    def members(
+        self, run_id: str, cluster_id: str, page_size: int, page_token: str = ""
+    ) -> tuple[list[tuple[str, str, float, str]], str, int]:
+        """(sample id, asset id, similarity to the centroid, leaf id) of a leaf or group, most central first."""
+        if not cluster_id:
+            raise InvalidInput("cluster_id is required", reason="MISSING_CLUSTER_ID")
+        check_cluster_id(cluster_id)
+        self.ready(run_id)
+        leaves = self.runs.clusters(run_id)
+        groups = self.runs.groups(run_id)
+        members = self.runs.members(run_id)
+        rows = members_of(members, leaves, cluster_id, groups)
+        bound = (run_id, cluster_id)
+        offset = read_token(page_token, *bound)
+        # Most central first (similarity to the leaf's centroid, stored by the run); ties and runs written
+        # before similarities were kept go by sample id, so pages are stable.
+        similarity = members.similarity if members.similarity is not None else np.zeros(len(members), np.float32)
+        order = np.lexsort((members.sample_ids[rows], -similarity[rows]))
+        rows = rows[order]
+        leaf_ids = [c.cluster_id for c in leaves]
+        out = [
+            (
+                members.sample_ids[row].decode(),
+                members.asset_ids[row].decode(),
+                float(similarity[row]),
+                leaf_ids[int(members.labels[row])],
+            )
+            for row in rows[offset : offset + page_size].tolist()
+        ]
+        more = offset + page_size < rows.size
+        return out, (make_token(offset + page_size, *bound) if more else ""), int(rows.size)
+
+    def compare(self, run_a: str, run_b: str, level: str = LEAF, max_cells: int = DEFAULT_CELLS) -> Comparison:
+        if not (1 <= max_cells <= MAX_CELLS):
+            raise InvalidInput(f"max_cells must be between 1 and {MAX_CELLS}", reason="BAD_MAX_CELLS")
+        self.ready(run_a)
+        self.ready(run_b)
+        return compare(self._side(run_a, level), self._side(run_b, level), max_cells)
+
+    def _side(self, run_id: str, level: str) -> Side:
+        members = self.runs.members(run_id)
+        leaves = self.runs.clusters(run_id)
+        labels = members.labels.astype(np.int64)
+        if level != GROUP:
+            return Side(members, labels, leaves)
+        groups = self.runs.groups(run_id)
+        if not groups:
+            raise InvalidInput(f"run {run_id} has no groups (a single-level run)", reason="NO_GROUPS")
+        index = {g.cluster_id: i for i, g in enumerate(groups)}
+        leaf_groups = np.array([index[c.parent_id] for c in leaves], dtype=np.int64)
+        return Side(members, point_groups(labels, leaf_groups), groups)
