@@ -49,24 +49,28 @@ from bench.common import REPO_ROOT, BenchError, git_commit, log, machine_info
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 
 
+# Every benchmark, in the order a full run takes them (``--only`` picks one).
+BENCHES = (
+    "ingest",
+    "search",
+    "distributed",
+    "processing",
+    "ordo-lite",
+    "analysis",
+    "concurrency",
+    "soak",
+    "cpu-speed",
+    "scale",
+    "robustness",
+)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke version for CI (< 2 min)")
     parser.add_argument(
         "--only",
-        choices=[
-            "ingest",
-            "search",
-            "distributed",
-            "processing",
-            "ordo-lite",
-            "analysis",
-            "concurrency",
-            "soak",
-            "cpu-speed",
-            "scale",
-            "robustness",
-        ],
+        choices=BENCHES,
         help="run one benchmark",
     )
     parser.add_argument("--images", type=int, help="ingest: images to embed (default 128; --quick 24)")
@@ -407,22 +411,9 @@ def main(argv: list[str] | None = None) -> int:
         "errors": {},
     }
     # the 1M scale row builds for about an hour on 2 cores the first time: only with --only scale
-    benches = (
-        "ingest",
-        "search",
-        "distributed",
-        "processing",
-        "ordo-lite",
-        "analysis",
-        "concurrency",
-        "soak",
-        "cpu-speed",
-        "scale",
-        "robustness",
-    )
     # cpu-speed tunes and runs four stacks (minutes): not part of the --quick smoke
     skipped = {"scale", "cpu-speed"} if args.quick else {"scale"}
-    plan = [b for b in benches if args.only == b or (args.only is None and b not in skipped)]
+    plan = [b for b in BENCHES if args.only == b or (args.only is None and b not in skipped)]
     for bench in plan:
         try:
             if bench == "cpu-speed":
