@@ -138,3 +138,29 @@ def test_settings_select_the_index_host(host_url: str, tmp_path: Path) -> None:
     index = create_vector_index(settings)
     assert isinstance(index, HostedVectorIndex)
     assert index.count() >= 0
+
+
+def test_every_filter_field_crosses_the_wire() -> None:
+    """A Filter field the index host's protobuf does not carry would be silently dropped: a library-limited
+    key's search would then see every library. Every field, set to a non-default value, must round-trip."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from ordo.domain import SampleKind
+    from ordo.index_host.convert import filter_from, filter_pb
+
+    when = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    values = {
+        "kinds": (SampleKind.IMAGE, SampleKind.TEXT),
+        "source_uri_prefix": "upload://a",
+        "min_width": 7,
+        "min_height": 9,
+        "model_id": "m",
+        "text_any": "receipt",
+    }
+    for field in dataclasses.fields(Filter):
+        if field.name in values:
+            continue
+        values[field.name] = when if "_after" in field.name or "_before" in field.name else (f"{field.name}-x",)
+    original = Filter(**values)
+    assert filter_from(filter_pb(original), True) == original

@@ -97,6 +97,7 @@ def filter_pb(flt: Filter | None) -> pb.IndexFilter | None:
         exclude_asset_ids=list(flt.exclude_asset_ids),
         text_any=flt.text_any,
         cluster_ids=list(flt.cluster_ids),
+        libraries=list(flt.libraries),
     )
     for field in _DATES:
         stamp = _stamp(getattr(flt, field))
@@ -108,7 +109,7 @@ def filter_pb(flt: Filter | None) -> pb.IndexFilter | None:
 def filter_from(msg: pb.IndexFilter, present: bool) -> Filter | None:
     if not present:
         return None
-    for name in ("asset_ids", "exclude_asset_ids", "mime_types", "cluster_ids", "kinds"):
+    for name in ("asset_ids", "exclude_asset_ids", "mime_types", "cluster_ids", "kinds", "libraries"):
         check_count(f"filter {name}", len(getattr(msg, name)), MAX_IDS)
     for name in ("source_uri_prefix", "text_any", "model_id"):
         if len(getattr(msg, name)) > MAX_TEXT:
@@ -132,6 +133,7 @@ def filter_from(msg: pb.IndexFilter, present: bool) -> Filter | None:
         exclude_asset_ids=tuple(msg.exclude_asset_ids),
         text_any=msg.text_any,
         cluster_ids=tuple(msg.cluster_ids),
+        libraries=tuple(msg.libraries),
     )
 
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ordo/v1/index_host.proto\x12\x07ordo.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\nIndexPoint\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06vector\x18\x02 \x03(\x02\x12\x14\n\x0cpayload_json\x18\x03 \x01(\x0c\"C\n\x10IndexScoredPoint\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x14\n\x0cpayload_json\x18\x03 \x01(\x0c\"\xab\x03\n\x0bIndexFilter\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x11\n\tasset_ids\x18\x02 \x03(\t\x12\x12\n\nmime_types\x18\x03 \x03(\t\x12\x19\n\x11source_uri_prefix\x18\x04 \x01(\t\x12\x32\n\x0e\x63\x61ptured_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x63\x61ptured_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0eingested_after\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fingested_before\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tmin_width\x18\t \x01(\x05\x12\x12\n\nmin_height\x18\n \x01(\x05\x12\x10\n\x08model_id\x18\x0b \x01(\t\x12\x19\n\x11\x65xclude_asset_ids\x18\x0c \x03(\t\x12\x10\n\x08text_any\x18\r \x01(\t\x12\x13\n\x0b\x63luster_ids\x18\x0e \x03(\t\":\n\x17\x45nsureCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03\x64im\x18\x02 \x01(\x05\"\x1a\n\x18\x45nsureCollectionResponse\".\n\x18GetCollectionInfoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"(\n\x19GetCollectionInfoResponse\x12\x0b\n\x03\x64im\x18\x01 \x01(\x05\"N\n\x13UpsertPointsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12#\n\x06points\x18\x02 \x03(\x0b\x32\x13.ordo.v1.IndexPoint\"\x16\n\x14UpsertPointsResponse\"~\n\x13SearchPointsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06vector\x18\x02 \x03(\x02\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x05\x12$\n\x06\x66ilter\x18\x05 \x01(\x0b\x32\x14.ordo.v1.IndexFilter\"?\n\x14SearchPointsResponse\x12\'\n\x04hits\x18\x01 \x03(\x0b\x32\x19.ordo.v1.IndexScoredPoint\"N\n\x15RetrievePointsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12\x14\n\x0cwith_vectors\x18\x03 \x01(\x08\"=\n\x16RetrievePointsResponse\x12#\n\x06points\x18\x01 \x03(\x0b\x32\x13.ordo.v1.IndexPoint\"B\n\x1a\x44\x65letePointsByAssetRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08\x61sset_id\x18\x02 \x01(\t\"\x1d\n\x1b\x44\x65letePointsByAssetResponse\"N\n\x12\x43ountPointsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12$\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x14.ordo.v1.IndexFilter\"$\n\x13\x43ountPointsResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\"x\n\x13ScrollPointsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12$\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x14.ordo.v1.IndexFilter\x12\x14\n\x0cwith_vectors\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\";\n\x14ScrollPointsResponse\x12#\n\x06points\x18\x01 \x03(\x0b\x32\x13.ordo.v1.IndexPoint\"J\n\x11SetPayloadRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12\x14\n\x0cpayload_json\x18\x03 \x01(\x0c\"\x14\n\x12SetPayloadResponse2\xf6\x05\n\x10IndexHostService\x12W\n\x10\x45nsureCollection\x12 .ordo.v1.EnsureCollectionRequest\x1a!.ordo.v1.EnsureCollectionResponse\x12Z\n\x11GetCollectionInfo\x12!.ordo.v1.GetCollectionInfoRequest\x1a\".ordo.v1.GetCollectionInfoResponse\x12K\n\x0cUpsertPoints\x12\x1c.ordo.v1.UpsertPointsRequest\x1a\x1d.ordo.v1.UpsertPointsResponse\x12K\n\x0cSearchPoints\x12\x1c.ordo.v1.SearchPointsRequest\x1a\x1d.ordo.v1.SearchPointsResponse\x12Q\n\x0eRetrievePoints\x12\x1e.ordo.v1.RetrievePointsRequest\x1a\x1f.ordo.v1.RetrievePointsResponse\x12`\n\x13\x44\x65letePointsByAsset\x12#.ordo.v1.DeletePointsByAssetRequest\x1a$.ordo.v1.DeletePointsByAssetResponse\x12H\n\x0b\x43ountPoints\x12\x1b.ordo.v1.CountPointsRequest\x1a\x1c.ordo.v1.CountPointsResponse\x12M\n\x0cScrollPoints\x12\x1c.ordo.v1.ScrollPointsRequest\x1a\x1d.ordo.v1.ScrollPointsResponse0\x01\x12\x45\n\nSetPayload\x12\x1a.ordo.v1.SetPayloadRequest\x1a\x1b.ordo.v1.SetPayloadResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ordo/v1/index_host.proto\x12\x07ordo.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\nIndexPoint\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06vector\x18\x02 \x03(\x02\x12\x14\n\x0cpayload_json\x18\x03 \x01(\x0c\"C\n\x10IndexScoredPoint\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x14\n\x0cpayload_json\x18\x03 \x01(\x0c\"\xbe\x03\n\x0bIndexFilter\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x11\n\tasset_ids\x18\x02 \x03(\t\x12\x12\n\nmime_types\x18\x03 \x03(\t\x12\x19\n\x11source_uri_prefix\x18\x04 \x01(\t\x12\x32\n\x0e\x63\x61ptured_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x63\x61ptured_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0eingested_after\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fingested_before\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tmin_width\x18\t \x01(\x05\x12\x12\n\nmin_height\x18\n \x01(\x05\x12\x10\n\x08model_id\x18\x0b \x01(\t\x12\x19\n\x11\x65xclude_asset_ids\x18\x0c \x03(\t\x12\x10\n\x08text_any\x18\r \x01(\t\x12\x13\n\x0b\x63luster_ids\x18\x0e \x03(\t\x12\x11\n\tlibraries\x18\x0f \x03(\t\":\n\x17\x45nsureCollectionRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03\x64im\x18\x02 \x01(\x05\"\x1a\n\x18\x45nsureCollectionResponse\".\n\x18GetCollectionInfoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"(\n\x19GetCollectionInfoResponse\x12\x0b\n\x03\x64im\x18\x01 \x01(\x05\"N\n\x13UpsertPointsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12#\n\x06points\x18\x02 \x03(\x0b\x32\x13.ordo.v1.IndexPoint\"\x16\n\x14UpsertPointsResponse\"~\n\x13SearchPointsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0e\n\x06vector\x18\x02 \x03(\x02\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x05\x12$\n\x06\x66ilter\x18\x05 \x01(\x0b\x32\x14.ordo.v1.IndexFilter\"?\n\x14SearchPointsResponse\x12\'\n\x04hits\x18\x01 \x03(\x0b\x32\x19.ordo.v1.IndexScoredPoint\"N\n\x15RetrievePointsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12\x14\n\x0cwith_vectors\x18\x03 \x01(\x08\"=\n\x16RetrievePointsResponse\x12#\n\x06points\x18\x01 \x03(\x0b\x32\x13.ordo.v1.IndexPoint\"B\n\x1a\x44\x65letePointsByAssetRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08\x61sset_id\x18\x02 \x01(\t\"\x1d\n\x1b\x44\x65letePointsByAssetResponse\"N\n\x12\x43ountPointsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12$\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x14.ordo.v1.IndexFilter\"$\n\x13\x43ountPointsResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\"x\n\x13ScrollPointsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12$\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x14.ordo.v1.IndexFilter\x12\x14\n\x0cwith_vectors\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\";\n\x14ScrollPointsResponse\x12#\n\x06points\x18\x01 \x03(\x0b\x32\x13.ordo.v1.IndexPoint\"J\n\x11SetPayloadRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12\x14\n\x0cpayload_json\x18\x03 \x01(\x0c\"\x14\n\x12SetPayloadResponse2\xf6\x05\n\x10IndexHostService\x12W\n\x10\x45nsureCollection\x12 .ordo.v1.EnsureCollectionRequest\x1a!.ordo.v1.EnsureCollectionResponse\x12Z\n\x11GetCollectionInfo\x12!.ordo.v1.GetCollectionInfoRequest\x1a\".ordo.v1.GetCollectionInfoResponse\x12K\n\x0cUpsertPoints\x12\x1c.ordo.v1.UpsertPointsRequest\x1a\x1d.ordo.v1.UpsertPointsResponse\x12K\n\x0cSearchPoints\x12\x1c.ordo.v1.SearchPointsRequest\x1a\x1d.ordo.v1.SearchPointsResponse\x12Q\n\x0eRetrievePoints\x12\x1e.ordo.v1.RetrievePointsRequest\x1a\x1f.ordo.v1.RetrievePointsResponse\x12`\n\x13\x44\x65letePointsByAsset\x12#.ordo.v1.DeletePointsByAssetRequest\x1a$.ordo.v1.DeletePointsByAssetResponse\x12H\n\x0b\x43ountPoints\x12\x1b.ordo.v1.CountPointsRequest\x1a\x1c.ordo.v1.CountPointsResponse\x12M\n\x0cScrollPoints\x12\x1c.ordo.v1.ScrollPointsRequest\x1a\x1d.ordo.v1.ScrollPointsResponse0\x01\x12\x45\n\nSetPayload\x12\x1a.ordo.v1.SetPayloadRequest\x1a\x1b.ordo.v1.SetPayloadResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,43 +37,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INDEXSCOREDPOINT']._serialized_start=134
   _globals['_INDEXSCOREDPOINT']._serialized_end=201
   _globals['_INDEXFILTER']._serialized_start=204
-  _globals['_INDEXFILTER']._serialized_end=631
-  _globals['_ENSURECOLLECTIONREQUEST']._serialized_start=633
-  _globals['_ENSURECOLLECTIONREQUEST']._serialized_end=691
-  _globals['_ENSURECOLLECTIONRESPONSE']._serialized_start=693
-  _globals['_ENSURECOLLECTIONRESPONSE']._serialized_end=719
-  _globals['_GETCOLLECTIONINFOREQUEST']._serialized_start=721
-  _globals['_GETCOLLECTIONINFOREQUEST']._serialized_end=767
-  _globals['_GETCOLLECTIONINFORESPONSE']._serialized_start=769
-  _globals['_GETCOLLECTIONINFORESPONSE']._serialized_end=809
-  _globals['_UPSERTPOINTSREQUEST']._serialized_start=811
-  _globals['_UPSERTPOINTSREQUEST']._serialized_end=889
-  _globals['_UPSERTPOINTSRESPONSE']._serialized_start=891
-  _globals['_UPSERTPOINTSRESPONSE']._serialized_end=913
-  _globals['_SEARCHPOINTSREQUEST']._serialized_start=915
-  _globals['_SEARCHPOINTSREQUEST']._serialized_end=1041
-  _globals['_SEARCHPOINTSRESPONSE']._serialized_start=1043
-  _globals['_SEARCHPOINTSRESPONSE']._serialized_end=1106
-  _globals['_RETRIEVEPOINTSREQUEST']._serialized_start=1108
-  _globals['_RETRIEVEPOINTSREQUEST']._serialized_end=1186
-  _globals['_RETRIEVEPOINTSRESPONSE']._serialized_start=1188
-  _globals['_RETRIEVEPOINTSRESPONSE']._serialized_end=1249
-  _globals['_DELETEPOINTSBYASSETREQUEST']._serialized_start=1251
-  _globals['_DELETEPOINTSBYASSETREQUEST']._serialized_end=1317
-  _globals['_DELETEPOINTSBYASSETRESPONSE']._serialized_start=1319
-  _globals['_DELETEPOINTSBYASSETRESPONSE']._serialized_end=1348
-  _globals['_COUNTPOINTSREQUEST']._serialized_start=1350
-  _globals['_COUNTPOINTSREQUEST']._serialized_end=1428
-  _globals['_COUNTPOINTSRESPONSE']._serialized_start=1430
-  _globals['_COUNTPOINTSRESPONSE']._serialized_end=1466
-  _globals['_SCROLLPOINTSREQUEST']._serialized_start=1468
-  _globals['_SCROLLPOINTSREQUEST']._serialized_end=1588
-  _globals['_SCROLLPOINTSRESPONSE']._serialized_start=1590
-  _globals['_SCROLLPOINTSRESPONSE']._serialized_end=1649
-  _globals['_SETPAYLOADREQUEST']._serialized_start=1651
-  _globals['_SETPAYLOADREQUEST']._serialized_end=1725
-  _globals['_SETPAYLOADRESPONSE']._serialized_start=1727
-  _globals['_SETPAYLOADRESPONSE']._serialized_end=1747
-  _globals['_INDEXHOSTSERVICE']._serialized_start=1750
-  _globals['_INDEXHOSTSERVICE']._serialized_end=2508
+  _globals['_INDEXFILTER']._serialized_end=650
+  _globals['_ENSURECOLLECTIONREQUEST']._serialized_start=652
+  _globals['_ENSURECOLLECTIONREQUEST']._serialized_end=710
+  _globals['_ENSURECOLLECTIONRESPONSE']._serialized_start=712
+  _globals['_ENSURECOLLECTIONRESPONSE']._serialized_end=738
+  _globals['_GETCOLLECTIONINFOREQUEST']._serialized_start=740
+  _globals['_GETCOLLECTIONINFOREQUEST']._serialized_end=786
+  _globals['_GETCOLLECTIONINFORESPONSE']._serialized_start=788
+  _globals['_GETCOLLECTIONINFORESPONSE']._serialized_end=828
+  _globals['_UPSERTPOINTSREQUEST']._serialized_start=830
+  _globals['_UPSERTPOINTSREQUEST']._serialized_end=908
+  _globals['_UPSERTPOINTSRESPONSE']._serialized_start=910
+  _globals['_UPSERTPOINTSRESPONSE']._serialized_end=932
+  _globals['_SEARCHPOINTSREQUEST']._serialized_start=934
+  _globals['_SEARCHPOINTSREQUEST']._serialized_end=1060
+  _globals['_SEARCHPOINTSRESPONSE']._serialized_start=1062
+  _globals['_SEARCHPOINTSRESPONSE']._serialized_end=1125
+  _globals['_RETRIEVEPOINTSREQUEST']._serialized_start=1127
+  _globals['_RETRIEVEPOINTSREQUEST']._serialized_end=1205
+  _globals['_RETRIEVEPOINTSRESPONSE']._serialized_start=1207
+  _globals['_RETRIEVEPOINTSRESPONSE']._serialized_end=1268
+  _globals['_DELETEPOINTSBYASSETREQUEST']._serialized_start=1270
+  _globals['_DELETEPOINTSBYASSETREQUEST']._serialized_end=1336
+  _globals['_DELETEPOINTSBYASSETRESPONSE']._serialized_start=1338
+  _globals['_DELETEPOINTSBYASSETRESPONSE']._serialized_end=1367
+  _globals['_COUNTPOINTSREQUEST']._serialized_start=1369
+  _globals['_COUNTPOINTSREQUEST']._serialized_end=1447
+  _globals['_COUNTPOINTSRESPONSE']._serialized_start=1449
+  _globals['_COUNTPOINTSRESPONSE']._serialized_end=1485
+  _globals['_SCROLLPOINTSREQUEST']._serialized_start=1487
+  _globals['_SCROLLPOINTSREQUEST']._serialized_end=1607
+  _globals['_SCROLLPOINTSRESPONSE']._serialized_start=1609
+  _globals['_SCROLLPOINTSRESPONSE']._serialized_end=1668
+  _globals['_SETPAYLOADREQUEST']._serialized_start=1670
+  _globals['_SETPAYLOADREQUEST']._serialized_end=1744
+  _globals['_SETPAYLOADRESPONSE']._serialized_start=1746
+  _globals['_SETPAYLOADRESPONSE']._serialized_end=1766
+  _globals['_INDEXHOSTSERVICE']._serialized_start=1769
+  _globals['_INDEXHOSTSERVICE']._serialized_end=2527
 # @@protoc_insertion_point(module_scope)

@@ -30,7 +30,7 @@ class IndexScoredPoint(_message.Message):
     def __init__(self, id: _Optional[str] = ..., score: _Optional[float] = ..., payload_json: _Optional[bytes] = ...) -> None: ...
 
 class IndexFilter(_message.Message):
-    __slots__ = ("kinds", "asset_ids", "mime_types", "source_uri_prefix", "captured_after", "captured_before", "ingested_after", "ingested_before", "min_width", "min_height", "model_id", "exclude_asset_ids", "text_any", "cluster_ids")
+    __slots__ = ("kinds", "asset_ids", "mime_types", "source_uri_prefix", "captured_after", "captured_before", "ingested_after", "ingested_before", "min_width", "min_height", "model_id", "exclude_asset_ids", "text_any", "cluster_ids", "libraries")
     KINDS_FIELD_NUMBER: _ClassVar[int]
     ASSET_IDS_FIELD_NUMBER: _ClassVar[int]
     MIME_TYPES_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class IndexFilter(_message.Message):
     EXCLUDE_ASSET_IDS_FIELD_NUMBER: _ClassVar[int]
     TEXT_ANY_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_IDS_FIELD_NUMBER: _ClassVar[int]
+    LIBRARIES_FIELD_NUMBER: _ClassVar[int]
     kinds: _containers.RepeatedScalarFieldContainer[str]
     asset_ids: _containers.RepeatedScalarFieldContainer[str]
     mime_types: _containers.RepeatedScalarFieldContainer[str]
@@ -59,7 +60,8 @@ class IndexFilter(_message.Message):
     exclude_asset_ids: _containers.RepeatedScalarFieldContainer[str]
     text_any: str
     cluster_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, kinds: _Optional[_Iterable[str]] = ..., asset_ids: _Optional[_Iterable[str]] = ..., mime_types: _Optional[_Iterable[str]] = ..., source_uri_prefix: _Optional[str] = ..., captured_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., min_width: _Optional[int] = ..., min_height: _Optional[int] = ..., model_id: _Optional[str] = ..., exclude_asset_ids: _Optional[_Iterable[str]] = ..., text_any: _Optional[str] = ..., cluster_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    libraries: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kinds: _Optional[_Iterable[str]] = ..., asset_ids: _Optional[_Iterable[str]] = ..., mime_types: _Optional[_Iterable[str]] = ..., source_uri_prefix: _Optional[str] = ..., captured_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., min_width: _Optional[int] = ..., min_height: _Optional[int] = ..., model_id: _Optional[str] = ..., exclude_asset_ids: _Optional[_Iterable[str]] = ..., text_any: _Optional[str] = ..., cluster_ids: _Optional[_Iterable[str]] = ..., libraries: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EnsureCollectionRequest(_message.Message):
     __slots__ = ("collection", "dim")
