@@ -8,6 +8,10 @@ import { jobsView } from "./views/jobs";
 import { mapView } from "./views/map";
 import { searchView } from "./views/search";
 import { uploadView } from "./views/upload";
+// --- 16a ---
+import { duplicatesView } from "./views/duplicates";
+import { libraryView } from "./views/library";
+import { openViewer, viewerHashChange } from "./views/viewer";
 
 /** The account corner (who, sign out) and the role the page shows controls for: elements marked
  * `data-needs="write"` or `"admin"` are hidden (style.css) from keys that cannot use them. */
@@ -56,6 +60,10 @@ function route(): void {
   else if (view === "clusters") clustersView(main, parts[1] ? decodeURIComponent(parts[1]) : undefined);
   else if (view === "map") mapView(main);
   else if (view === "jobs") jobsView(main);
+  // --- 16a ---
+  else if (view === "library") libraryView(main, params);
+  else if (view === "duplicates") duplicatesView(main, params);
+  else if (view === "asset" && parts[1]) openAssetLink(main, parts[1], params);
   else searchView(main, params);
 }
 
@@ -63,9 +71,31 @@ let lastPath = "";
 window.addEventListener("hashchange", () => {
   // Search rewrites its own query string while typing: re-render only when the view changes.
   const path = location.hash.split("?")[0];
+  if (viewerHashChange(lastPath)) return; // 16a: #/asset/ID opens the viewer over the page; Back closes it
   if (path === lastPath && path.startsWith("#/search")) return;
   lastPath = path;
   route();
 });
 lastPath = location.hash.split("?")[0];
 void start();
+
+// --- 16a ---
+/** A shared #/asset/ID link: the library underneath, the viewer on top (Back or × leave to the library). */
+function openAssetLink(main: HTMLElement, assetId: string, params: URLSearchParams): void {
+  history.replaceState(null, "", "#/library");
+  lastPath = "#/library";
+  libraryView(main, params);
+  history.pushState(null, "", `#/asset/${assetId}`);
+  openViewer({ ids: () => [assetId] }, 0);
+}
+
+/** "/" focuses the search box from anywhere (outside text fields), going to Search first if needed. */
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+  const target = e.target as HTMLElement;
+  if (target.closest("input, textarea, select, [contenteditable=true]") || document.querySelector("dialog[open]")) return;
+  e.preventDefault();
+  const box = document.getElementById("search-text") as HTMLInputElement | null;
+  if (box) box.focus();
+  else location.hash = "#/search";
+});

@@ -34,6 +34,7 @@ from ordo.errors import InvalidInput, OrdoError
 from ordo.gateway import guards
 from ordo.gateway.analysis_routes import add_analysis_routes
 from ordo.gateway.errors import error_body, ordo_error_handler, rpc_error_handler, validation_error_handler
+from ordo.gateway.library_routes import library_router
 from ordo.gateway.uploads import stream_upload
 from ordo.security.gateway_hooks import install as install_security
 from ordo.v1 import analysis_pb2, common_pb2, ingest_pb2, search_pb2
@@ -467,6 +468,8 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
             min_similarity=min_similarity, page_size=page_size, page_token=page_token
         )
         return to_json(client.analysis.FindDuplicates(request))
+
+    app.include_router(library_router(client, settings, to_json))  # bulk delete, zip, duplicates (issue 16)
 
     generate_openapi = app.openapi
 

@@ -82,6 +82,11 @@ REST_POLICY: dict[tuple[str, str], Access] = {
     ("GET", "/api/runs/{run_id}/clusters/{cluster_id}/members"): "read",
     ("GET", "/api/compare-runs"): "read",
     ("GET", "/api/duplicates"): "read",
+    # --- library (ordo.gateway.library_routes, issue 16) ---
+    ("GET", "/api/library/capabilities"): "read",
+    ("POST", "/api/assets/batch-delete"): "admin",  # as DeleteAsset
+    ("POST", "/api/assets/zip"): "read",  # a download: POST only because the id list is long
+    ("GET", "/api/duplicate-groups"): "read",  # a dry run; applying it is a batch delete
     # --- security (ordo.security.routes) ---
     ("POST", "/api/session"): "public",  # sign in: the key is in the body
     ("GET", "/api/session"): "public",  # who am I (401 when signed out)
