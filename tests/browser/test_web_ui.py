@@ -71,12 +71,13 @@ def test_upload_search_clusters_map(page, gw: GatewayStack, coco_images: list[Pa
     second = page.evaluate("document.activeElement.dataset.assetId")
     assert first and second and first != second
     page.keyboard.press("Enter")
-    dialog = page.locator("dialog.detail[open]")
-    dialog.locator(".neighbours .grid[data-count='4']").wait_for()
-    assert second in dialog.locator(".meta").inner_text()
+    dialog = page.locator("dialog.viewer[open]")  # the viewer over the results (issue 16)
+    dialog.locator(".viewer-name").wait_for()
+    assert dialog.get_attribute("data-asset-id") == second
+    assert page.evaluate("location.hash") == f"#/asset/{second}"
     page.screenshot(path=artifacts / "detail-1280.png")
     page.keyboard.press("Escape")
-    page.locator("dialog.detail").wait_for(state="detached")  # Escape closes it
+    page.locator("dialog.viewer").wait_for(state="detached")  # Escape closes it
 
     # --- search by image: the photo itself comes first --------------------------------------------
     page.set_input_files("#search-image", str(photos[2]))
@@ -157,10 +158,12 @@ def test_phone_layout(browser, gw: GatewayStack, coco_images: list[Path], artifa
         page.screenshot(path=artifacts / "search-phone.png", full_page=True)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0
+        assert not page.get_by_label("Filter by kind").is_visible()  # filters collapse on a phone (issue 16)
+        page.locator(".filters-box summary").click()
         for label in ("Search by text", "Filter by kind", "Filter by cluster"):
             assert page.get_by_label(label).is_visible()
         page.locator(".results .tile").first.click()
-        page.locator("dialog.detail[open] .neighbours .grid[data-count]").wait_for()
+        page.locator("dialog.viewer[open] .viewer-name").wait_for()
         page.screenshot(path=artifacts / "detail-phone.png")
     finally:
         context.close()
@@ -185,13 +188,16 @@ def test_accessible_names_and_focus_order(browser, gw: GatewayStack) -> None:  #
         page.locator(".results .grid[data-count]").wait_for()
         page.focus(".skip")  # the first stop of the page (the search box has focus after loading)
         order = [page.evaluate("document.activeElement.textContent.trim()")]
-        for _ in range(8):
+        for _ in range(10):
             page.keyboard.press("Tab")
             order.append(page.evaluate("document.activeElement.textContent.trim() || document.activeElement.id"))
-        assert order == ["Skip to content", "Ordo", "Upload", "Search", "Clusters", "Map", "Jobs", "API", "search-text"]
+        sections = ["Upload", "Search", "Library", "Duplicates", "Clusters", "Map", "Jobs", "API"]
+        assert order == ["Skip to content", "Ordo", *sections, "search-text"]
         for view, ready in [
             ("search?q=people", ".results .grid[data-count]"),
             ("upload", ".dropzone"),
+            ("library", ".lib-tile"),
+            ("duplicates", ".dup-summary[data-groups]"),
             ("clusters", ".cards"),
             ("jobs", ".job"),
             ("map", "#map-canvas[data-point-count]"),

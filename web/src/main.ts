@@ -69,10 +69,11 @@ function route(): void {
 
 let lastPath = "";
 window.addEventListener("hashchange", () => {
-  // Search rewrites its own query string while typing: re-render only when the view changes.
+  // Views rewrite their own query strings with history.replaceState, which fires no hashchange: any hashchange
+  // is a navigation (a link to #/search?like=… from the search page must run that search). 16a: except the
+  // viewer's own #/asset/ID, which opens over the page, and Back from it, which must not re-render the page.
   const path = location.hash.split("?")[0];
-  if (viewerHashChange(lastPath)) return; // 16a: #/asset/ID opens the viewer over the page; Back closes it
-  if (path === lastPath && path.startsWith("#/search")) return;
+  if (viewerHashChange(lastPath)) return;
   lastPath = path;
   route();
 });

@@ -19,6 +19,7 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
   let done = false;
   let loading: Promise<boolean> | null = null;
   let total: number | undefined;
+  let failure = "";
 
   const status = h("p", { class: "status", role: "status", "aria-live": "polite" }, "Loading…");
   const spacer = h("div", { class: "lib-spacer" });
@@ -57,23 +58,26 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
 
   function loadPage(): Promise<boolean> {
     if (done) return Promise.resolve(false);
-    loading ??= listAssets(pageSize, token)
-      .then((page) => {
-        for (const a of page.assets) if (!byId.has(a.asset_id)) (assets.push(a), byId.set(a.asset_id, a));
-        token = page.next_page_token;
-        done = !token;
-        root.dataset.loaded = String(assets.length);
-        layout();
-        return page.assets.length > 0;
-      })
-      .catch((err) => {
-        status.textContent = errorText(err);
-        status.classList.add("error");
-        done = true;
-        return false;
-      })
-      .finally(() => (loading = null));
+    loading ??= fetchPage().finally(() => {
+      loading = null;
+      layout(); // may ask for the next page, now that this one is in
+    });
     return loading;
+  }
+
+  async function fetchPage(): Promise<boolean> {
+    try {
+      const page = await listAssets(pageSize, token);
+      for (const a of page.assets) if (!byId.has(a.asset_id)) (assets.push(a), byId.set(a.asset_id, a));
+      token = page.next_page_token;
+      done = !token;
+      root.dataset.loaded = String(assets.length);
+      return page.assets.length > 0;
+    } catch (err) {
+      failure = errorText(err);
+      done = true;
+      return false;
+    }
   }
 
   let columns = 1;
@@ -86,9 +90,9 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
     const count = Math.max(assets.length, done ? assets.length : total ?? assets.length);
     spacer.style.height = `${Math.ceil(count / columns) * cell}px`;
     grid.style.gridTemplateColumns = `repeat(${columns}, ${cell - GAP}px)`;
-    status.textContent = assets.length || !done ? countText() : "";
-    status.classList.remove("error");
-    empty.hidden = !(done && assets.length === 0);
+    status.textContent = failure || (assets.length || !done ? countText() : "");
+    status.classList.toggle("error", !!failure);
+    empty.hidden = !(done && assets.length === 0 && !failure);
     bar.update();
     render(true);
   }

@@ -7,7 +7,7 @@ import { analysis } from "../state";
 import { actionBar, Selection } from "./selection";
 import { openViewer } from "./viewer";
 
-const PAGE = 40;
+let PAGE = 40; // results per page; `k` in the URL changes it (1–200)
 /** A hit is weak when it scores below this fraction of the way from the best score down to the page's median… */
 const WEAK_FRACTION = 0.5;
 /** …and the whole answer is "no good match" when the best stands out from the median by less than this. */
@@ -51,6 +51,7 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
   const more = h("button", { type: "button", id: "search-more", hidden: true }, "Load more");
   const drop = h("button", { type: "button", class: "image-drop", "aria-label": "Search by image: drop one here or press Enter to pick", onclick: () => imageInput.click() }, "Search by image: drop one here or click");
 
+  PAGE = Math.min(200, Math.max(1, Number(params.get("k")) || 40));
   kind.value = params.get("kind") ?? "";
   after.value = params.get("after") ?? "";
   before.value = params.get("before") ?? "";
@@ -119,6 +120,7 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
 
   function writeUrl(extra: Record<string, string>): void {
     const p = new URLSearchParams(extra);
+    if (PAGE !== 40) p.set("k", String(PAGE));
     if (kind.value) p.set("kind", kind.value);
     if (after.value) p.set("after", after.value);
     if (before.value) p.set("before", before.value);
