@@ -101,3 +101,46 @@ def test_library_scrolls_100k_smoothly(browser, ui_only: str) -> None:  # type: 
         assert p95 <= MAX_P95_FRAME_MS, f"p95 frame {p95:.1f} ms"
     finally:
         context.close()
+
+
+def test_viewer_draws_object_boxes_and_text_lines(browser, ui_only: str) -> None:  # type: ignore[no-untyped-def]
+    """Regions come from the image processor, which the test stacks do not run (its models are not bundled): the
+    one GetAsset answer is routed with an object and an OCR line; the viewer's drawing of them is the real code."""
+    asset_id = "ab" * 32
+    body = {
+        "asset": {"asset_id": asset_id, "file_name": "receipt.jpg", "width": 400, "height": 300, "size_bytes": "1"},
+        "samples": [
+            {"kind": "SAMPLE_KIND_IMAGE"},
+            {
+                "kind": "SAMPLE_KIND_OBJECT",
+                "label": "cup",
+                "score": 0.9,
+                "bbox": {"x": 10, "y": 20, "width": 100, "height": 50},
+            },
+            {
+                "kind": "SAMPLE_KIND_TEXT",
+                "text": "TOTAL 4.20",
+                "polygon": [{"x": 5, "y": 5}, {"x": 90, "y": 5}, {"x": 90, "y": 20}],
+            },
+        ],
+    }
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=ui_only)
+    page = context.new_page()
+    page.route(
+        f"**/api/assets/{asset_id}",
+        lambda r: r.fulfill(status=200, content_type="application/json", body=json.dumps(body)),
+    )
+    page.route("**/api/assets/*/original", lambda r: r.fulfill(status=200, content_type="image/jpeg", body=thumbnail()))
+    page.route(
+        "**/api/assets?*", lambda r: r.fulfill(status=200, content_type="application/json", body='{"assets": []}')
+    )
+    try:
+        page.goto(f"/#/asset/{asset_id}")
+        layer = page.locator("dialog.viewer[open] svg.regions")
+        layer.wait_for(state="attached")
+        assert layer.get_attribute("viewBox") == "0 0 400 300"
+        assert page.locator("svg.regions rect.box").get_attribute("width") == "100"
+        assert page.locator("svg.regions polygon.ocr title").text_content() == "TOTAL 4.20"
+        assert "2 regions" in page.locator(".viewer-info").inner_text()
+    finally:
+        context.close()

@@ -175,6 +175,16 @@ def test_search_paging_states_and_filters(page, gw: GatewayStack, stocked: dict,
     assert page.evaluate("document.activeElement.id") == "search-text"  # focus stays in the box
     assert "q=a+photo" in page.evaluate("location.hash") or "q=a%20photo" in page.evaluate("location.hash")
 
+    # Weak matches are flagged by the relative cut (best score down to the median), as the page computes it.
+    scores = [
+        float(x.split("score ")[1].split(",")[0])
+        for x in page.eval_on_selector_all(".results .tile", "els => els.map(e => e.getAttribute('aria-label'))")
+    ]
+    ranked = sorted(scores, reverse=True)
+    cut = ranked[0] - (ranked[0] - ranked[len(ranked) // 2]) * 0.5
+    flagged = page.eval_on_selector_all(".results .tile", "els => els.map(e => e.classList.contains('weak'))")
+    assert flagged == [s < cut for s in scores]
+
     page.click("#search-more")  # the next page, by token
     page.locator(".results .grid[data-count='6']").wait_for()
     assert len(set(page.eval_on_selector_all(".results .tile", "els => els.map(e => e.dataset.assetId)"))) == 6

@@ -41,6 +41,20 @@ def test_sign_in_role_and_sign_out(browser, secure: SecureStack) -> None:
         assert page.evaluate("document.cookie") == ""  # no script can read the session
         page.goto("/#/jobs")
         page.get_by_role("heading", name="Jobs").wait_for()
+        # Issue 16: delete is for admins; a reader never sees it, and the route refuses it anyway.
+        page.goto("/#/library")
+        page.get_by_role("heading", name="Library").wait_for()
+        assert page.evaluate("getComputedStyle(document.querySelector('#sel-delete')).display") == "none"
+        refused = page.evaluate(
+            """async () => {
+                const s = await (await fetch('/api/session')).json();
+                const r = await fetch('/api/assets/batch-delete', {method: 'POST',
+                    headers: {'content-type': 'application/json', 'X-CSRF-Token': s.csrf_token},
+                    body: JSON.stringify({asset_ids: ['0'.repeat(64)]})});
+                return r.status;
+            }"""
+        )
+        assert refused == 403
 
         page.get_by_role("button", name="Sign out").click()
         page.get_by_role("heading", name="Sign in").wait_for()

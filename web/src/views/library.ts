@@ -97,6 +97,7 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
     render(true);
   }
 
+  let pool = new Map<string, HTMLElement>();
   let lastFirst = -1;
   let lastLast = -1;
   function render(force = false): void {
@@ -111,8 +112,18 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
     lastFirst = first;
     lastLast = last;
     grid.style.transform = `translateY(${firstRow * cell}px)`;
+    // Tiles still in view are kept (their images stay decoded); only the rows scrolled in are built.
     const tiles: HTMLElement[] = [];
-    for (let i = first; i < last; i++) tiles.push(tile(assets[i], i));
+    const kept = new Map<string, HTMLElement>();
+    for (let i = first; i < last; i++) {
+      const id = assets[i].asset_id;
+      const old = pool.get(id);
+      const fresh = old && old.dataset.index === String(i) && old.classList.contains("selected") === selection.ids.has(id);
+      const el = fresh ? old : tile(assets[i], i);
+      kept.set(id, el);
+      tiles.push(el);
+    }
+    pool = kept;
     grid.replaceChildren(...tiles);
     grid.dataset.first = String(first);
     grid.dataset.count = String(tiles.length);
