@@ -43,7 +43,7 @@ def test_sign_in_role_and_sign_out(browser, secure: SecureStack) -> None:
         page.get_by_role("heading", name="Jobs").wait_for()
         # Issue 16: delete is for admins; a reader never sees it, and the route refuses it anyway.
         page.goto("/#/library")
-        page.get_by_role("heading", name="Library").wait_for()
+        page.locator("#sel-delete").wait_for(state="attached")
         assert page.evaluate("getComputedStyle(document.querySelector('#sel-delete')).display") == "none"
         refused = page.evaluate(
             """async () => {
