@@ -86,8 +86,7 @@ function openAssetLink(main: HTMLElement, assetId: string, params: URLSearchPara
   history.replaceState(null, "", "#/library");
   lastPath = "#/library";
   libraryView(main, params);
-  history.pushState(null, "", `#/asset/${assetId}`);
-  openViewer({ ids: () => [assetId] }, 0);
+  openViewer({ ids: () => [assetId] }, 0); // pushes #/asset/ID again, so Back and × return to the library
 }
 
 /** "/" focuses the search box from anywhere (outside text fields), going to Search first if needed. */

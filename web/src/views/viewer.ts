@@ -140,8 +140,8 @@ export function closeViewer(): void {
   if (!current) return;
   if (current.pushed) history.back();
   else {
-    dismiss();
-    history.replaceState(null, "", "#/library");
+    dismiss(); // opened by typing #/asset/ID over some page: go to the library, as a shared link does
+    location.hash = "#/library";
   }
 }
 
