@@ -82,6 +82,7 @@ REST_POLICY: dict[tuple[str, str], Access] = {
     ("GET", "/api/runs/{run_id}/clusters/{cluster_id}/members"): "read",
     ("GET", "/api/compare-runs"): "read",
     ("GET", "/api/duplicates"): "read",
+    ("GET", "/api/runs/{run_id}/map-attributes"): "read",  # gateway/map_routes.py (issue 16)
     # --- security (ordo.security.routes) ---
     ("POST", "/api/session"): "public",  # sign in: the key is in the body
     ("GET", "/api/session"): "public",  # who am I (401 when signed out)
