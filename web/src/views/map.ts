@@ -406,7 +406,7 @@ export async function mapView(root: HTMLElement, params: URLSearchParams = new U
       ctx.fillStyle = "#ffcc00";
       ring(hits, "#111", 1.5, true);
     }
-    if (selectedCount) ring(selected, "#111", 2, false);
+    if (selectedCount) ring(selected, "rgba(0, 0, 0, 0.6)", 1, false);
     if (shape && shape.length >= 4) {
       ctx.beginPath();
       ctx.moveTo(shape[0], shape[1]);
