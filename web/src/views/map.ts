@@ -342,6 +342,40 @@ export async function mapView(root: HTMLElement, params: URLSearchParams = new U
     return n;
   }
 
+  /** Many points: squares written straight into a pixel buffer, then one putImageData. Filling a path of
+   * 100k rects costs the rasteriser far more than the loop (7 fps while panning, measured in
+   * bench/map_bench.py, vs ~60 this way); faint colours are pre-blended over the white background. */
+  let pixels: ImageData | null = null;
+  function pixelDots(r: number, alphaOf: (gi: number) => number): number {
+    const W = canvas.width, H = canvas.height, dpr = W / (view.w || 1);
+    if (!pixels || pixels.width !== W || pixels.height !== H) pixels = new ImageData(W, H);
+    const u32 = new Uint32Array(pixels.data.buffer);
+    u32.fill(0);
+    const rr = Math.max(1, Math.round(r * dpr));
+    const bx = baseX(), by = baseY(), k = view.size * scale;
+    let n = 0;
+    groups.forEach((g, gi) => {
+      if (g.hidden) return;
+      const a = alphaOf(gi);
+      const c = parseInt(g.colour.slice(1), 16);
+      const blend = (v: number) => Math.round(v * a + 255 * (1 - a));
+      const rgba = (255 << 24) | (blend(c & 255) << 16) | (blend((c >> 8) & 255) << 8) | blend(c >> 16); // ABGR
+      for (const i of g.idx) {
+        const x = Math.round((bx + nx[i] * k + offX) * dpr), y = Math.round((by + ny[i] * k + offY) * dpr);
+        if (x < -rr || y < -rr || x >= W + rr || y >= H + rr) continue;
+        const x0 = Math.max(0, x - rr), x1 = Math.min(W, x + rr), y1 = Math.min(H, y + rr);
+        for (let yy = Math.max(0, y - rr); yy < y1; yy++) {
+          const row = yy * W;
+          for (let xx = x0; xx < x1; xx++) u32[row + xx] = rgba;
+        }
+        if (visibleCount < count) visible[visibleCount++] = i;
+        n++;
+      }
+    });
+    ctx.putImageData(pixels, 0, 0);
+    return n;
+  }
+
   let visibleCount = 0;
   let pending = false;
   function scheduleDraw(): void {
@@ -360,13 +394,16 @@ export async function mapView(root: HTMLElement, params: URLSearchParams = new U
     const focus = highlighted !== null || hits !== null; // the rest is drawn faint
     let drawn = 0;
     visibleCount = 0;
-    groups.forEach((g, gi) => {
-      if (g.hidden) return;
-      ctx.fillStyle = g.colour;
-      ctx.globalAlpha = highlighted !== null ? (highlighted === gi ? 1 : 0.18) : hits !== null ? 0.18 : 1;
-      drawn += dots(g.idx, r, true);
-    });
-    ctx.globalAlpha = 1;
+    const alphaOf = (gi: number) => (highlighted !== null ? (highlighted === gi ? 1 : 0.18) : hits !== null ? 0.18 : 1);
+    if (round) {
+      groups.forEach((g, gi) => {
+        if (g.hidden) return;
+        ctx.fillStyle = g.colour;
+        ctx.globalAlpha = alphaOf(gi);
+        drawn += dots(g.idx, r, true);
+      });
+      ctx.globalAlpha = 1;
+    } else drawn = pixelDots(r, alphaOf);
     // Thumbnails when few enough points are in view: from the atlas, a dot until a thumbnail has loaded.
     let thumbs = 0;
     if (thumbsBox.checked && visibleCount <= THUMB_MAX && visibleCount > 0) {
