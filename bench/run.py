@@ -25,6 +25,8 @@ Benchmarks (see their module docstrings for the method):
   Ordo process, and text-query latency. Not in ``--quick``.
 * ``bench.scale_bench`` (issue 18, only with ``--only scale``): 1M clustered vectors in the embedded index: upsert
   rate, HNSW build, search p50/p99 with and without filters, recall, memory, disk, real photos upserted into it.
+* ``bench.map_bench`` (issue 16): the web UI's map in Chromium while panning at 100k points: whole map,
+  zoomed with dots only (baseline) and zoomed with thumbnails from the texture atlas (ratio); target >= 30 fps.
 * ``bench.search_latency``: SearchText over gRPC at 10k/100k vectors (target at 100k: p50 <= 15 ms,
   p99 <= 40 ms, text encoder included), with a breakdown and an exact numpy baseline + recall@10.
 
@@ -62,6 +64,7 @@ BENCHES = (
     "cpu-speed",
     "scale",
     "robustness",
+    "map",
 )
 
 
@@ -151,6 +154,17 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "passed": t[key]["passed"],
                 }
             )
+    mapped = results.get("map")
+    if mapped:
+        fps = min(mapped["whole_dots"]["fps"] or 0, mapped["zoomed_thumbnails"]["fps"] or 0)
+        out.append(
+            {
+                "name": "map pan fps @100k (whole map / thumbnails, the lower)",
+                "target": f">= {mapped['target_fps']:.0f}",
+                "value": fps,
+                "passed": mapped["passed"],
+            }
+        )
     return out
 
 
@@ -342,6 +356,10 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         from bench.robustness_bench import table_rows as robustness_rows
 
         rows.extend(robustness_rows(results["robustness"]))
+    if results.get("map"):
+        from bench.map_bench import table_rows as map_rows
+
+        rows.extend(map_rows(results["map"]))
     for name, err in results.get("errors", {}).items():
         rows.append((name, "ERROR", err.splitlines()[0][:200] if err else "?"))
     return rows
@@ -465,6 +483,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["robustness"] = robustness_bench.run(
                     rebuild_sizes=args.rebuild_sizes, pending=args.pending, keep=args.keep
                 )
+            elif bench == "map":
+                from bench import map_bench
+
+                results["map"] = map_bench.run(frames=90 if args.quick else 180)
             elif bench == "ingest":
                 from bench import ingest_throughput
 

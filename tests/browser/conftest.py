@@ -1,8 +1,10 @@
 """Headless Chromium from Debian (not a downloaded browser) driven by Playwright, against the real embedded
-stack with its gateway serving the built web UI. Screenshots go to tests/browser/artifacts/ (gitignored)."""
+stack with its gateway serving the built web UI. Screenshots go to $ORDO_TEST_ARTIFACTS (default
+tests/browser/artifacts/, gitignored; CI keeps them)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,8 @@ from tests.fixtures.gateway_stack import GatewayStack, start_gateway_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-component-update"]
-ARTIFACTS = Path(__file__).parent / "artifacts"
+# CI keeps the screenshots: it points ORDO_TEST_ARTIFACTS at the folder it uploads.
+ARTIFACTS = Path(os.environ.get("ORDO_TEST_ARTIFACTS") or Path(__file__).parent / "artifacts")
 
 
 @pytest.fixture(scope="session")

@@ -55,6 +55,13 @@ def test_sign_in_role_and_sign_out(browser, secure: SecureStack) -> None:
             }"""
         )
         assert refused == 403
+        # Role-aware views (issue 16): a read key sees no analysis form, and a bookmarked Upload says why.
+        page.goto("/#/clusters")
+        page.locator("form.run-form").wait_for(state="attached")
+        assert not page.locator("form.run-form").is_visible()
+        page.goto("/#/upload")
+        page.get_by_role("alert").filter(has_text="role is read").wait_for()
+        assert page.locator(".dropzone").count() == 0
 
         page.get_by_role("button", name="Sign out").click()
         page.get_by_role("heading", name="Sign in").wait_for()

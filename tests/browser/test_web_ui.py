@@ -125,6 +125,13 @@ def test_upload_search_clusters_map(page, gw: GatewayStack, coco_images: list[Pa
     assert canvas.get_attribute("data-point-count") == str(samples)
     assert canvas.get_attribute("data-drawn-count") == str(samples)
     page.screenshot(path=artifacts / "map-1280.png")
+    # Colour by kind and date from the real map-attributes route: every sample is a whole image here.
+    page.select_option("#map-colour", "kind")
+    page.locator(".legend li[data-key='image']").wait_for()
+    assert page.locator(".legend li").count() == 1
+    page.select_option("#map-colour", "date")
+    page.locator("#map-canvas[data-colour-by='date']").wait_for()
+    assert page.locator(".legend li").count() >= 1
 
     # --- jobs: the ingest jobs and the analysis jobs, finished ---------------------------------------
     page.goto("/#/jobs")

@@ -165,6 +165,7 @@ async function fail(response: Response): Promise<never> {
   } catch {
     /* not JSON */
   }
+  if (DOWN_REASONS.has(reason) || response.status === 502 || response.status === 504) noteBackend(false, detail);
   throw new ApiError(detail, response.status, reason);
 }
 
@@ -220,9 +221,10 @@ export async function api<T>(path: string, init?: RequestInit & { json?: unknown
     headers["content-type"] = "application/json";
   }
   options.headers = headers;
-  const response = await fetch(path, options);
+  const response = await reach(path, options);
   signedOut(response.status);
   if (!response.ok) return fail(response);
+  noteBackend(true);
   if (response.status === 204) return undefined as T;
   return (await response.json()) as T;
 }
@@ -314,3 +316,48 @@ export function watchJob(jobId: string, onUpdate: (job: Job) => void): Promise<J
 
 export const n = (value: string | number | undefined) => Number(value ?? 0);
 export const short = (state: string, prefix: string) => state.replace(prefix, "").toLowerCase().replaceAll("_", " ");
+
+// --- 16b ---
+// Whether the gateway and the services behind it answer. Every call reports here; main.ts shows one banner
+// on every page while they do not, instead of each view guessing (and saying "no map yet").
+const DOWN_REASONS = new Set(["SERVICE_UNAVAILABLE", "SERVICE_TIMEOUT", "GATEWAY_UNREACHABLE"]);
+export const GATEWAY_UNREACHABLE = "the Ordo gateway cannot be reached (is `ordo up` running?)";
+let backendUp = true;
+
+export function noteBackend(up: boolean, message = ""): void {
+  if (up === backendUp && up) return;
+  backendUp = up;
+  window.dispatchEvent(new CustomEvent("ordo:backend", { detail: { up, message } }));
+}
+
+/** fetch, with a network failure (the gateway gone) turned into Ordo's error instead of "Failed to fetch". */
+export async function reach(path: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(path, init);
+  } catch (err) {
+    if ((err as Error)?.name === "AbortError") throw err;
+    noteBackend(false, GATEWAY_UNREACHABLE);
+    throw new ApiError(GATEWAY_UNREACHABLE, 0, "GATEWAY_UNREACHABLE");
+  }
+}
+
+/** Which services answer: null when all do, else a sentence naming the ones that do not. */
+export async function probeBackend(): Promise<string | null> {
+  try {
+    const response = await reach("/api/status");
+    if (response.status === 401 || response.status === 403) return null; // signed out: not an outage
+    if (!response.ok) return (await response.json().catch(() => ({})))?.detail ?? `the gateway answered ${response.status}`;
+    const body = (await response.json()) as { services: Record<string, string> };
+    const down = Object.entries(body.services).filter(([, state]) => state !== "SERVING");
+    return down.length ? `Ordo services not answering: ${down.map(([name, state]) => `${name} (${state.toLowerCase()})`).join(", ")}` : null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/** A failure as a person should read it: Ordo's message and its reason, never a bare transport error. */
+export function describeError(err: unknown): string {
+  if (err instanceof ApiError) return err.reason ? `${err.message} (${err.reason})` : err.message;
+  if (err instanceof TypeError) return GATEWAY_UNREACHABLE;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -29,7 +29,9 @@ export function toast(message: string, isError = false): void {
 }
 
 export function errorText(err: unknown): string {
-  if (err instanceof Error) return err.message;
+  // Ordo's errors carry a machine-readable reason: show it beside the message (ApiError, api.ts).
+  const reason = (err as { reason?: unknown } | null)?.reason;
+  if (err instanceof Error) return typeof reason === "string" && reason ? `${err.message} (${reason})` : err.message;
   return String(err);
 }
 

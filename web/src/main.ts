@@ -1,6 +1,6 @@
 // Hash routes (#/search?q=…): the gateway serves one static page, so no server-side routing is needed.
 import "./style.css";
-import { currentSession, loadSession, signOut } from "./api";
+import { currentSession, loadSession, probeBackend, signOut } from "./api";
 import { h } from "./dom";
 import { signInView } from "./views/signin";
 import { clustersView } from "./views/clusters";
@@ -31,6 +31,7 @@ function showAccount(): void {
 
 async function start(): Promise<void> {
   const main = document.getElementById("main")!;
+  void checkBackend();
   const s = await loadSession().catch(() => null);
   showAccount();
   if (!s) {
@@ -58,7 +59,7 @@ function route(): void {
   main.dataset.view = view;
   if (view === "upload") uploadView(main);
   else if (view === "clusters") clustersView(main, parts[1] ? decodeURIComponent(parts[1]) : undefined);
-  else if (view === "map") mapView(main);
+  else if (view === "map") mapView(main, params);
   else if (view === "jobs") jobsView(main);
   // --- 16a ---
   else if (view === "library") libraryView(main, params);
@@ -76,6 +77,7 @@ window.addEventListener("hashchange", () => {
   if (viewerHashChange(lastPath)) return;
   lastPath = path;
   route();
+  if (!banner().hidden) void checkBackend(); // each page says whether the services are back
 });
 lastPath = location.hash.split("?")[0];
 void start();
@@ -98,4 +100,41 @@ document.addEventListener("keydown", (e) => {
   const box = document.getElementById("search-text") as HTMLInputElement | null;
   if (box) box.focus();
   else location.hash = "#/search";
+});
+
+// --- 16b ---
+// One banner, on every page, while the gateway or the services behind it do not answer (api.ts reports
+// every failed and successful call). While it shows, the page checks every few seconds and, once the
+// services answer again, hides it and redraws the view, so nobody has to reload.
+const banner = () => document.getElementById("backend-banner")!;
+let recheck: number | undefined;
+
+function showBackend(up: boolean, message: string): void {
+  const box = banner();
+  const wasDown = !box.hidden;
+  window.clearTimeout(recheck);
+  if (up) {
+    box.hidden = true;
+    delete document.body.dataset.backendDown;
+    if (wasDown && !document.body.dataset.signedOut) route();
+    return;
+  }
+  box.replaceChildren(
+    document.createTextNode(`Ordo is not reachable: ${message || "the services do not answer"}. `),
+    Object.assign(document.createElement("button"), { type: "button", textContent: "Retry now", onclick: () => void checkBackend() }),
+  );
+  box.hidden = false;
+  document.body.dataset.backendDown = "true";
+  recheck = window.setTimeout(() => void checkBackend(), 5000);
+}
+
+async function checkBackend(): Promise<void> {
+  const problem = await probeBackend();
+  showBackend(problem === null, problem ?? "");
+}
+
+window.addEventListener("ordo:backend", (e) => {
+  const { up, message } = (e as CustomEvent<{ up: boolean; message: string }>).detail;
+  if (up) void checkBackend(); // one call answering is not all services answering: ask
+  else showBackend(false, message);
 });

@@ -9,6 +9,8 @@ export interface Analysis {
   /** Assets the latest map covers (an asset added since is in no run yet). */
   mapped: Set<string>;
   points?: Projection;
+  /** Set when the services did not answer: views must then say so, not "no analysis yet". */
+  error?: unknown;
 }
 
 let cached: Promise<Analysis> | undefined;
@@ -32,14 +34,22 @@ async function load(): Promise<Analysis> {
         if (cluster) result.clusterOf.set(id, cluster);
       });
     }
-  } catch {
-    // No analysis yet (or the service is not there): views show what they can without it.
+  } catch (err) {
+    // The service is not there (or refused): views show what they can without it, and say why.
+    result.error = err;
   }
   return result;
 }
 
 export function analysis(refresh = false): Promise<Analysis> {
-  if (refresh || !cached) cached = load();
+  if (refresh || !cached) {
+    const loading = load();
+    cached = loading;
+    // A failed load is not kept: the next view asks again (the services may be back).
+    void loading.then((a) => {
+      if (a.error && cached === loading) cached = undefined;
+    });
+  }
   return cached;
 }
 

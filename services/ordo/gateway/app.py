@@ -33,8 +33,10 @@ from ordo.config import Settings
 from ordo.errors import InvalidInput, OrdoError
 from ordo.gateway import guards
 from ordo.gateway.analysis_routes import add_analysis_routes
+from ordo.gateway.docs_routes import add_docs_routes
 from ordo.gateway.errors import error_body, ordo_error_handler, rpc_error_handler, validation_error_handler
 from ordo.gateway.library_routes import library_router
+from ordo.gateway.map_routes import add_map_routes
 from ordo.gateway.uploads import stream_upload
 from ordo.security.gateway_hooks import install as install_security
 from ordo.v1 import analysis_pb2, common_pb2, ingest_pb2, search_pb2
@@ -164,6 +166,8 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
         description="Every route translates to the `ordo.v1` gRPC contracts; errors carry the service's "
         "message (`detail`) and machine-readable `reason`. int64 fields are strings (proto3 JSON mapping).",
         responses=ERROR_RESPONSES,
+        docs_url=None,  # docs_routes serves /docs and /redoc with their assets (no CDN)
+        redoc_url=None,
     )
     app.add_exception_handler(grpc.RpcError, rpc_error_handler)
     app.add_exception_handler(OrdoError, ordo_error_handler)
@@ -385,6 +389,7 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
 
     # --- analysis ---------------------------------------------------------------------------------
     add_analysis_routes(app, client, to_json)  # two-level clusters, members, run comparison (issue 15)
+    add_map_routes(app, client)  # the map's colour-by-kind/date columns (issue 16)
 
     @app.get("/api/runs", tags=["analysis"], summary="Analysis runs, newest first.")
     def list_runs(
@@ -482,6 +487,7 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
+    add_docs_routes(app)  # Swagger UI / ReDoc with bundled assets, so /docs works offline
 
     # --- the web UI -------------------------------------------------------------------------------
     if (STATIC_DIR / "index.html").exists():

@@ -5,11 +5,26 @@ Keeping the mapping in one table means every route answers failures the same way
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from ordo.grpc_api.status import error_reason
+
+log = logging.getLogger(__name__)
+
+# Statuses the transport makes up by itself (no Ordo service behind them), said in Ordo's words.
+TRANSPORT_MESSAGES: dict[grpc.StatusCode | None, tuple[str, str]] = {
+    grpc.StatusCode.UNAVAILABLE: (
+        "the Ordo services cannot be reached (is `ordo up` running?); try again in a moment",
+        "SERVICE_UNAVAILABLE",
+    ),
+    grpc.StatusCode.DEADLINE_EXCEEDED: ("the Ordo services took too long to answer; try again", "SERVICE_TIMEOUT"),
+    grpc.StatusCode.UNKNOWN: ("the Ordo services failed unexpectedly (their log has the details)", "INTERNAL"),
+    grpc.StatusCode.INTERNAL: ("the Ordo services failed unexpectedly (their log has the details)", "INTERNAL"),
+}
 
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
@@ -42,9 +57,11 @@ def error_body(exc: grpc.RpcError) -> tuple[int, dict[str, str]]:
         reason = error_reason(exc)
     except Exception:  # a status without details (e.g. a transport failure) has no ErrorInfo
         reason = ""
-    if code == grpc.StatusCode.UNAVAILABLE and not reason:
-        details = f"the Ordo services cannot be reached: {details}"
-        reason = "SERVICE_UNAVAILABLE"
+    if not reason and code in TRANSPORT_MESSAGES:
+        # No ErrorInfo: the status came from gRPC's transport, not from an Ordo service, and its text
+        # ("failed to connect to all addresses; last error: ...") means nothing to a user. Log it, say ours.
+        log.warning("gRPC %s without an Ordo reason: %s", code.name if code else "?", details)
+        details, reason = TRANSPORT_MESSAGES[code]
     return http_status(code), {
         "detail": details or "",
         "reason": reason or (code.name if code else "INTERNAL"),

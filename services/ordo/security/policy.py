@@ -87,6 +87,7 @@ REST_POLICY: dict[tuple[str, str], Access] = {
     ("POST", "/api/assets/batch-delete"): "admin",  # as DeleteAsset
     ("POST", "/api/assets/zip"): "read",  # a download: POST only because the id list is long
     ("GET", "/api/duplicate-groups"): "read",  # a dry run; applying it is a batch delete
+    ("GET", "/api/runs/{run_id}/map-attributes"): "read",  # gateway/map_routes.py (issue 16)
     # --- security (ordo.security.routes) ---
     ("POST", "/api/session"): "public",  # sign in: the key is in the body
     ("GET", "/api/session"): "public",  # who am I (401 when signed out)

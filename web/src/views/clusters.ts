@@ -1,5 +1,5 @@
 // Clusters: the latest run's clusters as cards, a cluster's members, rename, new runs, compare runs.
-import { api, Cluster, Job, n, Run, searchLike, short, thumbUrl, watchJob } from "../api";
+import { api, Cluster, describeError, Job, n, Run, searchLike, short, thumbUrl, watchJob } from "../api";
 import { h, toast } from "../dom";
 import { analysis } from "../state";
 import { hitsToItems, jobCard, reportError, resultsGrid, updateJobCard } from "./common";
@@ -46,11 +46,18 @@ export async function clustersView(root: HTMLElement, clusterId?: string): Promi
   const area = h("div", { class: "jobs" });
   root.replaceChildren(h("h1", {}, clusterId ? "Cluster" : "Clusters"), status, area);
   const state = await analysis();
+  if (state.error) {
+    // The services did not answer: we do not know whether there is a clustering, so do not say there is none.
+    status.className = "error";
+    status.setAttribute("role", "alert");
+    status.textContent = `Clusters cannot be loaded: ${describeError(state.error)}`;
+    return;
+  }
   if (clusterId) return clusterDetail(root, status, clusterId);
 
   const form = h(
     "form",
-    { class: "run-form", "aria-label": "Run a new analysis" },
+    { class: "run-form", "aria-label": "Run a new analysis", "data-needs": "write" },
     h(
       "label",
       {},
@@ -132,7 +139,7 @@ async function clusterDetail(root: HTMLElement, status: HTMLElement, clusterId: 
   }
   const runId = state.clustering.run_id;
   const name = h("input", { id: "cluster-name", value: cluster.name, "aria-label": "Cluster name", required: true });
-  const rename = h("form", { class: "rename" }, name, h("button", { type: "submit" }, "Rename"));
+  const rename = h("form", { class: "rename", "data-needs": "write" }, name, h("button", { type: "submit" }, "Rename"));
   const title = h("h1", {}, cluster.name || clusterId);
   rename.addEventListener("submit", async (e) => {
     e.preventDefault();

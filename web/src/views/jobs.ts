@@ -1,5 +1,5 @@
 // Jobs / ops: services' health and counts, recent jobs with live progress and ETA, the queue dashboard.
-import { api, FINAL_STATES, Job, n, watchJob } from "../api";
+import { api, describeError, FINAL_STATES, Job, n, watchJob } from "../api";
 import { h } from "../dom";
 import { jobCard, reportError, updateJobCard } from "./common";
 
@@ -89,6 +89,10 @@ export async function jobsView(root: HTMLElement): Promise<void> {
     root.replaceChildren(h("h1", {}, "Jobs"), health, stats, dashboard, list);
     schedule();
   } catch (err) {
-    reportError(err);
+    // Not "Loading…" forever: say why there is nothing, and try again on the usual beat.
+    root.replaceChildren(h("h1", {}, "Jobs"), h("p", { class: "error", role: "alert" }, `Jobs cannot be loaded: ${describeError(err)}`));
+    refresh = window.setTimeout(() => {
+      if (location.hash.startsWith("#/jobs") && root.querySelector("p.error")) void jobsView(root);
+    }, REFRESH_MS);
   }
 }

@@ -1,5 +1,5 @@
 // Upload: drag-and-drop files and folders (or pick them), per-file progress, then new / duplicate / failed.
-import { FileResult, n, short, UploadItem, uploadFiles, watchJob } from "../api";
+import { currentSession, FileResult, Job, n, short, UploadItem, uploadFiles, watchJob } from "../api";
 import { formatBytes, h } from "../dom";
 import { analysis } from "../state";
 import { jobCard, reportError, updateJobCard } from "./common";
@@ -72,8 +72,12 @@ export function uploadView(root: HTMLElement): void {
       summary.dataset.failed = String(counts.failed);
       const card = jobCard(response.job);
       jobs.prepend(card);
-      const final = await watchJob(response.job.job_id, (job) => updateJobCard(card, job));
+      const final = await watchJob(response.job.job_id, (job) => {
+        updateJobCard(card, job);
+        showWorkerFailures(rows, response.results, job);
+      });
       updateJobCard(card, final);
+      showWorkerFailures(rows, response.results, final);
       summary.textContent =
         `${n(final.succeeded)} new, ${n(final.duplicates)} duplicate, ${n(final.failed)} failed` +
         ` (${short(final.state, "JOB_STATE_")})`;
@@ -94,6 +98,12 @@ export function uploadView(root: HTMLElement): void {
       row.outcome.className = `outcome ${kind}`;
       row.outcome.textContent = r.failure ? `failed: ${r.failure.reason} — ${r.failure.message}` : kind;
     });
+  }
+
+  if (currentSession()?.principal.role === "read") {
+    // The nav hides Upload from a read key; a bookmark still lands here, so say why there is no drop zone.
+    root.replaceChildren(h("h1", {}, "Upload"), h("p", { class: "error", role: "alert" }, "This key can search and browse but not upload (its role is read)."));
+    return;
   }
 
   fileInput.addEventListener("change", () => {
@@ -122,4 +132,19 @@ export function uploadView(root: HTMLElement): void {
   });
 
   root.replaceChildren(h("h1", {}, "Upload"), zone, fileInput, folderInput, summary, list, jobs);
+}
+
+// --- 16b ---
+type Row = { item: UploadItem; bar: HTMLProgressElement; outcome: HTMLElement };
+
+/** A file the server accepted ("new") can still fail in the worker (a truncated JPEG decodes only
+ * partway): the job lists it among its failures, by source URI, and its row says so, with the reason. */
+function showWorkerFailures(rows: Row[], results: FileResult[], job: Job): void {
+  const failed = new Map(job.failures.map((f) => [f.source_uri, f]));
+  rows.forEach((row, i) => {
+    const f = results[i] && failed.get(results[i].source_uri);
+    if (!f || row.outcome.classList.contains("failed")) return;
+    row.outcome.className = "outcome failed";
+    row.outcome.textContent = `failed: ${f.reason} — ${f.message}`;
+  });
 }
