@@ -81,9 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scale-size", type=int, default=1_000_000, help="scale: vectors in the embedded index (only with --only)"
     )
-    parser.add_argument("--rebuild-sizes", help="robustness: vectors to rebuild (default 100000; --quick 5000)")
     parser.add_argument(
-        "--pending", type=int, help="robustness: pending images to recover (default 10000; --quick 1000)"
+        "--rebuild-sizes", help="robustness: vectors to rebuild (default 100000; --quick 5000; 0 skips)"
+    )
+    parser.add_argument(
+        "--pending", type=int, help="robustness: pending images to recover (default 10000; --quick 1000; 0 skips)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dirs (and stack logs)")
     parser.add_argument("--name", help="result file prefix (default: full / quick, plus the --only part)")
@@ -102,7 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.images < 1 or args.rounds < 1 or args.queries < 1:
         parser.error("--images, --rounds and --queries must be positive")
     args.rebuild_sizes = [int(x) for x in (args.rebuild_sizes or ("5000" if args.quick else "100000")).split(",")]
-    args.pending = args.pending or (1000 if args.quick else 10_000)
+    if args.pending is None:  # 0 skips the recovery measurement
+        args.pending = 1000 if args.quick else 10_000
     args.name = args.name or ("quick" if args.quick else "full") + (f"-{args.only}" if args.only else "")
     return args
 
