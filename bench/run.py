@@ -25,6 +25,8 @@ Benchmarks (see their module docstrings for the method):
   Ordo process, and text-query latency. Not in ``--quick``.
 * ``bench.scale_bench`` (issue 18, only with ``--only scale``): 1M clustered vectors in the embedded index: upsert
   rate, HNSW build, search p50/p99 with and without filters, recall, memory, disk, real photos upserted into it.
+* ``bench.queue_bench`` (issue 12): the embedded queue (``ordo-sqlite://``) against kombu's ``filesystem://``,
+  ``sqla+sqlite://`` and Redis: tasks/s enqueue→ack and what a SIGKILL between take and ack loses.
 * ``bench.search_latency``: SearchText over gRPC at 10k/100k vectors (target at 100k: p50 <= 15 ms,
   p99 <= 40 ms, text encoder included), with a breakdown and an exact numpy baseline + recall@10.
 
@@ -62,6 +64,7 @@ BENCHES = (
     "cpu-speed",
     "scale",
     "robustness",
+    "queue",
 )
 
 
@@ -345,6 +348,10 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         from bench.robustness_bench import table_rows as robustness_rows
 
         rows.extend(robustness_rows(results["robustness"]))
+    if results.get("queue"):
+        from bench.queue_bench import table_rows as queue_rows
+
+        rows.extend(queue_rows(results["queue"]))
     for name, err in results.get("errors", {}).items():
         rows.append((name, "ERROR", err.splitlines()[0][:200] if err else "?"))
     return rows
@@ -468,6 +475,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["robustness"] = robustness_bench.run(
                     rebuild_sizes=args.rebuild_sizes, pending=args.pending, keep=args.keep
                 )
+            elif bench == "queue":
+                from bench import queue_bench
+
+                results["queue"] = queue_bench.run(n=300 if args.quick else 2000, keep=args.keep)
             elif bench == "ingest":
                 from bench import ingest_throughput
 

@@ -359,11 +359,13 @@ class EdgeVectorIndex:
         if old is not None:  # nobody can reach it any more: every engine call takes the lock
             with self._engine_errors("close replaced shard"):
                 old.close()
+        closed = time.perf_counter()
         return {
             "load_s": round(loaded - start, 4),
             "replay_s": round(replayed - loaded, 4),
             "replayed_ops": applied + len(tail),
             "swap_hold_s": round(held, 4),
+            "close_old_s": round(closed - replayed - held, 4),
         }
 
     def _apply(self, shard: qe.EdgeShard, op: str, *args: Any) -> None:

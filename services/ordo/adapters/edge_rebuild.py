@@ -11,7 +11,7 @@ every search) and needs no second server; what it costs is one shard load at the
 1. **Journal on.** From now on the serving index records every write (upsert, delete, payload) it
    applies, besides applying it as always — new vectors stay searchable at once.
 2. **Dump.** Every point (vector + payload) is scrolled out, a page at a time (each page is a short
-   engine call), into ``<path>.build/`` (``vectors.npy``, ``points.jsonl``).
+   engine call), into ``<path>.build/`` (``vectors.f32``, ``points.jsonl``).
 3. **Build**, in a child process (``python -m ordo.adapters.edge_rebuild``): a new shard with the same
    configuration and payload indexes, the dumped points, ``optimize()`` — its GIL is its own.
 4. **Swap** (``EdgeVectorIndex.swap_to``): load the new shard and replay the journal into it while the
@@ -111,16 +111,22 @@ def _point_live(path: Path, generation: Path) -> None:
 
 # --- dump and build -------------------------------------------------------------------------------
 def dump(index: EdgeVectorIndex, out: Path) -> int:
-    """Write every point of ``index`` to ``out``; returns how many."""
+    """Write every point of ``index`` to ``out``; returns how many. Vectors go page by page to a raw
+    float32 file: converting them all at the end (one ``np.asarray`` of 100k lists) held the GIL for
+    over a second, a stall of every thread of the process."""
     out.mkdir(parents=True, exist_ok=True)
-    vectors: list[list[float]] = []
     count = 0
-    with (out / "points.jsonl").open("w") as meta:
+    with (out / "points.jsonl").open("w") as meta, (out / "vectors.f32").open("wb") as raw:
+        page: list[list[float]] = []
         for point in index.scroll(with_vectors=True, batch_size=DUMP_BATCH):
             meta.write(json.dumps({"id": point.id, "payload": point.payload}, default=str) + "\n")
-            vectors.append(point.vector)
+            page.append(point.vector)
             count += 1
-    np.save(out / "vectors.npy", np.asarray(vectors, dtype=np.float32).reshape(count, index.dim or 0))
+            if len(page) >= DUMP_BATCH:
+                raw.write(np.asarray(page, dtype=np.float32).tobytes())
+                page = []
+        if page:
+            raw.write(np.asarray(page, dtype=np.float32).tobytes())
     return count
 
 
@@ -133,7 +139,7 @@ def build(dump_dir: Path, target: Path, dim: int, indexing_threshold_kb: int, fu
     """The child's work: a new shard at ``target`` from the dump, optimised, flushed and closed."""
     from ordo.adapters.edge_index import UPSERT_CHUNK, EdgeVectorIndex
 
-    vectors = np.load(dump_dir / "vectors.npy")
+    vectors = np.fromfile(dump_dir / "vectors.f32", dtype=np.float32).reshape(-1, dim)
     index = EdgeVectorIndex(
         target,
         indexing_threshold_kb=indexing_threshold_kb,
