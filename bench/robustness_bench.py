@@ -51,6 +51,7 @@ class _Probes:
 
         self.index = index
         self.next_id = first_id
+        self.worst: dict[str, tuple[float, float]] = {}  # name → (latency s, when: s after the run's start)
         self.server = grpc.server(ThreadPoolExecutor(max_workers=4))
         servicer = health.HealthServicer()
         servicer.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -90,6 +91,8 @@ class _Probes:
             "health": (lambda rng: self._health(), 0.02),
         }
         out: dict[str, list[float]] = {name: [] for name in jobs}
+        started = time.perf_counter()
+        self.worst = {}
 
         def loop(name: str) -> None:
             call, pause = jobs[name]
@@ -97,7 +100,10 @@ class _Probes:
             while time.perf_counter() < deadline and not stop.is_set():
                 begin = time.perf_counter()
                 call(rng)
-                out[name].append(time.perf_counter() - begin)
+                took = time.perf_counter() - begin
+                out[name].append(took)
+                if took > self.worst.get(name, (0.0, 0.0))[0]:
+                    self.worst[name] = (round(took, 3), round(begin - started, 1))
                 time.sleep(pause)  # a client's pace, and room for the other threads
 
         threads = [threading.Thread(target=loop, args=(name,)) for name in jobs]
@@ -148,6 +154,7 @@ def rebuild_latency(n: int, root: Path, baseline_s: float = 20.0) -> dict[str, A
     thread = threading.Thread(target=build)
     thread.start()
     during = probes.run(24 * 3600, stop=done)
+    worst_during = dict(probes.worst)  # to tell which phase (dump, build, swap) a stall fell in
     thread.join()
     after = probes.run(min(baseline_s, 10))
     probes.close()
@@ -163,6 +170,7 @@ def rebuild_latency(n: int, root: Path, baseline_s: float = 20.0) -> dict[str, A
             name: {"no_rebuild": percentiles_ms(idle[name]), "during_rebuild": percentiles_ms(during[name])}
             for name in ("upload", "health")
         },
+        "worst_during_rebuild": worst_during,
         "indexed_vectors": index.indexed_vectors_count,
         **timings,
     }
@@ -261,6 +269,9 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                             f"{p['p50_ms']:.1f} / {p['p99_ms']:.1f} / {p['max_ms']:.1f} ms (n={p['n']})",
                         )
                     )
+        if r.get("worst_during_rebuild"):
+            worst = ", ".join(f"{k} {v[0] * 1000:.0f} ms at {v[1]} s" for k, v in r["worst_during_rebuild"].items())
+            rows.append((sec, "slowest call during rebuild (s after start)", worst))
         a = r["after_rebuild_hnsw"]
         rows.append((sec, "search after (HNSW) p50/p99", f"{a['p50_ms']:.1f} / {a['p99_ms']:.1f} ms"))
         rows.append(
