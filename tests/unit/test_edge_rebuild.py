@@ -75,7 +75,7 @@ def test_searches_and_writes_go_on_during_a_rebuild(tmp_path: Path) -> None:
     # flush and the pointer's fsync — milliseconds, not a shard load.
     timings = index.last_rebuild
     assert timings["replayed_ops"] >= 1, timings
-    assert timings["swap_hold_s"] < 0.25, timings
+    assert timings["swap_hold_s"] < 0.5, timings
     assert index.count() == 3000 + len(written)
     assert {p.id for p in index.retrieve([p.id for p in written])} == {p.id for p in written}
     index.delete_by_asset(written[0].payload["asset_id"])

@@ -5,8 +5,8 @@ Qdrant Edge builds HNSW only in ``optimize()``, which holds the GIL for its whol
 meanwhile. Two ways out were open — the engine in a process of its own behind gRPC (searches would then
 stall in *that* process during its optimise, unless two such processes took turns), or building the
 graph out of process and swapping the result in. The second keeps serving in-process (no extra hop on
-every search) and needs no second server; what it costs is one shard load at the swap (measured in
-``bench/index_rebuild.py``). How:
+every search) and needs no second server; what it costs is one shard load at the swap, which holds
+the GIL but no lock (measured in ``bench/robustness_bench.py``). How:
 
 1. **Journal on.** From now on the serving index records every write (upsert, delete, payload) it
    applies, besides applying it as always — new vectors stay searchable at once.
