@@ -27,6 +27,8 @@ Benchmarks (see their module docstrings for the method):
   rate, HNSW build, search p50/p99 with and without filters, recall, memory, disk, real photos upserted into it.
 * ``bench.map_bench`` (issue 16): the web UI's map in Chromium while panning at 100k points: whole map,
   zoomed with dots only (baseline) and zoomed with thumbnails from the texture atlas (ratio); target >= 30 fps.
+* ``bench.queue_bench`` (issue 12): the embedded queue (``ordo-sqlite://``) against kombu's ``filesystem://``,
+  ``sqla+sqlite://`` and Redis: tasks/s enqueue→ack and what a SIGKILL between take and ack loses.
 * ``bench.search_latency``: SearchText over gRPC at 10k/100k vectors (target at 100k: p50 <= 15 ms,
   p99 <= 40 ms, text encoder included), with a breakdown and an exact numpy baseline + recall@10.
 
@@ -65,6 +67,7 @@ BENCHES = (
     "scale",
     "robustness",
     "map",
+    "queue",
 )
 
 
@@ -84,9 +87,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scale-size", type=int, default=1_000_000, help="scale: vectors in the embedded index (only with --only)"
     )
-    parser.add_argument("--rebuild-sizes", help="robustness: vectors to rebuild (default 100000; --quick 5000)")
     parser.add_argument(
-        "--pending", type=int, help="robustness: pending images to recover (default 10000; --quick 1000)"
+        "--rebuild-sizes", help="robustness: vectors to rebuild (default 100000; --quick 5000; 0 skips)"
+    )
+    parser.add_argument(
+        "--pending", type=int, help="robustness: pending images to recover (default 10000; --quick 1000; 0 skips)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dirs (and stack logs)")
     parser.add_argument("--name", help="result file prefix (default: full / quick, plus the --only part)")
@@ -105,7 +110,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.images < 1 or args.rounds < 1 or args.queries < 1:
         parser.error("--images, --rounds and --queries must be positive")
     args.rebuild_sizes = [int(x) for x in (args.rebuild_sizes or ("5000" if args.quick else "100000")).split(",")]
-    args.pending = args.pending or (1000 if args.quick else 10_000)
+    if args.pending is None:  # 0 skips the recovery measurement
+        args.pending = 1000 if args.quick else 10_000
     args.name = args.name or ("quick" if args.quick else "full") + (f"-{args.only}" if args.only else "")
     return args
 
@@ -360,6 +366,10 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         from bench.map_bench import table_rows as map_rows
 
         rows.extend(map_rows(results["map"]))
+    if results.get("queue"):
+        from bench.queue_bench import table_rows as queue_rows
+
+        rows.extend(queue_rows(results["queue"]))
     for name, err in results.get("errors", {}).items():
         rows.append((name, "ERROR", err.splitlines()[0][:200] if err else "?"))
     return rows
@@ -487,6 +497,10 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import map_bench
 
                 results["map"] = map_bench.run(frames=90 if args.quick else 180)
+            elif bench == "queue":
+                from bench import queue_bench
+
+                results["queue"] = queue_bench.run(n=300 if args.quick else 2000, keep=args.keep)
             elif bench == "ingest":
                 from bench import ingest_throughput
 

@@ -117,3 +117,30 @@ def test_filesystem_url_means_the_sqlite_queue(tmp_path: Path) -> None:
     assert settings.mode == "embedded"
     assert create_celery_app(settings).conf.broker_url.startswith(sqlite_queue.SCHEME)
     assert os.path.basename(queue_path(settings)) == "queue.sqlite3"
+
+
+def test_the_workers_hook_records_a_corrupt_record_as_a_dead_letter_with_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook the worker installs at start (not a stand-in): the row is listed among dead letters with
+    reason ``CORRUPT_QUEUE_RECORD`` and what was wrong, and the consumer goes on to the next task."""
+    from ordo.worker import tasks
+    from ordo.worker.dead_letters import SqliteDeadLetters
+
+    store = SqliteDeadLetters(tmp_path / "dead_letters.sqlite3")
+    monkeypatch.setattr(tasks, "_dead_letters", lambda: store)  # the store the context would open
+    monkeypatch.setattr(sqlite_queue, "on_corrupt", None)
+    tasks._dead_letter_corrupt_records()
+    app = _app(tmp_path)
+    path = queue_path(Settings(data_dir=tmp_path))
+    CeleryTaskQueue(app).check()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO message (queue, payload, enqueued_at) VALUES (?, ?, 0)", (EMBED_QUEUE, "\x00\xff{"))
+    conn.commit()
+    conn.close()
+    task = _task()
+    CeleryTaskQueue(app).submit(task)
+    assert _take(app).batch_id == task.batch_id
+    (letter,) = store.list()
+    assert letter.reason == "CORRUPT_QUEUE_RECORD" and "unreadable queue record" in letter.message
+    assert letter.batch_id.startswith("queue-record-")

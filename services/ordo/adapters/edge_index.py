@@ -70,6 +70,10 @@ UPSERT_CHUNK = 512
 HNSW_M = 16
 HNSW_EF_CONSTRUCT = 128
 DEFAULT_THRESHOLD_KB = 10_000
+# The swap replays the rebuild's journal outside the index lock until at most this many writes are
+# left (or after this many rounds), and only those under it.
+JOURNAL_TAIL = 4
+JOURNAL_CATCH_UP_ROUNDS = 8
 
 
 class EdgeModels:
@@ -153,12 +157,14 @@ class EdgeVectorIndex:
         *,
         indexing_threshold_kb: int = DEFAULT_THRESHOLD_KB,
         full_scan_threshold_kb: int = DEFAULT_THRESHOLD_KB,
+        indexing_threads: int = 0,
     ) -> None:
         self.path = Path(path)  # the logical index; its shard lives in ``self._dir`` (see edge_rebuild)
         self._dir = live_dir(self.path)
         self.hnsw_ef = hnsw_ef
         self._indexing_threshold_kb = indexing_threshold_kb
         self._full_scan_threshold_kb = full_scan_threshold_kb
+        self._indexing_threads = indexing_threads  # 0: the engine's choice; only the rebuild child sets it
         self._lock = threading.RLock()
         self._shard: qe.EdgeShard | None = None
         self._dim: int | None = None
@@ -193,7 +199,10 @@ class EdgeVectorIndex:
         return qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
             hnsw_config=qe.HnswIndexConfig(
-                m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=self._full_scan_threshold_kb
+                m=HNSW_M,
+                ef_construct=HNSW_EF_CONSTRUCT,
+                full_scan_threshold=self._full_scan_threshold_kb,
+                max_indexing_threads=self._indexing_threads,
             ),
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self._indexing_threshold_kb),
         )
@@ -264,7 +273,8 @@ class EdgeVectorIndex:
     def optimize(self) -> bool:
         """Build HNSW graphs for every point; True if a new shard was swapped in. The build runs in a
         child process (``ordo.adapters.edge_rebuild``), so this thread waits but the process keeps
-        serving; only the swap at the end holds the index (one shard load). One rebuild at a time."""
+        serving; the swap at the end holds the index lock for milliseconds (see :meth:`swap_to`). One
+        rebuild at a time."""
         with self._lock:
             if self._shard_or_none() is None or not self._dim or not self.count():
                 return False
@@ -302,26 +312,61 @@ class EdgeVectorIndex:
         if self._journal is not None:
             self._journal.append((op, args))
 
-    def swap_to(self, target: Path, commit: Callable[[], None]) -> float:
+    def swap_to(self, target: Path, commit: Callable[[], None]) -> dict[str, float]:
         """Open the shard built at ``target``, replay the journal into it, make it live (``commit``
-        records that durably) and close the old one. Returns the seconds the index was held."""
+        records that durably) and close the old one — holding the index lock (what searches and writes
+        wait on) only for the last step.
+
+        The load and the bulk of the replay run *outside* the lock: searches go on against the old
+        shard meanwhile (the binding holds the GIL during ``load``, which is measured as ``load_s``:
+        every thread of the process waits that long, once, but no lock is held). Writes keep arriving
+        in the journal while we replay; we catch up in rounds until only a few are left, then, under
+        the lock, apply those, flush (so what was acknowledged in the old shard is on disk in the new
+        one before the pointer moves), point ``.live`` at the new shard and swap the reference.
+        Returns the load time, the replay time, how many journal entries were replayed and the lock
+        hold (``swap_hold_s``)."""
         start = time.perf_counter()
-        with self._lock:
-            with self._engine_errors("open rebuilt shard"):
-                new = qe.EdgeShard.load(str(target))
-            try:
-                for op, args in self._journal or []:
+        with self._engine_errors("open rebuilt shard"):
+            new = qe.EdgeShard.load(str(target))
+        loaded = time.perf_counter()
+        applied = 0
+        try:
+            for _ in range(JOURNAL_CATCH_UP_ROUNDS):
+                with self._lock:
+                    pending = list((self._journal or [])[applied:])
+                if len(pending) <= JOURNAL_TAIL:
+                    break
+                for op, args in pending:
                     self._apply(new, op, *args)
+                applied += len(pending)
+            with self._engine_errors("flush rebuilt shard"):
                 new.flush()
-            except BaseException:
-                new.close()
-                raise
-            commit()
-            old, self._shard, self._dir, self._journal = self._shard, new, target, None
-            if old is not None:
-                with self._engine_errors("close replaced shard"):
-                    old.close()
-        return time.perf_counter() - start
+            replayed = time.perf_counter()
+            with self._lock:
+                self._check_open()  # closed while we loaded: the new shard is dropped (rebuilt next time)
+                tail = list((self._journal or [])[applied:])
+                for op, args in tail:
+                    self._apply(new, op, *args)
+                if tail:
+                    with self._engine_errors("flush rebuilt shard"):
+                        new.flush()
+                commit()
+                old, self._shard, self._dir, self._journal = self._shard, new, target, None
+                held = time.perf_counter() - replayed
+        except BaseException:
+            new.close()
+            raise
+        if old is not None:  # nobody can reach it any more: every engine call takes the lock
+            with self._engine_errors("close replaced shard"):
+                old.close()
+        closed = time.perf_counter()
+        return {
+            "load_s": round(loaded - start, 4),
+            "replay_s": round(replayed - loaded, 4),
+            "replayed_ops": applied + len(tail),
+            "swap_hold_s": round(held, 4),
+            "close_old_s": round(closed - replayed - held, 4),
+        }
 
     def _apply(self, shard: qe.EdgeShard, op: str, *args: Any) -> None:
         if op == "upsert":
