@@ -20,7 +20,7 @@ import torch
 
 from ordo.embedding import autotune, cpu_budget
 from ordo.embedding.autotune import TowerConfig, TuneResult
-from ordo.embedding.tower_runtime import TowerRuntimes, min_cosine
+from ordo.embedding.tower_runtime import TowerRuntimes, min_cosine, probe_pixels
 
 
 @pytest.fixture(autouse=True)
@@ -214,6 +214,21 @@ def test_onnx_runtime_agrees_with_torch(tiny_vision: torch.nn.Module) -> None:
         reference = tiny_vision(torch.from_numpy(pixels)).numpy()
     assert min_cosine(fn(pixels), reference) >= 0.999
     assert list(autotune.cache_path().parent.glob("onnx/tiny-test-*.onnx"))  # exported once, reused
+
+
+def test_a_corrupt_onnx_export_is_dropped_and_exported_again(tiny_vision: torch.nn.Module) -> None:
+    """A truncated export in the cache (a crash mid-write by an older version, a full disk) fails that load
+    with a clear error and is removed, so the next load exports it again instead of failing forever."""
+    runtimes = TowerRuntimes("tiny-corrupt", tiny_vision, 32, conv=False)
+    config = TowerConfig(batch_size=4, threads=1, channels_last=False, runtime="onnxruntime")
+    runtimes.build(config)
+    (path,) = autotune.cache_path().parent.glob("onnx/tiny-corrupt-*.onnx")
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(Exception):  # noqa: B017 (onnxruntime raises its own InvalidProtobuf/Fail types)
+        runtimes.build(config)
+    assert not path.exists()
+    fn = runtimes.build(config)
+    assert path.is_file() and fn(probe_pixels(32, 2)).shape[0] == 2
 
 
 def test_a_disagreeing_runtime_is_refused(tiny_vision: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -121,8 +121,14 @@ class EmbeddingPipeline:
         writes: list[Future[None]] = []
         succeeded = 0
         processed: list[tuple[SampleRef, Asset]] = []
+        embedded: list[_Decoded] = []
+        vectors_done: list[np.ndarray] = []
         # Chunk by chunk: while the model runs on one chunk, the decoder threads work through the next
-        # and the writer thread stores the previous one, so the model is rarely left waiting.
+        # and the writer thread stores the previous chunk's thumbnails, so the model is rarely left waiting.
+        # The vectors go into the index once per task (below), not once per chunk: every index write ends
+        # in a flush (fsync of the segments) during which the embedded engine holds the GIL (60-150 ms
+        # here), stalling the decoders and the model's Python; per 8-image chunk that was the largest
+        # cost the bare loop does not pay (issue 18).
         chunk = max(int(getattr(self.embedder, "batch_size", 16)), 1)
         for first in range(0, len(futures), chunk):
             ready: list[_Decoded] = []
@@ -141,9 +147,13 @@ class EmbeddingPipeline:
                         vectors = self.embedder.embed_prepared([d.prepared for d in ready])  # type: ignore[attr-defined]
                     else:
                         vectors = self.embedder.embed_images([d.image for d in ready])
-                writes.append(self._writer.submit(self._write, ready, vectors, clock))
+                writes.append(self._writer.submit(self._store_thumbnails, ready, clock))
+                embedded.extend(ready)
+                vectors_done.append(vectors)
                 succeeded += len(ready)
                 processed.extend((d.ref, d.asset) for d in ready)
+        if embedded:  # after the thumbnails (one writer thread, in order): vectors, then READY records
+            writes.append(self._writer.submit(self._write, embedded, np.concatenate(vectors_done), clock))
         for write in writes:
             write.result()  # a store or index fault surfaces here, and the task is retried whole
         if self.processor is not None and processed:
@@ -187,8 +197,15 @@ class EmbeddingPipeline:
             optimize()
             log.info("vector index optimised in %.1f s", time.perf_counter() - start)
 
+    def _store_thumbnails(self, items: list[_Decoded], clock: StageClock) -> None:
+        """Thumbnails of an embedded chunk (the writer thread). Not state: a retried task rewrites them."""
+        with clock.stage("store", len(items)):
+            for item in items:
+                self.store.put(thumbnail_key(item.asset.asset_id), item.thumbnail, "image/jpeg")
+
     def _write(self, items: list[_Decoded], vectors: np.ndarray, clock: StageClock) -> None:
-        """Vectors into the index, then thumbnails and READY records (the writer thread)."""
+        """A task's vectors into the index (one upsert, one flush), then READY records (the writer thread):
+        a record says READY only once its vector is durable."""
         self.index.ensure_collection(self.embedder.dim)
         points = []
         for item, vector in zip(items, vectors, strict=True):
@@ -206,7 +223,6 @@ class EmbeddingPipeline:
                     log.exception("post-write hook failed for %d points (vectors are stored)", len(points))
         with clock.stage("store", len(items)):
             for item in items:
-                self.store.put(thumbnail_key(item.asset.asset_id), item.thumbnail, "image/jpeg")
                 self.catalog.put(replace(item.asset, state=AssetState.READY, error="", model_id=self.embedder.model_id))
 
     def _load(self, ref: SampleRef, clock: StageClock) -> _Decoded:
