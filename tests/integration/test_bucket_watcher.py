@@ -176,21 +176,21 @@ def test_watch_and_ops_commands(ctx: AppContext, s3_server: S3Server, coco_image
 def test_odd_and_bad_objects_are_reported_and_never_stop_the_scan(
     ctx: AppContext, s3_server: S3Server, coco_images: list[Path]
 ) -> None:
-    """Zero-byte, non-image, oversized-on-read objects and odd keys (unicode, newline, ~900 bytes) are each
+    """Zero-byte, non-image, oversized-on-read objects and odd keys (unicode, newline, 200 characters) are each
     reported with a reason and counted; the images around them are ingested in the same poll."""
     minio = Minio(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, secure=False)
     bucket = f"odd-{uuid.uuid4().hex[:8]}"
     minio.make_bucket(bucket)
     photo = coco_images[6].read_bytes()
-    big = coco_images[7].read_bytes()
     objects = {
         "in/empty.jpg": b"",
         "in/notes.jpg": b"plain text, not an image",
         "in/\u00e9t\u00e9 \u65e5\u672c.jpg": photo,
         "in/line\nbreak.jpg": coco_images[8].read_bytes(),
-        "in/" + "k" * 900 + ".jpg": coco_images[9].read_bytes(),
-        "in/grew.jpg": big,
+        "in/" + "k" * 200 + ".jpg": coco_images[9].read_bytes(),
     }
+    limit = max(len(data) for data in objects.values())
+    objects["in/grew.jpg"] = b"\xff\xd8" + b"x" * limit  # over the limit, whatever its listed size says
     for key, data in objects.items():
         minio.put_object(bucket, key, io.BytesIO(data), len(data))
     uri = f"s3://{bucket}/in/"
@@ -202,7 +202,7 @@ def test_odd_and_bad_objects_are_reported_and_never_stop_the_scan(
             yield type(info)(key=info.key, size=10) if info.key.endswith("grew.jpg") else info
 
     watcher.store.list = listing_understates  # type: ignore[method-assign]
-    ctx.ingest.limits = replace(ctx.ingest.limits, max_bytes=len(big) - 1)
+    ctx.ingest.limits = replace(ctx.ingest.limits, max_bytes=limit)
     result = watcher.poll()
     reasons = {f.source_uri.removeprefix(f"s3://{bucket}/"): f.reason for f in result.failures}
     assert reasons == {"in/empty.jpg": "EMPTY_FILE", "in/notes.jpg": "NOT_AN_IMAGE", "in/grew.jpg": "FILE_TOO_LARGE"}
