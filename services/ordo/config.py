@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     )
     max_streams_per_client: int = Field(16, ge=1, description="Open long-lived streams one client may hold.")
     stream_max_seconds: float = Field(3600.0, gt=0, description="A WatchJob stream / SSE ends after this (re-watch).")
+    upload_idle_timeout_s: float = Field(
+        60.0, gt=0, description="An upload (gRPC stream or REST body) that sends nothing for this long is cut."
+    )
     rate_limit: str = Field(
         "auto",
         description="Requests per client, `limits` notation (`200/second;5000/minute`); `auto`: 200/second in "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -95,18 +96,18 @@ def test_an_unreachable_object_is_left_for_the_next_poll(
     minio.fput_object(bucket, f"in/{coco_images[5].name}", str(coco_images[5]))
     uri = f"s3://{bucket}/in/"
     watcher = _watcher(ctx, uri)
-    real_get = watcher.store.get
+    real_get = watcher.store.get_bounded  # type: ignore[attr-defined]
     calls = {"n": 0}
 
-    def flaky_get(key: str) -> bytes:  # the server drops one GET (the first), then answers
+    def flaky_get(key: str, max_bytes: int) -> bytes:  # the server drops one GET (the first), then answers
         from ordo.errors import Unavailable
 
         calls["n"] += 1
         if calls["n"] == 1:
             raise Unavailable("S3 endpoint is unreachable (simulated drop)")
-        return real_get(key)
+        return real_get(key, max_bytes)
 
-    watcher.store.get = flaky_get  # type: ignore[method-assign]
+    watcher.store.get_bounded = flaky_get  # type: ignore[attr-defined]
     first = watcher.poll()
     assert (first.new, first.deferred) == (0, 1)
     second = watcher.poll()
@@ -170,3 +171,42 @@ def test_watch_and_ops_commands(ctx: AppContext, s3_server: S3Server, coco_image
     )
     [job] = snapshot["jobs"]  # still running: its image waits for a worker
     assert (job["total"], job["failed"], job["pending"]) == (2, 1, 1)
+
+
+def test_odd_and_bad_objects_are_reported_and_never_stop_the_scan(
+    ctx: AppContext, s3_server: S3Server, coco_images: list[Path]
+) -> None:
+    """Zero-byte, non-image, oversized-on-read objects and odd keys (unicode, newline, 200 characters) are each
+    reported with a reason and counted; the images around them are ingested in the same poll."""
+    minio = Minio(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, secure=False)
+    bucket = f"odd-{uuid.uuid4().hex[:8]}"
+    minio.make_bucket(bucket)
+    photo = coco_images[6].read_bytes()
+    objects = {
+        "in/empty.jpg": b"",
+        "in/notes.jpg": b"plain text, not an image",
+        "in/\u00e9t\u00e9 \u65e5\u672c.jpg": photo,
+        "in/line\nbreak.jpg": coco_images[8].read_bytes(),
+        "in/" + "k" * 200 + ".jpg": coco_images[9].read_bytes(),
+    }
+    limit = max(len(data) for data in objects.values())
+    objects["in/grew.jpg"] = b"\xff\xd8" + b"x" * limit  # over the limit, whatever its listed size says
+    for key, data in objects.items():
+        minio.put_object(bucket, key, io.BytesIO(data), len(data))
+    uri = f"s3://{bucket}/in/"
+    watcher = _watcher(ctx, uri)
+    real_list = watcher.store.list
+
+    def listing_understates(prefix: str = "", start_after: str = ""):  # a size claimed before the object grew
+        for info in real_list(prefix, start_after):
+            yield type(info)(key=info.key, size=10) if info.key.endswith("grew.jpg") else info
+
+    watcher.store.list = listing_understates  # type: ignore[method-assign]
+    ctx.ingest.limits = replace(ctx.ingest.limits, max_bytes=limit)
+    result = watcher.poll()
+    reasons = {f.source_uri.removeprefix(f"s3://{bucket}/"): f.reason for f in result.failures}
+    assert reasons == {"in/empty.jpg": "EMPTY_FILE", "in/notes.jpg": "NOT_AN_IMAGE", "in/grew.jpg": "FILE_TOO_LARGE"}
+    assert (result.new, result.failed, result.deferred) == (3, 3, 0)
+    job = ctx.jobs.get(result.job_id)
+    assert (job.total, job.failed) == (6, 3)
+    assert watcher.poll().job_id == ""  # all six are handled: none is retried

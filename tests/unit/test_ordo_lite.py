@@ -119,3 +119,25 @@ def test_bf16_image_tower_agrees_with_float32(photos: list[Image.Image]) -> None
     a, b = fp32.embed_images(photos[:6]), bf16.embed_images(photos[:6])
     assert float((a * b).sum(axis=1).min()) >= 0.98
     assert not np.array_equal(a, b)  # really computed in bfloat16
+
+
+def test_text_runtimes_agree_with_eager_float32(embedder: ordo_lite.OrdoLiteEmbedder) -> None:
+    """The text tower's fast paths (ONNX Runtime for single queries, bfloat16 for batches on CPUs with native
+    bf16) give the vectors eager float32 PyTorch gives: cosine >= 0.999 per text, in any batch."""
+    from ordo.embedding.text_runtime import _length_groups
+
+    assert embedder._onnx_text is not None  # onnxruntime is a dependency: the fast path must be in use here
+    records = [json.loads(line) for line in (DATASETS / "coco-captions-mini" / "captions.jsonl").open()][:24]
+    texts = [record["captions"][0] for record in records] + ["dog", "a " * 200 + "cat"]  # 1 token .. truncated
+    reference = ordo_lite.project(
+        ordo_lite.text_features(embedder._text_tower, texts),
+        embedder._heads["text.weight"],
+        embedder._heads["text.bias"],
+    )
+    batched = embedder.embed_texts(texts)  # >= TEXT_BF16_MIN_BATCH: bf16 where native, else ONNX Runtime
+    single = np.concatenate([embedder.embed_texts([t]) for t in texts[:6]])  # ONNX Runtime
+    assert float((batched * reference).sum(axis=1).min()) >= 0.999
+    assert float((single * reference[:6]).sum(axis=1).min()) >= 0.999
+    groups = _length_groups([10, 40, 12, 41, 100])
+    assert sorted(i for g in groups for i in g) == [0, 1, 2, 3, 4]
+    assert [0, 2] in groups and [1, 3] in groups  # similar lengths share a pass, short ones are not padded to 100

@@ -300,6 +300,26 @@ class S3Store:
                 response.close()
                 response.release_conn()
 
+    def get_bounded(self, key: str, max_bytes: int) -> bytes:
+        """At most ``max_bytes + 1`` bytes of the object, read as they stream in (a caller seeing more than
+        ``max_bytes`` knows the object is over its limit without having held all of it)."""
+        self._readable_key(key)
+        self._ensure_bucket()
+        with self._errors(f"read {key!r}", key):
+            response = self._client.get_object(self.bucket, key)
+            try:
+                parts: list[bytes] = []
+                size = 0
+                for part in response.stream(256 * 1024):
+                    parts.append(part)
+                    size += len(part)
+                    if size > max_bytes:
+                        break
+                return b"".join(parts)[: max_bytes + 1]
+            finally:
+                response.close()
+                response.release_conn()
+
     def exists(self, key: str) -> bool:
         try:
             self.stat(key)

@@ -22,6 +22,7 @@ from pathlib import Path
 from ordo.chaos import checkpoint
 from ordo.core import local_files
 from ordo.core.catalog import AssetCatalog, thumbnail_key
+from ordo.core.object_reads import read_object_bounded
 from ordo.domain import Asset, AssetState, EmbedTask, FileFailure, Job, ProcessingOptions, SampleKind, SampleRef
 from ordo.errors import InvalidInput, OrdoError, TooLarge
 from ordo.ids import asset_id_for, batch_id_for
@@ -361,7 +362,11 @@ class IngestCore:
                     f"{info.size} bytes is over the limit of {self.limits.max_bytes}",
                 )
                 continue
-            yield f"s3://{bucket}/{info.key}", name, (lambda key=info.key: store.get(key))
+            yield (
+                f"s3://{bucket}/{info.key}",
+                name,
+                functools.partial(read_object_bounded, store, info.key, self.limits.max_bytes),
+            )
 
 
 def job_id_for_request(request_id: str) -> str:

@@ -2,10 +2,14 @@
 
 Why: the model runs on one inference lane (one thread, see ``ordo.embedding.inference_lane``), so 50
 clients searching at once used to queue 50 single-text forward passes: 39 req/s for 50 clients against
-49 req/s for one. A text tower costs little more for 16 texts than for one, so here a query that arrives
-while a forward pass is running waits for it to end and then goes into the *next* pass with every other
-query that arrived meanwhile (leader/follower batching: no timer, no added latency when idle). The same
-idea as the worker's cross-task batching, for queries.
+49 req/s for one. Here queries wait in one list, and a *drain* takes everything waiting (up to
+``max_batch``) into one pass, again and again until the list is empty (no timer, no added latency when
+idle). The same idea as the worker's cross-task batching, for queries.
+
+Where the drain runs matters: it runs **on the model's inference lane** when the embedder offers
+``submit_text_work`` (both of Ordo's families do), so the lane goes from one pass straight into the next.
+An earlier version let the first waiting gRPC thread lead each pass; under 50 clients every pass then
+waited for that thread to win the GIL back from the others, and the lane sat idle ~30 % of the time.
 
 The cache holds the last ``cache_size`` (model id, query) vectors: repeated queries (paging through
 results, the UI re-running a search, popular queries) skip the model entirely. Keys include the model id,
@@ -17,12 +21,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
-DEFAULT_MAX_BATCH = 32
+DEFAULT_MAX_BATCH = 64
 DEFAULT_CACHE_SIZE = 2048
 
 
@@ -30,15 +34,17 @@ DEFAULT_CACHE_SIZE = 2048
 class _Waiting:
     query: str
     future: Future[np.ndarray] = field(default_factory=Future)
-    wake: threading.Event = field(default_factory=threading.Event)  # result ready, or this thread leads
+
+
+Submit = Callable[[Callable[[], None]], bool]
+"""Schedules a drain on the model's lane; False when there is no lane (the drain then gets its own thread)."""
 
 
 class QueryVectors:
     """``vector(query)`` for many threads at once, batching and caching around ``embed(texts)``.
 
-    One pass at a time: the thread that finds no pass running leads one pass (its query and everything
-    waiting, up to ``max_batch``), then hands the lead to the oldest query still waiting, so no caller
-    serves others' queries for longer than one pass after its own is done."""
+    One drain at a time: the first query that finds none running schedules one; the drain runs passes of
+    everything waiting until nothing is left, then ends (the next query schedules a new one)."""
 
     def __init__(
         self,
@@ -47,14 +53,17 @@ class QueryVectors:
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        submit: Submit | None = None,
     ) -> None:
         self._embed = embed
         self._model_id = model_id
+        self._submit = submit
         self.max_batch = max_batch
         self.cache_size = cache_size
         self._lock = threading.Lock()
         self._pending: list[_Waiting] = []
-        self._running = False
+        self._draining = False
+        self._own: ThreadPoolExecutor | None = None  # drains for an embedder without a lane
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self.passes = 0  # forward passes run (for tests and metrics)
         self.cache_hits = 0
@@ -69,24 +78,40 @@ class QueryVectors:
                 self.cache_hits += 1
                 return cached
             self._pending.append(waiting)
-            if not self._running:
-                self._running = True
-                waiting.wake.set()  # lead at once
-        while True:
-            waiting.wake.wait()
-            if waiting.future.done():
-                return waiting.future.result()
-            waiting.wake.clear()
-            self._one_pass()  # promoted: this query is first in line
+            start = not self._draining
+            self._draining = True
+        if start:
+            self._schedule()
+        return waiting.future.result()
 
-    def _one_pass(self) -> None:
-        with self._lock:
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+    def _schedule(self) -> None:
+        try:
+            if self._submit is None or not self._submit(self._drain):
+                if self._own is None:
+                    self._own = ThreadPoolExecutor(1, thread_name_prefix="ordo-query-batch")
+                self._own.submit(self._drain)
+        except BaseException as exc:  # nobody will drain: fail what waits rather than hang it
+            with self._lock:
+                failed, self._pending, self._draining = self._pending, [], False
+            for waiting in failed:
+                waiting.future.set_exception(exc)
+            raise
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+                if not batch:
+                    self._draining = False
+                    return
+            self._one_pass(batch)
+
+    def _one_pass(self, batch: list[_Waiting]) -> None:
         unique = list(dict.fromkeys(w.query for w in batch))
         try:
             model_id = self._model_id()
             rows, errors = self._run(unique)
-        except BaseException as exc:  # never leave the lead unclaimed: the next caller would wait forever
+        except BaseException as exc:  # every caller must get an answer, whatever broke
             rows, errors, model_id = {}, dict.fromkeys(unique, exc), ""
         with self._lock:
             self.passes += 1
@@ -95,16 +120,11 @@ class QueryVectors:
                 self._cache.move_to_end((model_id, query))
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
-            if self._pending:
-                self._pending[0].wake.set()  # the next pass is led by the oldest waiting query
-            else:
-                self._running = False
         for waiting in batch:
             if waiting.query in errors:
                 waiting.future.set_exception(errors[waiting.query])
             else:
                 waiting.future.set_result(rows[waiting.query])
-            waiting.wake.set()
 
     def _run(self, unique: list[str]) -> tuple[dict[str, np.ndarray], dict[str, BaseException]]:
         rows: dict[str, np.ndarray] = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -83,8 +83,18 @@ class SearchCore:
         self.decode_side = decode_side
         # Concurrent text queries share forward passes; repeated ones are cached (see query_vectors).
         self.query_vectors = QueryVectors(
-            lambda texts: self.embedder.embed_texts(texts), lambda: str(self.embedder.model_id)
+            lambda texts: self.embedder.embed_texts(texts),
+            lambda: str(self.embedder.model_id),
+            submit=self._on_model_lane,
         )
+
+    def _on_model_lane(self, work: Callable[[], None]) -> bool:
+        """Runs the query batcher's drain on the embedder's inference lane, when it has one."""
+        submit = getattr(self.embedder, "submit_text_work", None)
+        if submit is None:
+            return False
+        submit(work)
+        return True
 
     def search_text(
         self,

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -533,6 +533,11 @@ class HFDualEncoder:
         """Embed RGB PIL images of any size (other modes are converted); float32 (n, dim), unit rows."""
         self.load()
         return self.embed_prepared([self.prepare_image(image) for image in checked_images(images)])
+
+    def submit_text_work(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on this model's inference lane at text priority (the search service's query
+        batcher drains there, so passes follow each other without a thread hand-off)."""
+        self._lane.submit(TEXT_PRIORITY, work)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Embed text queries; float32 (n, dim), unit rows. Texts longer than the model's context

@@ -37,7 +37,7 @@ from ordo.gateway.docs_routes import add_docs_routes
 from ordo.gateway.errors import error_body, ordo_error_handler, rpc_error_handler, validation_error_handler
 from ordo.gateway.library_routes import library_router
 from ordo.gateway.map_routes import add_map_routes
-from ordo.gateway.uploads import stream_upload
+from ordo.gateway.uploads import IDLE_REASON, UploadIdle, stream_upload
 from ordo.security.gateway_hooks import install as install_security
 from ordo.v1 import analysis_pb2, common_pb2, ingest_pb2, search_pb2
 
@@ -218,9 +218,22 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
     ) -> dict[str, Any]:
         """Streamed to the UploadImages RPC as it arrives (never buffered whole). ``request_id`` makes a
         retried upload reuse its job. Watch the job at ``/api/jobs/{job_id}/events``."""
-        response = await stream_upload(
-            request.stream(), request.headers.get("content-type", ""), request_id, client.ingest, library[:64]
-        )
+        try:
+            response = await stream_upload(
+                request.stream(),
+                request.headers.get("content-type", ""),
+                request_id,
+                client.ingest,
+                library[:64],
+                idle_timeout_s=settings.upload_idle_timeout_s,
+            )
+        except UploadIdle as idle:  # 408 with the job and the outcomes of the files completed before
+            kept = to_json(idle.response) if idle.response is not None else {}
+            body = {**kept, "detail": idle.message, "reason": IDLE_REASON, "code": "DEADLINE_EXCEEDED"}
+            return JSONResponse(body, status_code=408, headers={"Connection": "close"})
+        if response.stream_error.reason == IDLE_REASON:  # the server cut it just as the body ended
+            body = {**to_json(response), "detail": response.stream_error.message, "reason": IDLE_REASON}
+            return JSONResponse({**body, "code": "DEADLINE_EXCEEDED"}, status_code=408)
         return to_json(response)
 
     @app.post("/api/ingest-uris", tags=["ingest"], summary="Ingest paths or s3:// URIs the server can reach.")

@@ -16,6 +16,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ordo.errors import InvalidInput
+from ordo.grpc_api.status import error_reason
 from ordo.v1 import ingest_pb2
 
 CHUNK_BYTES = 256 * 1024
@@ -62,6 +63,11 @@ class MultipartToUpload:
             self._parser.write(data)
         except MultipartParseError as exc:
             raise InvalidInput(f"the multipart body is malformed ({exc})", reason="BAD_MULTIPART") from None
+        if self._in_file and self._buffer:
+            # What arrived goes on at once: the server's idle timeout then measures the client's silence,
+            # not this buffer's (a slow client's 256 KiB would otherwise look idle to the server).
+            self._out.append(ingest_pb2.UploadImagesRequest(chunk=bytes(self._buffer)))
+            self._buffer.clear()
         return self._take()
 
     def finish(self) -> list[ingest_pb2.UploadImagesRequest]:
@@ -123,13 +129,35 @@ class MultipartToUpload:
         self._in_file = False
 
 
+class UploadIdle(Exception):
+    """The client sent no body bytes for the idle timeout: the upload was cut. ``response`` holds the job and
+    the outcomes of the files completed before the silence (None when no file had started)."""
+
+    def __init__(self, message: str, response: ingest_pb2.UploadImagesResponse | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.response = response
+
+
+IDLE_REASON = "UPLOAD_IDLE_TIMEOUT"
+# The gateway's own limit, for a server configured with a longer idle timeout than the gateway's settings.
+_GATEWAY_IDLE_FACTOR = 1.5
+
+
 async def stream_upload(
-    body: AsyncIterator[bytes], content_type: str, request_id: str, stub: Any, library: str = ""
+    body: AsyncIterator[bytes],
+    content_type: str,
+    request_id: str,
+    stub: Any,
+    library: str = "",
+    idle_timeout_s: float = 60.0,
 ) -> ingest_pb2.UploadImagesResponse:
     """Feeds the body to ``stub.UploadImages`` while it arrives; returns its response.
 
     If the client goes away mid-upload the gRPC call is cancelled rather than finished, so a half-sent
-    file is never ingested as if it were whole."""
+    file is never ingested as if it were whole. If the client stalls (no bytes for ``idle_timeout_s``), the
+    server cuts the stream (its own idle timeout: it has seen nothing either, as every piece of the body is
+    forwarded at once) and this raises :class:`UploadIdle` with what the server kept."""
     converter = MultipartToUpload(content_type, request_id)
     pipe: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_DEPTH)
 
@@ -144,6 +172,9 @@ async def stream_upload(
             yield message
 
     call = stub.UploadImages.future(messages())
+    loop = asyncio.get_running_loop()
+    answered = loop.create_future()
+    call.add_done_callback(lambda _: loop.call_soon_threadsafe(lambda: answered.done() or answered.set_result(None)))
 
     async def put(item: Any) -> bool:
         while True:
@@ -155,9 +186,21 @@ async def stream_upload(
             except queue.Full:
                 await asyncio.sleep(0.002)
 
+    pieces = body.__aiter__()
     try:
         feeding = True
-        async for data in body:
+        while True:
+            piece = asyncio.ensure_future(pieces.__anext__())
+            done, _ = await asyncio.wait(
+                {piece, answered}, timeout=idle_timeout_s * _GATEWAY_IDLE_FACTOR, return_when=asyncio.FIRST_COMPLETED
+            )
+            if piece not in done:  # the client is silent, and the server cut the stream or we give up
+                piece.cancel()
+                raise _cut(call, idle_timeout_s)
+            try:
+                data = piece.result()
+            except StopAsyncIteration:
+                break
             for message in converter.feed(data):
                 feeding = feeding and await put(message)
         for message in converter.finish():
@@ -172,11 +215,30 @@ async def stream_upload(
         _drain_and_abort(pipe)
         raise
     # The call runs on gRPC's own threads; wait for its answer without holding a thread here.
-    loop = asyncio.get_running_loop()
-    answered = loop.create_future()
-    call.add_done_callback(lambda _: loop.call_soon_threadsafe(lambda: answered.done() or answered.set_result(None)))
     await answered
     return call.result()
+
+
+def _cut(call: Any, idle_timeout_s: float) -> UploadIdle:
+    """What to tell a client whose body stalled: the server's answer when it cut the stream (the job and the
+    files completed before), else (the gateway gave up first) nothing but the reason."""
+    silent = f"the upload sent no data for {idle_timeout_s:g} s and was closed"
+    if not call.done():
+        return UploadIdle(silent, None)
+    error = call.exception()
+    if error is not None:
+        if _reason(error) == IDLE_REASON:  # cut before any file started: nothing was kept
+            return UploadIdle(silent, None)
+        raise error  # the server refused the upload (rights, stream caps...): its own status and reason
+    response = call.result()
+    return UploadIdle(response.stream_error.message or silent, response)
+
+
+def _reason(error: BaseException) -> str:
+    try:
+        return error_reason(error)  # type: ignore[arg-type]
+    except Exception:  # a status without details (a transport failure)
+        return ""
 
 
 def _drain_and_abort(pipe: queue.Queue[Any]) -> None:

@@ -16,7 +16,8 @@ from ordo.domain import FileFailure
 from ordo.errors import InvalidInput, NotFound
 from ordo.grpc_api import convert
 from ordo.grpc_api.convert import page_size
-from ordo.grpc_api.status import handle_errors, handle_stream_errors, invalid
+from ordo.grpc_api.status import abort, handle_errors, handle_stream_errors, invalid
+from ordo.grpc_api.stream_idle import StreamIdle, with_idle_timeout
 from ordo.security import ingest_rules
 from ordo.security.libraries import visible
 from ordo.v1 import ingest_pb2, ingest_pb2_grpc
@@ -101,8 +102,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                     )
                 )
 
+        idle_s = self.ctx.settings.upload_idle_timeout_s
         try:
-            for message in request_iterator:
+            for message in with_idle_timeout(request_iterator, idle_s, "ordo-upload-reader"):
                 if job is None:
                     library = ingest_rules.target_library(message.library)
                     request_id = limits.clip(message.request_id, limits.MAX_ID_BYTES)
@@ -122,6 +124,29 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                     current.add(message.chunk)
             if current is not None:
                 finish(current)
+        except StreamIdle:
+            # The client went silent: end the upload here. Files completed before it keep their outcomes.
+            if job is None:
+                abort(
+                    context,
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"the upload sent nothing for {idle_s:g} s and was closed",
+                    "UPLOAD_IDLE_TIMEOUT",
+                )
+            if current is not None:
+                h = current.header
+                if 0 < h.size_bytes == current.size or current.too_large or current.refused is not None:
+                    finish(current)  # whole (as announced) or failing anyway: its usual outcome
+                else:
+                    name = limits.clip(h.file_name, limits.MAX_FILE_NAME_BYTES) or "(no name)"
+                    source_uri = limits.clip(ingest_rules.upload_source(h)[0], limits.MAX_URI_BYTES)
+                    message_text = f"{name}: the upload stopped mid-file ({current.size} bytes arrived)"
+                    results.append(core.fail_input(job.job_id, source_uri, "UPLOAD_IDLE_TIMEOUT", message_text))
+            stream_error = FileFailure(
+                "",
+                "UPLOAD_IDLE_TIMEOUT",
+                f"no data for {idle_s:g} s: the upload was closed; the files completed before it were kept",
+            )
         finally:
             if job is not None:
                 # Ends the job either way: complete once workers finish, or FAILED if the queue is down.

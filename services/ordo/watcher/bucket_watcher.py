@@ -32,6 +32,7 @@ from typing import Protocol
 import redis
 
 from ordo.core.ingestion import IngestCore, Outcome
+from ordo.core.object_reads import read_object_bounded
 from ordo.domain import FileFailure
 from ordo.errors import InvalidInput, OrdoError, Unavailable
 from ordo.ports.object_store import ObjectStore
@@ -153,15 +154,22 @@ class BucketWatcher:
                     handled.append((info.key, info.size))
                     continue
                 try:
-                    data = self.store.get(info.key)
+                    # bounded while reading: the listed size is a claim made before the GET
+                    data = read_object_bounded(self.store, info.key, self.ingest.limits.max_bytes)
+                    outcome = self.ingest.ingest_bytes(job.job_id, data, file_name=name, source_uri=uri)
                 except Unavailable:
                     raise
-                except OrdoError as exc:  # vanished between list and get: gone for good
-                    self.ingest.fail_input(job.job_id, uri, exc.reason, exc.message)
+                except OrdoError as exc:  # over the limit on reading, vanished between list and get...
+                    self._failed(job.job_id, uri, exc.reason, exc.message, result)
                     handled.append((info.key, info.size))
-                    result.failed += 1
                     continue
-                outcome = self.ingest.ingest_bytes(job.job_id, data, file_name=name, source_uri=uri)
+                except Exception as exc:  # one bad object never stops the scan: reported, marked, moved past
+                    log.exception("watch %s: %s failed", self.bucket, uri)
+                    self._failed(
+                        job.job_id, uri, "UNREADABLE", f"could not ingest the object ({type(exc).__name__})", result
+                    )
+                    handled.append((info.key, info.size))
+                    continue
                 if outcome.outcome is Outcome.NEW:
                     result.new += 1
                 elif outcome.outcome is Outcome.DUPLICATE:
@@ -186,6 +194,11 @@ class BucketWatcher:
         if result.failures and self.on_failure is not None:
             self.on_failure(job.job_id, result.failures)
         return result
+
+    def _failed(self, job_id: str, uri: str, reason: str, message: str, result: PollResult) -> None:
+        self.ingest.fail_input(job_id, uri, reason, message)
+        result.failed += 1
+        result.failures.append(FileFailure(uri, reason, message))
 
     def run(self, interval: float = 2.0, on_poll: Callable[[PollResult], None] | None = None) -> None:
         """Poll until :meth:`stop`. A poll that fails (S3 or Redis down) is logged and tried again."""
