@@ -230,6 +230,7 @@ def cluster(
             else:  # the knee in the reduced space (see ordo.analysis.density_space)
                 eps_used = density_space.knee_eps(space, min_samples)
                 raw = DBSCAN(eps=eps_used, min_samples=min_samples).fit_predict(space)
+                raw = density_space.far_out_as_noise(raw, unit, min_samples)
     elif algorithm == "hdbscan":
         if min_cluster_size < 2:
             raise InvalidInput(f"min_cluster_size must be >= 2, got {min_cluster_size}")
@@ -255,7 +256,10 @@ def cluster(
             algorithm="brute" if n <= HDBSCAN_BRUTE_MAX else "auto",
             copy=False,
         )
-        raw = model.fit_predict(density_space.reduce(unit, seed))
+        space = density_space.reduce(unit, seed)
+        raw = model.fit_predict(space)
+        if space is not unit:
+            raw = density_space.far_out_as_noise(raw, unit, min_cluster_size)
     else:
         if n_clusters is None or n_clusters == 0:
             raise InvalidInput("kmeans needs n_clusters (a positive number of clusters)")

@@ -65,3 +65,25 @@ def knee_eps(points: np.ndarray, min_samples: int) -> float:
     x = np.linspace(0.0, 1.0, k_dist.size)
     y = (k_dist - k_dist[0]) / (k_dist[-1] - k_dist[0])
     return float(max(k_dist[int(np.argmax(x - y))], 1e-6))
+
+
+def far_out_as_noise(raw: np.ndarray, unit: np.ndarray, min_size: int) -> np.ndarray:
+    """``raw`` labels with the embeddings' far-out points as noise, and clusters left under ``min_size`` too.
+
+    Why: UMAP with ``min_dist = 0`` packs *every* point next to some others, so scattered outliers that DBSCAN
+    on the embeddings would leave as noise form a cluster of their own in the reduced space. Which points are
+    clearly apart is therefore judged on the embeddings, by the same rule as the default clustering's noise
+    (``graph_clustering``: the 15th-neighbour distance beyond Tukey's far-out fence, Q3 + 3·IQR).
+    """
+    from ordo.analysis.graph_clustering import K_NEIGHBOURS, _outliers, knn_graph
+
+    out = np.asarray(raw, dtype=np.int64).copy()
+    if unit.shape[0] < MIN_POINTS:
+        return out
+    similarity, _ = knn_graph(unit, K_NEIGHBOURS)
+    out[_outliers(similarity)] = -1
+    clustered = out >= 0
+    if clustered.any():
+        sizes = np.bincount(out[clustered])
+        out[clustered & (sizes[np.maximum(out, 0)] < min_size)] = -1
+    return out
