@@ -312,3 +312,28 @@ def test_projection_falls_back_to_sklearn_tsne(monkeypatch: pytest.MonkeyPatch) 
     spread = max(float(np.linalg.norm(layout[truth == k] - centres_2d[k], axis=1).mean()) for k in range(K))
     gaps = np.linalg.norm(centres_2d[:, None] - centres_2d[None], axis=2)[np.triu_indices(K, 1)]
     assert gaps.min() > 2 * spread, "blobs stay apart in 2-D"
+
+
+# ------------------------------------------------------------------------------------------ issue 15: bad input
+@pytest.mark.parametrize("algorithm", ["dbscan", "hdbscan"])
+def test_density_methods_keep_a_dense_blob_and_leave_scattered_outliers_as_noise(algorithm: str) -> None:
+    """300 points in one tight blob + 15 scattered ones: the reduced space (UMAP) would pack the outliers into a
+    cluster of their own; the embeddings' far-out fence keeps them noise."""
+    rng = np.random.default_rng(5)
+    blob = rng.normal(size=DIM) + rng.normal(scale=0.02, size=(300, DIM))
+    vectors = np.vstack([blob, rng.normal(size=(15, DIM))]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    result = cluster(vectors, algorithm, min_samples=5, min_cluster_size=5)  # type: ignore[arg-type]
+    assert (result.labels[300:] == -1).sum() >= 12
+    assert (result.labels[:300] == -1).mean() < 0.05 and result.n_clusters >= 1
+
+
+@pytest.mark.parametrize("algorithm", ["dbscan", "hdbscan"])
+@pytest.mark.parametrize("count", [2, 10, 60])
+def test_density_methods_on_tiny_and_identical_collections(algorithm: str, count: int) -> None:
+    """A few images, or many identical ones (nothing to reduce): a result, never an error; identical = one."""
+    same = np.tile(np.ones(DIM, dtype=np.float32) / np.sqrt(DIM), (count, 1))
+    result = cluster(same, algorithm, min_samples=2, min_cluster_size=2)  # type: ignore[arg-type]
+    assert result.n_clusters == 1 and result.noise_fraction == 0.0
+    few = make_blobs(n_per=2, n_noise=0)[0][:count]
+    assert cluster(few, algorithm, min_samples=2, min_cluster_size=2).labels.shape == (few.shape[0],)  # type: ignore[arg-type]

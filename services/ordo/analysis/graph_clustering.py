@@ -32,10 +32,11 @@ to a dense blob — or a community smaller than ``min_cluster_size``. On cifar10
 Limitation: modularity cuts even a structureless blob into a few parts (a random k-NN graph has modularity
 well above 0); those parts are then neighbours on the map and in the group list, not wrong answers.
 
-Scale: the graph is built on the embeddings themselves up to ``large_scale.LARGE_N`` points; above that on the
-64-d projection (``large_scale.reduce``), and above ``GRAPH_MAX`` on a seeded sample of ``GRAPH_MAX`` points,
-every other point joining the cluster most of its ``ASSIGN_NEIGHBOURS`` nearest sampled points belong to
-(out-of-sample extension, as for t-SNE in ``large_scale``). See the README's analysis section for measurements.
+Scale: the graph is built exactly on the embeddings themselves up to ``large_scale.LARGE_N`` points; above that
+by NN-descent on the 64-d projection (``large_scale.reduce``; see ``knn_graph``), and above ``GRAPH_MAX`` on a
+seeded sample of ``GRAPH_MAX`` points, every other point joining the cluster most of its ``ASSIGN_NEIGHBOURS``
+nearest sampled points (found through the sample's NN-descent index) belong to (out-of-sample extension, as for
+t-SNE in ``large_scale``). See the README's analysis section for measurements.
 """
 
 from __future__ import annotations
