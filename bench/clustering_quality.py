@@ -67,7 +67,7 @@ def embeddings(name: str, embedder: Any) -> tuple[np.ndarray, list[list[str]]]:
 
 
 def _majority(members: np.ndarray, labels: list[list[str]]) -> str | None:
-    counts = Counter(label for i in members.tolist() for label in set(labels[i]))
+    counts = Counter(label for i in members.tolist() for label in sorted(set(labels[i])))
     return counts.most_common(1)[0][0] if counts else None
 
 
