@@ -83,10 +83,13 @@ def test_labels_are_canonical_and_deterministic(blobs: tuple[np.ndarray, np.ndar
 
 def test_dbscan_with_explicit_eps_is_cosine(blobs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     vectors, truth, _ = blobs
+    # Unset eps: the knee in the reduced space (density_space), so eps_used is a distance there, not cosine.
     auto = cluster(vectors, "dbscan")
-    explicit = cluster(vectors, "dbscan", eps=auto.eps_used)
-    assert explicit.eps_used == auto.eps_used and np.array_equal(explicit.labels, auto.labels)
     assert cluster(vectors, "dbscan", eps=0).eps_used == auto.eps_used, "0 means unset, as in the proto"
+    # A given eps is a cosine distance on the embeddings themselves: the cosine knee reproduces the blobs.
+    cosine_knee = choose_eps(vectors, 5)
+    explicit = cluster(vectors, "dbscan", eps=cosine_knee)
+    assert explicit.eps_used == cosine_knee and adjusted_rand_score(truth, explicit.labels) > 0.9
     # A radius larger than any cosine distance between blobs (~0.5) merges them; noise (~1 away) stays out.
     merged = cluster(vectors, "dbscan", eps=0.9)
     assert merged.n_clusters == 1
@@ -309,3 +312,38 @@ def test_projection_falls_back_to_sklearn_tsne(monkeypatch: pytest.MonkeyPatch) 
     spread = max(float(np.linalg.norm(layout[truth == k] - centres_2d[k], axis=1).mean()) for k in range(K))
     gaps = np.linalg.norm(centres_2d[:, None] - centres_2d[None], axis=2)[np.triu_indices(K, 1)]
     assert gaps.min() > 2 * spread, "blobs stay apart in 2-D"
+
+
+# ------------------------------------------------------------------------------------------ issue 15: bad input
+@pytest.mark.parametrize("algorithm", ["dbscan", "hdbscan"])
+def test_density_methods_keep_a_dense_blob_and_leave_scattered_outliers_as_noise(algorithm: str) -> None:
+    """300 points in one tight blob + 15 scattered ones: the reduced space (UMAP) would pack the outliers into a
+    cluster of their own; the embeddings' far-out fence keeps them noise."""
+    rng = np.random.default_rng(5)
+    blob = rng.normal(size=DIM) + rng.normal(scale=0.02, size=(300, DIM))
+    vectors = np.vstack([blob, rng.normal(size=(15, DIM))]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    result = cluster(vectors, algorithm, min_samples=5, min_cluster_size=5)  # type: ignore[arg-type]
+    assert (result.labels[300:] == -1).sum() >= 12
+    assert (result.labels[:300] == -1).mean() < 0.05 and result.n_clusters >= 1
+
+
+@pytest.mark.parametrize("algorithm", ["dbscan", "hdbscan"])
+@pytest.mark.parametrize("count", [2, 10, 60])
+def test_density_methods_on_tiny_and_identical_collections(algorithm: str, count: int) -> None:
+    """A few images, or many identical ones (nothing to reduce): a result, never an error. DBSCAN makes 10+
+    identical images one cluster; HDBSCAN (scikit-learn's) calls a set of zero distances noise — a known
+    limitation, pinned here so a change is noticed (the default, Leiden, makes them one cluster)."""
+    same = np.tile(np.ones(DIM, dtype=np.float32) / np.sqrt(DIM), (count, 1))
+    if algorithm == "dbscan" and count < 3:  # no k-distance curve to take a knee from: a clear refusal
+        with pytest.raises(InvalidInput, match="at least 3 vectors"):
+            cluster(same, algorithm, min_samples=2)  # type: ignore[arg-type]
+        return
+    result = cluster(same, algorithm, min_samples=2, min_cluster_size=2)  # type: ignore[arg-type]
+    assert result.labels.shape == (count,)
+    if algorithm == "dbscan" and count >= 10:
+        assert result.n_clusters == 1 and result.noise_fraction == 0.0
+    if algorithm == "hdbscan":
+        assert result.n_clusters == 0 and result.noise_fraction == 1.0
+    few = make_blobs(n_per=2, n_noise=0)[0][:count]
+    assert cluster(few, algorithm, min_samples=2, min_cluster_size=2).labels.shape == (few.shape[0],)  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ordo.analysis import large_scale
+from ordo.analysis import density_space, large_scale
 from ordo.errors import InvalidInput
 
 Algorithm = Literal["leiden", "dbscan", "hdbscan", "kmeans"]
@@ -183,9 +183,11 @@ def cluster(
     - ``dbscan``: ``eps`` is a cosine distance in (0, 2]; ``None`` (or 0, the proto's "unset") picks it with
       :func:`choose_eps`. Runs sklearn's DBSCAN with euclidean metric and ``eps = sqrt(2·eps_cos)`` on the unit
       vectors (see module docstring for why).
-    - ``hdbscan``: sklearn's HDBSCAN with ``min_cluster_size`` and ``min_samples``, euclidean on unit vectors.
-      Euclidean distance is a monotone transform of cosine distance, so the neighbour orderings, the minimum
-      spanning tree and hence the cluster hierarchy are the ones cosine would give. Brute force up to
+      Without ``eps`` (from 50 points up to ``large_scale.LARGE_N``) it runs in the reduced space of
+      ``ordo.analysis.density_space`` (PCA 50 → UMAP 5-d), eps at the knee of the k-distance curve there
+      (``eps_used`` is then a euclidean distance in that space): on the raw embeddings no eps separates classes.
+    - ``hdbscan``: sklearn's HDBSCAN with ``min_cluster_size`` and ``min_samples`` in the same reduced space
+      (the embeddings themselves below 50 points, euclidean on unit vectors = cosine order). Brute force up to
       ``HDBSCAN_BRUTE_MAX`` points, trees above (see that constant).
     - Above ``large_scale.LARGE_N`` points DBSCAN and HDBSCAN run on a 64-d PCA projection with a sample getting
       the exact treatment and every point assigned from it (DBSCAN++; see ``ordo.analysis.large_scale``), so
@@ -219,10 +221,16 @@ def cluster(
         if n > large_scale.LARGE_N:  # DBSCAN++ in a PCA space (see ordo.analysis.large_scale)
             raw, eps_used = large_scale.dbscan_pp(unit, eps or None, min_samples, seed)
         else:
-            eps_used = float(eps) if eps else choose_eps(unit, min_samples, seed=seed)
             from sklearn.cluster import DBSCAN
 
-            raw = DBSCAN(eps=_cos_to_euclid(eps_used), min_samples=min_samples, metric="euclidean").fit_predict(unit)
+            space = density_space.reduce(unit, seed) if not eps else unit
+            if space is unit:  # a given eps (cosine, on the embeddings), or too few points to reduce
+                eps_used = float(eps) if eps else choose_eps(unit, min_samples, seed=seed)
+                raw = DBSCAN(eps=_cos_to_euclid(eps_used), min_samples=min_samples).fit_predict(unit)
+            else:  # the knee in the reduced space (see ordo.analysis.density_space)
+                eps_used = density_space.knee_eps(space, min_samples)
+                raw = DBSCAN(eps=eps_used, min_samples=min_samples).fit_predict(space)
+                raw = density_space.far_out_as_noise(raw, unit, min_samples)
     elif algorithm == "hdbscan":
         if min_cluster_size < 2:
             raise InvalidInput(f"min_cluster_size must be >= 2, got {min_cluster_size}")
@@ -248,7 +256,10 @@ def cluster(
             algorithm="brute" if n <= HDBSCAN_BRUTE_MAX else "auto",
             copy=False,
         )
-        raw = model.fit_predict(unit)
+        space = density_space.reduce(unit, seed)
+        raw = model.fit_predict(space)
+        if space is not unit:
+            raw = density_space.far_out_as_noise(raw, unit, min_cluster_size)
     else:
         if n_clusters is None or n_clusters == 0:
             raise InvalidInput("kmeans needs n_clusters (a positive number of clusters)")
