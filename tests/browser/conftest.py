@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from ordo.config import Settings
 from ordo.gateway.app import STATIC_DIR
+from ordo.gateway.server import GatewayThread
+from ordo.launch import free_port
 from tests.e2e.conftest import stop_stack
 from tests.fixtures.gateway_stack import GatewayStack, start_gateway_stack
 
@@ -49,3 +52,14 @@ def artifacts() -> Path:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def ui_only() -> Iterator[str]:
+    """The gateway alone, with no services behind it: enough to serve the UI to tests that answer its API calls
+    themselves (synthetic 100k maps and libraries) or that need every call to the services to find nobody."""
+    port = free_port()
+    gateway = GatewayThread(Settings(address=f"127.0.0.1:{free_port()}"), "127.0.0.1", port)
+    assert gateway.start(), "the gateway did not start"
+    yield f"http://127.0.0.1:{port}"
+    gateway.stop()

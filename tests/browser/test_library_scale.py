@@ -11,15 +11,9 @@ from __future__ import annotations
 import io
 import json
 import statistics
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from PIL import Image
-
-from ordo.config import Settings
-from ordo.gateway.server import GatewayThread
-from ordo.launch import free_port
 
 ASSETS = 100_000
 MAX_P95_FRAME_MS = 100  # 60 fps would be 16.7 ms; room for a loaded 2-core CI machine
@@ -37,15 +31,6 @@ SCROLL = """async ([frames, step]) => {
   }
   return {times, most, loaded: Number(document.querySelector('main').dataset.loaded)};
 }"""
-
-
-@pytest.fixture(scope="module")
-def ui_only() -> Iterator[str]:
-    port = free_port()
-    gateway = GatewayThread(Settings(address=f"127.0.0.1:{free_port()}"), "127.0.0.1", port)
-    assert gateway.start(), "the gateway did not start"
-    yield f"http://127.0.0.1:{port}"
-    gateway.stop()
 
 
 def thumbnail() -> bytes:

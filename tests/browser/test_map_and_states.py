@@ -8,31 +8,17 @@ Screenshots at desktop (1440×900) and phone (390×844) go to $ORDO_TEST_ARTIFAC
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from ordo.config import Settings
-from ordo.gateway.server import GatewayThread
-from ordo.launch import free_port
 from tests.fixtures.synthetic_map import SyntheticMap
 
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 POINTS, CLUSTERS = 3000, 6
 RAW_TRANSPORT = ("failed to connect", "ipv4:", "StatusCode", "Connection refused", "Failed to fetch", "RpcError")
-
-
-@pytest.fixture(scope="module")
-def ui_only() -> Iterator[str]:
-    """The gateway alone: it serves the UI, and every call to the services behind it finds nobody."""
-    port = free_port()
-    gateway = GatewayThread(Settings(address=f"127.0.0.1:{free_port()}"), "127.0.0.1", port)
-    assert gateway.start(), "the gateway did not start"
-    yield f"http://127.0.0.1:{port}"
-    gateway.stop()
 
 
 @pytest.fixture(scope="module")

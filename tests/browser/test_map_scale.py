@@ -10,14 +10,7 @@ from __future__ import annotations
 import json
 import random
 import statistics
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-
-from ordo.config import Settings
-from ordo.gateway.server import GatewayThread
-from ordo.launch import free_port
 
 POINTS = 100_000
 CLUSTERS = 10
@@ -34,16 +27,6 @@ PINCH_OUT = """([cx, cy]) => {
   for (let d = 20; d <= 80; d += 10) { fire('pointermove', 11, cx - d, cy); fire('pointermove', 12, cx + d, cy); }
   fire('pointerup', 11, cx - 80, cy); fire('pointerup', 12, cx + 80, cy);
 }"""
-
-
-@pytest.fixture(scope="module")
-def ui_only() -> Iterator[str]:
-    """The gateway alone (no services behind it): enough to serve the UI."""
-    port = free_port()
-    gateway = GatewayThread(Settings(address=f"127.0.0.1:{free_port()}"), "127.0.0.1", port)
-    assert gateway.start(), "the gateway did not start"
-    yield f"http://127.0.0.1:{port}"
-    gateway.stop()
 
 
 def synthetic_projection() -> dict:

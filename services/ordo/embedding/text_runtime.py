@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ordo.embedding.autotune import cache_path
-from ordo.embedding.tower_runtime import onnx_path
+from ordo.embedding.tower_runtime import onnx_path, open_session
 
 log = logging.getLogger(__name__)
 
@@ -93,19 +93,8 @@ def export_text_onnx(module: MeanPooledEncoder, tokenizer: Any, path: Path) -> P
 
 
 def _session(path: Path, threads: int) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, threads)
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    # Idle pool threads sleep instead of spinning: between queries the cores belong to the gRPC threads.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception:  # a truncated or corrupt export: remove it so the next load exports again
-        path.unlink(missing_ok=True)
-        raise
+    """Between queries the cores belong to the gRPC threads: the shared opener keeps idle pool threads asleep."""
+    return open_session(path, threads)
 
 
 def _length_groups(lengths: Sequence[int]) -> list[list[int]]:

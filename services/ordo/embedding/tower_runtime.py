@@ -108,21 +108,28 @@ def export_onnx(module: torch.nn.Module, sample: np.ndarray, path: Path) -> Path
     return path
 
 
-def onnx_tower(path: Path, threads: int) -> TowerFn:
+def open_session(path: Path, threads: int) -> Any:
+    """An ONNX Runtime session for one exported tower (image or text), on the CPU.
+
+    Idle pool threads sleep instead of spinning: a spinning pool steals the cores it shares with the decoders,
+    the gRPC threads and other Ordo processes (the collapse issue 18 measured with torch's OpenMP pool). A
+    truncated or corrupt export is removed, so the next load exports it again."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = max(1, threads)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    # Idle pool threads sleep instead of spinning: a spinning pool steals the cores it shares with the
-    # decoders and with other Ordo processes (the collapse issue 18 measured with torch's OpenMP pool).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception:  # a truncated or corrupt export: remove it so the next load exports again
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception:
         path.unlink(missing_ok=True)
         raise
+
+
+def onnx_tower(path: Path, threads: int) -> TowerFn:
+    session = open_session(path, threads)
 
     def run(pixels: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(session.run(None, {"pixels": pixels})[0], dtype=np.float32)
