@@ -269,7 +269,7 @@ def test_phone_library_and_viewer(browser, gw: GatewayStack, stocked: dict, shot
     try:
         page.goto("/#/library")
         page.locator(".lib-tile").first.wait_for()
-        columns = page.evaluate("getComputedStyle(document.querySelector('.lib-grid')).gridTemplateColumns")
+        columns = page.locator(".lib-grid").evaluate("e => getComputedStyle(e).gridTemplateColumns")
         columns = len(columns.split())
         assert columns >= 3  # small tiles on a phone
         page.screenshot(path=shots / "library-390.png")
