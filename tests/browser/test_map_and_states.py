@@ -85,7 +85,14 @@ def test_map_box_lasso_legend_fit_search_thumbnails(  # type: ignore[no-untyped-
         page.locator(".map-selected img").first.wait_for()
         page.screenshot(path=artifacts / "map-lasso-1440.png", full_page=True)
 
-        # A click on a selected image opens its detail view (the viewer, whoever draws it).
+        # The selection carries the library's actions (all picked at first), and a click on a selected image
+        # opens the shared viewer over it; Escape closes it.
+        assert page.locator(".map-selection .sel-count").inner_text() == f"{lasso} selected"
+        assert page.locator(".map-selection #sel-zip").is_visible()
+        page.locator(".map-selected button.tile").first.click()
+        page.locator("dialog.viewer").wait_for()
+        page.keyboard.press("Escape")
+        page.locator("dialog.viewer").wait_for(state="detached")
         page.get_by_role("button", name="Clear selection").click()
         wait_data(page, "selected-count", "v === 0")
         assert page.locator(".map-selected").count() == 0

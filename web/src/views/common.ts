@@ -51,7 +51,8 @@ export function resultsGrid(items: GridItem[], label: string, onMoreLike?: (asse
   return grid;
 }
 
-function moveFocus(grid: HTMLElement, index: number, e: KeyboardEvent): void {
+/** Arrow keys, Home and End move focus across a grid of tiles (a roving focus shared by every result grid). */
+export function moveFocus(grid: HTMLElement, index: number, e: KeyboardEvent): void {
   const tiles = Array.from(grid.querySelectorAll<HTMLButtonElement>("button.tile"));
   const columns = Math.max(1, Math.round(grid.clientWidth / (tiles[0]?.offsetWidth || 1)));
   const step: Record<string, number> = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns };

@@ -4,6 +4,7 @@ import { api, ApiError, Asset, Filter, Hit, SearchResponse, searchImage, thumbUr
 import { debounce, errorText, h } from "../dom";
 import { capabilities } from "../library-api";
 import { analysis } from "../state";
+import { moveFocus } from "./common";
 import { actionBar, Selection } from "./selection";
 import { openViewer } from "./viewer";
 
@@ -320,16 +321,6 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
     runText();
   } else if (like) moreLike(like.split(",").filter(Boolean).slice(0, 5));
   input.focus();
-}
-
-function moveFocus(grid: HTMLElement, index: number, e: KeyboardEvent): void {
-  const tiles = Array.from(grid.querySelectorAll<HTMLButtonElement>("button.tile"));
-  const columns = Math.max(1, Math.round(grid.clientWidth / (tiles[0]?.offsetWidth || 1)));
-  const step: Record<string, number> = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns };
-  if (e.key in step) {
-    e.preventDefault();
-    tiles[Math.min(tiles.length - 1, Math.max(0, index + step[e.key]))]?.focus();
-  }
 }
 
 const post = (json: Record<string, unknown>): Promise<SearchResponse> => api<SearchResponse>("/api/search", { method: "POST", json });

@@ -1,7 +1,7 @@
 // Selection over a list of assets (click, shift-click for a range, select all) and the actions on it:
 // download as zip, "more like these", delete (with a confirmation that states the count). Shared by the library
 // and search views; the delete button is marked data-needs="admin" so keys that cannot delete never see it.
-import { Asset, n } from "../api";
+import { n } from "../api";
 import { errorText, formatBytes, h, toast } from "../dom";
 import { deleteAssets, downloadZip } from "../library-api";
 
@@ -91,7 +91,8 @@ export async function confirmAndDelete(assets: { asset_id: string; size_bytes?: 
 
 export interface ActionBarOptions {
   selection: Selection;
-  assetsOf: (ids: string[]) => Asset[];
+  /** What the delete confirmation states (count and, where known, size). */
+  assetsOf: (ids: string[]) => { asset_id: string; size_bytes?: string }[];
   total: () => string;
   onDeleted: (ids: string[]) => void;
 }
