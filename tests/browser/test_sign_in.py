@@ -45,7 +45,7 @@ def test_sign_in_role_and_sign_out(browser, secure: SecureStack) -> None:
         # Issue 16: delete is for admins; a reader never sees it, and the route refuses it anyway.
         page.goto("/#/library")
         # A retrying assertion: the library may render its bar again once its first page lands.
-        expect(page.locator("#sel-delete")).to_have_css("display", "none")
+        expect(page.locator("#sel-delete")).to_have_css("display", "none", timeout=30_000)
         refused = page.evaluate(
             """async () => {
                 const s = await (await fetch('/api/session')).json();
