@@ -84,11 +84,16 @@ export async function jobsView(root: HTMLElement): Promise<void> {
     }, REFRESH_MS);
   }
 
+  // The page may have moved on while the first load was in flight: a late answer must not draw Jobs over the
+  // view the user went to (it did, over the Library, under load).
+  const current = () => location.hash.startsWith("#/jobs");
   try {
     await update();
+    if (!current()) return;
     root.replaceChildren(h("h1", {}, "Jobs"), health, stats, dashboard, list);
     schedule();
   } catch (err) {
+    if (!current()) return;
     // Not "Loading…" forever: say why there is nothing, and try again on the usual beat.
     root.replaceChildren(h("h1", {}, "Jobs"), h("p", { class: "error", role: "alert" }, `Jobs cannot be loaded: ${describeError(err)}`));
     refresh = window.setTimeout(() => {
