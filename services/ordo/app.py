@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ordo.config import Settings
 from ordo.core.catalog import AssetCatalog
 from ordo.domain import Asset, Job, SampleKind
-from ordo.errors import InvalidInput, ModelUnavailable
+from ordo.errors import InvalidInput, ModelUnavailable, Reason
 from ordo.imaging import ImageLimits
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def create_object_store(settings: Settings, bucket: str | None = None) -> Object
 
             raise InvalidInput(
                 "s3:// needs ORDO_S3_ENDPOINT, ORDO_S3_ACCESS_KEY and ORDO_S3_SECRET_KEY",
-                reason="S3_NOT_CONFIGURED",
+                reason=Reason.S3_NOT_CONFIGURED,
             )
         return S3Store(
             endpoint=settings.s3_endpoint,
@@ -407,7 +407,7 @@ class AppContext:
         from ordo.embedding.model_selection import resolve_model
 
         if not model.strip():
-            raise InvalidInput("name the model to activate", reason="MODEL_REQUIRED")
+            raise InvalidInput("name the model to activate", reason=Reason.MODEL_REQUIRED)
         choice = resolve_model(self.settings.model_copy(update={"model": model.strip()}))
         embedder = self.embedder_for(choice.model)
         return self.model_switch.start(choice.model, embedder.model_id, collection_for(choice.model), choice.reason)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 
 MiB = 1024 * 1024
 
@@ -46,7 +46,7 @@ class _TomlSource(PydanticBaseSettingsSource):
         try:
             data = tomllib.loads(Path(path).read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise InvalidInput(f"cannot read config file {path}: {exc}", reason="BAD_CONFIG") from exc
+            raise InvalidInput(f"cannot read config file {path}: {exc}", reason=Reason.BAD_CONFIG) from exc
         return data.get("ordo", data)
 
 

@@ -35,7 +35,7 @@ from typing import Any, Final
 import numpy as np
 from PIL import ExifTags, Image, ImageFile
 
-from ordo.errors import InvalidInput, TooLarge
+from ordo.errors import InvalidInput, Reason, TooLarge
 
 __all__ = [
     "CORRUPT",
@@ -58,13 +58,13 @@ __all__ = [
 
 # --- reasons -------------------------------------------------------------------------------------
 # Stable identifiers clients may branch on (they end up in ``OrdoError.reason`` and in job failures).
-EMPTY_FILE: Final = "EMPTY_FILE"  # InvalidInput: zero bytes
-FILE_TOO_LARGE: Final = "FILE_TOO_LARGE"  # TooLarge: more bytes than ImageLimits.max_bytes
-NOT_AN_IMAGE: Final = "NOT_AN_IMAGE"  # InvalidInput: no image format recognised at all
-UNSUPPORTED_FORMAT: Final = "UNSUPPORTED_FORMAT"  # InvalidInput: an image, but not one we accept
-DECOMPRESSION_BOMB: Final = "DECOMPRESSION_BOMB"  # TooLarge: header promises too many pixels
-TRUNCATED: Final = "TRUNCATED"  # InvalidInput: the file ends before its pixel data does
-CORRUPT: Final = "CORRUPT"  # InvalidInput: recognised format, but the data cannot be decoded
+EMPTY_FILE: Final = Reason.EMPTY_FILE  # InvalidInput: zero bytes
+FILE_TOO_LARGE: Final = Reason.FILE_TOO_LARGE  # TooLarge: more bytes than ImageLimits.max_bytes
+NOT_AN_IMAGE: Final = Reason.NOT_AN_IMAGE  # InvalidInput: no image format recognised at all
+UNSUPPORTED_FORMAT: Final = Reason.UNSUPPORTED_FORMAT  # InvalidInput: an image, but not one we accept
+DECOMPRESSION_BOMB: Final = Reason.DECOMPRESSION_BOMB  # TooLarge: header promises too many pixels
+TRUNCATED: Final = Reason.TRUNCATED  # InvalidInput: the file ends before its pixel data does
+CORRUPT: Final = Reason.CORRUPT  # InvalidInput: recognised format, but the data cannot be decoded
 REASONS: Final = (
     EMPTY_FILE,
     FILE_TOO_LARGE,

@@ -26,7 +26,7 @@ from typing import Final, TypeVar
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 
 # --- request fields (bytes of UTF-8, items) ------------------------------------------------------------
 MAX_FILE_NAME_BYTES: Final = 1024  # 255 is the usual file-system limit; 1 KiB leaves room for UTF-8
@@ -75,7 +75,7 @@ def _string_limit(name: str) -> int:
 
 
 def _too_long(path: str, size: int, limit: int) -> InvalidInput:
-    return InvalidInput(f"{path} is {size} bytes long; the limit is {limit}", reason="FIELD_TOO_LONG")
+    return InvalidInput(f"{path} is {size} bytes long; the limit is {limit}", reason=Reason.FIELD_TOO_LONG)
 
 
 def check_message(message: Message, prefix: str = "") -> None:
@@ -87,7 +87,7 @@ def check_message(message: Message, prefix: str = "") -> None:
         elif field.is_repeated:
             if len(value) > MAX_REPEATED_ITEMS:
                 raise InvalidInput(
-                    f"{path} has {len(value)} items; the limit is {MAX_REPEATED_ITEMS}", reason="TOO_MANY_ITEMS"
+                    f"{path} has {len(value)} items; the limit is {MAX_REPEATED_ITEMS}", reason=Reason.TOO_MANY_ITEMS
                 )
             for i, item in enumerate(value):
                 _check_value(field, item, f"{path}[{i}]", field.name)
@@ -111,9 +111,9 @@ def _check_value(field: FieldDescriptor, value: object, path: str, name: str) ->
             raise _too_long(path, len(value), MAX_BYTES_FIELD)  # type: ignore[arg-type]
     elif kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
         if not math.isfinite(value):  # type: ignore[arg-type]
-            raise InvalidInput(f"{path} must be a finite number", reason="NOT_FINITE")
+            raise InvalidInput(f"{path} must be a finite number", reason=Reason.NOT_FINITE)
     elif kind == FieldDescriptor.TYPE_ENUM and field.enum_type.values_by_number.get(value) is None:  # type: ignore[call-overload]
-        raise InvalidInput(f"{path}: {value} is not a known {field.enum_type.name}", reason="BAD_ENUM")
+        raise InvalidInput(f"{path}: {value} is not a known {field.enum_type.name}", reason=Reason.BAD_ENUM)
 
 
 def _check_map(path: str, value: object) -> None:
@@ -125,7 +125,7 @@ def check_metadata(entries: dict[str, str], path: str = "metadata") -> None:
     """Client metadata: at most 64 entries, keys up to 128 bytes, values up to 1 KiB."""
     if len(entries) > MAX_METADATA_ENTRIES:
         raise InvalidInput(
-            f"{path} has {len(entries)} entries; the limit is {MAX_METADATA_ENTRIES}", reason="TOO_MANY_ITEMS"
+            f"{path} has {len(entries)} entries; the limit is {MAX_METADATA_ENTRIES}", reason=Reason.TOO_MANY_ITEMS
         )
     for key, item in entries.items():
         key_size = len(str(key).encode("utf-8", "surrogatepass"))
@@ -139,7 +139,7 @@ def check_metadata(entries: dict[str, str], path: str = "metadata") -> None:
 def check_upload_header(file_name: str, source_uri: str, metadata: dict[str, str]) -> None:
     """One UploadImages file header (checked per file, so one bad header fails one file)."""
     if not file_name:
-        raise InvalidInput("every file header needs a file_name", reason="MISSING_FILE_NAME")
+        raise InvalidInput("every file header needs a file_name", reason=Reason.MISSING_FILE_NAME)
     for path, value, limit in (
         ("file_name", file_name, MAX_FILE_NAME_BYTES),
         ("source_uri", source_uri, MAX_URI_BYTES),

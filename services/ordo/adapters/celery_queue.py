@@ -15,7 +15,7 @@ from google.protobuf.message import DecodeError
 from kombu.exceptions import OperationalError
 
 from ordo.domain import BoundingBox, EmbedTask, ProcessingOptions, SampleKind, SampleRef
-from ordo.errors import Unavailable
+from ordo.errors import Reason, Unavailable
 from ordo.v1 import common_pb2, tasks_pb2
 from ordo.wire import KIND_TO_PB, PB_TO_KIND
 from ordo.worker.celery_app import EMBED_QUEUE, EMBED_TASK
@@ -101,7 +101,7 @@ class CeleryTaskQueue:
             )
         except (OperationalError, OSError) as exc:
             raise Unavailable(
-                f"the task queue ({self.backend}) is unreachable: {exc}", reason="QUEUE_UNAVAILABLE"
+                f"the task queue ({self.backend}) is unreachable: {exc}", reason=Reason.QUEUE_UNAVAILABLE
             ) from exc
 
     def check(self) -> None:
@@ -110,5 +110,5 @@ class CeleryTaskQueue:
                 conn.ensure_connection(max_retries=1, timeout=3)
         except (OperationalError, OSError) as exc:
             raise Unavailable(
-                f"the task queue ({self.backend}) is unreachable: {exc}", reason="QUEUE_UNAVAILABLE"
+                f"the task queue ({self.backend}) is unreachable: {exc}", reason=Reason.QUEUE_UNAVAILABLE
             ) from exc

@@ -60,7 +60,7 @@ from ordo.adapters.qdrant_filters import (
     search_params,
 )
 from ordo.domain import Filter, ScoredPoint, VectorPoint
-from ordo.errors import Conflict, OrdoError, Unavailable
+from ordo.errors import Conflict, OrdoError, Reason, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ class EdgeVectorIndex:
                 raise Conflict(
                     f"vector index at {self.path} holds vectors of size {self._dim}, not {dim}; "
                     "use another collection (data dir) for another model",
-                    reason="VECTOR_SIZE_MISMATCH",
+                    reason=Reason.VECTOR_SIZE_MISMATCH,
                 )
 
     @property
@@ -406,7 +406,7 @@ class EdgeVectorIndex:
             if shard is None or self._dim is None:
                 raise Conflict(
                     f"vector index at {self.path} has no collection yet; call ensure_collection first",
-                    reason="NO_COLLECTION",
+                    reason=Reason.NO_COLLECTION,
                 )
             for p in points:
                 check_vector_size(p.vector, self._dim)
@@ -536,11 +536,11 @@ class EdgeVectorIndex:
         except Exception as exc:
             message = str(exc)
             if "WouldBlock" in message or "Can't init WAL" in message:
-                raise Unavailable(_in_use_message(self.path), reason="VECTOR_INDEX_IN_USE") from exc
+                raise Unavailable(_in_use_message(self.path), reason=Reason.VECTOR_INDEX_IN_USE) from exc
             if "Vector dimension error" in message:
                 raise Conflict(
                     f"vector size does not fit the index at {self.path}: {message}",
-                    reason="VECTOR_SIZE_MISMATCH",
+                    reason=Reason.VECTOR_SIZE_MISMATCH,
                 ) from exc
             if "not initialized" in message:
                 raise Unavailable(f"embedded vector index at {self.path} is closed") from exc

@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ordo.errors import Conflict, InvalidInput, NotFound, Unavailable
+from ordo.errors import Conflict, InvalidInput, NotFound, Reason, Unavailable
 from ordo.ports.object_store import ObjectInfo
 
 #: Temp files start with this; :func:`validate_key` rejects it as a key component.
@@ -61,17 +61,17 @@ def validate_key(key: str) -> str:
     rules are the intersection of POSIX file names and S3 object names.
     """
     if not isinstance(key, str) or not key.strip():
-        raise InvalidInput("object key must be a non-blank string", reason="BAD_OBJECT_KEY")
+        raise InvalidInput("object key must be a non-blank string", reason=Reason.BAD_OBJECT_KEY)
     try:
         size = len(key.encode("utf-8"))
     except UnicodeEncodeError:
-        raise InvalidInput(f"object key {key!r} is not valid Unicode", reason="BAD_OBJECT_KEY") from None
+        raise InvalidInput(f"object key {key!r} is not valid Unicode", reason=Reason.BAD_OBJECT_KEY) from None
     if size > MAX_KEY_BYTES:
-        raise InvalidInput(f"object key is longer than {MAX_KEY_BYTES} UTF-8 bytes", reason="BAD_OBJECT_KEY")
+        raise InvalidInput(f"object key is longer than {MAX_KEY_BYTES} UTF-8 bytes", reason=Reason.BAD_OBJECT_KEY)
     for part in key.split("/"):
         problem = _component_problem(part)
         if problem:
-            raise InvalidInput(f"object key {key!r} is not allowed: {problem}", reason="BAD_OBJECT_KEY")
+            raise InvalidInput(f"object key {key!r} is not allowed: {problem}", reason=Reason.BAD_OBJECT_KEY)
     return key
 
 
@@ -82,16 +82,16 @@ def validate_prefix(prefix: str) -> str:
     only must not contain characters no key can contain. Mainly this keeps ``..`` out of listings.
     """
     if not isinstance(prefix, str):
-        raise InvalidInput("prefix must be a string", reason="BAD_OBJECT_PREFIX")
+        raise InvalidInput("prefix must be a string", reason=Reason.BAD_OBJECT_PREFIX)
     if not prefix:
         return prefix
     *folders, partial = prefix.split("/")
     for part in folders:
         problem = _component_problem(part)
         if problem:
-            raise InvalidInput(f"prefix {prefix!r} is not allowed: {problem}", reason="BAD_OBJECT_PREFIX")
+            raise InvalidInput(f"prefix {prefix!r} is not allowed: {problem}", reason=Reason.BAD_OBJECT_PREFIX)
     if "\\" in partial or any(ord(c) < 0x20 or ord(c) == 0x7F for c in partial):
-        raise InvalidInput(f"prefix {prefix!r} contains characters no key can contain", reason="BAD_OBJECT_PREFIX")
+        raise InvalidInput(f"prefix {prefix!r} contains characters no key can contain", reason=Reason.BAD_OBJECT_PREFIX)
     return prefix
 
 
@@ -148,17 +148,19 @@ class LocalDirectoryStore:
                     raise Unavailable(f"cannot write {key!r} under {self.root}: folder keeps vanishing") from None
             except (NotADirectoryError, FileExistsError) as e:
                 if not self.root.is_dir():
-                    raise Unavailable(f"object store root {self.root} is not a directory", reason="STORAGE_IO") from e
+                    raise Unavailable(
+                        f"object store root {self.root} is not a directory", reason=Reason.STORAGE_IO
+                    ) from e
                 raise Conflict(
                     f"cannot write {key!r}: a part of its folder path is already an object",
-                    reason="OBJECT_KEY_CONFLICT",
+                    reason=Reason.OBJECT_KEY_CONFLICT,
                 ) from None
             except IsADirectoryError:
                 raise Conflict(
-                    f"cannot write {key!r}: it is a folder holding other objects", reason="OBJECT_KEY_CONFLICT"
+                    f"cannot write {key!r}: it is a folder holding other objects", reason=Reason.OBJECT_KEY_CONFLICT
                 ) from None
             except OSError as e:
-                raise Unavailable(f"cannot write {key!r} under {self.root}: {e}", reason="STORAGE_IO") from e
+                raise Unavailable(f"cannot write {key!r} under {self.root}: {e}", reason=Reason.STORAGE_IO) from e
 
     def _write_atomically(self, path: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
@@ -180,9 +182,9 @@ class LocalDirectoryStore:
         try:
             return path.read_bytes()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise NotFound(f"object {key!r} not found", reason="OBJECT_NOT_FOUND") from None
+            raise NotFound(f"object {key!r} not found", reason=Reason.OBJECT_NOT_FOUND) from None
         except OSError as e:
-            raise Unavailable(f"cannot read {key!r} under {self.root}: {e}", reason="STORAGE_IO") from e
+            raise Unavailable(f"cannot read {key!r} under {self.root}: {e}", reason=Reason.STORAGE_IO) from e
 
     def exists(self, key: str) -> bool:
         try:
@@ -196,11 +198,11 @@ class LocalDirectoryStore:
         try:
             st = path.stat()
         except (FileNotFoundError, NotADirectoryError):
-            raise NotFound(f"object {key!r} not found", reason="OBJECT_NOT_FOUND") from None
+            raise NotFound(f"object {key!r} not found", reason=Reason.OBJECT_NOT_FOUND) from None
         except OSError as e:
-            raise Unavailable(f"cannot stat {key!r} under {self.root}: {e}", reason="STORAGE_IO") from e
+            raise Unavailable(f"cannot stat {key!r} under {self.root}: {e}", reason=Reason.STORAGE_IO) from e
         if not stat_mod.S_ISREG(st.st_mode):
-            raise NotFound(f"object {key!r} not found (it is a folder)", reason="OBJECT_NOT_FOUND")
+            raise NotFound(f"object {key!r} not found (it is a folder)", reason=Reason.OBJECT_NOT_FOUND)
         return ObjectInfo(key=key, size=st.st_size)
 
     def delete(self, key: str) -> None:
@@ -213,7 +215,7 @@ class LocalDirectoryStore:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return  # missing, or a folder (which is not an object): nothing to delete
         except OSError as e:
-            raise Unavailable(f"cannot delete {key!r} under {self.root}: {e}", reason="STORAGE_IO") from e
+            raise Unavailable(f"cannot delete {key!r} under {self.root}: {e}", reason=Reason.STORAGE_IO) from e
         parent = path.parent
         while parent != self.root:
             try:
@@ -265,7 +267,7 @@ class LocalDirectoryStore:
         except (FileNotFoundError, NotADirectoryError):
             return []
         except OSError as e:
-            raise Unavailable(f"cannot list {directory}: {e}", reason="STORAGE_IO") from e
+            raise Unavailable(f"cannot list {directory}: {e}", reason=Reason.STORAGE_IO) from e
         entries.sort(key=lambda e: e[0] + "/" if e[1] else e[0])
         return entries
 
@@ -276,7 +278,7 @@ class LocalDirectoryStore:
         their objects appear in ``list``; ``start_after`` is a folder name, strictly excluded.
         """
         if limit < 0:
-            raise InvalidInput("limit must not be negative", reason="BAD_LIMIT")
+            raise InvalidInput("limit must not be negative", reason=Reason.BAD_LIMIT)
         folder = folder_prefix(validate_prefix(prefix))
         directory = self.root.joinpath(*folder.rstrip("/").split("/")) if folder else self.root
         bound = start_after + "/" if start_after else ""
@@ -308,6 +310,6 @@ class LocalDirectoryStore:
 
     def check(self) -> None:
         if not self.root.is_dir():
-            raise Unavailable(f"object store root {self.root} is not a directory", reason="STORAGE_IO")
+            raise Unavailable(f"object store root {self.root} is not a directory", reason=Reason.STORAGE_IO)
         if not os.access(self.root, os.W_OK | os.X_OK):
-            raise Unavailable(f"object store root {self.root} is not writable", reason="STORAGE_IO")
+            raise Unavailable(f"object store root {self.root} is not writable", reason=Reason.STORAGE_IO)

@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from ordo.domain import Filter, VectorPoint
-from ordo.errors import Conflict, InvalidInput
+from ordo.errors import Conflict, InvalidInput, Reason
 from ordo.ports.vector_index import PAYLOAD_INDEXES
 
 # Keyword fields whose index also serves prefix matches (``Filter.source_uri_prefix``).
@@ -240,7 +240,7 @@ def check_point_ids(ids: Sequence[str]) -> None:
         try:
             uuid.UUID(str(point_id))
         except ValueError:
-            raise InvalidInput(f"vector point id {point_id!r} is not a UUID", reason="BAD_POINT_ID") from None
+            raise InvalidInput(f"vector point id {point_id!r} is not a UUID", reason=Reason.BAD_POINT_ID) from None
 
 
 def in_request_order(ids: Sequence[str], found: Mapping[str, T]) -> list[T]:
@@ -265,7 +265,7 @@ def check_vector_size(vector: Sequence[float], dim: int) -> None:
         raise Conflict(
             f"vector of size {len(vector)} does not fit the collection's size {dim} "
             "(was the collection made for another model?)",
-            reason="VECTOR_SIZE_MISMATCH",
+            reason=Reason.VECTOR_SIZE_MISMATCH,
         )
 
 

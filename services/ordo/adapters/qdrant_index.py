@@ -43,7 +43,7 @@ from ordo.adapters.qdrant_filters import (
     search_params,
 )
 from ordo.domain import Filter, ScoredPoint, VectorPoint
-from ordo.errors import Conflict, OrdoError, Unavailable
+from ordo.errors import Conflict, OrdoError, Reason, Unavailable
 
 if TYPE_CHECKING:
     from ordo.config import Settings
@@ -143,7 +143,7 @@ class QdrantServerIndex:
         except RuntimeError as exc:  # "Storage folder … is already accessed by another instance"
             raise Unavailable(
                 f"Qdrant local storage at {path} is in use by another process: {exc}",
-                reason="VECTOR_INDEX_IN_USE",
+                reason=Reason.VECTOR_INDEX_IN_USE,
             ) from exc
         return cls(client, collection, hnsw_ef=hnsw_ef, location=f"Qdrant local mode at {path}")
 
@@ -195,7 +195,7 @@ class QdrantServerIndex:
             raise Conflict(
                 f"collection {self.collection!r} at {self.location} uses named vectors; "
                 "Ordo needs one unnamed cosine vector",
-                reason="VECTOR_SIZE_MISMATCH",
+                reason=Reason.VECTOR_SIZE_MISMATCH,
             )
         return vectors
 
@@ -216,7 +216,7 @@ class QdrantServerIndex:
             raise Conflict(
                 f"collection {self.collection!r} at {self.location} holds {params.distance.value} vectors "
                 f"of size {params.size}, not cosine of size {dim}; use another collection for another model",
-                reason="VECTOR_SIZE_MISMATCH",
+                reason=Reason.VECTOR_SIZE_MISMATCH,
             )
         self._dim = dim
         self._ensure_payload_indexes()
@@ -256,7 +256,7 @@ class QdrantServerIndex:
         if dim is None:
             raise Conflict(
                 f"collection {self.collection!r} does not exist at {self.location}; call ensure_collection first",
-                reason="NO_COLLECTION",
+                reason=Reason.NO_COLLECTION,
             )
         for p in points:
             check_vector_size(p.vector, dim)
@@ -370,7 +370,7 @@ class QdrantServerIndex:
         except (ValueError, RuntimeError) as exc:  # local mode raises these for bad input / closed client
             message = str(exc)
             if "dimension" in message.lower():
-                raise Conflict(f"{self.location}: {message}", reason="VECTOR_SIZE_MISMATCH") from exc
+                raise Conflict(f"{self.location}: {message}", reason=Reason.VECTOR_SIZE_MISMATCH) from exc
             if "closed" in message.lower():
                 raise Unavailable(f"{self.location} is closed ({action})") from exc
             if "already exists" in message.lower():
@@ -392,10 +392,10 @@ class QdrantServerIndex:
         ):
             return Unavailable(
                 f"{self.location} refused the request ({action}): check ORDO_QDRANT_API_KEY: {message}",
-                reason="VECTOR_INDEX_AUTH",
+                reason=Reason.VECTOR_INDEX_AUTH,
             )
         if "dimension" in message.lower():
-            return Conflict(f"{self.location}: {message}", reason="VECTOR_SIZE_MISMATCH")
+            return Conflict(f"{self.location}: {message}", reason=Reason.VECTOR_SIZE_MISMATCH)
         if code == grpc.StatusCode.ALREADY_EXISTS or http_status == 409 or "already exists" in message.lower():
             return Conflict(f"{self.location}: {message}")
         return OrdoError(f"{self.location} failed to {action}: {message}")

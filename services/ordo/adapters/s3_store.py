@@ -40,7 +40,7 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.helpers import check_bucket_name
 
 from ordo.adapters.local_store import folder_prefix, validate_key
-from ordo.errors import InvalidInput, NotFound, OrdoError, Unavailable
+from ordo.errors import InvalidInput, NotFound, OrdoError, Reason, Unavailable
 from ordo.ports.object_store import ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -147,15 +147,15 @@ class S3Store:
             parts = urlsplit(endpoint)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
                 raise InvalidInput(
-                    f"S3 endpoint {endpoint!r} must be host:port or http(s)://host:port", reason="BAD_S3_ENDPOINT"
+                    f"S3 endpoint {endpoint!r} must be host:port or http(s)://host:port", reason=Reason.BAD_S3_ENDPOINT
                 )
             endpoint, secure = parts.netloc, parts.scheme == "https"
         try:
             check_bucket_name(bucket, strict=True)
         except ValueError as e:
-            raise InvalidInput(f"bad S3 bucket name {bucket!r}: {e}", reason="BAD_S3_BUCKET") from None
+            raise InvalidInput(f"bad S3 bucket name {bucket!r}: {e}", reason=Reason.BAD_S3_BUCKET) from None
         if list_buffer < 1:
-            raise InvalidInput("list_buffer must be at least 1", reason="BAD_ARGUMENT")
+            raise InvalidInput("list_buffer must be at least 1", reason=Reason.BAD_ARGUMENT)
         self.endpoint = endpoint
         self.bucket = bucket
         self.secure = secure
@@ -180,7 +180,7 @@ class S3Store:
                 endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region, http_client=http
             )
         except ValueError as e:
-            raise InvalidInput(f"bad S3 endpoint {endpoint!r}: {e}", reason="BAD_S3_ENDPOINT") from None
+            raise InvalidInput(f"bad S3 endpoint {endpoint!r}: {e}", reason=Reason.BAD_S3_ENDPOINT) from None
 
     @classmethod
     def from_url(cls, url: str, access_key: str, secret_key: str, **kwargs: Any) -> S3Store:
@@ -188,7 +188,7 @@ class S3Store:
         parts = urlsplit(url)
         bucket = parts.path.strip("/")
         if parts.scheme not in ("http", "https") or not parts.netloc or not bucket or "/" in bucket:
-            raise InvalidInput(f"S3 URL {url!r} must look like http://host:port/bucket", reason="BAD_S3_URL")
+            raise InvalidInput(f"S3 URL {url!r} must look like http://host:port/bucket", reason=Reason.BAD_S3_URL)
         return cls(
             parts.netloc,
             access_key,
@@ -212,47 +212,49 @@ class S3Store:
             raise self._from_s3_error(e, action, key) from e
         except ServerError as e:
             raise Unavailable(
-                f"S3 server {self.endpoint} failed to {action} (HTTP {e.status_code})", reason="S3_SERVER_ERROR"
+                f"S3 server {self.endpoint} failed to {action} (HTTP {e.status_code})", reason=Reason.S3_SERVER_ERROR
             ) from e
         except InvalidResponseError as e:
             raise Unavailable(
-                f"{self.endpoint} gave a non-S3 answer while trying to {action}: {e}", reason="S3_BAD_RESPONSE"
+                f"{self.endpoint} gave a non-S3 answer while trying to {action}: {e}", reason=Reason.S3_BAD_RESPONSE
             ) from e
         except ValueError as e:  # minio's own argument checks (e.g. a blank key)
-            raise InvalidInput(f"cannot {action}: {e or 'invalid argument'}", reason="BAD_OBJECT_KEY") from e
+            raise InvalidInput(f"cannot {action}: {e or 'invalid argument'}", reason=Reason.BAD_OBJECT_KEY) from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
             cause = e.reason if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason else e
             raise Unavailable(
                 f"S3 endpoint {self.endpoint} is unreachable (while trying to {action}): {cause}",
-                reason="S3_UNREACHABLE",
+                reason=Reason.S3_UNREACHABLE,
             ) from e
 
     def _from_s3_error(self, e: S3Error, action: str, key: str | None) -> OrdoError:
         code = e.code or ""
         if code in _NOT_FOUND_CODES and key is not None:
-            return NotFound(f"object {key!r} not found in bucket {self.bucket!r}", reason="OBJECT_NOT_FOUND")
+            return NotFound(f"object {key!r} not found in bucket {self.bucket!r}", reason=Reason.OBJECT_NOT_FOUND)
         if code == "NoSuchBucket" or (code in _NOT_FOUND_CODES and key is None):
             self._bucket_ready = False
-            return Unavailable(f"S3 bucket {self.bucket!r} does not exist on {self.endpoint}", reason="S3_NO_BUCKET")
+            return Unavailable(
+                f"S3 bucket {self.bucket!r} does not exist on {self.endpoint}", reason=Reason.S3_NO_BUCKET
+            )
         if code in _AUTH_CODES:
             return Unavailable(
                 f"S3 credentials rejected by {self.endpoint} ({code}) while trying to {action}: "
                 "check the access key and secret key",
-                reason="S3_AUTH",
+                reason=Reason.S3_AUTH,
             )
         if code in _BAD_INPUT_CODES:
-            return InvalidInput(f"S3 refused to {action}: {code}: {e.message}", reason="S3_INVALID_REQUEST")
+            return InvalidInput(f"S3 refused to {action}: {code}: {e.message}", reason=Reason.S3_INVALID_REQUEST)
         if code in _SERVER_BUSY_CODES:
-            return Unavailable(f"S3 server {self.endpoint} could not {action}: {code}", reason="S3_SERVER_ERROR")
-        return OrdoError(f"S3 server {self.endpoint} refused to {action}: {code}: {e.message}", reason="S3_ERROR")
+            return Unavailable(f"S3 server {self.endpoint} could not {action}: {code}", reason=Reason.S3_SERVER_ERROR)
+        return OrdoError(f"S3 server {self.endpoint} refused to {action}: {code}: {e.message}", reason=Reason.S3_ERROR)
 
     @staticmethod
     def _readable_key(key: str) -> str:
         """Reads accept any S3 key, except those no S3 request can carry."""
         if not isinstance(key, str) or not key.strip():
-            raise InvalidInput("object key must be a non-blank string", reason="BAD_OBJECT_KEY")
+            raise InvalidInput("object key must be a non-blank string", reason=Reason.BAD_OBJECT_KEY)
         if any(part in (".", "..") for part in key.split("/")):
-            raise InvalidInput(f"object key {key!r} has a '.' or '..' path component", reason="BAD_OBJECT_KEY")
+            raise InvalidInput(f"object key {key!r} has a '.' or '..' path component", reason=Reason.BAD_OBJECT_KEY)
         return key
 
     # --- bucket ----------------------------------------------------------------------------------
@@ -276,7 +278,9 @@ class S3Store:
             if self._client.bucket_exists(self.bucket):
                 return
         if not self._create_bucket:
-            raise Unavailable(f"S3 bucket {self.bucket!r} does not exist on {self.endpoint}", reason="S3_NO_BUCKET")
+            raise Unavailable(
+                f"S3 bucket {self.bucket!r} does not exist on {self.endpoint}", reason=Reason.S3_NO_BUCKET
+            )
         self._bucket_ready = False
         self._ensure_bucket()
 
@@ -478,7 +482,7 @@ class S3Store:
         """Names of the folders directly under ``prefix`` (taken as a folder), in the byte order of
         ``name + "/"`` — the order their objects have in ``list`` — strictly after ``start_after``."""
         if limit < 0:
-            raise InvalidInput("limit must not be negative", reason="BAD_LIMIT")
+            raise InvalidInput("limit must not be negative", reason=Reason.BAD_LIMIT)
         if limit == 0:
             return []
         self._ensure_bucket()

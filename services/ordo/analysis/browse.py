@@ -15,7 +15,7 @@ from ordo.analysis import runs as rs
 from ordo.analysis.compare import Comparison, Side, compare
 from ordo.analysis.hierarchy import members_of, point_groups
 from ordo.analysis.runs import GROUP, LEAF, ClusterInfo, RunRecord, RunStore
-from ordo.errors import Conflict, InvalidInput
+from ordo.errors import Conflict, InvalidInput, Reason
 
 MAX_CLUSTER_ID_CHARS = 64  # ids are 12 hex digits; 64 leaves room and bounds what a client can send
 MAX_CELLS = 10_000
@@ -36,13 +36,13 @@ def read_token(token: str, *bound: str) -> int:
         return 0
     offset, _, digest = token.partition(".")
     if not offset.isdigit() or len(offset) > 12 or digest != _digest(*bound):
-        raise InvalidInput("page_token is not one this service gave out for this request", reason="BAD_PAGE_TOKEN")
+        raise InvalidInput("page_token is not one this service gave out for this request", reason=Reason.BAD_PAGE_TOKEN)
     return int(offset)
 
 
 def check_cluster_id(value: str, what: str = "cluster_id") -> str:
     if len(value) > MAX_CLUSTER_ID_CHARS:
-        raise InvalidInput(f"{what} is at most {MAX_CLUSTER_ID_CHARS} characters", reason="BAD_CLUSTER_ID")
+        raise InvalidInput(f"{what} is at most {MAX_CLUSTER_ID_CHARS} characters", reason=Reason.BAD_CLUSTER_ID)
     return value
 
 
@@ -53,9 +53,9 @@ class RunBrowser:
     def ready(self, run_id: str) -> RunRecord:
         record = self.runs.get(rs.check_run_id(run_id))
         if record.kind != rs.CLUSTERING:
-            raise InvalidInput(f"run {run_id} is a {record.kind} run, not a clustering run", reason="BAD_RUN_KIND")
+            raise InvalidInput(f"run {run_id} is a {record.kind} run, not a clustering run", reason=Reason.BAD_RUN_KIND)
         if record.state != rs.SUCCEEDED:
-            raise Conflict(f"run {run_id} is {record.state}", reason="RUN_NOT_READY")
+            raise Conflict(f"run {run_id} is {record.state}", reason=Reason.RUN_NOT_READY)
         return record
 
     def clusters(
@@ -66,13 +66,13 @@ class RunBrowser:
         self.ready(run_id)
         if level == GROUP:
             if parent_id:
-                raise InvalidInput("groups have no parent; parent_id is for leaves", reason="BAD_PARENT")
+                raise InvalidInput("groups have no parent; parent_id is for leaves", reason=Reason.BAD_PARENT)
             rows = self.runs.groups(run_id)
         else:
             rows = self.runs.clusters(run_id)
             if parent_id:
                 if not any(g.cluster_id == parent_id for g in self.runs.groups(run_id)):
-                    raise InvalidInput(f"run {run_id} has no group {parent_id!r}", reason="GROUP_NOT_FOUND")
+                    raise InvalidInput(f"run {run_id} has no group {parent_id!r}", reason=Reason.GROUP_NOT_FOUND)
                 rows = [c for c in rows if c.parent_id == parent_id]
         bound = (run_id, level, parent_id)
         offset = read_token(page_token, *bound)
@@ -85,7 +85,7 @@ class RunBrowser:
     ) -> tuple[list[tuple[str, str, float, str]], str, int]:
         """(sample id, asset id, similarity to the centroid, leaf id) of a leaf or group, most central first."""
         if not cluster_id:
-            raise InvalidInput("cluster_id is required", reason="MISSING_CLUSTER_ID")
+            raise InvalidInput("cluster_id is required", reason=Reason.MISSING_CLUSTER_ID)
         check_cluster_id(cluster_id)
         self.ready(run_id)
         leaves = self.runs.clusters(run_id)
@@ -114,7 +114,7 @@ class RunBrowser:
 
     def compare(self, run_a: str, run_b: str, level: str = LEAF, max_cells: int = DEFAULT_CELLS) -> Comparison:
         if not (1 <= max_cells <= MAX_CELLS):
-            raise InvalidInput(f"max_cells must be between 1 and {MAX_CELLS}", reason="BAD_MAX_CELLS")
+            raise InvalidInput(f"max_cells must be between 1 and {MAX_CELLS}", reason=Reason.BAD_MAX_CELLS)
         self.ready(run_a)
         self.ready(run_b)
         return compare(self._side(run_a, level), self._side(run_b, level), max_cells)
@@ -127,7 +127,7 @@ class RunBrowser:
             return Side(members, labels, leaves)
         groups = self.runs.groups(run_id)
         if not groups:
-            raise InvalidInput(f"run {run_id} has no groups (a single-level run)", reason="NO_GROUPS")
+            raise InvalidInput(f"run {run_id} has no groups (a single-level run)", reason=Reason.NO_GROUPS)
         index = {g.cluster_id: i for i, g in enumerate(groups)}
         leaf_groups = np.array([index[c.parent_id] for c in leaves], dtype=np.int64)
         return Side(members, point_groups(labels, leaf_groups), groups)

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ordo.analysis import density_space, large_scale
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 
 Algorithm = Literal["leiden", "dbscan", "hdbscan", "kmeans"]
 ALGORITHMS: tuple[str, ...] = ("leiden", "dbscan", "hdbscan", "kmeans")
@@ -239,7 +239,7 @@ def cluster(
         if min_cluster_size > n:  # as DBSCAN refuses min_samples > n: no cluster could ever form
             raise InvalidInput(
                 f"min_cluster_size ({min_cluster_size}) exceeds the number of vectors ({n})",
-                reason="BAD_MIN_CLUSTER_SIZE",
+                reason=Reason.BAD_MIN_CLUSTER_SIZE,
             )
         if min_samples > n:
             raise InvalidInput(f"min_samples ({min_samples}) exceeds the number of vectors ({n})")

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ordo.analysis import large_scale
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,8 @@ def hierarchical_leiden(
     """
     if not (MIN_RESOLUTION <= resolution <= MAX_RESOLUTION):
         raise InvalidInput(
-            f"resolution must be in [{MIN_RESOLUTION}, {MAX_RESOLUTION}], got {resolution}", reason="BAD_RESOLUTION"
+            f"resolution must be in [{MIN_RESOLUTION}, {MAX_RESOLUTION}], got {resolution}",
+            reason=Reason.BAD_RESOLUTION,
         )
     n = unit.shape[0]
     if n <= 2:  # nothing to split: one group, one leaf

@@ -14,7 +14,7 @@ import numpy as np
 
 from ordo.analysis.clustering import NOISE, match_clusters
 from ordo.analysis.runs import GROUP, ClusterInfo, Members, RunStore
-from ordo.errors import NotFound
+from ordo.errors import NotFound, Reason
 
 REPRESENTATIVES = 5
 
@@ -122,5 +122,5 @@ def members_of(members: Members, leaves: list[ClusterInfo], cluster_id: str, gro
     if not leaf_rows and any(g.cluster_id == cluster_id for g in groups):
         leaf_rows = [i for i, leaf in enumerate(leaves) if leaf.parent_id == cluster_id]
     if not leaf_rows:
-        raise NotFound(f"no cluster or group {cluster_id!r} in this run", reason="CLUSTER_NOT_FOUND")
+        raise NotFound(f"no cluster or group {cluster_id!r} in this run", reason=Reason.CLUSTER_NOT_FOUND)
     return np.flatnonzero(np.isin(labels, np.asarray(leaf_rows)))

@@ -14,7 +14,7 @@ from ordo.analysis.clustering import NOISE, ClusteringResult
 from ordo.analysis.graph_clustering import MAX_RESOLUTION, MIN_RESOLUTION
 from ordo.analysis.hierarchy import build_groups, point_groups
 from ordo.analysis.runs import ClusterInfo, RunRecord, RunStore
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 
 
 def check_resolution(resolution: float) -> None:
@@ -25,7 +25,7 @@ def check_resolution(resolution: float) -> None:
         raise InvalidInput(
             f"resolution must be in [{MIN_RESOLUTION}, {MAX_RESOLUTION}] (0 = default 1), got {resolution}: "
             "beyond it every point is its own cluster or all are one",
-            reason="BAD_RESOLUTION",
+            reason=Reason.BAD_RESOLUTION,
         )
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ordo.domain import Filter, SampleKind
-from ordo.errors import InvalidInput, NotFound
+from ordo.errors import InvalidInput, NotFound, Reason
 from ordo.ports.object_store import ObjectStore
 
 PREFIX = "analysis/runs/"
@@ -56,10 +56,10 @@ def new_run_id(now: datetime | None = None) -> str:
 def check_run_id(run_id: str) -> str:
     """``InvalidInput`` for anything that is not a run id (never lets a client address other keys)."""
     if not run_id:
-        raise InvalidInput("run_id is required", reason="MISSING_RUN_ID")
+        raise InvalidInput("run_id is required", reason=Reason.MISSING_RUN_ID)
     if not RUN_ID_PATTERN.match(run_id):
         raise InvalidInput(
-            f"{run_id!r} is not a run id (expected e.g. r20240501t101500123456-1a2b3c)", reason="BAD_RUN_ID"
+            f"{run_id!r} is not a run id (expected e.g. r20240501t101500123456-1a2b3c)", reason=Reason.BAD_RUN_ID
         )
     return run_id
 
@@ -200,7 +200,7 @@ class RunStore:
         try:
             raw = self.store.get(self.key(run_id, "run.json"))
         except NotFound:
-            raise NotFound(f"no analysis run {run_id}", reason="RUN_NOT_FOUND") from None
+            raise NotFound(f"no analysis run {run_id}", reason=Reason.RUN_NOT_FOUND) from None
         return RunRecord.from_json(raw)
 
     def run_ids(self) -> list[str]:
@@ -235,7 +235,7 @@ class RunStore:
                 check_run_id(page_token)
             except InvalidInput:
                 raise InvalidInput(
-                    f"page_token {page_token!r} is not one this service gave out", reason="BAD_PAGE_TOKEN"
+                    f"page_token {page_token!r} is not one this service gave out", reason=Reason.BAD_PAGE_TOKEN
                 ) from None
         out: list[RunRecord] = []
         for record in self.records(kind, before=page_token):

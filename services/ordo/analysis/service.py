@@ -34,7 +34,7 @@ from ordo.analysis.levels import check_resolution, describe_levels, level_metric
 from ordo.analysis.runs import ClusterInfo, Members, RunRecord, RunStore
 from ordo.chaos import checkpoint
 from ordo.domain import Filter, Job, SampleKind, VectorPoint
-from ordo.errors import Conflict, InvalidInput, NotFound, OrdoError
+from ordo.errors import Conflict, InvalidInput, NotFound, OrdoError, Reason
 from ordo.ports.job_store import JobStore
 from ordo.ports.object_store import ObjectStore
 from ordo.ports.vector_index import VectorIndex
@@ -203,33 +203,38 @@ class AnalysisCore:
         algorithm = request.algorithm or "leiden"
         if algorithm not in ALGORITHMS:
             raise InvalidInput(
-                f"unknown algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}", reason="BAD_ALGORITHM"
+                f"unknown algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}", reason=Reason.BAD_ALGORITHM
             )
         if not np.isfinite(request.eps) or request.eps < 0 or request.eps > 2:
             raise InvalidInput(
-                f"eps is a cosine distance in (0, 2] (0 = choose automatically), got {request.eps}", reason="BAD_EPS"
+                f"eps is a cosine distance in (0, 2] (0 = choose automatically), got {request.eps}",
+                reason=Reason.BAD_EPS,
             )
         check_resolution(request.resolution)
         for name in ("min_samples", "min_cluster_size", "n_clusters"):
             if getattr(request, name) < 0:
-                raise InvalidInput(f"{name} must not be negative, got {getattr(request, name)}", reason="BAD_PARAMETER")
+                raise InvalidInput(
+                    f"{name} must not be negative, got {getattr(request, name)}", reason=Reason.BAD_PARAMETER
+                )
         min_samples = request.min_samples or DEFAULT_MIN_SAMPLES
         min_cluster_size = request.min_cluster_size or DEFAULT_MIN_CLUSTER_SIZE
         if algorithm == "hdbscan" and min_cluster_size < 2:
-            raise InvalidInput(f"min_cluster_size must be >= 2, got {min_cluster_size}", reason="BAD_PARAMETER")
+            raise InvalidInput(f"min_cluster_size must be >= 2, got {min_cluster_size}", reason=Reason.BAD_PARAMETER)
         if algorithm == "kmeans" and request.n_clusters < 1:
-            raise InvalidInput("kmeans needs n_clusters (a positive number of clusters)", reason="MISSING_N_CLUSTERS")
+            raise InvalidInput(
+                "kmeans needs n_clusters (a positive number of clusters)", reason=Reason.MISSING_N_CLUSTERS
+            )
         flt = default_kinds(request.filter)
         n = self._count_or_refuse(flt)
         if algorithm in ("dbscan", "hdbscan") and n < min_samples:
             raise Conflict(
                 f"the filter matches {n} sample(s), fewer than min_samples={min_samples}: nothing can form a cluster",
-                reason="TOO_FEW_SAMPLES",
+                reason=Reason.TOO_FEW_SAMPLES,
             )
         if algorithm == "kmeans" and request.n_clusters > n:
             raise InvalidInput(
                 f"n_clusters={request.n_clusters} is more than the {n} sample(s) the filter matches",
-                reason="BAD_PARAMETER",
+                reason=Reason.BAD_PARAMETER,
             )
         return replace(
             request, algorithm=algorithm, min_samples=min_samples, min_cluster_size=min_cluster_size, filter=flt
@@ -240,7 +245,7 @@ class AnalysisCore:
         if len(data.sample_ids) < request.min_samples and request.algorithm in ("dbscan", "hdbscan"):
             raise Conflict(
                 f"only {len(data.sample_ids)} sample(s) left, fewer than min_samples={request.min_samples}",
-                reason="TOO_FEW_SAMPLES",
+                reason=Reason.TOO_FEW_SAMPLES,
             )
         record.model_id = data.model_id or record.model_id
         result = clock.step(
@@ -395,27 +400,27 @@ class AnalysisCore:
 
         method = request.method or "tsne"
         if method not in METHODS:
-            raise InvalidInput(f"unknown projection method {method!r}; use tsne, umap or pca", reason="BAD_METHOD")
+            raise InvalidInput(f"unknown projection method {method!r}; use tsne, umap or pca", reason=Reason.BAD_METHOD)
         if not np.isfinite(request.perplexity) or request.perplexity < 0:
             raise InvalidInput(
-                f"perplexity must be a positive number, got {request.perplexity}", reason="BAD_PERPLEXITY"
+                f"perplexity must be a positive number, got {request.perplexity}", reason=Reason.BAD_PERPLEXITY
             )
         if request.clustering_run_id:
             source = self.get_run(request.clustering_run_id)
             if source.kind != rs.CLUSTERING:
                 raise InvalidInput(
-                    f"run {source.run_id} is a {source.kind} run, not a clustering run", reason="BAD_RUN_KIND"
+                    f"run {source.run_id} is a {source.kind} run, not a clustering run", reason=Reason.BAD_RUN_KIND
                 )
             if source.state != rs.SUCCEEDED:
                 raise Conflict(
-                    f"clustering run {source.run_id} is {source.state}, not succeeded", reason="RUN_NOT_READY"
+                    f"clustering run {source.run_id} is {source.state}, not succeeded", reason=Reason.RUN_NOT_READY
                 )
         flt = default_kinds(request.filter)
         n = self._count_or_refuse(flt)
         if method == "tsne" and request.perplexity and request.perplexity >= n:
             raise InvalidInput(
                 f"perplexity {request.perplexity:g} must be smaller than the number of samples ({n})",
-                reason="BAD_PERPLEXITY",
+                reason=Reason.BAD_PERPLEXITY,
             )
         return replace(request, method=method, perplexity=request.perplexity or DEFAULT_PERPLEXITY, filter=flt)
 
@@ -479,10 +484,10 @@ class AnalysisCore:
     def _ready(self, run_id: str, kind: str) -> RunRecord:
         record = self.runs.get(run_id)
         if record.kind != kind:
-            raise InvalidInput(f"run {run_id} is a {record.kind} run, not a {kind} run", reason="BAD_RUN_KIND")
+            raise InvalidInput(f"run {run_id} is a {record.kind} run, not a {kind} run", reason=Reason.BAD_RUN_KIND)
         if record.state != rs.SUCCEEDED:
             detail = f": {record.error}" if record.error else " (watch its job)"
-            raise Conflict(f"run {run_id} is {record.state}{detail}", reason="RUN_NOT_READY")
+            raise Conflict(f"run {run_id} is {record.state}{detail}", reason=Reason.RUN_NOT_READY)
         return record
 
     def get_clusters(self, run_id: str, page_size: int, page_token: str = "") -> tuple[list[ClusterInfo], str]:
@@ -496,9 +501,9 @@ class AnalysisCore:
     def rename_cluster(self, run_id: str, cluster_id: str, name: str) -> ClusterInfo:
         name = name.strip()
         if not name:
-            raise InvalidInput("the new name is empty", reason="EMPTY_NAME")
+            raise InvalidInput("the new name is empty", reason=Reason.EMPTY_NAME)
         if len(name) > MAX_CLUSTER_NAME_CHARS:
-            raise InvalidInput(f"names are at most {MAX_CLUSTER_NAME_CHARS} characters", reason="NAME_TOO_LONG")
+            raise InvalidInput(f"names are at most {MAX_CLUSTER_NAME_CHARS} characters", reason=Reason.NAME_TOO_LONG)
         self._ready(run_id, rs.CLUSTERING)
         with self._write_lock:
             clusters = self.runs.clusters(run_id)
@@ -513,7 +518,7 @@ class AnalysisCore:
                     info.name, info.renamed = name, True
                     self.runs.save_groups(run_id, groups)
                     return info
-        raise NotFound(f"run {run_id} has no cluster {cluster_id!r}", reason="CLUSTER_NOT_FOUND")
+        raise NotFound(f"run {run_id} has no cluster {cluster_id!r}", reason=Reason.CLUSTER_NOT_FOUND)
 
     # ------------------------------------------------------------------------------------------ duplicates
     def find_duplicates(
@@ -528,7 +533,8 @@ class AnalysisCore:
 
         if not np.isfinite(min_similarity) or not (0 < min_similarity <= 1):
             raise InvalidInput(
-                f"min_similarity is a cosine similarity in (0, 1], got {min_similarity}", reason="BAD_MIN_SIMILARITY"
+                f"min_similarity is a cosine similarity in (0, 1], got {min_similarity}",
+                reason=Reason.BAD_MIN_SIMILARITY,
             )
         offset = _offset_token(page_token)
         flt = default_kinds(flt)
@@ -607,8 +613,8 @@ class AnalysisCore:
         n = self.index.count(flt)
         if n == 0:
             if self.index.count() == 0:
-                raise Conflict("the collection is empty: ingest images first", reason="EMPTY_COLLECTION")
-            raise Conflict("the filter matches no samples", reason="NO_MATCHING_SAMPLES")
+                raise Conflict("the collection is empty: ingest images first", reason=Reason.EMPTY_COLLECTION)
+            raise Conflict("the filter matches no samples", reason=Reason.NO_MATCHING_SAMPLES)
         return n
 
     def _create(self, kind: str, flt: Filter, params: dict[str, Any], steps: int) -> tuple[RunRecord, Job]:
@@ -689,7 +695,7 @@ class AnalysisCore:
         if batch:
             chunks.append(np.asarray(batch, dtype=np.float32))
         if not sample_ids:
-            raise Conflict("the filter matches no samples (any more)", reason="NO_MATCHING_SAMPLES")
+            raise Conflict("the filter matches no samples (any more)", reason=Reason.NO_MATCHING_SAMPLES)
         vectors = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
         finite = np.isfinite(vectors).all(axis=1)
         bad = np.flatnonzero(~finite | (np.linalg.norm(np.where(finite[:, None], vectors, 0), axis=1) == 0))
@@ -697,7 +703,7 @@ class AnalysisCore:
             examples = ", ".join(sample_ids[i] for i in bad[:3])
             raise InvalidInput(
                 f"{bad.size} vector(s) are NaN, infinite or zero (e.g. sample {examples}); re-embed those images",
-                reason="INVALID_VECTORS",
+                reason=Reason.INVALID_VECTORS,
             )
         return _Loaded(sample_ids, asset_ids, vectors, field_values, model_id)
 
@@ -752,5 +758,5 @@ def _offset_token(page_token: str) -> int:
     if not page_token:
         return 0
     if not page_token.isdigit():
-        raise InvalidInput(f"page_token {page_token!r} is not one this service gave out", reason="BAD_PAGE_TOKEN")
+        raise InvalidInput(f"page_token {page_token!r} is not one this service gave out", reason=Reason.BAD_PAGE_TOKEN)
     return int(page_token)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ordo.domain import Asset, AssetState
-from ordo.errors import InvalidInput, NotFound
+from ordo.errors import InvalidInput, NotFound, Reason
 from ordo.ids import is_asset_id
 from ordo.ports.object_store import ObjectStore
 
@@ -59,7 +59,9 @@ class AssetCatalog:
     @staticmethod
     def check_id(asset_id: str) -> str:
         if not is_asset_id(asset_id):
-            raise InvalidInput(f"'{asset_id}' is not an asset id (64 lower-case hex characters)", reason="BAD_ASSET_ID")
+            raise InvalidInput(
+                f"'{asset_id}' is not an asset id (64 lower-case hex characters)", reason=Reason.BAD_ASSET_ID
+            )
         return asset_id
 
     @staticmethod
@@ -71,7 +73,7 @@ class AssetCatalog:
         try:
             return _from_json(self.store.get(record_key(asset_id)))
         except NotFound:
-            raise NotFound(f"asset {asset_id} not found", reason="ASSET_NOT_FOUND") from None
+            raise NotFound(f"asset {asset_id} not found", reason=Reason.ASSET_NOT_FOUND) from None
 
     def find(self, asset_id: str) -> Asset | None:
         try:

@@ -28,15 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ordo.errors import InvalidInput, NotFound, OrdoError, TooLarge
+from ordo.errors import InvalidInput, NotFound, OrdoError, Reason, TooLarge
 
-UNREADABLE: Final = "UNREADABLE"
-NOT_A_FILE: Final = "NOT_A_FILE"
-NOT_FOUND: Final = "NOT_FOUND"
-FILE_TOO_LARGE: Final = "FILE_TOO_LARGE"
-HIDDEN: Final = "HIDDEN"
-NOT_AN_IMAGE: Final = "NOT_AN_IMAGE"
-UNSUPPORTED_FORMAT: Final = "UNSUPPORTED_FORMAT"
+UNREADABLE: Final = Reason.UNREADABLE
+NOT_A_FILE: Final = Reason.NOT_A_FILE
+NOT_FOUND: Final = Reason.NOT_FOUND
+FILE_TOO_LARGE: Final = Reason.FILE_TOO_LARGE
+HIDDEN: Final = Reason.HIDDEN
+NOT_AN_IMAGE: Final = Reason.NOT_AN_IMAGE
+UNSUPPORTED_FORMAT: Final = Reason.UNSUPPORTED_FORMAT
 
 # Enough for every magic number sniff_mime knows (ISO-BMFF brands need a few hundred bytes).
 SNIFF_BYTES: Final = 4096

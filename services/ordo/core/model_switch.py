@@ -22,7 +22,7 @@ from ordo.chaos import checkpoint
 from ordo.core.catalog import AssetCatalog, original_key
 from ordo.core.model_versions import ModelVersion, ModelVersions, VersionState
 from ordo.domain import AssetState, EmbedTask, Filter, Job, ProcessingOptions, SampleKind, SampleRef
-from ordo.errors import Conflict, OrdoError
+from ordo.errors import Conflict, OrdoError, Reason
 from ordo.ids import batch_id_for, sample_id_for
 from ordo.ports.job_store import JobStore
 from ordo.ports.task_queue import TaskQueue
@@ -60,14 +60,14 @@ class ModelSwitcher:
         model already active, is a FAILED_PRECONDITION."""
         active = self.versions.active()
         if active is not None and active.model == model:
-            raise Conflict(f"{model} is already the active model", reason="MODEL_ALREADY_ACTIVE")
+            raise Conflict(f"{model} is already the active model", reason=Reason.MODEL_ALREADY_ACTIVE)
         building = self.versions.building()
         if building is not None:
             if building.model == model and building.job_id:
                 return building, self.jobs.get(building.job_id)
             raise Conflict(
                 f"a switch to {building.model} is in progress (job {building.job_id}); wait for it to finish",
-                reason="MODEL_SWITCH_IN_PROGRESS",
+                reason=Reason.MODEL_SWITCH_IN_PROGRESS,
             )
         job = self.jobs.create(JOB_KIND)
         version = self.versions.begin(model, model_id, collection, job.job_id, reason)

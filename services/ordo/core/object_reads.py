@@ -7,7 +7,7 @@ written by Ordo itself, under the same limit)."""
 
 from __future__ import annotations
 
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 from ordo.ports.object_store import ObjectStore
 
 
@@ -17,5 +17,5 @@ def read_object_bounded(store: ObjectStore, key: str, max_bytes: int) -> bytes:
     bounded = getattr(store, "get_bounded", None)
     data = bounded(key, max_bytes) if bounded is not None else store.get(key)
     if len(data) > max_bytes:
-        raise InvalidInput(f"the object is over the limit of {max_bytes} bytes", reason="FILE_TOO_LARGE")
+        raise InvalidInput(f"the object is over the limit of {max_bytes} bytes", reason=Reason.FILE_TOO_LARGE)
     return data

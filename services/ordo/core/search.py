@@ -24,7 +24,7 @@ from ordo.core.query_vectors import QueryVectors
 from ordo.core.ranking import KeywordMatch, keyword_ranking, query_words, reciprocal_rank_fusion, roll_up
 from ordo.domain import Filter, SampleKind, ScoredPoint, SearchHit, SearchMode
 from ordo.embedding.base import Embedder
-from ordo.errors import InvalidInput, NotFound
+from ordo.errors import InvalidInput, NotFound, Reason
 from ordo.ids import sample_id_for
 from ordo.imaging import ImageLimits, decode
 from ordo.ports.vector_index import VectorIndex
@@ -67,11 +67,11 @@ def decode_page_token(token: str, fingerprint: str) -> int:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
         offset, fp = int(data["o"]), str(data["f"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput("page_token is malformed", reason="BAD_PAGE_TOKEN") from exc
+        raise InvalidInput("page_token is malformed", reason=Reason.BAD_PAGE_TOKEN) from exc
     if fp != fingerprint:
-        raise InvalidInput("page_token belongs to a different query", reason="BAD_PAGE_TOKEN")
+        raise InvalidInput("page_token belongs to a different query", reason=Reason.BAD_PAGE_TOKEN)
     if offset < 0 or offset > MAX_OFFSET:
-        raise InvalidInput(f"page_token offset out of range (max {MAX_OFFSET})", reason="BAD_PAGE_TOKEN")
+        raise InvalidInput(f"page_token offset out of range (max {MAX_OFFSET})", reason=Reason.BAD_PAGE_TOKEN)
     return offset
 
 
@@ -109,9 +109,9 @@ class SearchCore:
         """``min_score`` applies to cosine similarity (the semantic half); ``mode`` picks the ranking."""
         query = query.strip()
         if not query:
-            raise InvalidInput("query is empty: say what to look for", reason="EMPTY_QUERY")
+            raise InvalidInput("query is empty: say what to look for", reason=Reason.EMPTY_QUERY)
         if len(query) > MAX_QUERY_CHARS:
-            raise InvalidInput(f"query is longer than {MAX_QUERY_CHARS} characters", reason="QUERY_TOO_LONG")
+            raise InvalidInput(f"query is longer than {MAX_QUERY_CHARS} characters", reason=Reason.QUERY_TOO_LONG)
         vector = self.query_vectors.vector(query)
         if mode is SearchMode.SEMANTIC:
             return self._search(vector, f"text:{query}", filter or Filter(), top_k, page_token, min_score)
@@ -147,7 +147,7 @@ class SearchCore:
         if not points:
             raise NotFound(
                 f"asset {asset_id} has no embedding in this collection (unknown, failed or still pending)",
-                reason="ASSET_NOT_FOUND",
+                reason=Reason.ASSET_NOT_FOUND,
             )
         filter = filter or Filter()
         if exclude_self:
@@ -247,7 +247,7 @@ class SearchCore:
 
 def _checked_top_k(top_k: int) -> int:
     if top_k < 0 or top_k > MAX_TOP_K:
-        raise InvalidInput(f"top_k must be between 1 and {MAX_TOP_K}", reason="BAD_TOP_K")
+        raise InvalidInput(f"top_k must be between 1 and {MAX_TOP_K}", reason=Reason.BAD_TOP_K)
     return top_k or DEFAULT_TOP_K
 
 

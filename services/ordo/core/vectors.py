@@ -15,7 +15,7 @@ import numpy as np
 
 from ordo.domain import SampleKind
 from ordo.embedding.base import Embedder
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 from ordo.ids import is_asset_id, sample_id_for
 from ordo.ports.vector_index import VectorIndex
 
@@ -27,16 +27,16 @@ MAX_TEXT_CHARS = 2000
 def embed_texts(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
     """Unit vectors (n, dim) of ``texts``; refuses empty, too many or too long texts with a clear reason."""
     if not texts:
-        raise InvalidInput("give at least one text to embed", reason="NO_TEXTS")
+        raise InvalidInput("give at least one text to embed", reason=Reason.NO_TEXTS)
     if len(texts) > MAX_TEXTS_PER_CALL:
         raise InvalidInput(
-            f"{len(texts)} texts in one call; send at most {MAX_TEXTS_PER_CALL} per call", reason="TOO_MANY_TEXTS"
+            f"{len(texts)} texts in one call; send at most {MAX_TEXTS_PER_CALL} per call", reason=Reason.TOO_MANY_TEXTS
         )
     for index, text in enumerate(texts):
         if not text.strip():
-            raise InvalidInput(f"text #{index} is empty or whitespace only", reason="EMPTY_TEXT")
+            raise InvalidInput(f"text #{index} is empty or whitespace only", reason=Reason.EMPTY_TEXT)
         if len(text) > MAX_TEXT_CHARS:
-            raise InvalidInput(f"text #{index} is longer than {MAX_TEXT_CHARS} characters", reason="TEXT_TOO_LONG")
+            raise InvalidInput(f"text #{index} is longer than {MAX_TEXT_CHARS} characters", reason=Reason.TEXT_TOO_LONG)
     return np.asarray(embedder.embed_texts(list(texts)), dtype=np.float32)
 
 
@@ -45,11 +45,11 @@ def image_vectors(index: VectorIndex, asset_ids: Sequence[str]) -> tuple[dict[st
     if len(asset_ids) > MAX_ASSETS_PER_CALL:
         raise InvalidInput(
             f"{len(asset_ids)} asset ids in one call; send at most {MAX_ASSETS_PER_CALL} per call",
-            reason="TOO_MANY_ASSETS",
+            reason=Reason.TOO_MANY_ASSETS,
         )
     for asset_id in asset_ids:
         if not is_asset_id(asset_id):
-            raise InvalidInput(f"{asset_id!r} is not an asset id (64 lowercase hex digits)", reason="BAD_ASSET_ID")
+            raise InvalidInput(f"{asset_id!r} is not an asset id (64 lowercase hex digits)", reason=Reason.BAD_ASSET_ID)
     if not asset_ids or not index.dim:
         return {}, list(asset_ids)
     point_ids = {sample_id_for(asset_id, SampleKind.IMAGE): asset_id for asset_id in asset_ids}

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ordo.errors import InvalidInput, OrdoError
+from ordo.errors import InvalidInput, OrdoError, Reason
 from ordo.evaluation.datasets import LabelledImage
 
 ALGORITHMS: tuple[str, ...] = ("leiden", "kmeans", "dbscan", "hdbscan")
@@ -31,7 +31,7 @@ TOP_CLUSTERS = 5  # names of the largest clusters kept in the report
 class RunFailed(OrdoError):
     """A clustering run ended FAILED; the message carries the service's reason."""
 
-    reason = "RUN_FAILED"
+    reason = Reason.RUN_FAILED
 
 
 def labels_map(images: Sequence[LabelledImage]) -> dict[str, str]:
@@ -183,7 +183,7 @@ def evaluate_clustering(
     from ordo.v1 import analysis_pb2
 
     if not images:
-        raise InvalidInput("no labelled images to evaluate", reason="EMPTY_DATASET")
+        raise InvalidInput("no labelled images to evaluate", reason=Reason.EMPTY_DATASET)
     unknown = [a for a in algorithms if a not in ALGORITHMS]
     if unknown:
         raise InvalidInput(f"unknown algorithm(s) {', '.join(unknown)}; expected {', '.join(ALGORITHMS)}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 from ordo.ids import asset_id_for
 
 
@@ -43,7 +43,7 @@ class Loaded:
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
-        raise InvalidInput(f"{path} does not exist: the dataset folder needs it", reason="DATASET_INDEX_MISSING")
+        raise InvalidInput(f"{path} does not exist: the dataset folder needs it", reason=Reason.DATASET_INDEX_MISSING)
     records = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
@@ -51,7 +51,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{path}:{number} is not JSON: {exc}", reason="DATASET_INDEX_BAD") from exc
+            raise InvalidInput(f"{path}:{number} is not JSON: {exc}", reason=Reason.DATASET_INDEX_BAD) from exc
     return records
 
 
@@ -69,13 +69,15 @@ def _load(
         records = [r for r in records if r.get("split") == split]
         if not records:
             known = ", ".join(sorted(str(s) for s in splits if s)) or "none"
-            raise InvalidInput(f"no records with split {split!r} in {dataset} (splits: {known})", reason="NO_SPLIT")
+            raise InvalidInput(
+                f"no records with split {split!r} in {dataset} (splits: {known})", reason=Reason.NO_SPLIT
+            )
     items, seen, duplicates, missing = [], set(), 0, 0
     for number, record in enumerate(records, start=1):
         if limit is not None and len(items) >= limit:
             break
         if "file" not in record:
-            raise InvalidInput(f"{dataset / index_file} record {number} has no 'file'", reason="DATASET_INDEX_BAD")
+            raise InvalidInput(f"{dataset / index_file} record {number} has no 'file'", reason=Reason.DATASET_INDEX_BAD)
         path = dataset / record["file"]
         try:
             asset_id = asset_id_for(path.read_bytes())
@@ -88,7 +90,7 @@ def _load(
         seen.add(asset_id)
         items.append(build(path, asset_id, record))
     if not items:
-        raise InvalidInput(f"no readable images listed in {dataset / index_file}", reason="EMPTY_DATASET")
+        raise InvalidInput(f"no readable images listed in {dataset / index_file}", reason=Reason.EMPTY_DATASET)
     return Loaded(items, duplicates, missing)
 
 
@@ -98,7 +100,7 @@ def load_captions(dataset: Path, *, split: str | None = None, limit: int | None 
     def build(path: Path, asset_id: str, record: dict[str, Any]) -> CaptionedImage:
         captions = tuple(c.strip() for c in record.get("captions", []) if isinstance(c, str) and c.strip())
         if not captions:
-            raise InvalidInput(f"{record['file']} has no captions", reason="DATASET_INDEX_BAD")
+            raise InvalidInput(f"{record['file']} has no captions", reason=Reason.DATASET_INDEX_BAD)
         return CaptionedImage(path, asset_id, captions)
 
     return _load(dataset, "captions.jsonl", split, limit, build)
@@ -110,7 +112,7 @@ def load_labels(dataset: Path, *, split: str | None = None, limit: int | None = 
     def build(path: Path, asset_id: str, record: dict[str, Any]) -> LabelledImage:
         label = str(record.get("label", "")).strip()
         if not label:
-            raise InvalidInput(f"{record['file']} has no label", reason="DATASET_INDEX_BAD")
+            raise InvalidInput(f"{record['file']} has no label", reason=Reason.DATASET_INDEX_BAD)
         return LabelledImage(path, asset_id, label)
 
     return _load(dataset, "labels.jsonl", split, limit, build)

@@ -27,7 +27,7 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 from ordo.ids import asset_id_for
 
 MATCH_CER = 0.2  # a ground-truth line counts as read when its closest recognised line is this close
@@ -51,7 +51,7 @@ class DetectionImage:
 
 def _records(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
-        raise InvalidInput(f"{path} does not exist: the dataset folder needs it", reason="DATASET_INDEX_MISSING")
+        raise InvalidInput(f"{path} does not exist: the dataset folder needs it", reason=Reason.DATASET_INDEX_MISSING)
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 
 TEXT_BATCH = 256  # below the service's 512 per call
 ASSET_BATCH = 500  # below the service's 1000 per call; 500 x 512 floats stays far under the message limit
@@ -50,7 +50,7 @@ def image_vectors(client: Any, asset_ids: Sequence[str]) -> tuple[np.ndarray, li
         raise InvalidInput(
             f"{len(missing)} of {len(asset_ids)} images have no vector in the scratch collection "
             f"(failed to ingest?), e.g. {missing[0]}",
-            reason="IMAGES_NOT_INDEXED",
+            reason=Reason.IMAGES_NOT_INDEXED,
         )
     return np.stack([found[a] for a in asset_ids]), missing
 

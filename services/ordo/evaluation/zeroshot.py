@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 from ordo.evaluation import metrics, service
 from ordo.evaluation.datasets import LabelledImage
 
@@ -32,11 +32,11 @@ def check_templates(templates: Sequence[str]) -> list[str]:
     """Templates must hold exactly one ``{}`` where the class name goes."""
     checked = [t.strip() for t in templates if t.strip()]
     if not checked:
-        raise InvalidInput("give at least one prompt template, e.g. 'a photo of a {}.'", reason="NO_TEMPLATES")
+        raise InvalidInput("give at least one prompt template, e.g. 'a photo of a {}.'", reason=Reason.NO_TEMPLATES)
     for template in checked:
         if template.count("{}") != 1:
             raise InvalidInput(
-                f"template {template!r} needs exactly one '{{}}' for the class name", reason="BAD_TEMPLATE"
+                f"template {template!r} needs exactly one '{{}}' for the class name", reason=Reason.BAD_TEMPLATE
             )
     return checked
 
@@ -46,7 +46,7 @@ def evaluate_zeroshot(client: Any, images: Sequence[LabelledImage], templates: S
     templates = check_templates(templates)
     names = sorted({image.label for image in images})
     if len(names) < 2:
-        raise InvalidInput("zero-shot classification needs at least two classes", reason="TOO_FEW_CLASSES")
+        raise InvalidInput("zero-shot classification needs at least two classes", reason=Reason.TOO_FEW_CLASSES)
     prompts = [template.format(name) for name in names for template in templates]
     prompt_vectors = service.embed_texts(client, prompts).reshape(len(names), len(templates), -1)
     classes = metrics.class_vectors(prompt_vectors)

@@ -30,7 +30,7 @@ from starlette.background import BackgroundTask
 
 from ordo.client import OrdoClient
 from ordo.config import Settings
-from ordo.errors import InvalidInput, OrdoError
+from ordo.errors import InvalidInput, OrdoError, Reason
 from ordo.gateway import guards
 from ordo.gateway.analysis_routes import add_analysis_routes
 from ordo.gateway.docs_routes import add_docs_routes
@@ -317,7 +317,7 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
             call.cancel()
             raise
         if first is _DONE:
-            raise InvalidInput(f"asset {asset_id} returned no content", reason="EMPTY_CONTENT")
+            raise InvalidInput(f"asset {asset_id} returned no content", reason=Reason.EMPTY_CONTENT)
 
         async def body() -> AsyncIterator[bytes]:
             item = first
@@ -363,7 +363,7 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
     @app.post("/api/search", tags=["search"], summary="Search by text or by an asset (more like this).")
     def search(body: SearchBody) -> dict[str, Any]:
         if (body.query is None) == (body.asset_id is None):
-            raise InvalidInput("give exactly one of 'query' or 'asset_id'", reason="BAD_SEARCH")
+            raise InvalidInput("give exactly one of 'query' or 'asset_id'", reason=Reason.BAD_SEARCH)
         flt = body.filter.to_pb()
         if body.query is not None:
             text_request = search_pb2.SearchTextRequest(
@@ -389,11 +389,13 @@ def create_app(settings: Settings | None = None, client: OrdoClient | None = Non
         """The query image goes in one message (SearchImage takes bytes), so it is read whole, up to a limit."""
         data = await image.read(MAX_SEARCH_IMAGE_BYTES + 1)
         if len(data) > MAX_SEARCH_IMAGE_BYTES:
-            raise InvalidInput(f"a query image may be at most {MAX_SEARCH_IMAGE_BYTES} bytes", reason="FILE_TOO_LARGE")
+            raise InvalidInput(
+                f"a query image may be at most {MAX_SEARCH_IMAGE_BYTES} bytes", reason=Reason.FILE_TOO_LARGE
+            )
         try:
             flt = FilterBody.model_validate_json(filter or "{}").to_pb()
         except ValueError as exc:
-            raise InvalidInput(f"bad filter: {exc}", reason="BAD_FILTER") from exc
+            raise InvalidInput(f"bad filter: {exc}", reason=Reason.BAD_FILTER) from exc
         request = search_pb2.SearchImageRequest(image=data, top_k=top_k, filter=flt)
         context = contextvars.copy_context()  # carries the caller's key to the gRPC call
         return await asyncio.get_running_loop().run_in_executor(

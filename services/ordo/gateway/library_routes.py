@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 
 from ordo.client import OrdoClient
 from ordo.config import Settings
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 from ordo.gateway.errors import error_body
 from ordo.gateway.keep_best import KeepRule, choose_keeper
 from ordo.v1 import analysis_pb2, ingest_pb2
@@ -52,7 +52,7 @@ class AssetIdsBody(BaseModel):
             shown = bad[0][:80]
             raise InvalidInput(
                 f"{len(bad)} id(s) are not asset ids (64 lower-case hex characters), e.g. '{shown}'",
-                reason="BAD_ASSET_ID",
+                reason=Reason.BAD_ASSET_ID,
             )
         return list(dict.fromkeys(self.asset_ids))  # order kept, repeats dropped
 
@@ -142,7 +142,7 @@ def library_router(client: OrdoClient, settings: Settings, to_json: Callable[[An
         if total > MAX_ZIP_BYTES:
             raise InvalidInput(
                 f"the {len(ids)} originals add up to {total} bytes; a zip may hold at most {MAX_ZIP_BYTES}",
-                reason="ZIP_TOO_LARGE",
+                reason=Reason.ZIP_TOO_LARGE,
             )
         context = contextvars.copy_context()  # the caller's key, for the calls made while streaming
 

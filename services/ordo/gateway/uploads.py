@@ -15,7 +15,7 @@ from typing import Any
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 from ordo.grpc_api.status import error_reason
 from ordo.v1 import ingest_pb2
 
@@ -37,7 +37,7 @@ class MultipartToUpload:
         if kind != b"multipart/form-data" or not boundary:
             raise InvalidInput(
                 "send the images as multipart/form-data (one part per file, field name 'files')",
-                reason="NOT_MULTIPART",
+                reason=Reason.NOT_MULTIPART,
             )
         self.request_id = request_id
         self.files = 0
@@ -62,7 +62,7 @@ class MultipartToUpload:
         try:
             self._parser.write(data)
         except MultipartParseError as exc:
-            raise InvalidInput(f"the multipart body is malformed ({exc})", reason="BAD_MULTIPART") from None
+            raise InvalidInput(f"the multipart body is malformed ({exc})", reason=Reason.BAD_MULTIPART) from None
         if self._in_file and self._buffer:
             # What arrived goes on at once: the server's idle timeout then measures the client's silence,
             # not this buffer's (a slow client's 256 KiB would otherwise look idle to the server).
@@ -74,7 +74,7 @@ class MultipartToUpload:
         try:
             self._parser.finalize()
         except MultipartParseError as exc:
-            raise InvalidInput(f"the multipart body is malformed ({exc})", reason="BAD_MULTIPART") from None
+            raise InvalidInput(f"the multipart body is malformed ({exc})", reason=Reason.BAD_MULTIPART) from None
         return self._take()
 
     def _take(self) -> list[ingest_pb2.UploadImagesRequest]:
@@ -208,7 +208,7 @@ async def stream_upload(
         if feeding:
             if converter.files == 0:
                 call.cancel()
-                raise InvalidInput("the upload held no files (send parts with a filename)", reason="EMPTY_UPLOAD")
+                raise InvalidInput("the upload held no files (send parts with a filename)", reason=Reason.EMPTY_UPLOAD)
             await put(_END)
     except BaseException:
         call.cancel()

@@ -18,7 +18,7 @@ from ordo.analysis.runs import ClusterInfo, RunRecord
 from ordo.analysis.service import AnalysisCore, ClusteringRequest, ProjectionRequest
 from ordo.app import AppContext
 from ordo.domain import Filter
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 from ordo.grpc_api import convert
 from ordo.grpc_api.convert import page_size
 from ordo.grpc_api.status import handle_errors, handle_stream_errors
@@ -63,7 +63,7 @@ _RUN_STATE = {
 
 def _enum(value: int, table: dict[int, str], what: str) -> str:
     if value not in table:
-        raise InvalidInput(f"unknown {what} {value}", reason="BAD_ENUM")
+        raise InvalidInput(f"unknown {what} {value}", reason=Reason.BAD_ENUM)
     return table[value]
 
 
@@ -246,7 +246,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
         self, request: analysis_pb2.RenameClusterRequest, context: grpc.ServicerContext
     ) -> analysis_pb2.RenameClusterResponse:
         if not request.cluster_id:
-            raise InvalidInput("cluster_id is required", reason="MISSING_CLUSTER_ID")
+            raise InvalidInput("cluster_id is required", reason=Reason.MISSING_CLUSTER_ID)
         self._visible_run(request.run_id)
         info = self.core.rename_cluster(request.run_id, request.cluster_id, request.name)
         return analysis_pb2.RenameClusterResponse(cluster=cluster_pb(info))

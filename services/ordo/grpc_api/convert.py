@@ -21,7 +21,7 @@ from ordo.domain import (
     SearchHit,
     SearchMode,
 )
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 from ordo.v1 import common_pb2, ingest_pb2, search_pb2
 from ordo.wire import KIND_TO_PB, PB_TO_KIND
 
@@ -57,7 +57,7 @@ MAX_PAGE_SIZE = 1000
 def page_size(value: int, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
     """A request's page size, checked: INVALID_ARGUMENT (BAD_PAGE_SIZE) outside 0..maximum."""
     if value < 0 or value > maximum:
-        raise InvalidInput(f"page_size must be between 0 and {maximum}", reason="BAD_PAGE_SIZE")
+        raise InvalidInput(f"page_size must be between 0 and {maximum}", reason=Reason.BAD_PAGE_SIZE)
     return value or default
 
 
@@ -197,7 +197,7 @@ def search_mode_from_pb(value: int) -> SearchMode:
     """Unspecified means hybrid: without OCR text in the collection it ranks exactly like semantic."""
     mode = _SEARCH_MODES.get(value)
     if mode is None:
-        raise InvalidInput(f"unknown search mode {value}", reason="BAD_SEARCH_MODE")
+        raise InvalidInput(f"unknown search mode {value}", reason=Reason.BAD_SEARCH_MODE)
     return mode
 
 

@@ -13,7 +13,7 @@ from ordo import limits
 from ordo.app import AppContext
 from ordo.core.ingestion import FileResult
 from ordo.domain import FileFailure
-from ordo.errors import InvalidInput, NotFound
+from ordo.errors import InvalidInput, NotFound, Reason
 from ordo.grpc_api import convert
 from ordo.grpc_api.convert import page_size
 from ordo.grpc_api.status import abort, handle_errors, handle_stream_errors, invalid
@@ -236,7 +236,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             if not asset.thumbnail_key:
                 raise NotFound(
                     f"asset {asset.asset_id} has no thumbnail yet (it is {asset.state.name.lower()})",
-                    reason="THUMBNAIL_NOT_READY",
+                    reason=Reason.THUMBNAIL_NOT_READY,
                 )
             key, mime_type = asset.thumbnail_key, "image/jpeg"
         else:
@@ -310,7 +310,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         from ordo.worker.resume import resume_job
 
         if not request.job_id:
-            raise InvalidInput("job_id is required", reason="JOB_ID_REQUIRED")
+            raise InvalidInput("job_id is required", reason=Reason.JOB_ID_REQUIRED)
         result = resume_job(self.ctx, request.job_id)
         job = self.ctx.jobs.get(request.job_id)
         return ingest_pb2.ResumeJobResponse(job=convert.job_pb(job), requeued=result.requeued, tasks=result.tasks)

@@ -14,6 +14,7 @@ import grpc
 
 from ordo import errors
 from ordo.domain import Filter, ScoredPoint, VectorPoint
+from ordo.errors import Reason
 from ordo.grpc_api.status import error_reason
 from ordo.index_host import convert
 from ordo.v1 import index_host_pb2 as pb
@@ -49,7 +50,7 @@ def read_token(token: str, token_file: str) -> str:
     if not token:
         raise errors.InvalidInput(
             "the index host needs its token: set ORDO_INDEX_HOST_TOKEN or ORDO_INDEX_HOST_TOKEN_FILE",
-            reason="INDEX_HOST_TOKEN_REQUIRED",
+            reason=Reason.INDEX_HOST_TOKEN_REQUIRED,
         )
     return token
 
@@ -90,10 +91,10 @@ class HostedVectorIndex:
             return cls(details, reason=error_reason(exc) or code.name)
         if code is grpc.StatusCode.UNAUTHENTICATED:
             return errors.Unavailable(
-                f"the index host at {self.url} refused our token: {details}", reason="INDEX_HOST_UNAUTHENTICATED"
+                f"the index host at {self.url} refused our token: {details}", reason=Reason.INDEX_HOST_UNAUTHENTICATED
             )
         return errors.Unavailable(
-            f"the index host at {self.url} is unreachable: {details}", reason="VECTOR_INDEX_UNAVAILABLE"
+            f"the index host at {self.url} is unreachable: {details}", reason=Reason.VECTOR_INDEX_UNAVAILABLE
         )
 
     # --- VectorIndex ----------------------------------------------------------------------------

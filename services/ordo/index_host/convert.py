@@ -11,7 +11,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ordo.domain import Filter, SampleKind, ScoredPoint, VectorPoint
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 from ordo.v1 import index_host_pb2 as pb
 
 MAX_COLLECTION_CHARS = 255
@@ -24,13 +24,15 @@ MAX_TEXT = 4096
 
 def check_collection(name: str) -> str:
     if not name or len(name) > MAX_COLLECTION_CHARS:
-        raise InvalidInput(f"collection name must have 1-{MAX_COLLECTION_CHARS} characters", reason="BAD_COLLECTION")
+        raise InvalidInput(
+            f"collection name must have 1-{MAX_COLLECTION_CHARS} characters", reason=Reason.BAD_COLLECTION
+        )
     return name
 
 
 def check_count(what: str, n: int, cap: int) -> None:
     if n > cap:
-        raise InvalidInput(f"{n} {what} is over the limit of {cap}", reason="TOO_MANY")
+        raise InvalidInput(f"{n} {what} is over the limit of {cap}", reason=Reason.TOO_MANY)
 
 
 def payload_json(payload: dict[str, Any]) -> bytes:
@@ -41,13 +43,15 @@ def payload_from(raw: bytes) -> dict[str, Any]:
     if not raw:
         return {}
     if len(raw) > MAX_PAYLOAD_BYTES:
-        raise InvalidInput(f"payload of {len(raw)} bytes is over the limit of {MAX_PAYLOAD_BYTES}", reason="TOO_LARGE")
+        raise InvalidInput(
+            f"payload of {len(raw)} bytes is over the limit of {MAX_PAYLOAD_BYTES}", reason=Reason.TOO_LARGE
+        )
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"payload is not JSON: {exc}", reason="BAD_PAYLOAD") from exc
+        raise InvalidInput(f"payload is not JSON: {exc}", reason=Reason.BAD_PAYLOAD) from exc
     if not isinstance(value, dict):
-        raise InvalidInput("payload must be a JSON object", reason="BAD_PAYLOAD")
+        raise InvalidInput("payload must be a JSON object", reason=Reason.BAD_PAYLOAD)
     return value
 
 
@@ -113,11 +117,11 @@ def filter_from(msg: pb.IndexFilter, present: bool) -> Filter | None:
         check_count(f"filter {name}", len(getattr(msg, name)), MAX_IDS)
     for name in ("source_uri_prefix", "text_any", "model_id"):
         if len(getattr(msg, name)) > MAX_TEXT:
-            raise InvalidInput(f"filter {name} is over {MAX_TEXT} characters", reason="TOO_LARGE")
+            raise InvalidInput(f"filter {name} is over {MAX_TEXT} characters", reason=Reason.TOO_LARGE)
     try:
         kinds = tuple(SampleKind(k) for k in msg.kinds)
     except ValueError as exc:
-        raise InvalidInput(f"unknown sample kind: {exc}", reason="BAD_FILTER") from exc
+        raise InvalidInput(f"unknown sample kind: {exc}", reason=Reason.BAD_FILTER) from exc
     return Filter(
         kinds=kinds,
         asset_ids=tuple(msg.asset_ids),

@@ -25,7 +25,7 @@ from typing import Any
 
 import grpc
 
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 from ordo.grpc_api.status import abort, handle_errors, handle_stream_errors
 from ordo.index_host import convert
 from ordo.v1 import index_host_pb2 as pb
@@ -75,7 +75,7 @@ class IndexHostServicer(pb_grpc.IndexHostServiceServicer):
     @handle_errors
     def EnsureCollection(self, request: pb.EnsureCollectionRequest, context: Any) -> pb.EnsureCollectionResponse:
         if not 0 < request.dim <= convert.MAX_VECTOR:
-            raise InvalidInput(f"dim must be 1-{convert.MAX_VECTOR}", reason="BAD_DIM")
+            raise InvalidInput(f"dim must be 1-{convert.MAX_VECTOR}", reason=Reason.BAD_DIM)
         with self._lock:
             self._index(request.collection).ensure_collection(request.dim)
         return pb.EnsureCollectionResponse()
@@ -97,7 +97,7 @@ class IndexHostServicer(pb_grpc.IndexHostServiceServicer):
     def SearchPoints(self, request: pb.SearchPointsRequest, context: Any) -> pb.SearchPointsResponse:
         convert.check_count("vector values", len(request.vector), convert.MAX_VECTOR)
         if not 0 <= request.limit <= convert.MAX_LIMIT or not 0 <= request.offset <= convert.MAX_LIMIT:
-            raise InvalidInput(f"limit and offset must be 0-{convert.MAX_LIMIT}", reason="BAD_LIMIT")
+            raise InvalidInput(f"limit and offset must be 0-{convert.MAX_LIMIT}", reason=Reason.BAD_LIMIT)
         flt = convert.filter_from(request.filter, request.HasField("filter"))
         with self._lock:
             hits = self._index(request.collection).search(list(request.vector), request.limit, request.offset, flt)
@@ -115,7 +115,7 @@ class IndexHostServicer(pb_grpc.IndexHostServiceServicer):
         self, request: pb.DeletePointsByAssetRequest, context: Any
     ) -> pb.DeletePointsByAssetResponse:
         if len(request.asset_id) > convert.MAX_TEXT:
-            raise InvalidInput("asset id too long", reason="BAD_ASSET_ID")
+            raise InvalidInput("asset id too long", reason=Reason.BAD_ASSET_ID)
         with self._lock:
             self._index(request.collection).delete_by_asset(request.asset_id)
         return pb.DeletePointsByAssetResponse()
@@ -153,7 +153,7 @@ def check_token(token: str) -> str:
         raise InvalidInput(
             f"the index host needs a token of at least {MIN_TOKEN_CHARS} characters (ORDO_INDEX_HOST_TOKEN or "
             "--token-file); there is no default",
-            reason="INDEX_HOST_TOKEN_REQUIRED",
+            reason=Reason.INDEX_HOST_TOKEN_REQUIRED,
         )
     return token
 
@@ -172,7 +172,7 @@ def start(path: str, token: str, host: str = "127.0.0.1", port: int = 0) -> tupl
     pb_grpc.add_IndexHostServiceServicer_to_server(servicer, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if not bound:
-        raise InvalidInput(f"the index host cannot listen on {host}:{port}", reason="PORT_IN_USE")
+        raise InvalidInput(f"the index host cannot listen on {host}:{port}", reason=Reason.PORT_IN_USE)
     server.start()
     log.info("index host on %s:%d serving %s", host, bound, path)
     return server, bound, servicer

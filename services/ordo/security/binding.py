@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 
 from ordo.config import Settings
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
@@ -34,5 +34,5 @@ def check_binds(settings: Settings, *hosts: str) -> None:
             "(ORDO_HOST=127.0.0.1), or set ORDO_AUTH=required and create a key first: "
             "`ordo keys create --role admin --name me` (against this data directory / object store), "
             "then send it as ORDO_API_KEY.",
-            reason="AUTH_REQUIRED_FOR_BIND",
+            reason=Reason.AUTH_REQUIRED_FOR_BIND,
         )

@@ -21,7 +21,7 @@ from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ordo.config import Settings
-from ordo.errors import OrdoError, PermissionDenied
+from ordo.errors import OrdoError, PermissionDenied, Reason
 from ordo.security.audit import failed_attempt
 from ordo.security.authenticator import Authenticator, bearer
 from ordo.security.binding import is_loopback
@@ -114,7 +114,7 @@ class GatewaySecurity:
                     sent = request.headers.get(CSRF_HEADER, "")
                     if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
                         raise PermissionDenied(
-                            "missing or wrong X-CSRF-Token for a signed-in session", reason="CSRF_TOKEN"
+                            "missing or wrong X-CSRF-Token for a signed-in session", reason=Reason.CSRF_TOKEN
                         )
                 principal = self.auth.principal(token)
                 self.auth.check(principal, access, target)

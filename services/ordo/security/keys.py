@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from ordo.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from ordo.errors import InvalidInput, NotFound, PermissionDenied, Reason, Unauthenticated
 from ordo.ports.object_store import ObjectStore
 from ordo.security.principal import Principal, Role, check_library
 
@@ -43,7 +43,7 @@ def parse_duration(text: str) -> timedelta:
     """``30d``, ``12h``, ``90m``, ``2w``: how long a new key lives."""
     match = _DURATION.match(text.strip())
     if not match:
-        raise InvalidInput(f"'{text[:40]}' is not a duration like 30d, 12h or 90m", reason="BAD_EXPIRY")
+        raise InvalidInput(f"'{text[:40]}' is not a duration like 30d, 12h or 90m", reason=Reason.BAD_EXPIRY)
     return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
@@ -111,7 +111,7 @@ class KeyStore:
     @staticmethod
     def _key(key_id: str) -> str:
         if not re.fullmatch(r"[0-9a-f]{16}", key_id):
-            raise NotFound(f"no key '{key_id[:40]}'", reason="KEY_NOT_FOUND")
+            raise NotFound(f"no key '{key_id[:40]}'", reason=Reason.KEY_NOT_FOUND)
         return f"{KEYS_PREFIX}{key_id}.json"
 
     def _write(self, record: ApiKey) -> None:
@@ -125,7 +125,7 @@ class KeyStore:
         try:
             raw = self.store.get(self._key(key_id))
         except NotFound:
-            raise NotFound(f"no key '{key_id[:40]}'", reason="KEY_NOT_FOUND") from None
+            raise NotFound(f"no key '{key_id[:40]}'", reason=Reason.KEY_NOT_FOUND) from None
         return ApiKey(**json.loads(raw))
 
     def list(self) -> list[ApiKey]:
@@ -149,16 +149,17 @@ class KeyStore:
         and a key made by an expiring key expires no later than its maker."""
         libraries = dict(libraries or {})
         if len(name) > MAX_NAME_CHARS:
-            raise InvalidInput(f"a key name may be at most {MAX_NAME_CHARS} characters", reason="NAME_TOO_LONG")
+            raise InvalidInput(f"a key name may be at most {MAX_NAME_CHARS} characters", reason=Reason.NAME_TOO_LONG)
         if len(libraries) > MAX_LIBRARIES:
-            raise InvalidInput(f"at most {MAX_LIBRARIES} libraries per key", reason="TOO_MANY_LIBRARIES")
+            raise InvalidInput(f"at most {MAX_LIBRARIES} libraries per key", reason=Reason.TOO_MANY_LIBRARIES)
         for library in libraries:
             check_library(library)
         expires_at = datetime.now(UTC) + expires_in if expires_in else None
         if by is not None:
             if not by.covers(role, libraries):
                 raise PermissionDenied(
-                    f"a {by.role.label} key cannot create a key with more rights than its own", reason="KEY_ESCALATION"
+                    f"a {by.role.label} key cannot create a key with more rights than its own",
+                    reason=Reason.KEY_ESCALATION,
                 )
             maker = self._maker_expiry(by)
             if maker is not None and (expires_at is None or expires_at > maker):
@@ -196,7 +197,7 @@ class KeyStore:
         within ``cache_seconds`` in every other process."""
         record = self.get(key_id)
         if record.revoked_at:
-            raise InvalidInput(f"key {key_id} is revoked; create a new one", reason="KEY_REVOKED")
+            raise InvalidInput(f"key {key_id} is revoked; create a new one", reason=Reason.KEY_REVOKED)
         token = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         self._write(replace(record, key_hash=hash_token(token)))
         return NewKey(self.get(key_id), token)
@@ -222,16 +223,16 @@ class KeyStore:
         """The principal of a presented key, or ``Unauthenticated`` with the reason."""
         match = _TOKEN.match(token[:MAX_TOKEN_CHARS]) if token else None
         if match is None:
-            raise Unauthenticated("not an Ordo API key (expected ordo_…)", reason="MALFORMED_KEY")
+            raise Unauthenticated("not an Ordo API key (expected ordo_…)", reason=Reason.MALFORMED_KEY)
         record = self._cached(match.group(1))
         # Compare even when the id is unknown, so timing does not tell ids apart from secrets.
         expected = record.key_hash if record else "0" * 64
         if not hmac.compare_digest(hash_token(token), expected) or record is None:
-            raise Unauthenticated("unknown API key", reason="UNKNOWN_KEY")
+            raise Unauthenticated("unknown API key", reason=Reason.UNKNOWN_KEY)
         if record.revoked_at:
-            raise Unauthenticated(f"API key {record.key_id} was revoked", reason="KEY_REVOKED")
+            raise Unauthenticated(f"API key {record.key_id} was revoked", reason=Reason.KEY_REVOKED)
         if record.expired:
-            raise Unauthenticated(f"API key {record.key_id} expired at {record.expires_at}", reason="KEY_EXPIRED")
+            raise Unauthenticated(f"API key {record.key_id} expired at {record.expires_at}", reason=Reason.KEY_EXPIRED)
         self._touch(record)
         return record.principal()
 

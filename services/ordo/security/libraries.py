@@ -12,7 +12,7 @@ import dataclasses
 
 from ordo.core.catalog import AssetCatalog
 from ordo.domain import Asset, Filter
-from ordo.errors import NotFound, PermissionDenied
+from ordo.errors import NotFound, PermissionDenied, Reason
 from ordo.security.principal import DEFAULT_LIBRARY, check_library, current_principal
 
 NO_LIBRARY = "-"  # not a valid library name: a filter on it matches nothing
@@ -30,14 +30,14 @@ def scope_filter(flt: Filter) -> Filter:
 def visible(asset: Asset) -> Asset:
     """The asset, or the same NotFound an unknown id gets."""
     if not current_principal().can_read(asset.library):
-        raise NotFound(f"asset {asset.asset_id} not found", reason="ASSET_NOT_FOUND")
+        raise NotFound(f"asset {asset.asset_id} not found", reason=Reason.ASSET_NOT_FOUND)
     return asset
 
 
 def writable(asset: Asset) -> Asset:
     visible(asset)
     if not current_principal().can_write(asset.library):
-        raise PermissionDenied(f"this key may only read library '{asset.library}'", reason="LIBRARY_READ_ONLY")
+        raise PermissionDenied(f"this key may only read library '{asset.library}'", reason=Reason.LIBRARY_READ_ONLY)
     return asset
 
 
@@ -46,9 +46,9 @@ def target_library(name: str) -> str:
     library = check_library(name.strip() or DEFAULT_LIBRARY)
     principal = current_principal()
     if not principal.can_read(library):
-        raise PermissionDenied(f"this key has no access to library '{library}'", reason="LIBRARY_DENIED")
+        raise PermissionDenied(f"this key has no access to library '{library}'", reason=Reason.LIBRARY_DENIED)
     if not principal.can_write(library):
-        raise PermissionDenied(f"this key may only read library '{library}'", reason="LIBRARY_READ_ONLY")
+        raise PermissionDenied(f"this key may only read library '{library}'", reason=Reason.LIBRARY_READ_ONLY)
     return library
 
 
@@ -63,7 +63,7 @@ def run_visible(run_filter: Filter, run_id: str) -> None:
     if readable is None:
         return
     if not run_filter.libraries or not set(run_filter.libraries) <= set(readable):
-        raise NotFound(f"run {run_id} not found", reason="RUN_NOT_FOUND")
+        raise NotFound(f"run {run_id} not found", reason=Reason.RUN_NOT_FOUND)
 
 
 def readable_ids(catalog: AssetCatalog, asset_ids: list[str]) -> tuple[list[str], list[str]]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ordo.config import Settings
-from ordo.errors import InvalidInput, PermissionDenied
+from ordo.errors import InvalidInput, PermissionDenied, Reason
 from ordo.security.principal import Role, current_principal
 
 MAX_URI_CHARS = 4096
@@ -37,23 +37,23 @@ def check_local_uri(uri: str, settings: Settings) -> Path:
     """A local path (or file:// URI) the caller may have the server read; refused otherwise."""
     if current_principal().role < Role.ADMIN:
         raise PermissionDenied(
-            "server-side paths need an admin key; upload the files instead", reason="PATHS_NEED_ADMIN"
+            "server-side paths need an admin key; upload the files instead", reason=Reason.PATHS_NEED_ADMIN
         )
     roots = ingest_roots(settings)
     if not roots:
         raise PermissionDenied(
             "server-side paths are off: set ORDO_INGEST_ROOTS to the folders the server may read, or upload",
-            reason="PATH_OUTSIDE_ROOTS",
+            reason=Reason.PATH_OUTSIDE_ROOTS,
         )
     raw = uri.removeprefix("file://")
     if len(raw) > MAX_URI_CHARS or "\0" in raw:
-        raise InvalidInput("path too long or contains NUL", reason="BAD_URI")
+        raise InvalidInput("path too long or contains NUL", reason=Reason.BAD_URI)
     lexical = Path(os.path.abspath(raw))
     if not _inside(lexical, roots):
-        raise PermissionDenied(f"{lexical} is outside ORDO_INGEST_ROOTS", reason="PATH_OUTSIDE_ROOTS")
+        raise PermissionDenied(f"{lexical} is outside ORDO_INGEST_ROOTS", reason=Reason.PATH_OUTSIDE_ROOTS)
     resolved = Path(os.path.realpath(lexical))
     if not _inside(resolved, roots):
-        raise PermissionDenied(f"{lexical} leads outside ORDO_INGEST_ROOTS (symlink)", reason="PATH_OUTSIDE_ROOTS")
+        raise PermissionDenied(f"{lexical} leads outside ORDO_INGEST_ROOTS (symlink)", reason=Reason.PATH_OUTSIDE_ROOTS)
     return resolved
 
 
@@ -64,13 +64,15 @@ def guard_file(settings: Settings) -> Callable[[Path], Path]:
     def guard(path: Path) -> Path:
         resolved = Path(os.path.realpath(path))
         if not _inside(resolved, roots):
-            raise PermissionDenied(f"{path} leads outside ORDO_INGEST_ROOTS (symlink)", reason="PATH_OUTSIDE_ROOTS")
+            raise PermissionDenied(
+                f"{path} leads outside ORDO_INGEST_ROOTS (symlink)", reason=Reason.PATH_OUTSIDE_ROOTS
+            )
         try:
             mode = os.stat(resolved).st_mode
         except OSError as exc:
-            raise PermissionDenied(f"cannot read {path}: {exc.strerror}", reason="UNREADABLE") from exc
+            raise PermissionDenied(f"cannot read {path}: {exc.strerror}", reason=Reason.UNREADABLE) from exc
         if not stat.S_ISREG(mode):
-            raise PermissionDenied(f"{path} is not a regular file", reason="NOT_A_FILE")
+            raise PermissionDenied(f"{path} is not a regular file", reason=Reason.NOT_A_FILE)
         return resolved
 
     return guard
@@ -82,7 +84,7 @@ def check_bucket_uri(uri: str, settings: Settings) -> str:
     if not any(fnmatch.fnmatchcase(bucket, pattern) for pattern in allowed):
         raise PermissionDenied(
             f"bucket '{bucket[:63]}' is not in ORDO_INGEST_BUCKETS; only configured buckets can be ingested",
-            reason="BUCKET_NOT_ALLOWED",
+            reason=Reason.BUCKET_NOT_ALLOWED,
         )
     return bucket
 
@@ -102,5 +104,5 @@ def check_model(model: str, settings: Settings, registered: set[str]) -> str:
         return str(resolved)
     raise PermissionDenied(
         f"'{name[:200]}' is neither a registered model nor a folder under {models_dir}",
-        reason="MODEL_PATH_NOT_ALLOWED",
+        reason=Reason.MODEL_PATH_NOT_ALLOWED,
     )

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 
 DEFAULT_LIBRARY = "default"
 LIBRARY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -32,7 +32,7 @@ class Role(enum.IntEnum):
         try:
             return cls[value.strip().upper()]
         except KeyError:
-            raise InvalidInput(f"unknown role '{value}'; choose read, write or admin", reason="BAD_ROLE") from None
+            raise InvalidInput(f"unknown role '{value}'; choose read, write or admin", reason=Reason.BAD_ROLE) from None
 
     @property
     def label(self) -> str:
@@ -44,7 +44,7 @@ def check_library(name: str) -> str:
     if not LIBRARY_NAME.match(name):
         raise InvalidInput(
             f"'{name[:80]}' is not a library name (lower-case letters, digits, '-' and '_', at most 63)",
-            reason="BAD_LIBRARY",
+            reason=Reason.BAD_LIBRARY,
         )
     return name
 
@@ -136,6 +136,6 @@ def parse_grants(values: list[str] | tuple[str, ...]) -> dict[str, Role]:
         name, _, access = value.partition(":")
         access = access or "write"
         if access not in ("read", "write"):
-            raise InvalidInput(f"library access '{access}' must be read or write", reason="BAD_LIBRARY")
+            raise InvalidInput(f"library access '{access}' must be read or write", reason=Reason.BAD_LIBRARY)
         grants[check_library(name.strip())] = Role.parse(access)
     return grants

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
-from ordo.errors import Unauthenticated
+from ordo.errors import Reason, Unauthenticated
 from ordo.security.audit import audit
 from ordo.security.http_auth import SESSION_COOKIE, GatewaySecurity
 from ordo.security.keys import MAX_NAME_CHARS, parse_duration
@@ -58,7 +58,7 @@ def add_security_routes(router: FastAPI, security: GatewaySecurity) -> None:
             return {"auth": "off", "principal": LOCAL_ADMIN.describe(), "csrf_token": ""}
         session = security.sessions.get(request.cookies.get(SESSION_COOKIE))
         if session is None:
-            raise Unauthenticated("not signed in", reason="NO_SESSION")
+            raise Unauthenticated("not signed in", reason=Reason.NO_SESSION)
         principal = security.auth.principal(session.token)  # revoked keys end their sessions
         return {"auth": "required", "principal": principal.describe(), "csrf_token": session.csrf}
 

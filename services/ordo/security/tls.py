@@ -13,14 +13,14 @@ from typing import Any
 import grpc
 
 from ordo.config import Settings
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 
 
 def _read(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise InvalidInput(f"cannot read {what} {path}: {exc.strerror or exc}", reason="BAD_TLS_CONFIG") from exc
+        raise InvalidInput(f"cannot read {what} {path}: {exc.strerror or exc}", reason=Reason.BAD_TLS_CONFIG) from exc
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
@@ -28,7 +28,7 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     if not (settings.tls_cert or settings.tls_key or settings.tls_client_ca):
         return None
     if not (settings.tls_cert and settings.tls_key):
-        raise InvalidInput("TLS needs both ORDO_TLS_CERT and ORDO_TLS_KEY", reason="BAD_TLS_CONFIG")
+        raise InvalidInput("TLS needs both ORDO_TLS_CERT and ORDO_TLS_KEY", reason=Reason.BAD_TLS_CONFIG)
     pair = [(_read(settings.tls_key, "TLS key"), _read(settings.tls_cert, "TLS certificate"))]
     if settings.tls_client_ca:
         ca = _read(settings.tls_client_ca, "client CA")
@@ -43,7 +43,7 @@ def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
     cert = key = None
     if settings.tls_client_cert or settings.tls_client_key:
         if not (settings.tls_client_cert and settings.tls_client_key):
-            raise InvalidInput("mTLS needs ORDO_TLS_CLIENT_CERT and ORDO_TLS_CLIENT_KEY", reason="BAD_TLS_CONFIG")
+            raise InvalidInput("mTLS needs ORDO_TLS_CLIENT_CERT and ORDO_TLS_CLIENT_KEY", reason=Reason.BAD_TLS_CONFIG)
         cert = _read(settings.tls_client_cert, "client certificate")
         key = _read(settings.tls_client_key, "client key")
     return grpc.ssl_channel_credentials(_read(settings.tls_ca, "CA"), private_key=key, certificate_chain=cert)

@@ -44,7 +44,7 @@ import torch
 from PIL import Image
 
 from ordo.embedding import ordo_lite
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 from ordo.training.train_heads import FEATURES_VERSION, Heads, Recipe
 
 MODEL_FILE = "ordo_model.json"
@@ -84,14 +84,14 @@ class Pair:
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
-        raise InvalidInput(f"{path} does not exist", reason="DATASET_INDEX_MISSING")
+        raise InvalidInput(f"{path} does not exist", reason=Reason.DATASET_INDEX_MISSING)
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def read_target(dataset: Path, template: str = DEFAULT_TEMPLATE) -> list[Pair]:
     """A target folder: ``captions.jsonl`` as is, or ``labels.jsonl`` with each label put into ``template``."""
     if "{name}" not in template:
-        raise InvalidInput(f"caption template {template!r} needs a {{name}} placeholder", reason="BAD_TEMPLATE")
+        raise InvalidInput(f"caption template {template!r} needs a {{name}} placeholder", reason=Reason.BAD_TEMPLATE)
     if (dataset / "captions.jsonl").is_file():
         return [
             Pair(dataset / r["file"], tuple(r["captions"]), r["file"])
@@ -106,7 +106,7 @@ def read_background(dataset: Path, split: str | None, limit: int | None) -> list
     """A ``captions.jsonl`` folder (optionally one split, the first ``limit`` images)."""
     records = [r for r in _jsonl(dataset / "captions.jsonl") if split is None or r.get("split") == split]
     if not records:
-        raise InvalidInput(f"no background images in {dataset} (split {split!r})", reason="EMPTY_DATASET")
+        raise InvalidInput(f"no background images in {dataset} (split {split!r})", reason=Reason.EMPTY_DATASET)
     records = records[:limit] if limit else records
     return [Pair(dataset / r["file"], tuple(r["captions"]), r["file"]) for r in records]
 
@@ -115,7 +115,7 @@ def split_holdout(pairs: Sequence[Pair], fraction: float) -> tuple[list[Pair], l
     """``(train, held out)``: within each group (sorted by file), every k-th image is held out, so each label
     keeps training images and gets evaluation images. Groups of one image stay in training."""
     if not 0.0 <= fraction < 1.0:
-        raise InvalidInput("the held-out fraction must be in [0, 1)", reason="BAD_HOLDOUT")
+        raise InvalidInput("the held-out fraction must be in [0, 1)", reason=Reason.BAD_HOLDOUT)
     groups: dict[str, list[Pair]] = {}
     for pair in pairs:
         groups.setdefault(pair.group, []).append(pair)
@@ -168,9 +168,9 @@ def load_swap_map(path: Path) -> dict[str, str]:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"cannot read swap map {path}: {exc}", reason="BAD_SWAP_MAP") from exc
+        raise InvalidInput(f"cannot read swap map {path}: {exc}", reason=Reason.BAD_SWAP_MAP) from exc
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-        raise InvalidInput(f"swap map {path} must be a JSON object of name → name", reason="BAD_SWAP_MAP")
+        raise InvalidInput(f"swap map {path} must be a JSON object of name → name", reason=Reason.BAD_SWAP_MAP)
     return data
 
 
@@ -325,7 +325,7 @@ TOWER_TAIL_FILE = ordo_lite.TOWER_TAIL_FILE
 
 def check_unfreeze(unfreeze: int) -> None:
     if not 0 <= unfreeze <= MAX_UNFREEZE:
-        raise InvalidInput(f"--unfreeze-last must be between 0 and {MAX_UNFREEZE}", reason="BAD_UNFREEZE")
+        raise InvalidInput(f"--unfreeze-last must be between 0 and {MAX_UNFREEZE}", reason=Reason.BAD_UNFREEZE)
 
 
 class TowerTail(torch.nn.Module):

@@ -34,7 +34,7 @@ import redis
 from ordo.core.ingestion import IngestCore, Outcome
 from ordo.core.object_reads import read_object_bounded
 from ordo.domain import FileFailure
-from ordo.errors import InvalidInput, OrdoError, Unavailable
+from ordo.errors import InvalidInput, OrdoError, Reason, Unavailable
 from ordo.ports.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class SqliteCursor:
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://") or not uri.removeprefix("s3://").split("/", 1)[0]:
-        raise InvalidInput(f"watch needs s3://bucket/prefix, got {uri!r}", reason="BAD_URI")
+        raise InvalidInput(f"watch needs s3://bucket/prefix, got {uri!r}", reason=Reason.BAD_URI)
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     return bucket, prefix
 

@@ -18,7 +18,7 @@ import redis
 from ordo.app import AppContext
 from ordo.config import Settings
 from ordo.domain import AssetState, EmbedTask, SampleKind, SampleRef
-from ordo.errors import Conflict, InvalidInput
+from ordo.errors import Conflict, InvalidInput, Reason
 from ordo.worker.celery_app import EMBED_QUEUE
 
 
@@ -66,13 +66,13 @@ def queued_task_ids(settings: Settings) -> set[str]:
 def resume_job(ctx: AppContext, job_id: str, batch_size: int | None = None) -> ResumeResult:
     job = ctx.jobs.get(job_id)
     if job.state.is_final:
-        raise Conflict(f"job {job_id} is already {job.state.value}; nothing to resume", reason="JOB_FINISHED")
+        raise Conflict(f"job {job_id} is already {job.state.value}; nothing to resume", reason=Reason.JOB_FINISHED)
     in_queue = sorted(b for b in queued_task_ids(ctx.settings) if b.startswith(f"{job_id}-"))
     if in_queue:
         raise Conflict(
             f"{len(in_queue)} task(s) of job {job_id} are still queued or running (e.g. {in_queue[0]}); "
             "resume only lost work",
-            reason="JOB_STILL_QUEUED",
+            reason=Reason.JOB_STILL_QUEUED,
         )
     refs = []
     for asset_id in dict.fromkeys(job.asset_ids):
