@@ -41,6 +41,7 @@ lint: $(VENV)/.installed ## ruff + buf lint
 	$(BIN)/ruff check services tests bench
 	$(BIN)/ruff format --check services tests bench
 	$(BIN)/buf lint protos
+	$(BIN)/pyright
 
 test: $(VENV)/.installed $(WEB_STATIC) browser ## the whole test suite (sets up its own browser, Redis and SeaweedFS)
 	$(BIN)/pytest -q tests
