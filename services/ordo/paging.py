@@ -83,7 +83,9 @@ def decode_offset(token: str, *request: object) -> int:
 
 
 def next_offset_token(offset: int, served: int, total: int | None, *request: object, more: bool = False) -> str:
-    """The token after ``served`` items from ``offset``: empty when ``total`` (or ``more`` False) says it was the last."""
+    """The token after ``served`` items from ``offset``.
+
+    Empty when that was the last page: ``total`` says so when known, else ``more`` (False: nothing follows)."""
     end = offset + served
     has_more = more if total is None else end < total
     return encode_token(end, *request) if has_more and served else ""
