@@ -25,7 +25,7 @@ import redis
 
 from ordo.metrics import WORKER_KEY
 from ordo.processes import free_port, stop_process
-from ordo.seaweedfs import S3Server
+from ordo_devstack.seaweedfs import S3Server
 
 
 def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
