@@ -156,7 +156,9 @@ def healthcheck(target: str, service: str, timeout: float) -> None:
 
         with make_channel(target, settings_or_fail(), []) as channel:  # TLS when ORDO_TLS_CA is set
             try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
+                # grpc_health's generated stub has no type information: pyright cannot see the
+                # methods its __init__ sets.
+                reply = health_pb2_grpc.HealthStub(channel).Check(  # pyright: ignore[reportAttributeAccessIssue]
                     health_pb2.HealthCheckRequest(service=service), timeout=timeout
                 )
             except grpc.RpcError as exc:
