@@ -1,6 +1,6 @@
 """Benchmark: the distributed mode on this machine (``python -m bench.run --only distributed``).
 
-Real processes, as ``make up-distributed`` runs them (``ordo.worker.cluster``): a private Redis (broker,
+Real processes, as ``make up-distributed`` runs them (``ordo_devstack.cluster``): a private Redis (broker,
 jobs), SeaweedFS (S3), the index host (qdrant-client local mode shared by every process: no Qdrant server
 can be installed here), ``ordo worker`` processes; the producer is Ordo's ``IngestCore`` in this process.
 
@@ -33,16 +33,16 @@ from ordo.app import AppContext, create_object_store
 from ordo.config import Settings
 from ordo.domain import SampleKind
 from ordo.ids import asset_id_for, sample_id_for
-from ordo.seaweedfs import start_seaweedfs, stop_seaweedfs
-from ordo.worker.cluster import (
+from ordo.processes import free_port
+from ordo_devstack.cluster import (
     RedisServer,
     distributed_env,
-    free_port,
     start_index_host,
     start_worker,
     stop_all,
     wait_for_workers,
 )
+from ordo_devstack.seaweedfs import start_seaweedfs, stop_seaweedfs
 
 TINY_MODEL = "random-clip:tiny"
 

@@ -1,6 +1,6 @@
 """Fault tests of the distributed mode, on real servers on 127.0.0.1 and workers as real processes.
 
-Topology per test (``ordo.worker.cluster``): a private Redis with an append-only file (broker + jobs +
+Topology per test (``ordo_devstack.cluster``): a private Redis with an append-only file (broker + jobs +
 dead letters; restartable without touching the shared :6379), a private SeaweedFS (S3; stoppable), the
 index host (qdrant-client local mode lent to every process: no Qdrant server can be installed here),
 ``ordo worker`` processes with the tiny CLIP, and the real producer code (``IngestCore``) in the test.
@@ -36,9 +36,10 @@ from ordo.app import AppContext
 from ordo.config import Settings
 from ordo.domain import Job, JobState, SampleKind
 from ordo.ids import asset_id_for, sample_id_for
-from ordo.worker.cluster import (
+from ordo.processes import free_port
+from ordo.worker.dead_letters import create_dead_letters
+from ordo_devstack.cluster import (
     RedisServer,
-    free_port,
     http_get,
     start_index_host,
     start_worker,
@@ -46,7 +47,6 @@ from ordo.worker.cluster import (
     wait_for_port,
     wait_for_workers,
 )
-from ordo.worker.dead_letters import create_dead_letters
 
 pytestmark = pytest.mark.timeout(120)
 # The index host's bearer token for this module's servers (random per session; it has no default).
@@ -354,7 +354,7 @@ def test_a_service_killed_mid_upload_loses_nothing_acknowledged(cluster: Cluster
     (its partial batch died with it) are queued again when the client uploads them again, instead of
     being called duplicates; every image ends up indexed once."""
     from ordo.client import OrdoClient
-    from ordo.worker.cluster import start_services
+    from ordo_devstack.cluster import start_services
 
     files = coco_images[30:50]
     cluster.start_workers(1)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ordo.adapters import edge_rebuild
+from ordo.adapters import edge_generations
 from ordo.adapters.edge_index import EdgeVectorIndex
 from ordo.domain import Filter, VectorPoint
 
@@ -98,14 +98,14 @@ def test_leftovers_of_a_crash_mid_rebuild_are_cleaned_and_the_old_shard_serves(t
     reopened = _index(path)
     assert reopened.count() == 100
     assert not path.with_name("vectors.build").exists() and not path.with_name("vectors.g1").exists()
-    assert edge_rebuild.live_dir(path) == path
+    assert edge_generations.live_dir(path) == path
     reopened.close()
 
 
 def test_the_build_child_lowers_itself_to_idle_priority() -> None:
     # In a process of its own: a process cannot raise itself back from SCHED_IDLE.
     code = (
-        "import os; from ordo.adapters.edge_rebuild import lowest_priority, build_threads; "
+        "import os; from ordo.adapters.edge_build import lowest_priority, build_threads; "
         "print(lowest_priority(), os.sched_getscheduler(0) == os.SCHED_IDLE, build_threads())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

@@ -16,10 +16,11 @@ import pytest
 
 from ordo.domain import Filter, VectorPoint
 from ordo.errors import Conflict, InvalidInput, Unavailable
-from ordo.index_host.client import HostedVectorIndex, parse_url, read_token
+from ordo.processes import free_port
 from ordo.v1 import index_host_pb2 as pb
 from ordo.v1 import index_host_pb2_grpc as pb_grpc
-from ordo.worker.cluster import free_port, start_index_host, stop_all
+from ordo_devstack.cluster import start_index_host, stop_all
+from ordo_devstack.index_host.client import HostedVectorIndex, parse_url, read_token
 
 TOKEN = secrets.token_urlsafe(32)
 
@@ -137,6 +138,7 @@ def test_settings_select_the_index_host(host_url: str, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, vector_backend="qdrant", qdrant_url=host_url, index_host_token=TOKEN)
     index = create_vector_index(settings)
     assert isinstance(index, HostedVectorIndex)
+    assert index.backend == "ordo-index-host"  # what GetStats reports: the dev stand-in, not a Qdrant server
     assert index.count() >= 0
 
 
@@ -147,7 +149,7 @@ def test_every_filter_field_crosses_the_wire() -> None:
     from datetime import UTC, datetime
 
     from ordo.domain import SampleKind
-    from ordo.index_host.convert import filter_from, filter_pb
+    from ordo_devstack.index_host.convert import filter_from, filter_pb
 
     when = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     values = {

@@ -17,6 +17,7 @@ What we found about ``qdrant-edge-py`` 0.9.0 (beta) and how this adapter copes:
   size). The engine's own optimise holds the GIL for its whole run (≈170 s per 100k × 512 on 2
   cores), so :meth:`EdgeVectorIndex.optimize` runs it in a child process on a dump of the shard and
   swaps the result in (``ordo.adapters.edge_rebuild``); only the child calls :meth:`optimize_here`.
+  The binding's own seams (model classes, error messages) are ``ordo.adapters.edge_engine``'s.
   Segments below the indexing threshold (10 000 KB ≈ 5 000 × 512) get no graph. Once a graph exists,
   a filter admitting less than ``full_scan_threshold`` is answered exactly from the payload indexes;
   broader filters walk the graph and, like any HNSW, may miss an occasional far-away match.
@@ -40,13 +41,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import qdrant_edge as qe
 
-from ordo.adapters.edge_rebuild import clean_leftovers, live_dir
+from ordo.adapters.edge_engine import MODELS, engine_errors, has_shard
+from ordo.adapters.edge_generations import clean_leftovers, live_dir
+from ordo.adapters.edge_rebuild import rebuild
 from ordo.adapters.qdrant_filters import (
     asset_filter,
     build_filter,
@@ -60,7 +62,7 @@ from ordo.adapters.qdrant_filters import (
     search_params,
 )
 from ordo.domain import Filter, ScoredPoint, VectorPoint
-from ordo.errors import Conflict, OrdoError, Reason, Unavailable
+from ordo.errors import Conflict, Reason, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -74,65 +76,6 @@ DEFAULT_THRESHOLD_KB = 10_000
 # left (or after this many rounds), and only those under it.
 JOURNAL_TAIL = 4
 JOURNAL_CATCH_UP_ROUNDS = 8
-
-
-class EdgeModels:
-    """``QdrantModels`` for the ``qdrant_edge`` classes (see ``ordo.adapters.qdrant_filters``)."""
-
-    def match_value(self, key: str, value: str) -> qe.FieldCondition:
-        return qe.FieldCondition(key, match=qe.MatchValue(value))
-
-    def match_any(self, key: str, values: list[str]) -> qe.FieldCondition:
-        return qe.FieldCondition(key, match=qe.MatchAny(values))
-
-    def match_prefix(self, key: str, prefix: str) -> qe.FieldCondition:
-        return qe.FieldCondition(key, match=qe.MatchPrefix(prefix))
-
-    def has_id(self, ids: list[str]) -> qe.HasIdCondition:
-        return qe.HasIdCondition(set(ids))  # the binding wants a set
-
-    def match_text_any(self, key: str, words: str) -> qe.FieldCondition:
-        return qe.FieldCondition(key, match=qe.MatchTextAny(words))
-
-    def int_at_least(self, key: str, minimum: int) -> qe.FieldCondition:
-        return qe.FieldCondition(key, range=qe.RangeFloat(gte=float(minimum)))
-
-    def datetime_range(self, key: str, gte: str | None, lt: str | None) -> qe.FieldCondition:
-        return qe.FieldCondition(key, range=qe.RangeDateTime(gte=gte, lt=lt))
-
-    def filter(self, must: list[qe.FieldCondition], must_not: list[qe.FieldCondition]) -> qe.Filter:
-        return qe.Filter(must=must or None, must_not=must_not or None)
-
-    def index_schema(self, index_type: str, *, prefix: bool = False) -> Any:
-        if index_type == "keyword":
-            return qe.KeywordIndexParams(prefix=True) if prefix else qe.PayloadSchemaType.Keyword
-        if index_type == "text":
-            return qe.TextIndexParams(tokenizer=qe.TokenizerType.Word, lowercase=True)
-        return {
-            "integer": qe.PayloadSchemaType.Integer,
-            "float": qe.PayloadSchemaType.Float,
-            "datetime": qe.PayloadSchemaType.Datetime,
-            "bool": qe.PayloadSchemaType.Bool,
-            "uuid": qe.PayloadSchemaType.Uuid,
-        }[index_type]
-
-    def search_params(self, hnsw_ef: int, acorn: bool) -> qe.SearchParams:
-        return qe.SearchParams(hnsw_ef=hnsw_ef, acorn=qe.AcornSearchParams(enable=True) if acorn else None)
-
-
-MODELS = EdgeModels()
-
-
-def _in_use_message(path: Path) -> str:
-    return (
-        f"embedded vector index at {path} is in use by another process; run all services in one "
-        "process (`ordo up`) or use a Qdrant server (ORDO_QDRANT_URL)"
-    )
-
-
-def _has_shard(path: Path) -> bool:
-    """Whether ``path`` already holds a shard (``EdgeShard.create`` refuses such a folder)."""
-    return (path / "edge_config.json").exists() or any((path / "segments").glob("*"))
 
 
 class EdgeVectorIndex:
@@ -173,13 +116,13 @@ class EdgeVectorIndex:
         self._journal: list[tuple[str, tuple[Any, ...]]] | None = None
         self._rebuilding = threading.Lock()
         self.last_rebuild: dict[str, Any] = {}  # timings of the last out-of-process rebuild
-        if _has_shard(self._dir):
+        if has_shard(self._dir):
             self._open_existing()
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def _open_existing(self) -> None:
-        with self._engine_errors("open"):
+        with engine_errors(self.path, "open"):
             shard = qe.EdgeShard.load(str(self._dir))
         clean_leftovers(self.path)  # we hold the shard's lock: nobody else is rebuilding it
         self._shard = shard
@@ -213,7 +156,7 @@ class EdgeVectorIndex:
         missing = {k: v for k, v in payload_index_schemas(MODELS).items() if k not in existing}
         if not missing:
             return
-        with self._engine_errors("create payload indexes"):
+        with engine_errors(self.path, "create payload indexes"):
             for name, schema in missing.items():
                 shard.update(qe.UpdateOperation.create_field_index(name, schema))
             shard.flush()
@@ -223,11 +166,11 @@ class EdgeVectorIndex:
             self._check_open()
             if self._shard is None:
                 self._dir = live_dir(self.path)
-            if self._shard is None and _has_shard(self._dir):
+            if self._shard is None and has_shard(self._dir):
                 self._open_existing()  # another instance created it since we were built
             if self._shard is None:
                 self._dir.mkdir(parents=True, exist_ok=True)
-                with self._engine_errors("create"):
+                with engine_errors(self.path, "create"):
                     self._shard = qe.EdgeShard.create(str(self._dir), self._config(dim))
                 self._dim = dim
                 self._ensure_payload_indexes(self._shard)
@@ -250,7 +193,7 @@ class EdgeVectorIndex:
         with self._lock:
             shard, self._shard, self._closed = self._shard, None, True
             if shard is not None:
-                with self._engine_errors("close"):
+                with engine_errors(self.path, "close"):
                     shard.flush()
                     shard.close()
 
@@ -279,8 +222,6 @@ class EdgeVectorIndex:
             if self._shard_or_none() is None or not self._dim or not self.count():
                 return False
         with self._rebuilding:
-            from ordo.adapters.edge_rebuild import rebuild
-
             self.last_rebuild = rebuild(self)
             return True
 
@@ -326,7 +267,7 @@ class EdgeVectorIndex:
         Returns the load time, the replay time, how many journal entries were replayed and the lock
         hold (``swap_hold_s``)."""
         start = time.perf_counter()
-        with self._engine_errors("open rebuilt shard"):
+        with engine_errors(self.path, "open rebuilt shard"):
             new = qe.EdgeShard.load(str(target))
         loaded = time.perf_counter()
         applied = 0
@@ -339,7 +280,7 @@ class EdgeVectorIndex:
                 for op, args in pending:
                     self._apply(new, op, *args)
                 applied += len(pending)
-            with self._engine_errors("flush rebuilt shard"):
+            with engine_errors(self.path, "flush rebuilt shard"):
                 new.flush()
             replayed = time.perf_counter()
             with self._lock:
@@ -348,7 +289,7 @@ class EdgeVectorIndex:
                 for op, args in tail:
                     self._apply(new, op, *args)
                 if tail:
-                    with self._engine_errors("flush rebuilt shard"):
+                    with engine_errors(self.path, "flush rebuilt shard"):
                         new.flush()
                 commit()
                 old, self._shard, self._dir, self._journal = self._shard, new, target, None
@@ -357,7 +298,7 @@ class EdgeVectorIndex:
             new.close()
             raise
         if old is not None:  # nobody can reach it any more: every engine call takes the lock
-            with self._engine_errors("close replaced shard"):
+            with engine_errors(self.path, "close replaced shard"):
                 old.close()
         closed = time.perf_counter()
         return {
@@ -383,7 +324,7 @@ class EdgeVectorIndex:
             shard = self._shard_or_none()
             if shard is None:
                 return False
-            with self._engine_errors("optimize"):
+            with engine_errors(self.path, "optimize"):
                 changed = shard.optimize()
                 shard.flush()
             return bool(changed)
@@ -410,7 +351,7 @@ class EdgeVectorIndex:
                 )
             for p in points:
                 check_vector_size(p.vector, self._dim)
-            with self._engine_errors("upsert"):
+            with engine_errors(self.path, "upsert"):
                 for start in range(0, len(points), UPSERT_CHUNK):
                     chunk = points[start : start + UPSERT_CHUNK]
                     batch = [qe.Point(p.id, [float(x) for x in p.vector], prepare_payload(p.payload)) for p in chunk]
@@ -438,7 +379,7 @@ class EdgeVectorIndex:
                 with_vector=False,
                 params=search_params(MODELS, self.hnsw_ef, limit, offset, filtered=condition is not None),
             )
-            with self._engine_errors("search"):
+            with engine_errors(self.path, "search"):
                 hits = shard.query(request)
         return [ScoredPoint(id=str(h.id), score=float(h.score), payload=dict(h.payload or {})) for h in hits]
 
@@ -450,7 +391,7 @@ class EdgeVectorIndex:
             shard = self._shard_or_none()
             if shard is None:
                 return []
-            with self._engine_errors("retrieve"):
+            with engine_errors(self.path, "retrieve"):
                 records = shard.retrieve(list(ids), True, with_vectors)
         return records_to_points(ids, records, with_vectors)
 
@@ -459,7 +400,7 @@ class EdgeVectorIndex:
             shard = self._shard_or_none()
             if shard is None:
                 return
-            with self._engine_errors("delete"):
+            with engine_errors(self.path, "delete"):
                 selector = asset_filter(asset_id, MODELS)
                 shard.update(qe.UpdateOperation.delete_points_by_filter(selector))
                 self._record("delete", selector)
@@ -470,7 +411,7 @@ class EdgeVectorIndex:
             shard = self._shard_or_none()
             if shard is None:
                 return 0
-            with self._engine_errors("count"):
+            with engine_errors(self.path, "count"):
                 return int(shard.count(qe.CountRequest(exact=True, filter=build_filter(filter, MODELS))))
 
     def scroll(
@@ -487,7 +428,7 @@ class EdgeVectorIndex:
                 request = qe.ScrollRequest(
                     offset=offset, limit=batch_size, filter=condition, with_payload=True, with_vector=with_vectors
                 )
-                with self._engine_errors("scroll"):
+                with engine_errors(self.path, "scroll"):
                     records, offset = shard.scroll(request)
             for r in records:
                 yield record_to_point(r, with_vectors)
@@ -509,7 +450,7 @@ class EdgeVectorIndex:
             shard = self._shard_or_none()
             if shard is None:
                 return
-            with self._engine_errors("set payload"):
+            with engine_errors(self.path, "set payload"):
                 for start in range(0, len(ids), UPSERT_CHUNK * 8):
                     selector = ids_filter(ids[start : start + UPSERT_CHUNK * 8], MODELS)
                     values = prepare_payload(payload)
@@ -525,25 +466,3 @@ class EdgeVectorIndex:
     def _shard_or_none(self) -> qe.EdgeShard | None:
         self._check_open()
         return self._shard
-
-    @contextmanager
-    def _engine_errors(self, action: str) -> Iterator[None]:
-        """Map the binding's bare ``Exception``s (told apart only by message) to ordo errors."""
-        try:
-            yield
-        except OrdoError:
-            raise
-        except Exception as exc:
-            message = str(exc)
-            if "WouldBlock" in message or "Can't init WAL" in message:
-                raise Unavailable(_in_use_message(self.path), reason=Reason.VECTOR_INDEX_IN_USE) from exc
-            if "Vector dimension error" in message:
-                raise Conflict(
-                    f"vector size does not fit the index at {self.path}: {message}",
-                    reason=Reason.VECTOR_SIZE_MISMATCH,
-                ) from exc
-            if "not initialized" in message:
-                raise Unavailable(f"embedded vector index at {self.path} is closed") from exc
-            if isinstance(exc, OSError):
-                raise Unavailable(f"embedded vector index at {self.path}: {action} failed: {exc}") from exc
-            raise

@@ -56,10 +56,11 @@ PREFIX_MATCH_FIELDS: frozenset[str] = frozenset({"source_uri"})
 
 C = TypeVar("C")  # one condition of a model family
 F = TypeVar("F")  # a filter of a model family
+F_co = TypeVar("F_co", covariant=True)  # the same, in the protocol (only ever returned by it)
 T = TypeVar("T")
 
 
-class QdrantModels(Protocol[C, F]):
+class QdrantModels(Protocol[C, F_co]):
     """Constructors for one family of Qdrant model classes (Edge or qdrant-client).
 
     Deliberately dumb: each method builds one object from already-decided arguments, so the logic that
@@ -94,7 +95,7 @@ class QdrantModels(Protocol[C, F]):
         """``gte <= key < lt`` on a datetime field; bounds are RFC 3339 strings, None = open."""
         ...
 
-    def filter(self, must: list[C], must_not: list[C]) -> F:
+    def filter(self, must: list[C], must_not: list[C]) -> F_co:
         """All of ``must`` and none of ``must_not`` (either list may be empty)."""
         ...
 

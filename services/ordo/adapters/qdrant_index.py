@@ -53,30 +53,34 @@ DEFAULT_TIMEOUT_S = 10
 
 
 class ClientModels:
-    """``QdrantModels`` for ``qdrant_client.models`` (see ``ordo.adapters.qdrant_filters``)."""
+    """``QdrantModels`` for ``qdrant_client.models`` (see ``ordo.adapters.qdrant_filters``).
 
-    def match_value(self, key: str, value: str) -> qm.FieldCondition:
+    Conditions are typed as the client's ``Condition`` union (what its ``Filter`` takes), so one list
+    can hold field and id conditions alike."""
+
+    def match_value(self, key: str, value: str) -> qm.Condition:
         return qm.FieldCondition(key=key, match=qm.MatchValue(value=value))
 
-    def match_any(self, key: str, values: list[str]) -> qm.FieldCondition:
+    def match_any(self, key: str, values: list[str]) -> qm.Condition:
         return qm.FieldCondition(key=key, match=qm.MatchAny(any=values))
 
-    def match_prefix(self, key: str, prefix: str) -> qm.FieldCondition:
+    def match_prefix(self, key: str, prefix: str) -> qm.Condition:
         return qm.FieldCondition(key=key, match=qm.MatchPrefix(prefix=prefix))
 
-    def has_id(self, ids: list[str]) -> qm.HasIdCondition:
+    def has_id(self, ids: list[str]) -> qm.Condition:
         return qm.HasIdCondition(has_id=list(ids))
 
-    def match_text_any(self, key: str, words: str) -> qm.FieldCondition:
+    def match_text_any(self, key: str, words: str) -> qm.Condition:
         return qm.FieldCondition(key=key, match=qm.MatchTextAny(text_any=words))
 
-    def int_at_least(self, key: str, minimum: int) -> qm.FieldCondition:
+    def int_at_least(self, key: str, minimum: int) -> qm.Condition:
         return qm.FieldCondition(key=key, range=qm.Range(gte=minimum))
 
-    def datetime_range(self, key: str, gte: str | None, lt: str | None) -> qm.FieldCondition:
-        return qm.FieldCondition(key=key, range=qm.DatetimeRange(gte=gte, lt=lt))
+    def datetime_range(self, key: str, gte: str | None, lt: str | None) -> qm.Condition:
+        # Validated from the RFC 3339 strings, as pydantic always did (the model's fields are typed datetime).
+        return qm.FieldCondition(key=key, range=qm.DatetimeRange.model_validate({"gte": gte, "lt": lt}))
 
-    def filter(self, must: list[qm.FieldCondition], must_not: list[qm.FieldCondition]) -> qm.Filter:
+    def filter(self, must: list[qm.Condition], must_not: list[qm.Condition]) -> qm.Filter:
         return qm.Filter(must=list(must) or None, must_not=list(must_not) or None)
 
     def index_schema(self, index_type: str, *, prefix: bool = False) -> Any:

@@ -3,18 +3,19 @@
 Why it is built this way:
 
 * **Fail fast, say why**: the HTTP pool has short timeouts and few retries, so a server that is down
-  costs seconds, not minutes, and every failure becomes an ``ordo.errors`` error naming the endpoint:
-  ``NotFound`` for a missing key, ``Unavailable`` for an unreachable server (``S3_UNREACHABLE``),
-  rejected credentials (``S3_AUTH``) or a missing bucket (``S3_NO_BUCKET``).
+  costs seconds, not minutes, and every failure becomes an ``ordo.errors`` error naming the endpoint
+  (``ordo.adapters.s3_errors``): ``NotFound`` for a missing key, ``Unavailable`` for an unreachable
+  server (``S3_UNREACHABLE``), rejected credentials (``S3_AUTH``) or a missing bucket (``S3_NO_BUCKET``).
 * **Lazy bucket**: constructing a store does no I/O, so a service starts (and reports itself unhealthy)
   even while its S3 server is down; the bucket is created on first use when ``create_bucket``.
 * **Byte order on every server**: the port promises keys in byte order, but servers built on a file
   tree (SeaweedFS) list folder by folder, ranking a folder ``a`` before its siblings ``a!``, ``a-b``,
   ``a.jpg`` — which byte order puts first, since ``-`` and ``.`` sort before ``/``. ``list`` therefore
-  reorders the server's stream (see ``_emit_level``): cheaply, holding at most one small folder at a time
-  and asking the server one extra question only for folders bigger than ``list_buffer`` keys. Servers that
-  already list in byte order (AWS, MinIO) pass through unchanged. The ``start_after`` sent to the server
-  is shortened so that neither order can skip a key; exactness is enforced client side.
+  reorders the server's stream (see ``_emit_level`` and ``ordo.adapters.s3_order``): cheaply, holding at
+  most one small folder at a time and asking the server one extra question only for folders bigger than
+  ``list_buffer`` keys. Servers that already list in byte order (AWS, MinIO) pass through unchanged. The
+  ``start_after`` sent to the server is shortened so that neither order can skip a key; exactness is
+  enforced client side.
 * **No empty folders**: SeaweedFS keeps a folder after its last object is deleted and reports it as a
   common prefix; ``delete`` removes folders it empties so ``list_children`` matches every other backend.
 * **Lenient reads, portable writes**: ``put`` accepts only keys every adapter can store
@@ -29,9 +30,9 @@ import io
 import itertools
 import logging
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any, Literal
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
@@ -40,82 +41,15 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.helpers import check_bucket_name
 
 from ordo.adapters.local_store import folder_prefix, validate_key
-from ordo.errors import InvalidInput, NotFound, OrdoError, Reason, Unavailable
+from ordo.adapters.s3_errors import s3_errors
+from ordo.adapters.s3_order import Peekable, Pending, server_start_after, sorts_before_folder
+from ordo.errors import InvalidInput, NotFound, Reason, Unavailable
 from ordo.ports.object_store import ObjectInfo
 
 log = logging.getLogger(__name__)
 
-_AUTH_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AllAccessDisabled",
-        "AuthorizationHeaderMalformed",
-        "ExpiredToken",
-        "InvalidAccessKeyId",
-        "InvalidSecurity",
-        "InvalidToken",
-        "SignatureDoesNotMatch",
-    }
-)
-_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "ResourceNotFound"})
-_BAD_INPUT_CODES = frozenset({"InvalidArgument", "InvalidObjectName", "KeyTooLongError", "InvalidURI"})
-_SERVER_BUSY_CODES = frozenset({"InternalError", "RequestTimeout", "ServiceUnavailable", "SlowDown"})
 #: Objects up to this size go up in one PUT (fewer round trips); larger ones in parts of this size.
 _PART_SIZE = 64 * 1024 * 1024
-
-_Kind = Literal["file", "block", "refetch"]
-#: A pending element of one folder level: (rank, tie-break, kind, payload). ``rank`` is the name for a
-#: file and ``name + "/"`` for a folder, which is the byte-order rank of everything it contains.
-_Pending = tuple[str, int, _Kind, object]
-
-
-def _sorts_before_folder(name: str, folder: str) -> bool:
-    """Whether sibling ``name`` ranks after folder ``folder`` by name but before ``folder + "/"`` in byte
-    order: it extends ``folder`` with a character below '/' (space ! " # $ % & ' ( ) * + , - .).
-    These siblings are the only place where folder-by-folder order and byte order disagree."""
-    return len(name) > len(folder) and name.startswith(folder) and name[len(folder)] < "/"
-
-
-def _server_start_after(bound: str) -> str | None:
-    """A ``start_after`` for the server that cannot skip any key greater than ``bound``.
-
-    A byte-ordered server would accept ``bound`` itself, but SeaweedFS skips keys ranked before it
-    folder by folder, and the whole folder ``bound/`` too. A prefix ``s = bound[:j]`` is safe on both
-    when it holds no character below '/' and ``bound[j] > '/'``; the longest such prefix skips most.
-    """
-    below = next((i for i, ch in enumerate(bound) if ch < "/"), len(bound))
-    for j in range(min(below, len(bound) - 1), 0, -1):
-        if bound[j] > "/":
-            return bound[:j]
-    return None
-
-
-class _Peekable:
-    """An iterator of ``ObjectInfo`` with one-item lookahead and push-back."""
-
-    def __init__(self, items: Iterable[ObjectInfo]) -> None:
-        self._it = iter(items)
-        self._stack: list[ObjectInfo] = []
-
-    def peek(self) -> ObjectInfo | None:
-        if not self._stack:
-            try:
-                self._stack.append(next(self._it))
-            except StopIteration:
-                return None
-        return self._stack[-1]
-
-    def take(self) -> ObjectInfo:
-        item = self.peek()
-        assert item is not None
-        return self._stack.pop()
-
-    def push_back(self, items: list[ObjectInfo]) -> None:
-        self._stack.extend(reversed(items))
-
-    def skip_prefix(self, prefix: str) -> None:
-        while (item := self.peek()) is not None and item.key.startswith(prefix):
-            self.take()
 
 
 class S3Store:
@@ -203,50 +137,13 @@ class S3Store:
         return f"S3Store({scheme}://{self.endpoint}/{self.bucket})"
 
     # --- errors ----------------------------------------------------------------------------------
-    @contextmanager
-    def _errors(self, action: str, key: str | None = None) -> Iterator[None]:
-        """Turn whatever minio/urllib3 raise into ``ordo.errors`` with a message a person can act on."""
-        try:
-            yield
-        except S3Error as e:
-            raise self._from_s3_error(e, action, key) from e
-        except ServerError as e:
-            raise Unavailable(
-                f"S3 server {self.endpoint} failed to {action} (HTTP {e.status_code})", reason=Reason.S3_SERVER_ERROR
-            ) from e
-        except InvalidResponseError as e:
-            raise Unavailable(
-                f"{self.endpoint} gave a non-S3 answer while trying to {action}: {e}", reason=Reason.S3_BAD_RESPONSE
-            ) from e
-        except ValueError as e:  # minio's own argument checks (e.g. a blank key)
-            raise InvalidInput(f"cannot {action}: {e or 'invalid argument'}", reason=Reason.BAD_OBJECT_KEY) from e
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            cause = e.reason if isinstance(e, urllib3.exceptions.MaxRetryError) and e.reason else e
-            raise Unavailable(
-                f"S3 endpoint {self.endpoint} is unreachable (while trying to {action}): {cause}",
-                reason=Reason.S3_UNREACHABLE,
-            ) from e
+    def _errors(self, action: str, key: str | None = None) -> AbstractContextManager[None]:
+        """Whatever minio/urllib3 raise, as ``ordo.errors`` (see ``ordo.adapters.s3_errors``)."""
+        return s3_errors(self.endpoint, self.bucket, action, key, on_missing_bucket=self._forget_bucket)
 
-    def _from_s3_error(self, e: S3Error, action: str, key: str | None) -> OrdoError:
-        code = e.code or ""
-        if code in _NOT_FOUND_CODES and key is not None:
-            return NotFound(f"object {key!r} not found in bucket {self.bucket!r}", reason=Reason.OBJECT_NOT_FOUND)
-        if code == "NoSuchBucket" or (code in _NOT_FOUND_CODES and key is None):
-            self._bucket_ready = False
-            return Unavailable(
-                f"S3 bucket {self.bucket!r} does not exist on {self.endpoint}", reason=Reason.S3_NO_BUCKET
-            )
-        if code in _AUTH_CODES:
-            return Unavailable(
-                f"S3 credentials rejected by {self.endpoint} ({code}) while trying to {action}: "
-                "check the access key and secret key",
-                reason=Reason.S3_AUTH,
-            )
-        if code in _BAD_INPUT_CODES:
-            return InvalidInput(f"S3 refused to {action}: {code}: {e.message}", reason=Reason.S3_INVALID_REQUEST)
-        if code in _SERVER_BUSY_CODES:
-            return Unavailable(f"S3 server {self.endpoint} could not {action}: {code}", reason=Reason.S3_SERVER_ERROR)
-        return OrdoError(f"S3 server {self.endpoint} refused to {action}: {code}: {e.message}", reason=Reason.S3_ERROR)
+    def _forget_bucket(self) -> None:
+        """The bucket is gone (deleted behind our back): create it again on next use, when we may."""
+        self._bucket_ready = False
 
     @staticmethod
     def _readable_key(key: str) -> str:
@@ -387,7 +284,7 @@ class S3Store:
                 last = info.key
 
     def _sorted_listing(self, prefix: str, start_after: str) -> Iterator[ObjectInfo]:
-        server_start = _server_start_after(start_after) if start_after else None
+        server_start = server_start_after(start_after) if start_after else None
         raw = (
             ObjectInfo(key=o.object_name, size=o.size or 0)
             for o in self._client.list_objects(
@@ -396,9 +293,9 @@ class S3Store:
             if o.object_name and not o.object_name.endswith("/")
         )
         base = prefix[: prefix.rfind("/") + 1]
-        yield from self._emit_level(_Peekable(raw), base, start_after)
+        yield from self._emit_level(Peekable(raw), base, start_after)
 
-    def _emit_level(self, it: _Peekable, base: str, start_after: str) -> Iterator[ObjectInfo]:
+    def _emit_level(self, it: Peekable, base: str, start_after: str) -> Iterator[ObjectInfo]:
         """Consume every key under folder ``base`` from ``it`` and yield them in byte order.
 
         The server lists either in byte order or folder by folder; the two differ only in where a
@@ -410,18 +307,18 @@ class S3Store:
         and listed again on its own at its place in byte order (rare: it takes a big folder ``c``
         *and* siblings named like ``c-old`` or ``c.txt`` after it).
         """
-        heap: list[_Pending] = []
+        heap: list[Pending] = []
         seq = itertools.count()
         latest: str | None = None  # name of the latest sibling read at this level
 
-        def releasable(entry: _Pending) -> bool:
+        def releasable(entry: Pending) -> bool:
             rank, _, kind, _ = entry
             if kind == "file":
                 return True  # no sibling still to come can rank before a file already read
             name = rank[:-1]
-            return latest is not None and latest != name and not _sorts_before_folder(latest, name)
+            return latest is not None and latest != name and not sorts_before_folder(latest, name)
 
-        def emit(entry: _Pending) -> Iterator[ObjectInfo]:
+        def emit(entry: Pending) -> Iterator[ObjectInfo]:
             _, _, kind, payload = entry
             if kind == "file":
                 assert isinstance(payload, ObjectInfo)
@@ -465,16 +362,17 @@ class S3Store:
 
     def _displaced_siblings_ahead(self, base: str, folder: str, latest: str | None, start_after: str) -> bool:
         """Whether siblings that rank before ``base/folder/`` in byte order may still come in the stream."""
-        if latest is not None and _sorts_before_folder(latest, folder):
+        if latest is not None and sorts_before_folder(latest, folder):
             return False  # they came first: the server lists in byte order
         for o in self._client.list_objects(self.bucket, prefix=base + folder, recursive=False):
-            name = o.object_name[len(base) :].rstrip("/")
-            if not _sorts_before_folder(name, folder):
+            key = o.object_name or ""  # minio types it optional; a listing always names its entries
+            name = key[len(base) :].rstrip("/")
+            if not sorts_before_folder(name, folder):
                 continue
-            if not o.object_name.endswith("/"):  # a file
-                if o.object_name > start_after:
+            if not key.endswith("/"):  # a file
+                if key > start_after:
                     return True
-            elif not (start_after > o.object_name and not start_after.startswith(o.object_name)):
+            elif not (start_after > key and not start_after.startswith(key)):
                 return True
         return False
 
@@ -496,18 +394,19 @@ class S3Store:
                 self.bucket,
                 prefix=folder or None,
                 recursive=False,
-                start_after=_server_start_after(bound) if bound else None,
+                start_after=server_start_after(bound) if bound else None,
             )
             for o in listing:
-                if not o.is_dir or o.object_name <= bound:
+                key = o.object_name or ""  # see _displaced_siblings_ahead
+                if not o.is_dir or key <= bound:
                     continue
-                name = o.object_name[len(folder) : -1]
+                name = key[len(folder) : -1]
                 if not name:
                     continue
                 heapq.heappush(pending, name + "/")
                 latest = name
                 # Same rule as _emit_level, with folders only.
-                while pending and (top := pending[0][:-1]) != latest and not _sorts_before_folder(latest, top):
+                while pending and (top := pending[0][:-1]) != latest and not sorts_before_folder(latest, top):
                     names.append(heapq.heappop(pending)[:-1])
                     if len(names) == limit:
                         return names

@@ -6,7 +6,7 @@
 * ``ordo ops resume JOB_ID`` — queue a job's lost work again (see ``ordo.worker.resume``).
 * ``ordo ops flower`` — Flower on Ordo's Celery app (the embedding queue listed even with no worker up).
 * ``ordo ops index-host`` — lend one qdrant-client local-mode index to several processes (no Qdrant
-  server can be installed here; ``ordo.index_host``: gRPC, per-run bearer token).
+  server can be installed here; ``ordo_devstack.index_host``: gRPC, per-run bearer token).
 * ``ordo ops up-distributed`` — Redis + SeaweedFS + index host + services + N workers, without Docker.
 """
 
@@ -119,8 +119,8 @@ def index_host(path: str, port: int, host: str, token_file: str) -> None:
     """Serve one vector index to several local processes over gRPC (ORDO_QDRANT_URL=ordo-index://HOST:PORT,
     ORDO_INDEX_HOST_TOKEN on every client). Every call needs the token; there is no default."""
     from ordo.errors import InvalidInput
-    from ordo.index_host.client import read_token
-    from ordo.index_host.server import start
+    from ordo_devstack.index_host.client import read_token
+    from ordo_devstack.index_host.server import start
 
     try:
         token = read_token(os.environ.get("ORDO_INDEX_HOST_TOKEN", ""), token_file)
@@ -156,7 +156,9 @@ def healthcheck(target: str, service: str, timeout: float) -> None:
 
         with make_channel(target, settings_or_fail(), []) as channel:  # TLS when ORDO_TLS_CA is set
             try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
+                # grpc_health's generated stub has no type information: pyright cannot see the
+                # methods its __init__ sets.
+                reply = health_pb2_grpc.HealthStub(channel).Check(  # pyright: ignore[reportAttributeAccessIssue]
                     health_pb2.HealthCheckRequest(service=service), timeout=timeout
                 )
             except grpc.RpcError as exc:
@@ -196,17 +198,17 @@ def flower(address: str, port: int, unauthenticated_api: bool) -> None:
 def up_distributed(data_dir: Path, workers: int, port: int, metrics_port: int) -> None:
     """The distributed topology on this machine, without Docker: a private Redis (append-only),
     SeaweedFS (S3), the index host, `ordo serve all` and N `ordo worker` processes. Ctrl-C stops all."""
-    from ordo.seaweedfs import start_seaweedfs, stop_seaweedfs
-    from ordo.worker.cluster import (
+    from ordo.processes import free_port
+    from ordo_devstack.cluster import (
         RedisServer,
         distributed_env,
-        free_port,
         start_index_host,
         start_services,
         start_worker,
         stop_all,
         wait_for_workers,
     )
+    from ordo_devstack.seaweedfs import start_seaweedfs, stop_seaweedfs
 
     settings = settings_or_fail()
     data_dir = data_dir.resolve()

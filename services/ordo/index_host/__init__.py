@@ -1,2 +1,3 @@
-"""The development index host (``ordo ops index-host``): one vector index lent to several local processes
-over gRPC (``ordo.v1.IndexHostService``), with a per-run bearer token. See ``server`` and ``client``."""
+"""Moved to ``ordo_devstack.index_host`` (development topology). Only ``client`` is re-exported, for
+``ordo.app.create_vector_index``'s ``ordo-index://`` URLs until it imports the new path; then delete this
+package."""

@@ -52,9 +52,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
             return None
         method: str = details.method
         authorize = self._authorize
+        inner = _behaviour(handler, method)
 
         if handler.response_streaming:
-            inner = handler.unary_stream or handler.stream_stream
 
             def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                 token = _current.set(authorize(method, context))
@@ -65,7 +65,6 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
             behavior: Callable[..., Any] = streaming
         else:
-            inner = handler.unary_unary or handler.stream_unary
 
             def unary(request: Any, context: grpc.ServicerContext) -> Any:
                 token = _current.set(authorize(method, context))
@@ -88,6 +87,17 @@ class AuthInterceptor(grpc.ServerInterceptor):
         )
 
 
+def _behaviour(handler: grpc.RpcMethodHandler, method: str) -> Callable[[Any, grpc.ServicerContext], Any]:
+    """The one behaviour a method handler carries (grpc's types make each of the four optional)."""
+    if handler.response_streaming:
+        inner = handler.unary_stream or handler.stream_stream
+    else:
+        inner = handler.unary_unary or handler.stream_unary
+    if inner is None:  # never from grpc's own handler factories; refuse rather than skip the check
+        raise TypeError(f"the handler of {method} has no behaviour to authorize")
+    return inner
+
+
 def _reset(token: contextvars.Token[Principal | None]) -> None:
     # A stream closed from another context cannot reset; the thread's next request sets its own anyway.
     with contextlib.suppress(ValueError):
@@ -100,7 +110,7 @@ forwarded_key: contextvars.ContextVar[str | None] = contextvars.ContextVar("ordo
 
 
 class _ClientCallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
-    def __init__(self, details: Any, metadata: list[tuple[str, str]]) -> None:
+    def __init__(self, details: Any, metadata: tuple[tuple[str, str | bytes], ...]) -> None:
         self.method = details.method
         self.timeout = details.timeout
         self.metadata = metadata
@@ -126,9 +136,8 @@ class KeyInterceptor(
         key = forwarded_key.get() or self.default_key
         if not key:
             return details
-        metadata = [(k, v) for k, v in (details.metadata or ()) if k != "authorization"]
-        metadata.append(("authorization", f"Bearer {key}"))
-        return _ClientCallDetails(details, metadata)
+        kept = tuple((k, v) for k, v in (details.metadata or ()) if k != "authorization")
+        return _ClientCallDetails(details, (*kept, ("authorization", f"Bearer {key}")))
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return continuation(self._details(details), request)

@@ -27,9 +27,9 @@ import grpc
 
 from ordo.errors import InvalidInput, Reason
 from ordo.grpc_api.status import abort, handle_errors, handle_stream_errors
-from ordo.index_host import convert
 from ordo.v1 import index_host_pb2 as pb
 from ordo.v1 import index_host_pb2_grpc as pb_grpc
+from ordo_devstack.index_host import convert
 
 log = logging.getLogger(__name__)
 

@@ -17,15 +17,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.exceptions import RedisError
 
 from ordo.metrics import WORKER_KEY
 from ordo.processes import free_port, stop_process
-from ordo.seaweedfs import S3Server
+from ordo_devstack.seaweedfs import S3Server
 
 
 def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -94,7 +95,7 @@ class RedisServer:
             try:
                 if client.ping():
                     break
-            except redis.exceptions.RedisError:
+            except RedisError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"redis-server on {self.port} did not start") from None
                 time.sleep(0.05)
@@ -141,7 +142,7 @@ def live_workers(redis_url: str) -> list[str]:
 
 
 def wait_for_workers(
-    redis_url: str, count: int, processes: list[subprocess.Popen[bytes]] = (), timeout: float = 90.0
+    redis_url: str, count: int, processes: Sequence[subprocess.Popen[bytes]] = (), timeout: float = 90.0
 ) -> list[str]:
     """Workers announce themselves (a heartbeat) once they consume; wait until ``count`` have."""
     deadline = time.monotonic() + timeout

@@ -1,0 +1,104 @@
+"""The seams of the ``qdrant_edge`` binding that ``EdgeVectorIndex`` is built on.
+
+Kept apart from the index itself because they describe the *binding*, not the index's behaviour:
+the binding's model classes plugged into the filter logic both Qdrant adapters share
+(``ordo.adapters.qdrant_filters``), how its bare ``Exception``\\ s (told apart only by their messages)
+map to Ordo errors, and how to tell a folder that already holds a shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
+
+from ordo.errors import Conflict, OrdoError, Reason, Unavailable
+
+
+class EdgeModels:
+    """``QdrantModels`` for the ``qdrant_edge`` classes (see ``ordo.adapters.qdrant_filters``).
+
+    Conditions are typed as the binding's ``ConditionType`` (the union its ``Filter`` takes), so one
+    list can hold field and id conditions alike."""
+
+    def match_value(self, key: str, value: str) -> qe.ConditionType:
+        return qe.FieldCondition(key, match=qe.MatchValue(value))
+
+    def match_any(self, key: str, values: list[str]) -> qe.ConditionType:
+        return qe.FieldCondition(key, match=qe.MatchAny(values))
+
+    def match_prefix(self, key: str, prefix: str) -> qe.ConditionType:
+        return qe.FieldCondition(key, match=qe.MatchPrefix(prefix))
+
+    def has_id(self, ids: list[str]) -> qe.ConditionType:
+        return qe.HasIdCondition(set(ids))  # the binding wants a set
+
+    def match_text_any(self, key: str, words: str) -> qe.ConditionType:
+        return qe.FieldCondition(key, match=qe.MatchTextAny(words))
+
+    def int_at_least(self, key: str, minimum: int) -> qe.ConditionType:
+        return qe.FieldCondition(key, range=qe.RangeFloat(gte=float(minimum)))
+
+    def datetime_range(self, key: str, gte: str | None, lt: str | None) -> qe.ConditionType:
+        return qe.FieldCondition(key, range=qe.RangeDateTime(gte=gte, lt=lt))
+
+    def filter(self, must: list[qe.ConditionType], must_not: list[qe.ConditionType]) -> qe.Filter:
+        return qe.Filter(must=must or None, must_not=must_not or None)
+
+    def index_schema(self, index_type: str, *, prefix: bool = False) -> Any:
+        if index_type == "keyword":
+            return qe.KeywordIndexParams(prefix=True) if prefix else qe.PayloadSchemaType.Keyword
+        if index_type == "text":
+            return qe.TextIndexParams(tokenizer=qe.TokenizerType.Word, lowercase=True)
+        return {
+            "integer": qe.PayloadSchemaType.Integer,
+            "float": qe.PayloadSchemaType.Float,
+            "datetime": qe.PayloadSchemaType.Datetime,
+            "bool": qe.PayloadSchemaType.Bool,
+            "uuid": qe.PayloadSchemaType.Uuid,
+        }[index_type]
+
+    def search_params(self, hnsw_ef: int, acorn: bool) -> qe.SearchParams:
+        return qe.SearchParams(hnsw_ef=hnsw_ef, acorn=qe.AcornSearchParams(enable=True) if acorn else None)
+
+
+MODELS = EdgeModels()
+
+
+def has_shard(path: Path) -> bool:
+    """Whether ``path`` already holds a shard (``EdgeShard.create`` refuses such a folder)."""
+    return (path / "edge_config.json").exists() or any((path / "segments").glob("*"))
+
+
+def in_use_message(path: Path) -> str:
+    return (
+        f"embedded vector index at {path} is in use by another process; run all services in one "
+        "process (`ordo up`) or use a Qdrant server (ORDO_QDRANT_URL)"
+    )
+
+
+@contextmanager
+def engine_errors(path: Path, action: str) -> Iterator[None]:
+    """Map the binding's bare ``Exception``\\ s (told apart only by message) to ordo errors; ``path``
+    is the index's, for the messages, ``action`` what was being done."""
+    try:
+        yield
+    except OrdoError:
+        raise
+    except Exception as exc:
+        message = str(exc)
+        if "WouldBlock" in message or "Can't init WAL" in message:
+            raise Unavailable(in_use_message(path), reason=Reason.VECTOR_INDEX_IN_USE) from exc
+        if "Vector dimension error" in message:
+            raise Conflict(
+                f"vector size does not fit the index at {path}: {message}",
+                reason=Reason.VECTOR_SIZE_MISMATCH,
+            ) from exc
+        if "not initialized" in message:
+            raise Unavailable(f"embedded vector index at {path} is closed") from exc
+        if isinstance(exc, OSError):
+            raise Unavailable(f"embedded vector index at {path}: {action} failed: {exc}") from exc
+        raise
