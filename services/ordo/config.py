@@ -13,10 +13,13 @@ import re
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 from ordo.errors import InvalidInput, Reason
 
@@ -33,21 +36,31 @@ def collection_for(model: str) -> str:
     return f"images-{slug}"[:120]
 
 
-class _TomlSource(PydanticBaseSettingsSource):
-    """Reads the optional file named by ORDO_CONFIG; keys are the field names (lower case)."""
+class _TomlSource(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source on the file named by ``ORDO_CONFIG`` (none: no file), keys being
+    the field names (lower case), in an optional ``[ordo]`` table.
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
-        return None, field_name, False
+    Kept from the hand-written source it replaces: the file is named by an environment variable read
+    when settings are built (not fixed in ``model_config``), a named file that is missing is an error
+    rather than silently skipped, an unreadable file is ``InvalidInput`` (``BAD_CONFIG``) with its path,
+    and the ``[ordo]`` table is optional (the library's ``toml_table_header`` requires it).
+    """
 
-    def __call__(self) -> dict[str, Any]:
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
         path = os.environ.get("ORDO_CONFIG")
-        if not path:
-            return {}
+        if path and not Path(path).is_file():
+            raise InvalidInput(f"cannot read config file {path}: no such file", reason=Reason.BAD_CONFIG)
+        super().__init__(settings_cls, toml_file=Path(path) if path else None)
+
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
         try:
-            data = tomllib.loads(Path(path).read_text())
+            data = super()._read_file(file_path)
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise InvalidInput(f"cannot read config file {path}: {exc}", reason=Reason.BAD_CONFIG) from exc
-        return data.get("ordo", data)
+            raise InvalidInput(f"cannot read config file {file_path}: {exc}", reason=Reason.BAD_CONFIG) from exc
+        table = data.get("ordo", data)
+        if not isinstance(table, dict):
+            raise InvalidInput(f"cannot read config file {file_path}: [ordo] is not a table", reason=Reason.BAD_CONFIG)
+        return table
 
 
 class Settings(BaseSettings):
@@ -294,7 +307,7 @@ class Settings(BaseSettings):
     def collection_name(self) -> str:
         """The configured model's collection (``ORDO_COLLECTION`` or derived from ``ORDO_MODEL``). With
         ``ORDO_MODEL=auto`` the served collection is only known once the model is resolved: use
-        ``AppContext.collection`` for that."""
+        ``AppContext.active_version()`` for that."""
         return self.collection or collection_for(self.model)
 
     def service_address(self, service: str) -> str:

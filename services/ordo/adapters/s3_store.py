@@ -41,7 +41,7 @@ from minio.helpers import check_bucket_name
 
 from ordo.adapters.local_store import folder_prefix, validate_key
 from ordo.errors import InvalidInput, NotFound, OrdoError, Reason, Unavailable
-from ordo.ports.object_store import ObjectInfo
+from ordo.ports.object_store import ObjectInfo, StoreCapabilities
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ class S3Store:
     """``ObjectStore`` on one bucket of an S3 server."""
 
     backend = "s3"
+    capabilities = StoreCapabilities(bounded_reads=True)  # get_bounded streams and stops past a size
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ from ordo.domain import Filter, ScoredPoint, VectorPoint
 from ordo.errors import Reason
 from ordo.grpc_api.status import error_reason
 from ordo.index_host import convert
+from ordo.ports.vector_index import IndexCapabilities
 from ordo.v1 import index_host_pb2 as pb
 from ordo.v1 import index_host_pb2_grpc as pb_grpc
 
@@ -57,6 +58,7 @@ def read_token(token: str, token_file: str) -> str:
 
 class HostedVectorIndex:
     backend = "qdrant"
+    capabilities = IndexCapabilities(shared_client=True)  # one channel serves every collection
 
     def __init__(self, url: str, collection: str, token: str, *, _channel: grpc.Channel | None = None) -> None:
         self.url = url
