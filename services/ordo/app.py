@@ -191,7 +191,9 @@ class AppContext:
                 first = next(iter(self._indexes.values()), None)
                 sharing = shared_client(first) if first is not None else None
                 # A Qdrant client (local mode especially) is shared by all collections.
-                index = sharing.for_collection(collection) if sharing else create_vector_index(self.settings, collection)
+                index = (
+                    sharing.for_collection(collection) if sharing else create_vector_index(self.settings, collection)
+                )
                 self._indexes[collection] = index
             return index
 
@@ -307,7 +309,9 @@ class AppContext:
     def load_image_processor(self) -> None:
         """Load the detection/OCR models the deployment enables, so a missing or corrupt model file is a
         start-up error (``ModelUnavailable``) rather than a log line per batch."""
-        self.pipeline_for("").processor.load()
+        processor = self.pipeline_for("").processor
+        if processor is not None:  # always set by pipeline_for
+            processor.load()
 
     def _on_model_flip(self, version: ModelVersion) -> None:
         self.set_active_version(version)

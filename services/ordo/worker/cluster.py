@@ -17,11 +17,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+import redis.exceptions
 
 from ordo.metrics import WORKER_KEY
 from ordo.processes import free_port, stop_process
@@ -141,7 +142,7 @@ def live_workers(redis_url: str) -> list[str]:
 
 
 def wait_for_workers(
-    redis_url: str, count: int, processes: list[subprocess.Popen[bytes]] = (), timeout: float = 90.0
+    redis_url: str, count: int, processes: Sequence[subprocess.Popen[bytes]] = (), timeout: float = 90.0
 ) -> list[str]:
     """Workers announce themselves (a heartbeat) once they consume; wait until ``count`` have."""
     deadline = time.monotonic() + timeout

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from celery import Task, shared_task
 from celery.exceptions import Reject
@@ -46,6 +46,7 @@ from ordo.worker.dead_letters import DeadLetter, DeadLetterStore, create_dead_le
 
 if TYPE_CHECKING:
     from ordo.core.embedding_pipeline import EmbeddingPipeline
+    from ordo.embedding.base import Embedder
     from ordo.ports.job_store import JobStore
 
 log = logging.getLogger(__name__)
@@ -92,11 +93,15 @@ def _batch_across_tasks(**_: object) -> None:
         return
     pipeline = ctx.pipeline_for("")  # loads the active model now, before the first task
     if not isinstance(pipeline.embedder, CoalescingEmbedder):
-        pipeline.embedder = CoalescingEmbedder(
-            pipeline.embedder,
-            settings.model_batch_size,
-            settings.worker_batch_wait_ms / 1000,
-            on_merged=lambda images, calls: MERGED_PASSES.inc(),
+        # The wrapper serves every other attribute from the embedder it wraps (``__getattr__``).
+        pipeline.embedder = cast(
+            "Embedder",
+            CoalescingEmbedder(
+                pipeline.embedder,
+                settings.model_batch_size,
+                settings.worker_batch_wait_ms / 1000,
+                on_merged=lambda images, calls: MERGED_PASSES.inc(),
+            ),
         )
         log.info(
             "cross-task batching: %d tasks at once, passes of up to %d images or %d ms",
