@@ -76,7 +76,7 @@ def test_context_records_the_resolved_model_and_falls_back_when_loading_fails(tm
     # Recorded: a later start serves the same model without resolving again.
     again = AppContext(settings.model_copy(update={"auto_model": "openai/clip-vit-base-patch32"}))
     try:
-        assert again.active_version.model == "random-clip:tiny"
+        assert again.active_version().model == "random-clip:tiny"
     finally:
         again.close()
 
