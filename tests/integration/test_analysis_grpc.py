@@ -69,7 +69,7 @@ def asset_id(i: int) -> str:
 
 def synthetic_points(ctx: AppContext) -> list[VectorPoint]:
     """K tight clusters in the model's space, payloads as ingestion writes them (model id, kind, asset)."""
-    dim, model_id = ctx.embedder.dim, ctx.embedder.model_id
+    dim, model_id = ctx.load_embedder().dim, ctx.load_embedder().model_id
     rng = np.random.default_rng(5)
     centres = rng.normal(size=(K, dim))
     points = []
@@ -110,8 +110,8 @@ def test_clustering_over_grpc_end_to_end(served: Served) -> None:
     assert not analysis.ListRuns(apb.ListRunsRequest()).runs
 
     points = synthetic_points(served.ctx)
-    served.ctx.index.ensure_collection(served.ctx.embedder.dim)
-    served.ctx.index.upsert(points)
+    served.ctx.active_index().ensure_collection(served.ctx.load_embedder().dim)
+    served.ctx.active_index().upsert(points)
     labels = {asset_id(i): f"class{i // PER_CLUSTER}" for i in range(K * PER_CLUSTER)}
     created = analysis.CreateClusteringRun(
         apb.CreateClusteringRunRequest(
@@ -126,7 +126,7 @@ def test_clustering_over_grpc_end_to_end(served: Served) -> None:
     run = analysis.GetRun(apb.GetRunRequest(run_id=created.run.run_id)).run
     assert run.state == apb.RUN_STATE_SUCCEEDED and run.kind == apb.RUN_KIND_CLUSTERING
     assert (run.sample_count, run.cluster_count, run.noise_count) == (K * PER_CLUSTER, K, 0)
-    assert run.model_id == served.ctx.embedder.model_id and run.eps_used == pytest.approx(0.05)
+    assert run.model_id == served.ctx.load_embedder().model_id and run.eps_used == pytest.approx(0.05)
     assert run.clustering.algorithm == apb.CLUSTERING_ALGORITHM_DBSCAN and run.clustering.min_samples == 4
     assert run.metrics.HasField("purity") and run.metrics.purity == pytest.approx(1.0)
     assert run.metrics.nmi == pytest.approx(1.0) and run.metrics.labelled_count == K * PER_CLUSTER
@@ -178,7 +178,7 @@ def test_clustering_over_grpc_end_to_end(served: Served) -> None:
 
     # near-duplicates: plant one copy of sample 0 under another asset
     twin = VectorPoint(point_id(999), points[0].vector, {**points[0].payload, "asset_id": asset_id(999)})
-    served.ctx.index.upsert([twin])
+    served.ctx.active_index().upsert([twin])
     groups = analysis.FindDuplicates(apb.FindDuplicatesRequest(min_similarity=0.999)).groups
     assert [sorted(g.asset_ids) for g in groups] == [sorted([asset_id(0), asset_id(999)])]
 
@@ -239,13 +239,13 @@ def test_bad_requests_get_clear_codes_and_persist_nothing(served: Served) -> Non
 
 def test_nan_vectors_fail_the_run_not_the_server(served: Served) -> None:
     analysis = served.client.analysis
-    dim = served.ctx.embedder.dim
+    dim = served.ctx.load_embedder().dim
     broken = VectorPoint(
         point_id(4242),
         [float("nan")] * dim,
-        {"asset_id": asset_id(4242), "kind": "object", "model_id": served.ctx.embedder.model_id},
+        {"asset_id": asset_id(4242), "kind": "object", "model_id": served.ctx.load_embedder().model_id},
     )
-    served.ctx.index.upsert([broken])
+    served.ctx.active_index().upsert([broken])
     try:
         created = analysis.CreateClusteringRun(
             apb.CreateClusteringRunRequest(
@@ -264,14 +264,14 @@ def test_nan_vectors_fail_the_run_not_the_server(served: Served) -> None:
             "RUN_NOT_READY",
         )
     finally:
-        served.ctx.index.delete_by_asset(asset_id(4242))
+        served.ctx.active_index().delete_by_asset(asset_id(4242))
 
 
 def test_runs_survive_a_restart(tmp_path: Path, tiny_clip_dir: Path) -> None:
     first = serve(tmp_path, tiny_clip_dir)
     try:
-        first.ctx.index.ensure_collection(first.ctx.embedder.dim)
-        first.ctx.index.upsert(synthetic_points(first.ctx))
+        first.ctx.active_index().ensure_collection(first.ctx.load_embedder().dim)
+        first.ctx.active_index().upsert(synthetic_points(first.ctx))
         created = first.client.analysis.CreateClusteringRun(
             apb.CreateClusteringRunRequest(params=apb.ClusteringParams(algorithm=apb.CLUSTERING_ALGORITHM_HDBSCAN))
         )
@@ -314,7 +314,7 @@ def test_real_photos_cluster_and_new_ones_join_incrementally(
             later = s.client.upload(coco_images[12:15])
             assert wait_job(s.client, later.job.job_id).succeeded == 3
             for result in later.results:
-                (point,) = [p for p in s.ctx.index.scroll() if p.payload["asset_id"] == result.asset_id]
+                (point,) = [p for p in s.ctx.active_index().scroll() if p.payload["asset_id"] == result.asset_id]
                 assert point.payload["cluster_run_id"] == created.run.run_id
                 assert point.payload["cluster_id"] in ids | {""}  # nearest cluster, or noise when far from all
     finally:
@@ -340,9 +340,9 @@ def test_cli_commands(served: Served, tmp_path: Path, monkeypatch: pytest.Monkey
     def cli_json(*args: str) -> Any:
         return json.loads(cli(*args, "--json"))
 
-    if served.ctx.index.count() == 0:  # this test may run alone
-        served.ctx.index.ensure_collection(served.ctx.embedder.dim)
-        served.ctx.index.upsert(synthetic_points(served.ctx))
+    if served.ctx.active_index().count() == 0:  # this test may run alone
+        served.ctx.active_index().ensure_collection(served.ctx.load_embedder().dim)
+        served.ctx.active_index().upsert(synthetic_points(served.ctx))
     made = cli_json("analyze", "cluster", "--algorithm", "dbscan", "--eps", "0.05", "--min-samples", "4")
     run_id = made["run"]["runId"]
     assert made["run"]["state"] == "RUN_STATE_SUCCEEDED" and len(made["clusters"]) == K
@@ -355,7 +355,7 @@ def test_cli_commands(served: Served, tmp_path: Path, monkeypatch: pytest.Monkey
     points_file = tmp_path / "map.csv"
     cli("analyze", "project", "--method", "pca", "--run", run_id, "--out", str(points_file))
     rows = points_file.read_text().splitlines()
-    assert rows[0] == "sample_id,asset_id,x,y,cluster_id" and len(rows) - 1 == served.ctx.index.count()
+    assert rows[0] == "sample_id,asset_id,x,y,cluster_id" and len(rows) - 1 == served.ctx.active_index().count()
     hits = cli_json("search", "a photo", "--cluster", cluster_id, "-k", "100")["hits"]
     assert len(hits) == int(made["clusters"][0]["size"])  # int64 is a string in JSON
     failed = runner.invoke(main, ["analyze", "cluster", "--eps", "-1"])
@@ -365,9 +365,9 @@ def test_cli_commands(served: Served, tmp_path: Path, monkeypatch: pytest.Monkey
 def test_two_level_runs_members_and_compare_over_grpc(served: Served) -> None:
     """Leiden (the default) over gRPC: groups and leaves, members in pages, CompareRuns; hostile inputs refused."""
     analysis = served.client.analysis
-    if served.ctx.index.count() == 0:  # this test may run alone
-        served.ctx.index.ensure_collection(served.ctx.embedder.dim)
-        served.ctx.index.upsert(synthetic_points(served.ctx))
+    if served.ctx.active_index().count() == 0:  # this test may run alone
+        served.ctx.active_index().ensure_collection(served.ctx.load_embedder().dim)
+        served.ctx.active_index().upsert(synthetic_points(served.ctx))
     labels = {asset_id(i): f"class{i // PER_CLUSTER}" for i in range(K * PER_CLUSTER)}
     created = analysis.CreateClusteringRun(apb.CreateClusteringRunRequest(labels=labels))
     assert wait_job(served.client, created.job.job_id).state == common_pb2.JOB_STATE_SUCCEEDED

@@ -176,8 +176,8 @@ def _wait_final(c: Cluster, ctx: AppContext, job_id: str, timeout: float = 60) -
 
 def _assert_indexed_once(ctx: AppContext, files: list[Path]) -> None:
     ids = [sample_id_for(asset_id_for(p.read_bytes()), SampleKind.IMAGE) for p in files]
-    assert ctx.index.count() == len(files)
-    assert {p.id for p in ctx.index.retrieve(ids)} == set(ids)
+    assert ctx.active_index().count() == len(files)
+    assert {p.id for p in ctx.active_index().retrieve(ids)} == set(ids)
 
 
 def _unacked(c: Cluster) -> int:

@@ -3,6 +3,7 @@ Real adapters underneath: a local directory store, SQLite jobs and Celery's file
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,23 @@ def test_settings_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert settings.collection_name == "images-some-model"
     assert settings.mode == "embedded"
     assert Settings(broker_url="redis://x:6379/0").mode == "distributed"
+
+
+def test_settings_file_without_table_and_bad_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    flat = tmp_path / "flat.toml"
+    flat.write_text("port = 6001\n")  # keys at the top level work too
+    monkeypatch.setenv("ORDO_CONFIG", str(flat))
+    assert Settings().port == 6001
+    assert Settings(port=6002).port == 6002  # arguments win over the file
+    monkeypatch.delenv("ORDO_CONFIG")
+    assert Settings().port == Settings.model_fields["port"].default  # no file named: defaults
+    broken = tmp_path / "broken.toml"
+    broken.write_text("port = = 1\n")
+    for path in (broken, tmp_path / "missing.toml"):  # a named file that cannot be read is an error
+        monkeypatch.setenv("ORDO_CONFIG", str(path))
+        with pytest.raises(InvalidInput, match=re.escape(f"cannot read config file {path}")) as err:
+            Settings()
+        assert err.value.reason == "BAD_CONFIG"
 
 
 def test_page_tokens_are_bound_to_their_query() -> None:

@@ -189,7 +189,7 @@ def test_output_directory_loads_through_the_factory(small_sets: tuple, tmp_path:
         version, job = ctx.activate_model(str(out))
         assert (version.model_id, version.collection) == (model_id, collection_for(str(out)))
         assert job.state is JobState.SUCCEEDED  # nothing stored yet: the flip is immediate
-        assert ctx.active_version.model == str(out) and ctx.embedder.model_id == model_id
+        assert ctx.active_version().model == str(out) and ctx.load_embedder().model_id == model_id
     finally:
         ctx.close()
 

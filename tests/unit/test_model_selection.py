@@ -66,17 +66,17 @@ def test_context_records_the_resolved_model_and_falls_back_when_loading_fails(tm
     )
     ctx = AppContext(settings)
     try:
-        version = ctx.active_version
+        version = ctx.active_version()
         assert version.model == "random-clip:tiny"
         assert version.collection == collection_for("random-clip:tiny")
         assert "failed to load" in version.reason
-        assert ctx.embedder.model_id == version.model_id
+        assert ctx.load_embedder().model_id == version.model_id
     finally:
         ctx.close()
     # Recorded: a later start serves the same model without resolving again.
     again = AppContext(settings.model_copy(update={"auto_model": "openai/clip-vit-base-patch32"}))
     try:
-        assert again.active_version.model == "random-clip:tiny"
+        assert again.active_version().model == "random-clip:tiny"
     finally:
         again.close()
 

@@ -105,7 +105,7 @@ def test_switching_an_empty_collection_flips_at_once(ctx: AppContext) -> None:
     _, job = ctx.model_switch.start("new-model", "new-id", "images-new")
     assert job.state is JobState.SUCCEEDED and job.total == 0
     assert ctx.model_versions.active().model == "new-model"
-    assert ctx.active_version.model == "new-model"  # this process follows at once
+    assert ctx.active_version().model == "new-model"  # this process follows at once
     assert {v.model: v.state for v in ctx.model_versions.list()} == {
         "new-model": VersionState.ACTIVE,
         "old-model": VersionState.READY,

@@ -191,10 +191,10 @@ def test_a_task_whose_asset_was_deleted_meanwhile_fails_that_image_alone(
     drainer = _Stack.__new__(_Stack)  # only its drain(), on this context's queue
     drainer.queue = ctx.queue
     (task,) = drainer.drain()
-    result = ctx.pipeline.run(task)
+    result = ctx.pipeline_for("").run(task)
     assert result.succeeded == 1 and [f.reason for f in result.failures] == ["OBJECT_NOT_FOUND"]
     assert result.failures[0].source_uri == f"asset://{gone.asset_id}"  # no record left to name it
     assert ctx.catalog.find(gone.asset_id) is None  # not resurrected by the failure
-    assert ctx.index.count() == 1 and ctx.catalog.get(kept.asset_id).state is AssetState.READY
+    assert ctx.active_index().count() == 1 and ctx.catalog.get(kept.asset_id).state is AssetState.READY
     assert ctx.jobs.get(job.job_id).state is JobState.PARTIALLY_SUCCEEDED
     ctx.close()

@@ -63,6 +63,7 @@ from ordo.adapters.qdrant_filters import (
 )
 from ordo.domain import Filter, ScoredPoint, VectorPoint
 from ordo.errors import Conflict, Reason, Unavailable
+from ordo.ports.vector_index import IndexCapabilities
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class EdgeVectorIndex:
     """
 
     backend = "qdrant-edge"
+    # One process opens a shard; no background optimiser, so the caller builds the graph (optimize/maintain).
+    capabilities = IndexCapabilities(single_writer=True, optimize=True)
 
     def __init__(
         self,

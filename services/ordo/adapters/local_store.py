@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ordo.errors import Conflict, InvalidInput, NotFound, Reason, Unavailable
-from ordo.ports.object_store import ObjectInfo
+from ordo.ports.object_store import ObjectInfo, StoreCapabilities
 
 #: Temp files start with this; :func:`validate_key` rejects it as a key component.
 TMP_PREFIX = ".ordo-tmp-"
@@ -115,6 +115,7 @@ class LocalDirectoryStore:
     """``ObjectStore`` on a directory; safe for several processes sharing the same root."""
 
     backend = "local"
+    capabilities = StoreCapabilities()  # objects here are written by Ordo under the size limit
 
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         """``fsync=False`` skips flushing each object to disk: faster bulk writes for throw-away data,

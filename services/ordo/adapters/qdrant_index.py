@@ -44,6 +44,7 @@ from ordo.adapters.qdrant_filters import (
 )
 from ordo.domain import Filter, ScoredPoint, VectorPoint
 from ordo.errors import Conflict, OrdoError, Reason, Unavailable
+from ordo.ports.vector_index import IndexCapabilities
 
 if TYPE_CHECKING:
     from ordo.config import Settings
@@ -106,6 +107,8 @@ class QdrantServerIndex:
     """
 
     backend = "qdrant"
+    # The server indexes by itself; aliases follow the active model; one client serves every collection.
+    capabilities = IndexCapabilities(aliases=True, shared_client=True)
 
     def __init__(self, client: QdrantClient, collection: str, *, hnsw_ef: int = 128, location: str = "") -> None:
         self.client = client

@@ -44,7 +44,7 @@ from ordo.adapters.local_store import folder_prefix, validate_key
 from ordo.adapters.s3_errors import s3_errors
 from ordo.adapters.s3_order import Peekable, Pending, server_start_after, sorts_before_folder
 from ordo.errors import InvalidInput, NotFound, Reason, Unavailable
-from ordo.ports.object_store import ObjectInfo
+from ordo.ports.object_store import ObjectInfo, StoreCapabilities
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class S3Store:
     """``ObjectStore`` on one bucket of an S3 server."""
 
     backend = "s3"
+    capabilities = StoreCapabilities(bounded_reads=True)  # get_bounded streams and stops past a size
 
     def __init__(
         self,

@@ -31,7 +31,7 @@ from ordo.ids import sample_id_for
 from ordo.imaging import ImageLimits, decode, thumbnail_jpeg
 from ordo.ports.job_store import JobStore
 from ordo.ports.object_store import ObjectStore
-from ordo.ports.vector_index import VectorIndex
+from ordo.ports.vector_index import VectorIndex, optimizable
 
 if TYPE_CHECKING:
     from ordo.processing.stage import ImageProcessor
@@ -186,16 +186,9 @@ class EmbeddingPipeline:
         has no background optimiser: new points are searched exactly (correct, slower) until this
         runs. It rebuilds in a child process on a background thread (``maintain``), so neither serving
         nor this worker waits for it."""
-        maintain = getattr(self.index, "maintain", None)
-        if maintain is not None:
-            maintain()
-            return
-        optimize = getattr(self.index, "optimize", None)
-        if optimize is not None:
-            checkpoint("optimise")
-            start = time.perf_counter()
-            optimize()
-            log.info("vector index optimised in %.1f s", time.perf_counter() - start)
+        optimizing = optimizable(self.index)
+        if optimizing is not None:
+            optimizing.maintain()
 
     def _store_thumbnails(self, items: list[_Decoded], clock: StageClock) -> None:
         """Thumbnails of an embedded chunk (the writer thread). Not state: a retried task rewrites them."""

@@ -26,7 +26,7 @@ from ordo.errors import Conflict, OrdoError, Reason
 from ordo.ids import batch_id_for, sample_id_for
 from ordo.ports.job_store import JobStore
 from ordo.ports.task_queue import TaskQueue
-from ordo.ports.vector_index import VectorIndex
+from ordo.ports.vector_index import VectorIndex, optimizable
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,9 @@ class ModelSwitcher:
     # --- internals ---------------------------------------------------------------------------------
     def _finish(self, job_id: str, version: ModelVersion) -> None:
         index = self.index_for(version.collection)
-        optimize = getattr(index, "optimize", None)
-        if optimize is not None and index.dim:
-            optimize()  # the HNSW graph before it serves, not at its first slow searches
+        optimizing = optimizable(index)
+        if optimizing is not None and index.dim:
+            optimizing.optimize()  # the HNSW graph before it serves, not at its first slow searches
         checkpoint("switch")
         flipped = self.versions.activate(version.model)
         if self.on_flip is not None:

@@ -8,14 +8,14 @@ written by Ordo itself, under the same limit)."""
 from __future__ import annotations
 
 from ordo.errors import InvalidInput, Reason
-from ordo.ports.object_store import ObjectStore
+from ordo.ports.object_store import ObjectStore, bounded_reader
 
 
 def read_object_bounded(store: ObjectStore, key: str, max_bytes: int) -> bytes:
     """The object's bytes; ``FILE_TOO_LARGE`` (an :class:`InvalidInput`) past ``max_bytes``, checked while
     reading."""
-    bounded = getattr(store, "get_bounded", None)
-    data = bounded(key, max_bytes) if bounded is not None else store.get(key)
+    reader = bounded_reader(store)
+    data = reader.get_bounded(key, max_bytes) if reader is not None else store.get(key)
     if len(data) > max_bytes:
         raise InvalidInput(f"the object is over the limit of {max_bytes} bytes", reason=Reason.FILE_TOO_LARGE)
     return data

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
     size: int
+
+
+@dataclass(frozen=True)
+class StoreCapabilities:
+    """What a store does beyond the port's operations, declared by each adapter (a class attribute)."""
+
+    # ``get_bounded()`` (:class:`BoundedReader`): reads stop past a size as the bytes stream in, so an
+    # object larger than its listing claimed is never held whole (S3). Local objects are written by Ordo
+    # under the same limit, so a plain read is enough there.
+    bounded_reads: bool = False
 
 
 @runtime_checkable
@@ -23,6 +33,7 @@ class ObjectStore(Protocol):
     """
 
     backend: str
+    capabilities: StoreCapabilities
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
 
@@ -47,3 +58,16 @@ class ObjectStore(Protocol):
     def check(self) -> None:
         """Raise ``Unavailable`` unless the store answers (used by health checks)."""
         ...
+
+
+class BoundedReader(ObjectStore, Protocol):
+    """A store that can stop reading past a size (``StoreCapabilities.bounded_reads``)."""
+
+    def get_bounded(self, key: str, max_bytes: int) -> bytes:
+        """At most ``max_bytes + 1`` bytes of the object."""
+        ...
+
+
+def bounded_reader(store: ObjectStore) -> BoundedReader | None:
+    """``store`` as a :class:`BoundedReader` when it declares that capability, else None."""
+    return cast(BoundedReader, store) if store.capabilities.bounded_reads else None

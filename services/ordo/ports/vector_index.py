@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, cast, runtime_checkable
 
 from ordo.domain import Filter, ScoredPoint, VectorPoint
 
@@ -26,6 +27,28 @@ PAYLOAD_INDEXES: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class IndexCapabilities:
+    """What an index does beyond the port's operations, declared by each adapter (a class attribute) so
+    the wiring and the core read a flag instead of probing for methods.
+
+    Each flag names an optional protocol below that the adapter then implements; an adapter without a
+    capability lacks the method altogether (no failing stub to call by mistake).
+    """
+
+    # Exactly one process opens the collection (Qdrant Edge holds a directory lock): nobody else can be
+    # writing to it or computing over it, so work left RUNNING by a stopped process was cut short.
+    single_writer: bool = False
+    # ``optimize()``/``maintain()`` (:class:`OptimizableIndex`): the engine has no background optimiser,
+    # so the caller builds the HNSW graph when a job ends; servers index by themselves.
+    optimize: bool = False
+    # ``set_alias()`` (:class:`AliasedIndex`): a server alias can follow the active model's collection.
+    aliases: bool = False
+    # ``for_collection()`` (:class:`SharedClientIndex`): other collections share this index's connection
+    # (Qdrant local mode allows one client per folder, so per-model collections must share it).
+    shared_client: bool = False
+
+
 @runtime_checkable
 class VectorIndex(Protocol):
     """One collection of unit vectors of a fixed size, cosine distance.
@@ -35,6 +58,7 @@ class VectorIndex(Protocol):
     """
 
     backend: str
+    capabilities: IndexCapabilities
 
     def ensure_collection(self, dim: int) -> None:
         """Create the collection with payload indexes if missing; ``Conflict`` if it exists with another size."""
@@ -80,3 +104,44 @@ class VectorIndex(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class OptimizableIndex(VectorIndex, Protocol):
+    """An index whose HNSW graph is built on demand (``IndexCapabilities.optimize``)."""
+
+    def optimize(self) -> bool:
+        """Index every point now (blocking); True if anything changed."""
+        ...
+
+    def maintain(self) -> bool:
+        """Start :meth:`optimize` in the background unless one runs; returns whether it started."""
+        ...
+
+
+class AliasedIndex(VectorIndex, Protocol):
+    """An index on a server with collection aliases (``IndexCapabilities.aliases``)."""
+
+    def set_alias(self, alias: str) -> None:
+        """Point ``alias`` at this collection atomically."""
+        ...
+
+
+class SharedClientIndex(VectorIndex, Protocol):
+    """An index whose connection serves other collections too (``IndexCapabilities.shared_client``)."""
+
+    def for_collection(self, collection: str) -> VectorIndex: ...
+
+
+def optimizable(index: VectorIndex) -> OptimizableIndex | None:
+    """``index`` as an :class:`OptimizableIndex` when it declares that capability, else None."""
+    return cast(OptimizableIndex, index) if index.capabilities.optimize else None
+
+
+def aliased(index: VectorIndex) -> AliasedIndex | None:
+    """``index`` as an :class:`AliasedIndex` when it declares that capability, else None."""
+    return cast(AliasedIndex, index) if index.capabilities.aliases else None
+
+
+def shared_client(index: VectorIndex) -> SharedClientIndex | None:
+    """``index`` as a :class:`SharedClientIndex` when it declares that capability, else None."""
+    return cast(SharedClientIndex, index) if index.capabilities.shared_client else None

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Protocol
 
 import redis
+import redis.exceptions
+from redis.typing import EncodableT, FieldT
 
 from ordo.core.ingestion import IngestCore, Outcome
 from ordo.core.object_reads import read_object_bounded
@@ -60,7 +62,7 @@ class RedisCursor:
             raise Unavailable(f"watch cursor: Redis is unreachable: {exc}") from exc
 
     def mark(self, items: Iterable[tuple[str, int]]) -> None:
-        mapping = dict(items)
+        mapping: dict[FieldT, EncodableT] = dict(items)
         if mapping:
             try:
                 self._client.hset(self._key, mapping=mapping)

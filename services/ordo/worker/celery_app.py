@@ -29,7 +29,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from celery import Celery
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 from ordo.config import Settings
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 import redis
+import redis.exceptions
 
 from ordo.config import Settings
 from ordo.errors import Unavailable

@@ -10,28 +10,44 @@ Outcomes, on purpose:
   with exponential backoff and jitter — safe, since point ids are deterministic and the job counts
   each batch once — and after ``MAX_RETRIES`` its samples become failures and dead letters;
 * an undecodable message is rejected without requeue (it would poison every worker) and dead-lettered.
+
+Retries are Celery's own (``autoretry_for`` with ``retry_backoff``, ``retry_backoff_max``,
+``retry_jitter``, ``max_retries``: 1, 2, 4 … seconds capped at a minute, "full jitter" so workers that
+failed together do not retry together). What Celery cannot do is kept here: on the last attempt the task
+does not re-raise (Celery would then fail the task and the job would wait forever for its samples) but
+accounts for every sample as failed and dead-letters it, so the job still completes.
+
+The task takes what it needs from its process through :class:`WorkerParts` (the job store, the
+pipeline of a model, the model switch's check), not the whole context.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING, cast
 
 from celery import Task, shared_task
 from celery.exceptions import Reject
 from celery.signals import worker_init, worker_ready
 
 from ordo.adapters.celery_queue import decode_task
-from ordo.app import current_context
+from ordo.app import AppContext, current_context
 from ordo.domain import EmbedTask, FileFailure
 from ordo.errors import Unavailable
 from ordo.metrics import BATCHES, DEAD_LETTERS, IMAGES, MERGED_PASSES, STAGE_SECONDS, Heartbeat
 from ordo.worker.celery_app import EMBED_TASK
 from ordo.worker.coalescing import CoalescingEmbedder
 from ordo.worker.dead_letters import DeadLetter, DeadLetterStore, create_dead_letters
+
+if TYPE_CHECKING:
+    from ordo.core.embedding_pipeline import EmbeddingPipeline
+    from ordo.embedding.base import Embedder
+    from ordo.ports.job_store import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +56,22 @@ HEARTBEAT_EVERY_S = 20
 BACKOFF_CAP_S = 60
 
 
-def backoff_seconds(retries: int) -> float:
-    """1, 2, 4 … capped at a minute, with ±25 % jitter so workers that failed together do not retry together."""
-    return min(2**retries, BACKOFF_CAP_S) * random.uniform(0.75, 1.25)
+@dataclass(frozen=True)
+class WorkerParts:
+    """What the embedding task uses of its process: the pieces, not the context they come from."""
+
+    jobs: JobStore
+    pipeline_for: Callable[[str], EmbeddingPipeline]  # '' = the active model (built and loaded on first use)
+    after_batch: Callable[[str], None]  # lets a model switch catch up and flip once its last batch is done
+
+    @classmethod
+    def of(cls, ctx: AppContext) -> WorkerParts:
+        return cls(ctx.jobs, ctx.pipeline_for, lambda job_id: ctx.model_switch.after_batch(job_id))
+
+
+def _parts() -> WorkerParts:
+    """Taken per task, not cached: tests swap the process's context between workers."""
+    return WorkerParts.of(current_context())
 
 
 @cache
@@ -60,12 +89,19 @@ def _batch_across_tasks(**_: object) -> None:
     """With several tasks at once (``ORDO_WORKER_CONCURRENCY`` > 1), their model calls share forward passes."""
     ctx = current_context()
     settings = ctx.settings
-    if settings.worker_concurrency > 1 and not isinstance(ctx.pipeline.embedder, CoalescingEmbedder):
-        ctx.pipeline.embedder = CoalescingEmbedder(
-            ctx.pipeline.embedder,
-            settings.model_batch_size,
-            settings.worker_batch_wait_ms / 1000,
-            on_merged=lambda images, calls: MERGED_PASSES.inc(),
+    if settings.worker_concurrency <= 1:
+        return
+    pipeline = ctx.pipeline_for("")  # loads the active model now, before the first task
+    if not isinstance(pipeline.embedder, CoalescingEmbedder):
+        # The wrapper serves every other attribute from the embedder it wraps (``__getattr__``).
+        pipeline.embedder = cast(
+            "Embedder",
+            CoalescingEmbedder(
+                pipeline.embedder,
+                settings.model_batch_size,
+                settings.worker_batch_wait_ms / 1000,
+                on_merged=lambda images, calls: MERGED_PASSES.inc(),
+            ),
         )
         log.info(
             "cross-task batching: %d tasks at once, passes of up to %d images or %d ms",
@@ -102,7 +138,16 @@ def _announce(sender: object = None, **_: object) -> None:
     threading.Thread(target=keep_beating, name="ordo-heartbeat", daemon=True).start()
 
 
-@shared_task(bind=True, name=EMBED_TASK, max_retries=MAX_RETRIES, acks_late=True)
+@shared_task(
+    bind=True,
+    name=EMBED_TASK,
+    acks_late=True,
+    autoretry_for=(Unavailable,),
+    max_retries=MAX_RETRIES,
+    retry_backoff=1,
+    retry_backoff_max=BACKOFF_CAP_S,
+    retry_jitter=True,
+)
 def embed_batch(self: Task, payload: str) -> int:
     worker = self.request.hostname or "worker"
     try:
@@ -111,27 +156,24 @@ def embed_batch(self: Task, payload: str) -> int:
         log.error("rejecting undecodable embedding task: %s", exc)
         _bury([DeadLetter("", str(self.request.id or ""), "", "BAD_MESSAGE", str(exc), worker)])
         raise Reject(str(exc), requeue=False) from exc
-    ctx = current_context()
+    parts = _parts()
     start = time.perf_counter()
     try:
         # The task names its model ('' = the active one): a model switch re-embeds through this same path.
-        result = ctx.pipeline_for(task.model_id).run(task)
+        result = parts.pipeline_for(task.model_id).run(task)
     except Unavailable as exc:
         BATCHES.labels("retried").inc()
         if self.request.retries < MAX_RETRIES:
-            countdown = backoff_seconds(self.request.retries)
-            log.warning(
-                "batch %s: %s; retry %d in %.1fs", task.batch_id, exc.message, self.request.retries + 1, countdown
-            )
-            raise self.retry(exc=exc, countdown=countdown) from exc
-        _give_up(task, "UNAVAILABLE", f"gave up after {MAX_RETRIES} retries: {exc.message}", worker)
+            log.warning("batch %s: %s; retry %d with backoff", task.batch_id, exc.message, self.request.retries + 1)
+            raise  # autoretry_for: Celery schedules the retry (exponential backoff, jitter)
+        _give_up(parts.jobs, task, "UNAVAILABLE", f"gave up after {MAX_RETRIES} retries: {exc.message}", worker)
         return 0
     except Exception as exc:
         log.exception("batch %s failed", task.batch_id)
-        _give_up(task, "EMBEDDING_FAILED", f"{type(exc).__name__}: {exc}", worker)
+        _give_up(parts.jobs, task, "EMBEDDING_FAILED", f"{type(exc).__name__}: {exc}", worker)
         return 0
     finally:
-        _after_batch(task)
+        _after_batch(parts, task)
     BATCHES.labels("ok").inc()
     IMAGES.labels("embedded").inc(result.succeeded)
     IMAGES.labels("failed").inc(len(result.failures))
@@ -142,10 +184,10 @@ def embed_batch(self: Task, payload: str) -> int:
     return result.succeeded
 
 
-def _after_batch(task: EmbedTask) -> None:
+def _after_batch(parts: WorkerParts, task: EmbedTask) -> None:
     """Lets a model switch finish (catch up, then flip) once its last batch is done."""
     try:
-        current_context().model_switch.after_batch(task.job_id)
+        parts.after_batch(task.job_id)
     except Exception:  # the batch itself is done; the next batch or a retry of the switch checks again
         log.exception("model switch check after batch %s failed", task.batch_id)
 
@@ -161,11 +203,10 @@ def _bury(letters: list[DeadLetter]) -> None:
         log.error("could not record %d dead letters: %s", len(letters), exc)
 
 
-def _give_up(task: EmbedTask, reason: str, message: str, worker: str) -> None:
+def _give_up(jobs: JobStore, task: EmbedTask, reason: str, message: str, worker: str) -> None:
     """Account for every sample of a task that can never succeed, so its job still completes."""
-    ctx = current_context()
     failures = [FileFailure(ref.source_uri or f"asset://{ref.asset_id}", reason, message) for ref in task.samples]
-    ctx.jobs.record(
+    jobs.record(
         task.job_id,
         failed=len(failures),
         pending=-len(failures),

@@ -16,6 +16,7 @@ from ordo import errors
 from ordo.domain import Filter, ScoredPoint, VectorPoint
 from ordo.errors import Reason
 from ordo.grpc_api.status import error_reason
+from ordo.ports.vector_index import IndexCapabilities
 from ordo.v1 import index_host_pb2 as pb
 from ordo.v1 import index_host_pb2_grpc as pb_grpc
 from ordo_devstack.index_host import convert
@@ -59,6 +60,7 @@ class HostedVectorIndex:
     #: What this index is, as ``GetStats`` reports it: the development index host (its engine is
     #: qdrant-client local mode), not a Qdrant server.
     backend = "ordo-index-host"
+    capabilities = IndexCapabilities(shared_client=True)  # one channel serves every collection
 
     def __init__(self, url: str, collection: str, token: str, *, _channel: grpc.Channel | None = None) -> None:
         self.url = url
