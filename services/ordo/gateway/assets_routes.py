@@ -56,7 +56,7 @@ async def original(asset_id: str, client: Client, if_none_match: Annotated[str |
 
 
 async def _content(
-    client: OrdoClient, asset_id: str, variant: ingest_pb2.AssetContentVariant.ValueType, if_none_match: str | None
+    client: OrdoClient, asset_id: str, variant: ingest_pb2.AssetContentVariant, if_none_match: str | None
 ) -> Response:
     """GetAssetContent streamed as it comes; 304 when the browser already holds it (the ETag is the id)."""
     etag = f'"{asset_id}"'
