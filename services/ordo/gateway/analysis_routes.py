@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from ordo.gateway.bodies import ClusteringBody, ProjectionBody, RenameBody, pb_enum
 from ordo.gateway.deps import Client
 from ordo.gateway.paging_params import DEFAULT_PAGE_SIZE, PageSize, PageToken
+from ordo.gateway.shapes import Projection, documented
 from ordo.gateway.streams import to_json
 from ordo.v1 import analysis_pb2
 
@@ -124,7 +125,11 @@ def rename_cluster(run_id: str, cluster_id: str, body: RenameBody, client: Clien
     return to_json(client.analysis.RenameCluster(request).cluster)
 
 
-@router.get("/api/runs/{run_id}/projection", summary="A projection's points, column-wise (compact for 100k points).")
+@router.get(
+    "/api/runs/{run_id}/projection",
+    summary="A projection's points, column-wise (compact for 100k points).",
+    **documented(Projection),
+)
 def get_projection(run_id: str, client: Client) -> JSONResponse:
     """``{"count", "x": [...], "y": [...], "asset_ids": [...], "sample_ids": [...], "cluster_ids": [...]}``:
     columns instead of one object per point keep 100k points to a few MB and fast to parse."""

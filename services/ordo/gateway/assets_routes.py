@@ -12,6 +12,7 @@ from ordo.client import OrdoClient
 from ordo.errors import InvalidInput, Reason
 from ordo.gateway.deps import Client
 from ordo.gateway.paging_params import DEFAULT_PAGE_SIZE, PageSize, PageToken
+from ordo.gateway.shapes import AssetPage, documented
 from ordo.gateway.streams import DONE, next_item, to_json
 from ordo.v1 import ingest_pb2
 
@@ -20,7 +21,7 @@ router = APIRouter(tags=["assets"])
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-@router.get("/api/assets")
+@router.get("/api/assets", **documented(AssetPage))
 def list_assets(client: Client, page_size: PageSize = DEFAULT_PAGE_SIZE, page_token: PageToken = "") -> dict[str, Any]:
     request = ingest_pb2.ListAssetsRequest(page_size=page_size, page_token=page_token)
     return to_json(client.ingest.ListAssets(request))

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from ordo.gateway.deps import AppSettings, Client
+from ordo.gateway.shapes import UploadResponse, documented
 from ordo.gateway.streams import to_json
 from ordo.gateway.uploads import IDLE_REASON, UploadIdle, stream_upload
 from ordo.v1 import ingest_pb2
@@ -33,7 +34,7 @@ _MULTIPART_FILES: dict[str, Any] = {
     "/api/uploads",
     summary="Upload images (multipart/form-data, one part per file); returns per-file results and the job.",
     openapi_extra=_MULTIPART_FILES,
-    response_model=dict[str, Any],
+    **documented(UploadResponse),
 )
 async def upload(
     request: Request,

@@ -15,6 +15,7 @@ from ordo.gateway import guards
 from ordo.gateway.deps import Client, SseSlots
 from ordo.gateway.errors import error_body
 from ordo.gateway.paging_params import DEFAULT_PAGE_SIZE, PageSize, PageToken
+from ordo.gateway.shapes import Job, JobPage, documented
 from ordo.gateway.streams import DONE, next_item, to_json
 from ordo.v1 import ingest_pb2
 
@@ -22,12 +23,12 @@ router = APIRouter(tags=["jobs"])
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-@router.get("/api/jobs", summary="Recent jobs, newest first.")
+@router.get("/api/jobs", summary="Recent jobs, newest first.", **documented(JobPage))
 def list_jobs(client: Client, page_size: PageSize = DEFAULT_PAGE_SIZE, page_token: PageToken = "") -> dict[str, Any]:
     return to_json(client.ingest.ListJobs(ingest_pb2.ListJobsRequest(page_size=page_size, page_token=page_token)))
 
 
-@router.get("/api/jobs/{job_id}")
+@router.get("/api/jobs/{job_id}", **documented(Job))
 def get_job(job_id: str, client: Client) -> dict[str, Any]:
     return to_json(client.ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id)).job)
 

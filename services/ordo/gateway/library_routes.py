@@ -28,6 +28,7 @@ from ordo.gateway.deps import AppSettings, Client
 from ordo.gateway.errors import error_body
 from ordo.gateway.keep_best import KeepRule, choose_keeper
 from ordo.gateway.paging_params import DEFAULT_PAGE_SIZE
+from ordo.gateway.shapes import BatchDeleteResult, Capabilities, DuplicatePlan, documented
 from ordo.gateway.streams import to_json
 from ordo.gateway.zip_stream import zip_originals
 from ordo.v1 import analysis_pb2, common_pb2, ingest_pb2
@@ -58,7 +59,11 @@ class AssetIdsBody(BaseModel):
         return list(dict.fromkeys(self.asset_ids))  # order kept, repeats dropped
 
 
-@router.get("/api/library/capabilities", summary="What this deployment derives from images, and the UI's limits.")
+@router.get(
+    "/api/library/capabilities",
+    summary="What this deployment derives from images, and the UI's limits.",
+    **documented(Capabilities),
+)
 def capabilities(settings: AppSettings) -> dict[str, Any]:
     """The search page disables the Objects / Text kinds when no processor makes such samples (an empty
     result would otherwise look like "nothing matched"), and states the bulk limits up front."""
@@ -70,7 +75,11 @@ def capabilities(settings: AppSettings) -> dict[str, Any]:
     }
 
 
-@router.post("/api/assets/batch-delete", summary="Delete up to 500 assets; says which were deleted and why not.")
+@router.post(
+    "/api/assets/batch-delete",
+    summary="Delete up to 500 assets; says which were deleted and why not.",
+    **documented(BatchDeleteResult),
+)
 def batch_delete(body: AssetIdsBody, client: Client) -> dict[str, Any]:
     """One DeleteAsset per id, in order; a failure (not found, not allowed in that library) is reported
     for that id and the others go on, so the answer always says exactly what changed."""
@@ -112,6 +121,7 @@ def download_zip(body: AssetIdsBody, client: Client) -> StreamingResponse:
 @router.get(
     "/api/duplicate-groups",
     summary="Near-duplicate groups with their assets and which one a keep-best rule would keep (a dry run).",
+    **documented(DuplicatePlan),
 )
 def duplicate_groups(
     client: Client,

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from ordo.domain import SampleKind
 from ordo.gateway.deps import Client
+from ordo.gateway.shapes import MapAttributes, documented
 from ordo.ids import sample_id_for
 from ordo.v1 import analysis_pb2, ingest_pb2
 
@@ -47,6 +48,7 @@ def _millis(asset: Any, field: str) -> int | None:
 @router.get(
     "/api/runs/{run_id}/map-attributes",
     summary="Per map point: its sample's kind and its image's capture/ingest dates (epoch ms or null).",
+    **documented(MapAttributes),
 )
 def map_attributes(client: Client, run_id: str = Path(..., max_length=MAX_ID_CHARS)) -> JSONResponse:
     points: list[tuple[str, str]] = []

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from ordo.gateway.deps import AppSettings, Client
+from ordo.gateway.shapes import ServiceStatus, documented
 from ordo.gateway.streams import to_json
 from ordo.v1 import ingest_pb2
 
@@ -18,7 +19,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/api/status", summary="Services' health, counts, model and adapters in use.")
+@router.get("/api/status", summary="Services' health, counts, model and adapters in use.", **documented(ServiceStatus))
 def status(client: Client, settings: AppSettings) -> dict[str, Any]:
     health = {name: client.health(name) for name in ("ingest", "search", "analysis")}
     stats = None

@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from ordo.errors import InvalidInput, Reason
 from ordo.gateway.bodies import FilterBody, SampleKindName, SearchBody
 from ordo.gateway.deps import Client
+from ordo.gateway.shapes import SearchResponse, documented
 from ordo.gateway.streams import STREAM_THREADS, to_json
 from ordo.v1 import search_pb2
 
@@ -18,7 +19,7 @@ router = APIRouter(tags=["search"])
 MAX_SEARCH_IMAGE_BYTES = 32 * 1024 * 1024
 
 
-@router.get("/api/search", summary="Search by text (query string form, for quick use).")
+@router.get("/api/search", summary="Search by text (query string form, for quick use).", **documented(SearchResponse))
 def search_get(
     q: str,
     client: Client,
@@ -30,7 +31,7 @@ def search_get(
     return search(SearchBody(query=q, top_k=k, page_token=page_token, filter=flt), client)
 
 
-@router.post("/api/search", summary="Search by text or by an asset (more like this).")
+@router.post("/api/search", summary="Search by text or by an asset (more like this).", **documented(SearchResponse))
 def search(body: SearchBody, client: Client) -> dict[str, Any]:
     if (body.query is None) == (body.asset_id is None):
         raise InvalidInput("give exactly one of 'query' or 'asset_id'", reason=Reason.BAD_SEARCH)
@@ -51,7 +52,9 @@ def search(body: SearchBody, client: Client) -> dict[str, Any]:
     return to_json(client.search.SearchImage(image_request))
 
 
-@router.post("/api/search/image", summary="Search by an example image (multipart: `image`).")
+@router.post(
+    "/api/search/image", summary="Search by an example image (multipart: `image`).", **documented(SearchResponse)
+)
 async def search_image(
     image: Annotated[UploadFile, File(description="The example image.")],
     client: Client,
