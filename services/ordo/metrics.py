@@ -29,6 +29,8 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from ordo.config import Settings
+from ordo.security.binding import check_binds
+from ordo.security.ops_auth import refuse_ops_request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -86,6 +88,8 @@ class Heartbeat:
 # --- the shared picture --------------------------------------------------------------------------
 def queue_depth(settings: Settings) -> dict[str, int]:
     """Messages waiting and taken-but-unacknowledged on the embedding queue."""
+    # Worker and wiring modules are imported when first scraped, not at import: they pull in Celery and the
+    # adapters, which a service process that only exposes its counters should not pay for at start-up.
     from ordo.worker.celery_app import EMBED_QUEUE
 
     if settings.broker_url.startswith("redis"):
@@ -229,8 +233,6 @@ def _plain(start_response: StartResponse, status: str, body: bytes, ctype: str =
 
 def ops_app(settings: Settings, role: str, bound_host: str) -> WSGIApplication:
     """``/metrics`` (Prometheus), ``/ops`` (JSON), ``/`` and ``/healthz`` (``ok``), behind the ops policy."""
-    from ordo.security.ops_auth import refuse_ops_request
-
     metrics = make_wsgi_app(REGISTRY)
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -267,8 +269,6 @@ def start_metrics_server(settings: Settings, role: str, port: int | None = None)
         if not _collector_registered:
             REGISTRY.register(OpsCollector(settings))
             _collector_registered = True
-    from ordo.security.binding import check_binds
-
     check_binds(settings, settings.metrics_host)  # loopback by default; elsewhere only with auth (admin key)
     app = ops_app(settings, role, settings.metrics_host)
     server = make_server(settings.metrics_host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)

@@ -12,11 +12,11 @@ import json
 import sys
 from typing import Any
 
+from ordo.config import Settings
+from ordo.gateway.app import create_app
+
 
 def openapi_document() -> dict[str, Any]:
-    from ordo.config import Settings
-    from ordo.gateway.app import create_app
-
     return create_app(Settings()).openapi()  # pyright: ignore[reportCallIssue]  # fields come from the env
 
 
