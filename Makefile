@@ -10,9 +10,9 @@ DEMO_IMAGES ?= ../shared/datasets/coco-captions-mini
 export PYTHONUNBUFFERED := 1
 # The web UI (web/, Vite + TypeScript) is built into the package, which serves it; not committed.
 WEB_STATIC := services/ordo/gateway/static/index.html
-WEB_SRC := $(wildcard web/src/*.ts web/src/*/*.ts web/src/*.css) web/index.html web/package.json web/package-lock.json web/vite.config.ts
+WEB_SRC := $(wildcard web/src/*.ts web/src/*/*.ts web/src/*.css) web/src/openapi.json web/index.html web/package.json web/package-lock.json web/vite.config.ts
 
-.PHONY: help install protos protos-check lint test browser demo up up-distributed bench chaos clean web
+.PHONY: help install protos protos-check lint test browser demo up up-distributed bench chaos clean web web-api web-api-check
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -61,6 +61,14 @@ web: $(WEB_STATIC) ## build the web UI (npm: Vite + TypeScript) into services/or
 
 $(WEB_STATIC): $(WEB_SRC)
 	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+# The UI's TypeScript shapes are generated: the gateway's OpenAPI document → openapi-typescript → api-types.ts.
+web-api: $(VENV)/.installed ## regenerate web/src/openapi.json and web/src/api-types.ts from the gateway's routes
+	$(PY) -m ordo.gateway.openapi_dump > web/src/openapi.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run gen:api
+
+web-api-check: web-api ## fail when the committed OpenAPI document or the UI's generated types are stale
+	@git diff --exit-code --stat -- web/src/openapi.json web/src/api-types.ts || { echo "The web UI's API types are stale: run 'make web-api' and commit."; exit 1; }
 
 demo: $(VENV)/.installed ## start the embedded stack, ingest sample photos, search and print results
 	$(BIN)/ordo demo "$(DEMO_IMAGES)"

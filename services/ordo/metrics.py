@@ -17,15 +17,23 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import redis
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
 
 from ordo.config import Settings
+from ordo.security.binding import check_binds
+from ordo.security.ops_auth import refuse_ops_request
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +81,15 @@ class Heartbeat:
             pipe.hset(key, "last_seen", f"{time.time():.3f}")
             pipe.expire(key, HEARTBEAT_TTL_S)
             pipe.execute()
-        except redis.exceptions.RedisError as exc:  # observability must never fail a batch
+        except RedisError as exc:  # observability must never fail a batch
             log.debug("heartbeat not written: %s", exc)
 
 
 # --- the shared picture --------------------------------------------------------------------------
 def queue_depth(settings: Settings) -> dict[str, int]:
     """Messages waiting and taken-but-unacknowledged on the embedding queue."""
+    # Worker and wiring modules are imported when first scraped, not at import: they pull in Celery and the
+    # adapters, which a service process that only exposes its counters should not pay for at start-up.
     from ordo.worker.celery_app import EMBED_QUEUE
 
     if settings.broker_url.startswith("redis"):
@@ -206,44 +216,50 @@ class OpsCollector(Collector):
 
 
 # --- the HTTP endpoint ---------------------------------------------------------------------------
-class _Handler(BaseHTTPRequestHandler):
-    settings: Settings
-    role: str
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        from ordo.security.ops_auth import refuse_ops_request
-
-        refusal = refuse_ops_request(self.settings, self.server.server_address[0], path, self.headers)
-        if refusal is not None:
-            self.send_error(*refusal)
-            return
-        if path == "/metrics":
-            body, ctype = generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-        elif path == "/ops":
-            snapshot = {"role": self.role, "host": socket.gethostname(), "pid": os.getpid()}
-            snapshot.update(ops_snapshot(self.settings))
-            body, ctype = json.dumps(snapshot, indent=1).encode(), "application/json"
-        elif path in ("/", "/healthz"):
-            body, ctype = b"ok\n", "text/plain"
-        else:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
+# ``/metrics`` is prometheus_client's own WSGI app (its exposition, content negotiation and ``name[]``
+# filtering), served by prometheus_client's threading WSGI server. What Ordo adds around it, and why
+# ``start_http_server`` alone does not do the job: the same port also answers ``/ops`` (JSON) and
+# ``/healthz``, and every path passes ``refuse_ops_request`` first (off loopback, with auth on, a key with
+# the path's role is required), which prometheus_client's server has no hook for.
+class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("metrics: " + format, *args)
+
+
+def _plain(start_response: StartResponse, status: str, body: bytes, ctype: str = "text/plain") -> list[bytes]:
+    start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def ops_app(settings: Settings, role: str, bound_host: str) -> WSGIApplication:
+    """``/metrics`` (Prometheus), ``/ops`` (JSON), ``/`` and ``/healthz`` (``ok``), behind the ops policy."""
+    metrics = make_wsgi_app(REGISTRY)
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        refusal = refuse_ops_request(settings, bound_host, path, headers)
+        if refusal is not None:
+            status, message = refusal
+            return _plain(start_response, f"{status} {HTTPStatus(status).phrase}", f"{message}\n".encode())
+        if path == "/metrics":
+            return metrics(environ, start_response)
+        if path == "/ops":
+            snapshot = {"role": role, "host": socket.gethostname(), "pid": os.getpid()}
+            snapshot.update(ops_snapshot(settings))
+            return _plain(start_response, "200 OK", json.dumps(snapshot, indent=1).encode(), "application/json")
+        if path in ("/", "/healthz"):
+            return _plain(start_response, "200 OK", b"ok\n")
+        return _plain(start_response, "404 Not Found", b"not found\n")
+
+    return app
 
 
 _collector_lock = threading.Lock()
 _collector_registered = False
 
 
-def start_metrics_server(settings: Settings, role: str, port: int | None = None) -> ThreadingHTTPServer | None:
+def start_metrics_server(settings: Settings, role: str, port: int | None = None) -> WSGIServer | None:
     """Serve ``/metrics`` and ``/ops`` on a daemon thread; None when the port is 0 (off)."""
     global _collector_registered
     port = settings.metrics_port if port is None else port
@@ -253,11 +269,9 @@ def start_metrics_server(settings: Settings, role: str, port: int | None = None)
         if not _collector_registered:
             REGISTRY.register(OpsCollector(settings))
             _collector_registered = True
-    handler = type("OrdoMetricsHandler", (_Handler,), {"settings": settings, "role": role})
-    from ordo.security.binding import check_binds
-
     check_binds(settings, settings.metrics_host)  # loopback by default; elsewhere only with auth (admin key)
-    server = ThreadingHTTPServer((settings.metrics_host, port), handler)
+    app = ops_app(settings, role, settings.metrics_host)
+    server = make_server(settings.metrics_host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="ordo-metrics", daemon=True).start()
     log.info("metrics and ops view on http://%s:%d/metrics and /ops", settings.metrics_host, server.server_port)
     return server

@@ -4,7 +4,15 @@ The gateway serves the real built UI; the three responses the Library view reads
 pages, thumbnails) are answered by Playwright's request routing with a synthetic 100k-asset library, because
 ingesting 100k real images would take far longer than a test may. Everything the browser does (paging by token,
 the virtualised layout, scrolling, drawing tiles) is the real code. Prints frame times; asserts the DOM stays
-bounded (virtualised) and the frame budget holds on a shared machine."""
+bounded (virtualised), pages keep arriving, and frames stay within a ratio of a baseline measured in the same
+browser and run.
+
+Why a baseline instead of a fixed frame budget: on a loaded 2-core CI machine every page's frames slow down (a
+p95 of 120 ms was seen with a median of 17 ms), so an absolute bound fails for reasons unrelated to the code. The
+baseline is the plainest page doing the same visible work: a static, non-virtualised grid of as many tiles as the
+library may keep in its DOM (same thumbnail, one URL each) in a box of the same size, flung by the same number of
+pixels per frame (wrapping round at its end). Broken virtualisation still fails: the DOM bound catches a growing
+grid, and the ratio catches frames many times the baseline's."""
 
 from __future__ import annotations
 
@@ -16,8 +24,30 @@ from urllib.parse import parse_qs, urlsplit
 from PIL import Image
 
 ASSETS = 100_000
-MAX_P95_FRAME_MS = 100  # 60 fps would be 16.7 ms; room for a loaded 2-core CI machine
 MAX_TILES_IN_DOM = 600
+FRAMES, STEP_PX = 240, 600  # a fast fling: 600 px per frame, ~4 s
+# The library's p95 frame may be this many times the baseline's: it also lays out rows, swaps tiles and fetches
+# pages, while the baseline only scrolls; a broken virtualisation costs ~10x and more.
+MAX_P95_RATIO = 6.0
+VSYNC_MS = 1000 / 60  # a baseline faster than a frame at 60 Hz counts as one (the ratio's floor)
+BASELINE_TILES = MAX_TILES_IN_DOM
+
+BASELINE_PAGE = """<!doctype html><html><head><style>
+body { margin: 0; font-family: sans-serif; }
+.box { overflow-y: auto; height: calc(100vh - 190px); margin: 0 24px; }
+.grid { display: grid; gap: 8px; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); list-style: none;
+        margin: 0; padding: 0; }
+.tile { aspect-ratio: 1; border: 1px solid #ddd; border-radius: 6px; overflow: hidden; background: #eee; }
+.tile img { width: 100%; height: 100%; object-fit: cover; display: block; }
+</style></head><body><div class="box lib-scroll"><ul class="grid"></ul></div><main data-loaded="0"></main>
+<script>
+const grid = document.querySelector('.grid');
+const items = [];
+for (let i = 0; i < TILES; i++) {
+  items.push(`<li class="lib-tile tile"><img alt="" src="/baseline-thumb/${i}.jpg"></li>`);
+}
+grid.innerHTML = items.join('');
+</script></body></html>"""
 
 SCROLL = """async ([frames, step]) => {
   const box = document.querySelector('.lib-scroll');
@@ -31,6 +61,13 @@ SCROLL = """async ([frames, step]) => {
   }
   return {times, most, loaded: Number(document.querySelector('main').dataset.loaded)};
 }"""
+
+
+# The baseline's fling: the same steps, wrapping round at the end of its (short) grid.
+WRAPPING_SCROLL = SCROLL.replace(
+    "box.scrollTop += step;",
+    "box.scrollTop = (box.scrollTop + step) % Math.max(1, box.scrollHeight - box.clientHeight);",
+)
 
 
 def thumbnail() -> bytes:
@@ -49,9 +86,32 @@ def page_of(token: str, size: int) -> dict:
     return {"assets": assets, "next_page_token": str(end) if end < ASSETS else ""}
 
 
+def frame_stats(times: list[float]) -> tuple[float, float, float]:
+    """(median, p95, max) of frame times, the first few (warm-up) left out."""
+    frames = sorted(times[5:])
+    return statistics.median(frames), frames[int(len(frames) * 0.95)], frames[-1]
+
+
+def baseline_p95(context, jpeg: bytes) -> float:  # type: ignore[no-untyped-def]
+    """The static grid's p95 frame time, scrolled exactly as the library is."""
+    page = context.new_page()
+    html = BASELINE_PAGE.replace("TILES", str(BASELINE_TILES))
+    page.route("**/baseline.html", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+    page.route("**/baseline-thumb/*", lambda route: route.fulfill(status=200, content_type="image/jpeg", body=jpeg))
+    try:
+        page.goto("/baseline.html")
+        page.wait_for_function("[...document.images].length > 0 && [...document.images].every(i => i.complete)")
+        median, p95, _ = frame_stats(page.evaluate(WRAPPING_SCROLL, [FRAMES, STEP_PX])["times"])
+        print(f"\nbaseline, static grid of {BASELINE_TILES} tiles: median {median:.1f} ms, p95 {p95:.1f} ms")
+        return p95
+    finally:
+        page.close()
+
+
 def test_library_scrolls_100k_smoothly(browser, ui_only: str) -> None:  # type: ignore[no-untyped-def]
     jpeg = thumbnail()
     context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=ui_only)
+    before = baseline_p95(context, jpeg)
     page = context.new_page()
 
     def assets(route) -> None:  # type: ignore[no-untyped-def]
@@ -72,18 +132,20 @@ def test_library_scrolls_100k_smoothly(browser, ui_only: str) -> None:  # type: 
         page.goto("/#/library")
         page.locator(".status", has_text=f"{ASSETS} images").wait_for()
         page.wait_for_function("Number(document.querySelector('main').dataset.loaded) >= 200")
-        result = page.evaluate(SCROLL, [240, 600])  # a fast fling: 600 px per frame, ~4 s
-        frames = sorted(result["times"][5:])
-        median = statistics.median(frames)
-        p95 = frames[int(len(frames) * 0.95)]
+        result = page.evaluate(SCROLL, [FRAMES, STEP_PX])
+        median, p95, slowest = frame_stats(result["times"])
         print(
-            f"\nlibrary, {ASSETS} assets: {len(frames)} frames scrolling 600 px/frame, median {median:.1f} ms, "
-            f"p95 {p95:.1f} ms, max {frames[-1]:.1f} ms; at most {result['most']} tiles in the DOM; "
+            f"\nlibrary, {ASSETS} assets: {FRAMES} frames scrolling {STEP_PX} px/frame, median {median:.1f} ms, "
+            f"p95 {p95:.1f} ms, max {slowest:.1f} ms; at most {result['most']} tiles in the DOM; "
             f"{result['loaded']} assets loaded by then"
         )
         assert result["most"] <= MAX_TILES_IN_DOM  # virtualised: the DOM does not grow with the library
         assert result["loaded"] >= 4000  # pages kept arriving while scrolling
-        assert p95 <= MAX_P95_FRAME_MS, f"p95 frame {p95:.1f} ms"
+        # Load may change while the test runs: the baseline is measured before and after, the slower one counts.
+        baseline = max(before, baseline_p95(context, jpeg), VSYNC_MS)
+        assert p95 <= MAX_P95_RATIO * baseline, (
+            f"p95 frame {p95:.1f} ms is over {MAX_P95_RATIO}x the static grid's p95 ({baseline:.1f} ms)"
+        )
     finally:
         context.close()
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ordo.gateway.keep_best import choose_keeper
-from ordo.gateway.library_routes import zip_name
+from ordo.gateway.zip_stream import zip_name
 from ordo.v1 import common_pb2
 
 

@@ -1,77 +1,20 @@
 // Typed calls to the gateway's REST API. Shapes follow the ordo.v1 protobuf JSON mapping (int64 → string).
 
-export interface Asset {
-  asset_id: string;
-  source_uri: string;
-  file_name: string;
-  mime_type: string;
-  size_bytes: string;
-  width: number;
-  height: number;
-  captured_at?: string;
-  ingested_at?: string;
-  state: string;
-  error: string;
-  metadata: Record<string, string>;
-  model_id: string;
-}
+import type { components } from "./api-types";
 
-export interface Sample {
-  sample_id: string;
-  kind: string;
-  label: string;
-  text: string;
-}
-
-export interface Hit {
-  asset: Asset;
-  sample: Sample;
-  score: number;
-  rank: number;
-}
-
-export interface SearchResponse {
-  hits: Hit[];
-  next_page_token: string;
-  model_id: string;
-}
-
-export interface FileFailure {
-  source_uri: string;
-  reason: string;
-  message: string;
-}
-
-export interface Job {
-  job_id: string;
-  kind: string;
-  state: string;
-  total: string;
-  enumeration_done: boolean;
-  succeeded: string;
-  duplicates: string;
-  failed: string;
-  pending: string;
-  failures: FileFailure[];
-  create_time?: string;
-  end_time?: string;
-  eta_seconds: number;
-  rate_per_second: number;
-  error: string;
-}
-
-export interface FileResult {
-  file_name: string;
-  source_uri: string;
-  outcome: string;
-  asset_id: string;
-  failure?: FileFailure;
-}
-
-export interface UploadResponse {
-  job: Job;
-  results: FileResult[];
-}
+// Shapes of the gateway's answers and bodies, generated from its OpenAPI document (`make web` regenerates
+// api-types.ts from openapi.json, which `python -m ordo.gateway.openapi_dump` writes; a test fails when stale).
+type Schemas = components["schemas"];
+export type Asset = Schemas["Asset"];
+export type Sample = Schemas["Sample"];
+export type Hit = Schemas["Hit"];
+export type SearchResponse = Schemas["SearchResponse"];
+export type FileFailure = Schemas["FileFailure"];
+export type Job = Schemas["Job"];
+export type FileResult = Schemas["FileResult"];
+export type UploadResponse = Schemas["UploadResponse"];
+export type Projection = Schemas["Projection"];
+export type Filter = Partial<Schemas["FilterBody"]>;
 
 export interface Run {
   run_id: string;
@@ -125,23 +68,6 @@ export interface Comparison {
   moves: { a_index?: number; b_index?: number; count?: string; example_asset_ids: string[] }[];
   stayed?: string;
   moved?: string;
-}
-
-export interface Projection {
-  run_id: string;
-  count: number;
-  x: number[];
-  y: number[];
-  asset_ids: string[];
-  cluster_ids: string[];
-}
-
-export interface Filter {
-  kinds?: string[];
-  asset_ids?: string[];
-  cluster_ids?: string[];
-  captured_after?: string;
-  captured_before?: string;
 }
 
 /** A failed call: the service's human message and machine-readable reason. */

@@ -1,35 +1,13 @@
 // --- 16a --- REST calls of the library, selection, viewer and duplicates views (gateway/library_routes.py).
 import { api, ApiError, Asset, csrfHeaders, Sample } from "./api";
+import type { components } from "./api-types";
 
-export interface AssetPage {
-  assets: Asset[];
-  next_page_token: string;
-}
-
-export interface Capabilities {
-  detect_objects: boolean;
-  read_text: boolean;
-  max_batch_ids: number;
-  max_zip_bytes: number;
-}
-
-export interface DuplicateGroupPlan {
-  min_similarity: number;
-  keep: string;
-  assets: Asset[];
-}
-
-export interface DuplicatePlan {
-  rule: string;
-  groups: DuplicateGroupPlan[];
-  next_page_token: string;
-  summary: { groups: number; delete: number; bytes_freed: number };
-}
-
-export interface BatchDeleteResult {
-  deleted: string[];
-  failed: { asset_id: string; detail: string; reason: string }[];
-}
+type Schemas = components["schemas"];
+export type AssetPage = Schemas["AssetPage"];
+export type Capabilities = Schemas["Capabilities"];
+export type DuplicateGroupPlan = Schemas["DuplicateGroupPlan"];
+export type DuplicatePlan = Schemas["DuplicatePlan"];
+export type BatchDeleteResult = Schemas["BatchDeleteResult"];
 
 export const listAssets = (pageSize: number, token: string): Promise<AssetPage> =>
   api(`/api/assets?page_size=${pageSize}&page_token=${encodeURIComponent(token)}`);

@@ -9,9 +9,11 @@ import logging
 
 import grpc
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from ordo.grpc_api.status import error_reason
+from ordo.errors import OrdoError
+from ordo.grpc_api.status import code_for, error_reason
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +84,6 @@ async def rpc_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 async def ordo_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Errors the gateway itself raises (bad request shape) use the same codes as the services would."""
-    from ordo.errors import OrdoError
-    from ordo.grpc_api.status import code_for
-
     assert isinstance(exc, OrdoError)
     code = code_for(exc)
     return JSONResponse({"detail": exc.message, "reason": exc.reason, "code": code.name}, status_code=http_status(code))
@@ -93,8 +92,6 @@ async def ordo_error_handler(request: Request, exc: Exception) -> JSONResponse:
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Request-shape errors use the same body and code as the services' INVALID_ARGUMENT (400), with the
     offending fields named in ``detail``, instead of FastAPI's default 422 list."""
-    from fastapi.exceptions import RequestValidationError
-
     assert isinstance(exc, RequestValidationError)
     problems = "; ".join(
         f"{'.'.join(str(part) for part in error.get('loc', ()) if part != 'body')}: {error.get('msg', '')}"

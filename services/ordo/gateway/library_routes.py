@@ -5,7 +5,7 @@ Each route is composed of existing RPCs (``GetAsset``, ``GetAssetContent``, ``De
 called with the caller's own credentials, so access and library scoping stay where they are decided: in the
 policy table and the servicers. What this module adds are the HTTP-level bounds: at most ``MAX_BATCH_IDS`` ids
 per call, at most ``MAX_ZIP_BYTES`` of originals per zip (checked from the catalog's sizes before a byte is
-sent), ids that must look like asset ids, and a zip built while it streams (never held whole in memory).
+sent), ids that must look like asset ids, and a zip built while it streams (``zip_stream``).
 
 Durability: a bulk delete is a series of single ``DeleteAsset`` calls; a kill midway leaves the ones answered
 deleted and the rest untouched, and the answer lists both, so a retry of the same ids finishes the job
@@ -14,11 +14,7 @@ deleted and the rest untouched, and the answer lists both, so a retry of the sam
 
 from __future__ import annotations
 
-import contextvars
 import re
-import zipfile
-from collections.abc import Callable, Iterator
-from pathlib import PurePosixPath
 from typing import Any
 
 import grpc
@@ -27,11 +23,15 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from ordo.client import OrdoClient
-from ordo.config import Settings
 from ordo.errors import InvalidInput, Reason
+from ordo.gateway.deps import AppSettings, Client
 from ordo.gateway.errors import error_body
 from ordo.gateway.keep_best import KeepRule, choose_keeper
-from ordo.v1 import analysis_pb2, ingest_pb2
+from ordo.gateway.paging_params import DEFAULT_PAGE_SIZE
+from ordo.gateway.shapes import BatchDeleteResult, Capabilities, DuplicatePlan, documented
+from ordo.gateway.streams import to_json
+from ordo.gateway.zip_stream import zip_originals
+from ordo.v1 import analysis_pb2, common_pb2, ingest_pb2
 
 MAX_BATCH_IDS = 500
 MAX_ZIP_BYTES = 1024 * 1024 * 1024  # 1 GiB of originals per download
@@ -39,6 +39,8 @@ MAX_DUPLICATE_GROUPS = 50  # groups per page; each member costs one GetAsset
 MAX_GROUP_MEMBERS = 1000  # members described per page, over all its groups
 ASSET_ID = re.compile(r"^[0-9a-f]{64}$")
 AssetIds = list[str]
+
+router = APIRouter(tags=["library"])
 
 
 class AssetIdsBody(BaseModel):
@@ -57,170 +59,115 @@ class AssetIdsBody(BaseModel):
         return list(dict.fromkeys(self.asset_ids))  # order kept, repeats dropped
 
 
-def zip_name(file_name: str, asset_id: str, taken: set[str]) -> str:
-    """A safe, unique member name: the base name only (no folders, no '..', no drive letters), with the
-    asset id's start added when two files share a name."""
-    base = PurePosixPath(file_name.replace("\\", "/")).name.strip().lstrip(".") or asset_id[:12]
-    base = "".join(c if c.isprintable() and c not in ':*?"<>|' else "_" for c in base)[:120]
-    name = base
-    if name in taken:
-        stem, dot, ext = base.rpartition(".")
-        name = f"{stem}-{asset_id[:8]}.{ext}" if dot else f"{base}-{asset_id[:8]}"
-    taken.add(name)
-    return name
+@router.get(
+    "/api/library/capabilities",
+    summary="What this deployment derives from images, and the UI's limits.",
+    **documented(Capabilities),
+)
+def capabilities(settings: AppSettings) -> dict[str, Any]:
+    """The search page disables the Objects / Text kinds when no processor makes such samples (an empty
+    result would otherwise look like "nothing matched"), and states the bulk limits up front."""
+    return {
+        "detect_objects": settings.detect_objects,
+        "read_text": settings.read_text,
+        "max_batch_ids": MAX_BATCH_IDS,
+        "max_zip_bytes": MAX_ZIP_BYTES,
+    }
 
 
-class _Pipe:
-    """A write-only file ZipFile streams into; the response takes what was written after each piece."""
+@router.post(
+    "/api/assets/batch-delete",
+    summary="Delete up to 500 assets; says which were deleted and why not.",
+    **documented(BatchDeleteResult),
+)
+def batch_delete(body: AssetIdsBody, client: Client) -> dict[str, Any]:
+    """One DeleteAsset per id, in order; a failure (not found, not allowed in that library) is reported
+    for that id and the others go on, so the answer always says exactly what changed."""
+    deleted: list[str] = []
+    failed: list[dict[str, str]] = []
+    for asset_id in body.checked():
+        try:
+            client.ingest.DeleteAsset(ingest_pb2.DeleteAssetRequest(asset_id=asset_id))
+            deleted.append(asset_id)
+        except grpc.RpcError as exc:
+            status, info = error_body(exc)
+            if status >= 500 or info["reason"] in {"SERVICE_UNAVAILABLE"}:
+                raise  # the service is down: say so for the whole call, not per id
+            failed.append({"asset_id": asset_id, **info})
+    return {"deleted": deleted, "failed": failed}
 
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.offset = 0
 
-    def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))
-        self.offset += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.offset
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data, self.parts = b"".join(self.parts), []
-        return data
-
-
-def library_router(client: OrdoClient, settings: Settings, to_json: Callable[[Any], dict[str, Any]]) -> APIRouter:
-    router = APIRouter(tags=["library"])
-
-    def describe(ids: list[str]) -> list[ingest_pb2.GetAssetResponse]:
-        return [client.ingest.GetAsset(ingest_pb2.GetAssetRequest(asset_id=i)) for i in ids]
-
-    @router.get("/api/library/capabilities", summary="What this deployment derives from images, and the UI's limits.")
-    def capabilities() -> dict[str, Any]:
-        """The search page disables the Objects / Text kinds when no processor makes such samples (an empty
-        result would otherwise look like "nothing matched"), and states the bulk limits up front."""
-        return {
-            "detect_objects": settings.detect_objects,
-            "read_text": settings.read_text,
-            "max_batch_ids": MAX_BATCH_IDS,
-            "max_zip_bytes": MAX_ZIP_BYTES,
-        }
-
-    @router.post("/api/assets/batch-delete", summary="Delete up to 500 assets; says which were deleted and why not.")
-    def batch_delete(body: AssetIdsBody) -> dict[str, Any]:
-        """One DeleteAsset per id, in order; a failure (not found, not allowed in that library) is reported
-        for that id and the others go on, so the answer always says exactly what changed."""
-        deleted: list[str] = []
-        failed: list[dict[str, str]] = []
-        for asset_id in body.checked():
-            try:
-                client.ingest.DeleteAsset(ingest_pb2.DeleteAssetRequest(asset_id=asset_id))
-                deleted.append(asset_id)
-            except grpc.RpcError as exc:
-                status, info = error_body(exc)
-                if status >= 500 or info["reason"] in {"SERVICE_UNAVAILABLE"}:
-                    raise  # the service is down: say so for the whole call, not per id
-                failed.append({"asset_id": asset_id, **info})
-        return {"deleted": deleted, "failed": failed}
-
-    @router.post(
-        "/api/assets/zip",
-        summary="The originals of up to 500 assets as one zip, streamed (at most 1 GiB in all).",
-        response_class=StreamingResponse,
-    )
-    def download_zip(body: AssetIdsBody) -> StreamingResponse:
-        """Sizes come from the catalog first, so an oversized request is a 400 before any byte is sent; the
-        zip is then written member by member while each original streams from GetAssetContent (stored, not
-        deflated: photos do not compress)."""
-        ids = body.checked()
-        assets = [r.asset for r in describe(ids)]
-        total = sum(a.size_bytes for a in assets)
-        if total > MAX_ZIP_BYTES:
-            raise InvalidInput(
-                f"the {len(ids)} originals add up to {total} bytes; a zip may hold at most {MAX_ZIP_BYTES}",
-                reason=Reason.ZIP_TOO_LARGE,
-            )
-        context = contextvars.copy_context()  # the caller's key, for the calls made while streaming
-
-        def chunks() -> Iterator[bytes]:
-            pipe = _Pipe()
-            taken: set[str] = set()
-            with zipfile.ZipFile(pipe, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:  # type: ignore[arg-type]
-                for asset in assets:
-                    request = ingest_pb2.GetAssetContentRequest(
-                        asset_id=asset.asset_id, variant=ingest_pb2.ASSET_CONTENT_VARIANT_ORIGINAL
-                    )
-                    with archive.open(zip_name(asset.file_name, asset.asset_id, taken), "w", force_zip64=True) as out:
-                        for piece in client.ingest.GetAssetContent(request):
-                            out.write(piece.chunk)
-                            yield pipe.take()
-            yield pipe.take()
-
-        def in_context() -> Iterator[bytes]:
-            stream = chunks()
-            while True:
-                data = context.run(next, stream, None)
-                if data is None:
-                    return
-                if data:
-                    yield data
-
-        headers = {"Content-Disposition": f'attachment; filename="ordo-{len(ids)}-images.zip"'}
-        return StreamingResponse(in_context(), media_type="application/zip", headers=headers)
-
-    @router.get(
-        "/api/duplicate-groups",
-        summary="Near-duplicate groups with their assets and which one a keep-best rule would keep (a dry run).",
-    )
-    def duplicate_groups(
-        rule: KeepRule = "resolution",
-        min_similarity: float = Query(0.95, gt=0.0, le=1.0),
-        page_size: int = Query(20, ge=1, le=MAX_DUPLICATE_GROUPS),
-        page_token: str = Query("", max_length=64),
-    ) -> dict[str, Any]:
-        """Nothing is deleted here: the answer says what applying the rule would delete and free, per group
-        and for the page; the UI then deletes through ``/api/assets/batch-delete``."""
-        request = analysis_pb2.FindDuplicatesRequest(
-            min_similarity=min_similarity, page_size=page_size, page_token=page_token
+@router.post(
+    "/api/assets/zip",
+    summary="The originals of up to 500 assets as one zip, streamed (at most 1 GiB in all).",
+    response_class=StreamingResponse,
+)
+def download_zip(body: AssetIdsBody, client: Client) -> StreamingResponse:
+    """Sizes come from the catalog first, so an oversized request is a 400 before any byte is sent; the
+    zip is then written member by member while each original streams from GetAssetContent (stored, not
+    deflated: photos do not compress)."""
+    ids = body.checked()
+    assets = [client.ingest.GetAsset(ingest_pb2.GetAssetRequest(asset_id=i)).asset for i in ids]
+    total = sum(a.size_bytes for a in assets)
+    if total > MAX_ZIP_BYTES:
+        raise InvalidInput(
+            f"the {len(ids)} originals add up to {total} bytes; a zip may hold at most {MAX_ZIP_BYTES}",
+            reason=Reason.ZIP_TOO_LARGE,
         )
-        found = client.analysis.FindDuplicates(request)
-        groups: list[dict[str, Any]] = []
-        described = 0
-        to_delete = freed = 0
-        for group in found.groups:
-            ids = list(group.asset_ids)[: max(0, MAX_GROUP_MEMBERS - described)]
-            if len(ids) < 2:
-                break
-            described += len(ids)
-            assets = []
-            for asset_id in ids:
-                try:
-                    assets.append(client.ingest.GetAsset(ingest_pb2.GetAssetRequest(asset_id=asset_id)).asset)
-                except grpc.RpcError as exc:
-                    if exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
-                        raise
-            if len(assets) < 2:
-                continue  # deleted since the analysis: no longer a group
-            keep = choose_keeper(assets, rule)
-            others = [a for a in assets if a.asset_id != keep]
-            to_delete += len(others)
-            freed += sum(a.size_bytes for a in others)
-            groups.append(
-                {
-                    "min_similarity": round(group.min_similarity, 4),
-                    "keep": keep,
-                    "assets": [to_json(a) for a in assets],
-                }
-            )
-        return {
-            "rule": rule,
-            "groups": groups,
-            "next_page_token": found.next_page_token,
-            "summary": {"groups": len(groups), "delete": to_delete, "bytes_freed": freed},
-        }
+    headers = {"Content-Disposition": f'attachment; filename="ordo-{len(ids)}-images.zip"'}
+    return StreamingResponse(zip_originals(client, assets), media_type="application/zip", headers=headers)
 
-    return router
+
+@router.get(
+    "/api/duplicate-groups",
+    summary="Near-duplicate groups with their assets and which one a keep-best rule would keep (a dry run).",
+    **documented(DuplicatePlan),
+)
+def duplicate_groups(
+    client: Client,
+    rule: KeepRule = "resolution",
+    min_similarity: float = Query(0.95, gt=0.0, le=1.0),
+    page_size: int = Query(min(DEFAULT_PAGE_SIZE, MAX_DUPLICATE_GROUPS), ge=1, le=MAX_DUPLICATE_GROUPS),
+    page_token: str = Query("", max_length=64),
+) -> dict[str, Any]:
+    """Nothing is deleted here: the answer says what applying the rule would delete and free, per group
+    and for the page; the UI then deletes through ``/api/assets/batch-delete``."""
+    request = analysis_pb2.FindDuplicatesRequest(
+        min_similarity=min_similarity, page_size=page_size, page_token=page_token
+    )
+    found = client.analysis.FindDuplicates(request)
+    groups: list[dict[str, Any]] = []
+    described = to_delete = freed = 0
+    for group in found.groups:
+        ids = list(group.asset_ids)[: max(0, MAX_GROUP_MEMBERS - described)]
+        if len(ids) < 2:
+            break
+        described += len(ids)
+        assets = _still_there(client, ids)
+        if len(assets) < 2:
+            continue  # deleted since the analysis: no longer a group
+        keep = choose_keeper(assets, rule)
+        others = [a for a in assets if a.asset_id != keep]
+        to_delete += len(others)
+        freed += sum(a.size_bytes for a in others)
+        groups.append(
+            {"min_similarity": round(group.min_similarity, 4), "keep": keep, "assets": [to_json(a) for a in assets]}
+        )
+    return {
+        "rule": rule,
+        "groups": groups,
+        "next_page_token": found.next_page_token,
+        "summary": {"groups": len(groups), "delete": to_delete, "bytes_freed": freed},
+    }
+
+
+def _still_there(client: OrdoClient, ids: list[str]) -> list[common_pb2.Asset]:
+    """The assets of ``ids`` that still exist (one may have been deleted since the analysis ran)."""
+    assets = []
+    for asset_id in ids:
+        try:
+            assets.append(client.ingest.GetAsset(ingest_pb2.GetAssetRequest(asset_id=asset_id)).asset)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                raise
+    return assets

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Path
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
-from ordo.client import OrdoClient
 from ordo.domain import SampleKind
+from ordo.gateway.deps import Client
+from ordo.gateway.shapes import MapAttributes, documented
 from ordo.ids import sample_id_for
 from ordo.v1 import analysis_pb2, ingest_pb2
 
@@ -24,6 +25,7 @@ MAX_ID_CHARS = 64
 ASSET_PAGE = 1000  # ListAssets' largest page
 # Region samples (objects, text lines) are numbered per asset; ids beyond this many are called "region".
 REGION_INDEXES = 8
+router = APIRouter(tags=["analysis"])
 
 
 def sample_kind(asset_id: str, sample_id: str) -> str:
@@ -43,33 +45,32 @@ def _millis(asset: Any, field: str) -> int | None:
     return getattr(asset, field).ToMilliseconds() or None
 
 
-def add_map_routes(app: FastAPI, client: OrdoClient) -> None:
-    @app.get(
-        "/api/runs/{run_id}/map-attributes",
-        tags=["analysis"],
-        summary="Per map point: its sample's kind and its image's capture/ingest dates (epoch ms or null).",
+@router.get(
+    "/api/runs/{run_id}/map-attributes",
+    summary="Per map point: its sample's kind and its image's capture/ingest dates (epoch ms or null).",
+    **documented(MapAttributes),
+)
+def map_attributes(client: Client, run_id: str = Path(..., max_length=MAX_ID_CHARS)) -> JSONResponse:
+    points: list[tuple[str, str]] = []
+    for page in client.analysis.GetProjection(analysis_pb2.GetProjectionRequest(run_id=run_id)):
+        points.extend((p.asset_id, p.sample_id) for p in page.points)
+    wanted = {asset_id for asset_id, _ in points}
+    dates: dict[str, tuple[int | None, int | None]] = {}
+    token = ""
+    while wanted - dates.keys():
+        response = client.ingest.ListAssets(ingest_pb2.ListAssetsRequest(page_size=ASSET_PAGE, page_token=token))
+        for asset in response.assets:
+            if asset.asset_id in wanted:
+                dates[asset.asset_id] = (_millis(asset, "captured_at"), _millis(asset, "ingested_at"))
+        token = response.next_page_token
+        if not token:
+            break
+    return JSONResponse(
+        {
+            "run_id": run_id,
+            "count": len(points),
+            "kinds": [sample_kind(a, s) for a, s in points],
+            "captured": [dates.get(a, (None, None))[0] for a, _ in points],
+            "ingested": [dates.get(a, (None, None))[1] for a, _ in points],
+        }
     )
-    def map_attributes(run_id: str = Path(..., max_length=MAX_ID_CHARS)) -> JSONResponse:
-        points: list[tuple[str, str]] = []
-        for page in client.analysis.GetProjection(analysis_pb2.GetProjectionRequest(run_id=run_id)):
-            points.extend((p.asset_id, p.sample_id) for p in page.points)
-        wanted = {asset_id for asset_id, _ in points}
-        dates: dict[str, tuple[int | None, int | None]] = {}
-        token = ""
-        while wanted - dates.keys():
-            response = client.ingest.ListAssets(ingest_pb2.ListAssetsRequest(page_size=ASSET_PAGE, page_token=token))
-            for asset in response.assets:
-                if asset.asset_id in wanted:
-                    dates[asset.asset_id] = (_millis(asset, "captured_at"), _millis(asset, "ingested_at"))
-            token = response.next_page_token
-            if not token:
-                break
-        return JSONResponse(
-            {
-                "run_id": run_id,
-                "count": len(points),
-                "kinds": [sample_kind(a, s) for a, s in points],
-                "captured": [dates.get(a, (None, None))[0] for a, _ in points],
-                "ingested": [dates.get(a, (None, None))[1] for a, _ in points],
-            }
-        )

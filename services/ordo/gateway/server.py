@@ -9,12 +9,11 @@ import uvicorn
 
 from ordo.config import Settings
 from ordo.gateway.app import create_app
+from ordo.security.binding import check_binds
+from ordo.security.tls import uvicorn_ssl
 
 
 def make_server(settings: Settings, host: str, port: int) -> uvicorn.Server:
-    from ordo.security.binding import check_binds
-    from ordo.security.tls import uvicorn_ssl
-
     check_binds(settings, host)  # no exposed listener without auth
     config = uvicorn.Config(
         create_app(settings), host=host, port=port, log_level="warning", access_log=False, **uvicorn_ssl(settings)

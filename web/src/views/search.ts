@@ -105,7 +105,7 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
 
   function filter(): Filter {
     const f: Filter = {};
-    if (kind.value) f.kinds = [kind.value];
+    if (kind.value) f.kinds = [kind.value as NonNullable<Filter["kinds"]>[number]]; // the select offers only these
     if (after.value) f.captured_after = `${after.value}T00:00:00Z`;
     if (before.value) f.captured_before = `${before.value}T23:59:59Z`;
     if (cluster.value) f.cluster_ids = [cluster.value];

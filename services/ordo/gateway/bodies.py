@@ -1,0 +1,74 @@
+"""Request bodies of the search and analysis routes, and their translation to ``ordo.v1`` messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from google.protobuf.json_format import ParseDict
+from pydantic import BaseModel, Field
+
+from ordo.v1 import common_pb2
+
+SampleKindName = Literal["image", "object", "text"]
+
+
+class FilterBody(BaseModel):
+    """Restricts a search. Empty fields do not restrict (as ``ordo.v1.Filter``)."""
+
+    kinds: list[SampleKindName] = Field(default_factory=list)
+    asset_ids: list[str] = Field(default_factory=list, description="Only these assets.")
+    cluster_ids: list[str] = Field(default_factory=list, description="Only these clusters (latest clustering run).")
+    mime_types: list[str] = Field(default_factory=list)
+    source_uri_prefix: str = ""
+    captured_after: datetime | None = None
+    captured_before: datetime | None = None
+    ingested_after: datetime | None = None
+    ingested_before: datetime | None = None
+    min_width: int = 0
+    min_height: int = 0
+
+    def to_pb(self) -> common_pb2.Filter:
+        data = self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        data["kinds"] = [f"SAMPLE_KIND_{k.upper()}" for k in self.kinds]
+        return ParseDict(data, common_pb2.Filter())
+
+
+class SearchBody(BaseModel):
+    """Search by ``query`` text, or by ``asset_id`` ("more like this"); exactly one of them."""
+
+    query: str | None = None
+    asset_id: str | None = None
+    top_k: int = Field(20, ge=1, le=1000)
+    page_token: str = ""
+    min_score: float = 0.0
+    exclude_self: bool = True
+    filter: FilterBody = Field(default_factory=FilterBody)
+
+
+class ClusteringBody(BaseModel):
+    algorithm: Literal["leiden", "dbscan", "hdbscan", "kmeans", ""] = ""
+    resolution: float = Field(0.0, ge=0.0, le=50.0)
+    eps: float = 0.0
+    min_samples: int = 0
+    min_cluster_size: int = 0
+    n_clusters: int = 0
+    filter: FilterBody = Field(default_factory=FilterBody)
+    label_field: str = ""
+
+
+class ProjectionBody(BaseModel):
+    method: Literal["tsne", "umap", "pca", ""] = ""
+    perplexity: float = 0.0
+    seed: int = 0
+    clustering_run_id: str = ""
+    filter: FilterBody = Field(default_factory=FilterBody)
+
+
+class RenameBody(BaseModel):
+    name: str
+
+
+def pb_enum(prefix: str, value: str) -> str:
+    """A REST enum value (``"kmeans"``) as the proto enum's name (``CLUSTERING_ALGORITHM_KMEANS``)."""
+    return f"{prefix}_{value.upper()}" if value else f"{prefix}_UNSPECIFIED"
