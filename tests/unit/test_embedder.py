@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from ordo.embedding import factory, hf_dual_encoder
+from ordo.embedding import factory, hf_features, hf_loading, registry
 from ordo.embedding.base import Embedder
 from ordo.embedding.factory import (
     RandomClipEmbedder,
@@ -152,9 +152,11 @@ def test_blank_text_is_invalid(embedder: HFDualEncoder, text: str) -> None:
 
 
 def test_non_text_inputs_are_invalid(embedder: HFDualEncoder) -> None:
-    with pytest.raises(InvalidInput):
-        embedder.embed_texts("a dog")  # a bare string, not a list of texts
-    with pytest.raises(InvalidInput):
+    # A bare string is a Sequence[str] of characters: without its own check it would fail (or not) on one of
+    # them ("text #1 is empty" for the space), so the message must be the bare-string one.
+    with pytest.raises(InvalidInput, match="expects a list of texts, not a single string"):
+        embedder.embed_texts("a dog")
+    with pytest.raises(InvalidInput, match=r"text #0 is a bytes, not a string"):
         embedder.embed_texts([b"a dog"])  # type: ignore[list-item]
 
 
@@ -173,10 +175,10 @@ def test_non_rgb_images_are_converted(embedder: HFDualEncoder) -> None:
 
 def test_features_of_both_transformers_return_types() -> None:
     tensor = torch.tensor([[3.0, 4.0]])
-    assert hf_dual_encoder._features_tensor(tensor) is tensor
+    assert hf_features.features_tensor(tensor) is tensor
     wrapped = BaseModelOutputWithPooling(last_hidden_state=torch.zeros(1, 2, 2), pooler_output=tensor)
-    assert hf_dual_encoder._features_tensor(wrapped) is tensor
-    np.testing.assert_allclose(HFDualEncoder._normalised(wrapped), [[0.6, 0.8]], atol=1e-7)
+    assert hf_features.features_tensor(wrapped) is tensor
+    np.testing.assert_allclose(hf_features.normalised(wrapped), [[0.6, 0.8]], atol=1e-7)
 
 
 def test_concurrent_calls_match_serial_results(embedder: HFDualEncoder) -> None:
@@ -209,7 +211,7 @@ def test_model_not_cached_and_hub_unreachable_fails_fast_with_guidance(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Hermetic on connected machines too: an empty cache, and the Hub probe says "unreachable".
-    monkeypatch.setattr(hf_dual_encoder, "_hub_reachable", lambda *args, **kwargs: False)
+    monkeypatch.setattr(hf_loading, "_hub_reachable", lambda *args, **kwargs: False)
     model = HFDualEncoder("openai/clip-vit-base-patch32", cache_dir=str(tmp_path))
     started = time.perf_counter()
     with pytest.raises(ModelUnavailable) as caught:
@@ -237,7 +239,7 @@ def test_local_files_only_never_touches_the_network(tmp_path: Path, monkeypatch:
     def no_network(*args: object, **kwargs: object) -> bool:
         raise AssertionError("probed the Hub although local_files_only=True")
 
-    monkeypatch.setattr(hf_dual_encoder, "_hub_reachable", no_network)
+    monkeypatch.setattr(hf_loading, "_hub_reachable", no_network)
     with pytest.raises(ModelUnavailable, match="local_files_only=True"):
         HFDualEncoder("openai/clip-vit-base-patch32", cache_dir=str(tmp_path), local_files_only=True).load()
 
@@ -306,7 +308,7 @@ def test_factory_routes_unregistered_names_to_hf_dual_encoder(tiny_clip_dir: Pat
 
 
 def test_factory_routes_registered_prefixes(monkeypatch: pytest.MonkeyPatch, tiny_clip_dir: Path) -> None:
-    monkeypatch.setattr(factory, "_FAMILIES", dict(factory._FAMILIES))
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
     calls: list[str] = []
 
     def constructor(name: str, **options: object) -> Embedder:
