@@ -117,7 +117,8 @@ def load_image_tower() -> torch.nn.Module:
     state = torch.load(str(weights), map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
     # Channels-last lets oneDNN run the depthwise convolutions ~1.5x faster on a CPU (same results to ~1e-5).
-    return model.eval().to(memory_format=torch.channels_last)
+    # Module.to accepts memory_format (torch documents it) but its stubs omit the keyword.
+    return model.eval().to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
 
 
 def load_text_tower() -> Any:
@@ -157,12 +158,15 @@ def cpu_has_native_bf16() -> bool:
     return native_bf16()
 
 
-def pooled_features(tower: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
-    """The tower's forward as the runtimes see it: pooled 1,280-d features of preprocessed pixels."""
+def pooled_features(tower: Any, pixels: torch.Tensor) -> torch.Tensor:
+    """The tower's forward as the runtimes see it: pooled 1,280-d features of preprocessed pixels.
+
+    ``tower``: an ``efficientnet_lite_pytorch`` EfficientNet (that package is untyped, and ``extract_features``
+    is no ``torch.nn.Module`` method, hence ``Any``)."""
     return tower.extract_features(pixels).mean(dim=(2, 3))
 
 
-def image_features(tower: torch.nn.Module, images: Sequence[Image.Image], *, bf16: bool = False) -> np.ndarray:
+def image_features(tower: Any, images: Sequence[Image.Image], *, bf16: bool = False) -> np.ndarray:
     """Pooled EfficientNet features, float32 (n, 1280): global average of the last feature map.
 
     Runs the tower on at most :data:`TOWER_MICRO_BATCH` images at a time (fastest on a CPU, see there).
@@ -247,7 +251,7 @@ def apply_tower_tail(tower: torch.nn.Module, heads_dir: Path) -> None:
         if name not in state or state[name].shape != tensor.shape:
             raise ModelUnavailable(f"{path} does not fit EfficientNet-Lite2: {name} {tuple(tensor.shape)}")
     tower.load_state_dict(tail, strict=False)
-    tower.to(memory_format=torch.channels_last)
+    tower.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]  (as in load_image_tower)
 
 
 # ------------------------------------------------------------------ the embedder

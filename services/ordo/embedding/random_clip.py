@@ -93,7 +93,7 @@ def clip_image_processor(image_size: int = 224) -> Any:
     Uses the PIL backend when torchvision is absent: transformers would fall back to it anyway, but with a
     warning on every construction.
     """
-    from transformers.utils import is_torchvision_available
+    from transformers.utils.import_utils import is_torchvision_available
 
     if is_torchvision_available():
         from transformers import CLIPImageProcessor as processor_class

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from PIL import Image
 
-from ordo.core.embedding_pipeline import StageClock
 from ordo.core.payload import build_payload
 from ordo.domain import Asset, BoundingBox, ProcessingOptions, Sample, SampleKind, SampleRef, VectorPoint
 from ordo.embedding.base import Embedder
@@ -36,6 +36,13 @@ if TYPE_CHECKING:
     from ordo.config import Settings
 
 log = logging.getLogger(__name__)
+
+
+class StageClock(Protocol):
+    """Where the stage reports its time: the pipeline's ``ordo.core.embedding_pipeline.StageClock``. A protocol,
+    so this package does not import the pipeline that calls it (that import was a cycle)."""
+
+    def stage(self, name: str, items: int = 1) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
