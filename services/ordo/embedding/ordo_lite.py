@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ordo.embedding.autotune import native_bf16
 from ordo.embedding.lane_embedder import LaneEmbedder
 from ordo.embedding.registry import register_family, register_model_dir
 from ordo.embedding.text_runtime import MIN_AGREEMENT as MIN_TEXT_AGREEMENT
@@ -153,8 +154,6 @@ def preprocess_image(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
 
 def cpu_has_native_bf16() -> bool:
     """AMX or AVX512-BF16: bfloat16 convolutions run natively (oneDNN) instead of being emulated."""
-    from ordo.embedding.autotune import native_bf16
-
     return native_bf16()
 
 

@@ -30,7 +30,10 @@ from ordo.ids import sample_id_for
 from ordo.imaging import ImageLimits, decode
 from ordo.ports.object_store import ObjectStore
 from ordo.ports.vector_index import VectorIndex
+from ordo.processing.ocr import RapidTextReader
 from ordo.processing.regions import DetectedObject, ObjectDetector, TextLine, TextReader
+from ordo.processing.ssd_detector import SsdMobileNetDetector
+from ordo.processing.torchvision_detector import TorchvisionDetector
 
 if TYPE_CHECKING:
     from ordo.config import Settings
@@ -236,16 +239,10 @@ class ImageProcessor:
 
 def processing_models(settings: Settings) -> tuple[ObjectDetector, TextReader]:
     """The configured detector and text reader, not loaded yet (loading is the slow part)."""
-    from ordo.processing.ocr import RapidTextReader
-
     detector: ObjectDetector
     if settings.detector == "torchvision":
-        from ordo.processing.torchvision_detector import TorchvisionDetector
-
         detector = TorchvisionDetector(settings.detection_threshold)
     else:
-        from ordo.processing.ssd_detector import SsdMobileNetDetector
-
         detector = SsdMobileNetDetector(settings.detection_threshold)
     return detector, RapidTextReader(settings.ocr_min_score, max_side=settings.processing_max_side)
 
