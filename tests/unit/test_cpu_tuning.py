@@ -198,12 +198,12 @@ def tiny_vision() -> torch.nn.Module:
     from transformers import CLIPModel
 
     from ordo.embedding.factory import random_clip_config
-    from ordo.embedding.hf_dual_encoder import _features_tensor
+    from ordo.embedding.hf_features import features_tensor
 
     model = CLIPModel(random_clip_config("tiny")).eval()
     from ordo.embedding.tower_runtime import FeatureModule
 
-    return FeatureModule(model, lambda pixels: _features_tensor(model.get_image_features(pixel_values=pixels)))
+    return FeatureModule(model, lambda pixels: features_tensor(model.get_image_features(pixel_values=pixels)))
 
 
 def test_onnx_runtime_agrees_with_torch(tiny_vision: torch.nn.Module) -> None:

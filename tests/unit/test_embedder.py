@@ -6,7 +6,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from ordo.embedding import factory, hf_dual_encoder
-from ordo.embedding.base import Embedder
+from ordo.embedding import factory, hf_features, hf_loading, registry
+from ordo.embedding.base import Embedder, EmbedderDefaults
 from ordo.embedding.factory import (
     RandomClipEmbedder,
     create_embedder,
@@ -152,9 +152,11 @@ def test_blank_text_is_invalid(embedder: HFDualEncoder, text: str) -> None:
 
 
 def test_non_text_inputs_are_invalid(embedder: HFDualEncoder) -> None:
-    with pytest.raises(InvalidInput):
-        embedder.embed_texts("a dog")  # a bare string, not a list of texts
-    with pytest.raises(InvalidInput):
+    # A bare string is a Sequence[str] of characters: without its own check it would fail (or not) on one of
+    # them ("text #1 is empty" for the space), so the message must be the bare-string one.
+    with pytest.raises(InvalidInput, match="expects a list of texts, not a single string"):
+        embedder.embed_texts("a dog")
+    with pytest.raises(InvalidInput, match=r"text #0 is a bytes, not a string"):
         embedder.embed_texts([b"a dog"])  # type: ignore[list-item]
 
 
@@ -173,10 +175,10 @@ def test_non_rgb_images_are_converted(embedder: HFDualEncoder) -> None:
 
 def test_features_of_both_transformers_return_types() -> None:
     tensor = torch.tensor([[3.0, 4.0]])
-    assert hf_dual_encoder._features_tensor(tensor) is tensor
+    assert hf_features.features_tensor(tensor) is tensor
     wrapped = BaseModelOutputWithPooling(last_hidden_state=torch.zeros(1, 2, 2), pooler_output=tensor)
-    assert hf_dual_encoder._features_tensor(wrapped) is tensor
-    np.testing.assert_allclose(HFDualEncoder._normalised(wrapped), [[0.6, 0.8]], atol=1e-7)
+    assert hf_features.features_tensor(wrapped) is tensor
+    np.testing.assert_allclose(hf_features.normalised(wrapped), [[0.6, 0.8]], atol=1e-7)
 
 
 def test_concurrent_calls_match_serial_results(embedder: HFDualEncoder) -> None:
@@ -209,7 +211,7 @@ def test_model_not_cached_and_hub_unreachable_fails_fast_with_guidance(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Hermetic on connected machines too: an empty cache, and the Hub probe says "unreachable".
-    monkeypatch.setattr(hf_dual_encoder, "_hub_reachable", lambda *args, **kwargs: False)
+    monkeypatch.setattr(hf_loading, "_hub_reachable", lambda *args, **kwargs: False)
     model = HFDualEncoder("openai/clip-vit-base-patch32", cache_dir=str(tmp_path))
     started = time.perf_counter()
     with pytest.raises(ModelUnavailable) as caught:
@@ -237,7 +239,7 @@ def test_local_files_only_never_touches_the_network(tmp_path: Path, monkeypatch:
     def no_network(*args: object, **kwargs: object) -> bool:
         raise AssertionError("probed the Hub although local_files_only=True")
 
-    monkeypatch.setattr(hf_dual_encoder, "_hub_reachable", no_network)
+    monkeypatch.setattr(hf_loading, "_hub_reachable", no_network)
     with pytest.raises(ModelUnavailable, match="local_files_only=True"):
         HFDualEncoder("openai/clip-vit-base-patch32", cache_dir=str(tmp_path), local_files_only=True).load()
 
@@ -306,7 +308,7 @@ def test_factory_routes_unregistered_names_to_hf_dual_encoder(tiny_clip_dir: Pat
 
 
 def test_factory_routes_registered_prefixes(monkeypatch: pytest.MonkeyPatch, tiny_clip_dir: Path) -> None:
-    monkeypatch.setattr(factory, "_FAMILIES", dict(factory._FAMILIES))
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
     calls: list[str] = []
 
     def constructor(name: str, **options: object) -> Embedder:
@@ -429,3 +431,82 @@ def test_inference_lane_runs_texts_before_queued_images() -> None:
     failing = lane.submit(TEXT_PRIORITY, lambda: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         failing.result(5)
+
+
+def test_every_family_declares_the_capabilities_callers_use(tiny_clip_dir: Path) -> None:
+    """Callers read these as plain attributes (no getattr probes), before and without loading."""
+    for name in (str(tiny_clip_dir), "random-clip:tiny", "ordo-lite-v1"):
+        embedder = create_embedder(name, device="cpu", batch_size=4)
+        assert isinstance(embedder, Embedder)
+        assert not embedder.is_loaded and embedder.dim == 0
+        assert embedder.batch_size >= 1 and embedder.input_size > 0
+        assert callable(embedder.prepare_image) and callable(embedder.embed_prepared)
+
+
+def test_lane_embedders_run_text_work_on_their_lane(embedder: HFDualEncoder) -> None:
+    ran: list[int] = []
+    done = threading.Event()
+
+    def work() -> None:
+        ran.append(threading.get_ident())
+        done.set()
+
+    assert embedder.submit_text_work(work) is True
+    assert done.wait(5) and ran != [threading.get_ident()]
+
+
+def test_embedder_defaults_are_neutral() -> None:
+    """A family without a lane or split preprocessing still answers every capability (EmbedderDefaults)."""
+
+    class Minimal(EmbedderDefaults):
+        model_id = "minimal"
+        dim = 2
+        device = "cpu"
+
+        def load(self) -> None:
+            pass
+
+        def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+            return np.ones((len(images), self.dim), np.float32)
+
+        def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+            return np.ones((len(texts), self.dim), np.float32)
+
+    minimal = Minimal()
+    image = _images(1)[0]
+    assert isinstance(minimal, Embedder) and minimal.is_loaded
+    assert minimal.prepare_image(image) is image
+    assert minimal.embed_prepared([image]).shape == (1, 2)
+    assert minimal.submit_text_work(lambda: None) is False  # no lane: the caller runs the work itself
+    assert (minimal.batch_size, minimal.input_size) == (16, 224)
+
+
+def test_registry_routes_model_directories_before_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "_FAMILIES", {})
+    monkeypatch.setattr(registry, "_MODEL_DIRS", [])
+
+    def by_prefix(name: str, **options: object) -> Embedder:
+        raise AssertionError("not called")
+
+    def by_dir(name: str, **options: object) -> Embedder:
+        raise AssertionError("not called")
+
+    def by_longer_prefix(name: str, **options: object) -> Embedder:
+        raise AssertionError("not called")
+
+    registry.register_family("fam", by_prefix)
+    registry.register_family("family:", by_longer_prefix)
+
+    def is_tuned_dir(name: str) -> bool:
+        return name.endswith("/tuned")
+
+    registry.register_model_dir(is_tuned_dir, by_dir)
+    registry.register_model_dir(is_tuned_dir, by_dir)  # registering again (a re-imported module) is a no-op
+    assert len(registry._MODEL_DIRS) == 1
+    assert registry.resolve("fam/tuned") is by_dir
+    assert registry.resolve("family:x") is by_longer_prefix
+    assert registry.resolve("fam-x") is by_prefix
+    assert registry.resolve("openai/clip-vit-base-patch32") is None
+    assert registry.registered_families() == ("fam", "family:")
+    with pytest.raises(ValueError, match="must not be empty"):
+        registry.register_family("", by_prefix)

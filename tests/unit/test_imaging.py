@@ -21,6 +21,9 @@ from PIL import Image, ImageFile, ImageOps, features
 from ordo import imaging
 from ordo.errors import InvalidInput, OrdoError, TooLarge
 from ordo.imaging import ImageInfo, ImageLimits, decode, probe, sniff_mime, thumbnail_jpeg
+from ordo.imaging import exif as image_exif
+from ordo.imaging import limits as image_limits
+from ordo.imaging import pixels as pixels_module
 from tests.fixtures.datasets import DATASETS, dataset_records
 from tests.fixtures.images import (
     BOMB_SIDE,
@@ -247,7 +250,7 @@ def test_odd_image_decodes_to_rgb_with_oriented_size(odd_images: dict[str, bytes
     assert image.mode == "RGB"
     assert image.size == size
     assert (info.width, info.height, info.format, info.frames) == (*size, fmt, frames)
-    assert info.mime_type == imaging._FORMAT_MIME[fmt]
+    assert info.mime_type == image_limits.FORMAT_MIME[fmt]
     assert probe(odd_images[kind], LIMITS) == info
     assert image.info == {}  # no EXIF left for anyone to apply a second time
 
@@ -296,17 +299,17 @@ def test_garbage_exif_is_ignored(odd_images: dict[str, bytes], kind: str) -> Non
     ],
 )
 def test_exif_datetime_parsing_is_tolerant(value: object, expected: datetime | None) -> None:
-    assert imaging._parse_exif_datetime(value) == expected
+    assert image_exif.parse_exif_datetime(value) == expected
 
 
 def test_exif_offset_and_subseconds_parsing() -> None:
-    assert imaging._parse_exif_offset("-05:30") == timezone(-timedelta(hours=5, minutes=30))
-    assert imaging._parse_exif_offset("+0100") == timezone(timedelta(hours=1))
-    assert imaging._parse_exif_offset("+99:00") is None
-    assert imaging._parse_exif_offset("junk") is None
-    assert imaging._parse_subsec("5") == 500_000
-    assert imaging._parse_subsec("1234567") == 123_456
-    assert imaging._parse_subsec("x1") == 0
+    assert image_exif.parse_exif_offset("-05:30") == timezone(-timedelta(hours=5, minutes=30))
+    assert image_exif.parse_exif_offset("+0100") == timezone(timedelta(hours=1))
+    assert image_exif.parse_exif_offset("+99:00") is None
+    assert image_exif.parse_exif_offset("junk") is None
+    assert image_exif.parse_subsec("5") == 500_000
+    assert image_exif.parse_subsec("1234567") == 123_456
+    assert image_exif.parse_subsec("x1") == 0
 
 
 def test_png_exif_after_pixel_data_is_applied_on_decode() -> None:
@@ -387,11 +390,11 @@ def test_16_bit_is_scaled_not_clipped(odd_images: dict[str, bytes], kind: str) -
 
 def test_32_bit_integer_and_float_samples() -> None:
     as_int = Image.fromarray(np.array([[0, 32768, 65535]], dtype=np.int32))
-    assert pixels(imaging._to_rgb(as_int))[0, :, 0].tolist() == [0, 128, 255]
+    assert pixels(pixels_module.to_rgb(as_int))[0, :, 0].tolist() == [0, 128, 255]
     as_float = Image.fromarray(np.array([[0.0, 0.5, 1.0]], dtype=np.float32))
-    assert pixels(imaging._to_rgb(as_float))[0, :, 0].tolist() == [0, 128, 255]
+    assert pixels(pixels_module.to_rgb(as_float))[0, :, 0].tolist() == [0, 128, 255]
     wide = Image.fromarray(np.array([[-1000, 0, 1000]], dtype=np.int32))
-    assert pixels(imaging._to_rgb(wide))[0, :, 0].tolist() == [0, 128, 255]
+    assert pixels(pixels_module.to_rgb(wide))[0, :, 0].tolist() == [0, 128, 255]
 
 
 def test_grayscale_and_1_bit_become_rgb(odd_images: dict[str, bytes]) -> None:

@@ -1,10 +1,16 @@
-"""The embedder seam. Every model family (transformers dual encoders now, the bundled offline
-model later) implements this small protocol; ``ordo.embedding.factory`` maps a model name to one."""
+"""The embedder seam. Every model family (transformers dual encoders, the bundled offline model) implements
+this small protocol; ``ordo.embedding.registry`` maps a model name to one.
+
+The protocol declares every capability callers use (the decoder-thread preprocessing, the inference lane, the
+batch and input sizes), so callers read them as plain attributes instead of probing with ``getattr``. A family
+that has no use for one inherits the neutral default from :class:`EmbedderDefaults`; Ordo's own families get
+them from :class:`ordo.embedding.lane_embedder.LaneEmbedder`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -18,8 +24,15 @@ class Embedder(Protocol):
     L2-normalised, so a dot product is the cosine similarity."""
 
     model_id: str
-    dim: int
+    dim: int  # 0 until loaded
     device: str
+    batch_size: int  # images per forward pass; the worker embeds in chunks of this many
+    input_size: int  # side of the model's square input; JPEGs may be draft-decoded down to it, not below
+
+    @property
+    def is_loaded(self) -> bool:
+        """True once :meth:`load` has finished (reading it never loads)."""
+        ...
 
     def load(self) -> None:
         """Load weights; idempotent. Raises ``ordo.errors.ModelUnavailable`` with what to do."""
@@ -30,6 +43,46 @@ class Embedder(Protocol):
         ...
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def prepare_image(self, image: Image.Image) -> Any:
+        """The part of embedding an image that can run on the caller's (decoder) thread; thread-safe."""
+        ...
+
+    def embed_prepared(self, prepared: Sequence[Any]) -> np.ndarray:
+        """Embed outputs of :meth:`prepare_image`: the same vectors :meth:`embed_images` gives."""
+        ...
+
+    def submit_text_work(self, work: Callable[[], None]) -> bool:
+        """Run ``work`` where this model's text passes run (its inference lane) and return True, or return
+        False without running it when the model has no such place (the caller then runs it itself)."""
+        ...
+
+
+class EmbedderDefaults:
+    """Neutral defaults for the optional capabilities of :class:`Embedder`, for families that lack them: no
+    split preprocessing (the image itself is "prepared"), no inference lane, CLIP's batch and input sizes,
+    and loaded from the start. Subclasses still provide ``model_id``, ``dim``, ``device``, ``load``,
+    ``embed_images`` and ``embed_texts``."""
+
+    batch_size: int = 16
+    input_size: int = 224
+
+    @property
+    def is_loaded(self) -> bool:
+        return True
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        raise NotImplementedError
+
+    def prepare_image(self, image: Image.Image) -> Any:
+        return image
+
+    def embed_prepared(self, prepared: Sequence[Any]) -> np.ndarray:
+        return self.embed_images(list(prepared))
+
+    def submit_text_work(self, work: Callable[[], None]) -> bool:
+        del work
+        return False
 
 
 def checked_images(images: Sequence[Image.Image]) -> list[Image.Image]:

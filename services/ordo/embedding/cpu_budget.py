@@ -47,7 +47,7 @@ def cgroup_cpu_limit(root: Path = CGROUP_ROOT) -> float | None:
     (-1 = unlimited) over ``cpu.cfs_period_us``, under ``cpu/`` or ``cpu,cpuacct/``. A malformed file counts
     as unknown (and is logged), never as zero cores.
     """
-    candidates = [(root / "cpu.max", None)]
+    candidates: list[tuple[Path, Path | None]] = [(root / "cpu.max", None)]
     for sub in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
         candidates.append((root / sub / "cpu.cfs_quota_us", root / sub / "cpu.cfs_period_us"))
     for quota_path, period_path in candidates:

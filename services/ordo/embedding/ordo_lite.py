@@ -18,9 +18,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,11 +27,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ordo.embedding.base import checked_images, checked_texts
-from ordo.embedding.inference_lane import IMAGE_PRIORITY, TEXT_PRIORITY, InferenceLane
+from ordo.embedding.autotune import native_bf16
+from ordo.embedding.lane_embedder import LaneEmbedder
+from ordo.embedding.registry import register_family, register_model_dir
 from ordo.embedding.text_runtime import MIN_AGREEMENT as MIN_TEXT_AGREEMENT
 from ordo.embedding.text_runtime import OnnxTextTower, bf16_agreement, onnx_minilm
-from ordo.embedding.tuned_tower import RuntimeOptions, TunedTower, tune_tower
+from ordo.embedding.tuned_tower import RuntimeOptions
 from ordo.errors import ModelUnavailable
 
 logger = logging.getLogger(__name__)
@@ -119,7 +118,8 @@ def load_image_tower() -> torch.nn.Module:
     state = torch.load(str(weights), map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
     # Channels-last lets oneDNN run the depthwise convolutions ~1.5x faster on a CPU (same results to ~1e-5).
-    return model.eval().to(memory_format=torch.channels_last)
+    # Module.to accepts memory_format (torch documents it) but its stubs omit the keyword.
+    return model.eval().to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
 
 
 def load_text_tower() -> Any:
@@ -154,17 +154,18 @@ def preprocess_image(image: Image.Image, size: int = IMAGE_SIZE) -> np.ndarray:
 
 def cpu_has_native_bf16() -> bool:
     """AMX or AVX512-BF16: bfloat16 convolutions run natively (oneDNN) instead of being emulated."""
-    from ordo.embedding.autotune import native_bf16
-
     return native_bf16()
 
 
-def pooled_features(tower: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
-    """The tower's forward as the runtimes see it: pooled 1,280-d features of preprocessed pixels."""
+def pooled_features(tower: Any, pixels: torch.Tensor) -> torch.Tensor:
+    """The tower's forward as the runtimes see it: pooled 1,280-d features of preprocessed pixels.
+
+    ``tower``: an ``efficientnet_lite_pytorch`` EfficientNet (that package is untyped, and ``extract_features``
+    is no ``torch.nn.Module`` method, hence ``Any``)."""
     return tower.extract_features(pixels).mean(dim=(2, 3))
 
 
-def image_features(tower: torch.nn.Module, images: Sequence[Image.Image], *, bf16: bool = False) -> np.ndarray:
+def image_features(tower: Any, images: Sequence[Image.Image], *, bf16: bool = False) -> np.ndarray:
     """Pooled EfficientNet features, float32 (n, 1280): global average of the last feature map.
 
     Runs the tower on at most :data:`TOWER_MICRO_BATCH` images at a time (fastest on a CPU, see there).
@@ -249,13 +250,13 @@ def apply_tower_tail(tower: torch.nn.Module, heads_dir: Path) -> None:
         if name not in state or state[name].shape != tensor.shape:
             raise ModelUnavailable(f"{path} does not fit EfficientNet-Lite2: {name} {tuple(tensor.shape)}")
     tower.load_state_dict(tail, strict=False)
-    tower.to(memory_format=torch.channels_last)
+    tower.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]  (as in load_image_tower)
 
 
 # ------------------------------------------------------------------ the embedder
 
 
-class OrdoLiteEmbedder:
+class OrdoLiteEmbedder(LaneEmbedder):
     """An :class:`ordo.embedding.base.Embedder` for ordo-lite: frozen wheel towers + our trained heads.
 
     CPU only: the towers are small and the point of this model is running where nothing else does.
@@ -286,78 +287,52 @@ class OrdoLiteEmbedder:
             raise ModelUnavailable(f"ordo-lite runs on the CPU only; got device {device!r}. Use 'cpu' or 'auto'.")
         if batch_size < 1 or text_batch_size < 1:
             raise ValueError("batch sizes must be >= 1")
-        self.model_name = model_name.strip() or MODEL_ID
+        options = runtime_options or RuntimeOptions.from_env()
         # A fine-tuned model directory (see from_model_dir) brings its own id, so its vectors never mix with v1's.
-        self.model_id = model_id or MODEL_ID
-        self.device = "cpu"
-        self.batch_size = batch_size
+        super().__init__(
+            model_id=model_id or MODEL_ID,
+            device="cpu",
+            batch_size=batch_size,
+            input_size=IMAGE_SIZE,
+            runtime_options=options if bf16_image_tower is None else options.with_bf16(bf16_image_tower),
+        )
+        self.model_name = model_name.strip() or MODEL_ID
         self.text_batch_size = text_batch_size
         self.heads_dir = Path(heads_dir) if heads_dir is not None else HEADS_DIR
-        options = runtime_options or RuntimeOptions.from_env()
-        self.runtime_options = options if bf16_image_tower is None else options.with_bf16(bf16_image_tower)
         self.bf16_image_tower = bool(self.runtime_options.bf16)
-        self.tower: TunedTower | None = None  # the image tower's tuned runtime, set by load()
-        # 0 until load(); a plain attribute so isinstance(x, Embedder) does not trigger a load.
-        self.dim = 0
-        # The decoder may downscale JPEGs (DCT draft) to no less than this shorter side.
-        self.input_size = IMAGE_SIZE
         self.config: dict[str, Any] = {}
-        self._load_lock = threading.Lock()
-        self._lane = InferenceLane(f"ordo-infer-{self.model_id}")
         self._image_tower: torch.nn.Module | None = None
         self._text_tower: Any = None
         self._onnx_text: OnnxTextTower | None = None  # the text tower in ONNX Runtime, when it agrees (load)
         self._bf16_text = False  # batches of >= TEXT_BF16_MIN_BATCH texts in bfloat16 (native bf16 CPUs, load)
         self._heads: dict[str, torch.Tensor] = {}
-        self._loaded = False  # set last in load(): True means every other field is ready
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.model_id!r}, {'loaded' if self._loaded else 'not loaded'})"
-
-    @property
-    def is_loaded(self) -> bool:
-        return self._loaded
-
-    def load(self) -> None:
-        """Load both towers and the heads once. Raises :class:`ModelUnavailable` naming what to install."""
-        if self._loaded:
-            return
-        if not self._lane.is_current_thread():
-            self._lane.submit(TEXT_PRIORITY, self.load).result()
-            return
-        with self._load_lock:
-            if self._loaded:
-                return
-            started = time.perf_counter()
-            config, heads = load_heads(self.heads_dir)
-            self._image_tower = load_image_tower()
-            apply_tower_tail(self._image_tower, self.heads_dir)
-            self._text_tower = load_text_tower()
-            tower = self._image_tower
-            self.tower = tune_tower(
-                self.model_id,
-                tower,
-                lambda pixels: pooled_features(tower, pixels),
-                input_size=IMAGE_SIZE,
-                conv=True,
-                default_batch=TOWER_MICRO_BATCH,
-                options=self.runtime_options,
+    def _load_on_lane(self) -> None:
+        """Load both towers and the heads. Raises :class:`ModelUnavailable` naming what to install."""
+        config, heads = load_heads(self.heads_dir)
+        image_tower = load_image_tower()
+        apply_tower_tail(image_tower, self.heads_dir)
+        self._image_tower = image_tower
+        self._text_tower = load_text_tower()
+        self._heads = heads
+        self.config = config
+        self.dim = int(config["dim"])
+        tower = self._tune(
+            image_tower,
+            lambda pixels: pooled_features(image_tower, pixels),
+            conv=True,
+            default_batch=TOWER_MICRO_BATCH,
+            text_probe=lambda: self._text_pass(["a dog running on the beach"]),
+        )
+        self.bf16_image_tower = tower.config.bf16
+        # a lane job holds whole tower calls (a text query waits for at most one job)
+        micro = tower.config.batch_size
+        self.batch_size = micro * max(1, -(-self.batch_size // micro))
+        if self.runtime_options.runtime != "torch":  # ORDO_MODEL_RUNTIME=torch keeps both towers in PyTorch
+            self._onnx_text = onnx_minilm(
+                self._text_tower, self.model_id, TEXT_ONNX_THREADS, self.runtime_options.cache_file
             )
-            self.bf16_image_tower = self.tower.config.bf16
-            # a lane job holds whole tower calls (a text query waits for at most one job)
-            micro = self.tower.config.batch_size
-            self.batch_size = micro * max(1, -(-self.batch_size // micro))
-            self._heads = heads
-            self.config = config
-            self.dim = int(config["dim"])
-            self.tower.tune_text(lambda: self._run_texts(["a dog running on the beach"]), self.runtime_options.autotune)
-            if self.runtime_options.runtime != "torch":  # ORDO_MODEL_RUNTIME=torch keeps both towers in PyTorch
-                self._onnx_text = onnx_minilm(
-                    self._text_tower, self.model_id, TEXT_ONNX_THREADS, self.runtime_options.cache_file
-                )
-            self._bf16_text = self._text_bf16_allowed()
-            self._loaded = True
-            logger.info("Loaded %s (dim %d) in %.1f s", self.model_id, self.dim, time.perf_counter() - started)
+        self._bf16_text = self._text_bf16_allowed()
 
     def _text_bf16_allowed(self) -> bool:
         """bfloat16 for batches of texts: only on a CPU with native bf16, never when settings turned bf16 off or
@@ -374,35 +349,10 @@ class OrdoLiteEmbedder:
         )
         return agreement >= MIN_TEXT_AGREEMENT
 
-    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """RGB PIL images of any size (other modes converted); float32 (n, dim), unit rows."""
-        self.load()
-        return self.embed_prepared([preprocess_image(image) for image in checked_images(images)])
-
     def prepare_image(self, image: Image.Image) -> np.ndarray:
         """Crop, resize and normalise on the caller's thread (the worker's decoders), not the lane:
         the bicubic resize costs ~3 ms an image, a tenth of the tower's time."""
         return preprocess_image(image)
-
-    def embed_prepared(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
-        """Embed outputs of :meth:`prepare_image`; float32 (n, dim), unit rows."""
-        self.load()
-        if not prepared:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self._lane.map_batches(IMAGE_PRIORITY, self._run_prepared, list(prepared), self.batch_size)
-
-    def submit_text_work(self, work: Callable[[], None]) -> None:
-        """Run ``work`` on this model's inference lane at text priority (the search service's query
-        batcher drains there, so passes follow each other without a thread hand-off)."""
-        self._lane.submit(TEXT_PRIORITY, work)
-
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Text queries; float32 (n, dim), unit rows. Empty texts are an :class:`InvalidInput`."""
-        self.load()
-        checked = checked_texts(texts)
-        if not checked:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self._lane.submit(TEXT_PRIORITY, self._run_texts, checked).result()
 
     def _run_prepared(self, batch: list[np.ndarray]) -> np.ndarray:
         assert self.tower is not None
@@ -412,8 +362,6 @@ class OrdoLiteEmbedder:
         return project(features, self._heads["image.weight"], self._heads["image.bias"])
 
     def _run_texts(self, texts: list[str]) -> np.ndarray:
-        if self.tower is not None:
-            self.tower.before_text()
         if self._bf16_text and len(texts) >= TEXT_BF16_MIN_BATCH:
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 features = text_features(self._text_tower, texts, batch_size=self.text_batch_size)
@@ -474,7 +422,7 @@ def from_model_dir(name: str, **options: Any) -> OrdoLiteEmbedder:
 
 
 def register() -> None:
-    """Route model names starting with ``ordo-lite`` (e.g. ``ordo-lite-v1``) to :class:`OrdoLiteEmbedder`."""
-    from ordo.embedding.factory import register_family
-
+    """Route model names starting with ``ordo-lite`` (e.g. ``ordo-lite-v1``) to :class:`OrdoLiteEmbedder`, and
+    fine-tuned model directories (``ordo finetune``) to :func:`from_model_dir`."""
+    register_model_dir(is_model_dir, from_model_dir)
     register_family(FAMILY_PREFIX, create_ordo_lite)

@@ -63,8 +63,9 @@ def torch_tower(module: torch.nn.Module, *, channels_last: bool, bf16: bool) -> 
 
 def _set_layout(module: torch.nn.Module, layout: torch.memory_format) -> None:
     if getattr(module, "_ordo_layout", None) != layout:
-        module.to(memory_format=layout)
-        module._ordo_layout = layout
+        # Module.to accepts memory_format (torch documents it) but its stubs omit the keyword.
+        module.to(memory_format=layout)  # pyright: ignore[reportCallIssue]
+        module.__dict__["_ordo_layout"] = layout  # a plain attribute (Module.__setattr__ is typed for tensors)
 
 
 def _digest(module: torch.nn.Module) -> str:

@@ -23,7 +23,7 @@ import torch
 from ordo.embedding import autotune as tuning
 from ordo.embedding.autotune import TowerConfig, TuneResult
 from ordo.embedding.cpu_budget import ThreadBudget, process_budget
-from ordo.embedding.tower_runtime import TowerFn, TowerRuntimes, describe
+from ordo.embedding.tower_runtime import FeatureModule, TowerFn, TowerRuntimes, describe
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +169,6 @@ def tune_tower(
     options: RuntimeOptions,
 ) -> TunedTower:
     """Measure (or read from the cache) the fastest way to run ``forward`` here and build it."""
-    from ordo.embedding.tower_runtime import FeatureModule
-
     budget = process_budget(model_threads=options.threads)
     runtimes = TowerRuntimes(
         model_id, FeatureModule(module, forward), input_size, conv=conv, cache_file=options.cache_file

@@ -14,11 +14,16 @@ import importlib.util
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from ordo.errors import ModelUnavailable, Reason
 from ordo.processing.regions import TextLine
+
+if TYPE_CHECKING:
+    from rapidocr import RapidOCR
+    from rapidocr.utils.output import RapidOCROutput
 
 # The models rapidocr 3.10 picks by default (PP-OCRv6 small det/rec, PP-OCR mobile cls), by its config keys.
 MODEL_FILES = {
@@ -45,7 +50,7 @@ class RapidTextReader:
         self.min_score = min_score
         self.max_side = max_side
         self._model_dir = model_dir
-        self._engine = None
+        self._engine: RapidOCR | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
@@ -86,8 +91,11 @@ class RapidTextReader:
     def read(self, image: np.ndarray) -> list[TextLine]:
         self.load()
         # rapidocr takes OpenCV's BGR order for arrays.
-        result = self._engine(np.ascontiguousarray(image[:, :, ::-1]))
-        if result.boxes is None or result.txts is None:
+        engine = self._engine
+        assert engine is not None  # load() set it or raised
+        # With detection, classification and recognition all on (the default), the answer is a RapidOCROutput.
+        result = cast("RapidOCROutput", engine(np.ascontiguousarray(image[:, :, ::-1])))
+        if result.boxes is None or result.txts is None or result.scores is None:
             return []
         lines = []
         for box, text, score in zip(result.boxes, result.txts, result.scores, strict=True):

