@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Side images are decoded to when the embedder does not say (CLIP's input).
-DEFAULT_INPUT_SIZE = 224
-
 
 def create_object_store(settings: Settings, bucket: str | None = None) -> ObjectStore:
     """The configured store, or the S3 bucket ``bucket`` (``s3://`` ingest and the bucket watcher)."""
@@ -132,8 +129,7 @@ def create_embedder(settings: Settings, model: str, *, load: bool = True) -> Emb
 def decode_side_for(settings: Settings, embedder: Embedder) -> int:
     """Smallest side JPEGs are draft-decoded to. The worker and image queries use the same value, so
     a query with the bytes of an indexed image gets exactly that image's vector."""
-    # Not every embedder states its input size (test doubles, wrappers): CLIP's is the default.
-    return max(int(getattr(embedder, "input_size", DEFAULT_INPUT_SIZE)), settings.thumbnail_size)
+    return max(embedder.input_size, settings.thumbnail_size)
 
 
 def create_ingest(

@@ -129,7 +129,7 @@ class EmbeddingPipeline:
         # in a flush (fsync of the segments) during which the embedded engine holds the GIL (60-150 ms
         # here), stalling the decoders and the model's Python; per 8-image chunk that was the largest
         # cost the bare loop does not pay (issue 18).
-        chunk = max(int(getattr(self.embedder, "batch_size", 16)), 1)
+        chunk = max(self.embedder.batch_size, 1)
         for first in range(0, len(futures), chunk):
             ready: list[_Decoded] = []
             for ref, future in zip(task.samples[first : first + chunk], futures[first : first + chunk], strict=True):
@@ -144,7 +144,7 @@ class EmbeddingPipeline:
                 checkpoint("embed")
                 with clock.stage("embed", len(ready)):
                     if all(d.prepared is not None for d in ready):
-                        vectors = self.embedder.embed_prepared([d.prepared for d in ready])  # type: ignore[attr-defined]
+                        vectors = self.embedder.embed_prepared([d.prepared for d in ready])
                     else:
                         vectors = self.embedder.embed_images([d.image for d in ready])
                 writes.append(self._writer.submit(self._store_thumbnails, ready, clock))
@@ -231,11 +231,8 @@ class EmbeddingPipeline:
             thumbnail = thumbnail_jpeg(image, self.thumbnail_size)
         # Resizing and cropping for the model also happen here, in parallel, not on the inference thread
         # (on a GPU that thread's preprocessing, not the model, was the limit: see bench/gpu_embedding.py).
-        prepare = getattr(self.embedder, "prepare_image", None)
-        prepared = None
-        if prepare is not None:
-            with clock.stage("preprocess"):
-                prepared = prepare(image)
+        with clock.stage("preprocess"):
+            prepared = self.embedder.prepare_image(image)
         return _Decoded(ref, asset, image, thumbnail, prepared)
 
     def _mark_failed(self, ref: SampleRef, reason: str, message: str) -> str:
