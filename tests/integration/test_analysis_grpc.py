@@ -152,7 +152,7 @@ def test_clustering_over_grpc_end_to_end(served: Served) -> None:
     members = set(target.representative_asset_ids)
     hits = served.client.search.SearchText(
         search_pb2.SearchTextRequest(
-            query="a photo", top_k=100, filter=common_pb2.Filter(cluster_ids=[target.cluster_id])
+            query="a photo", page_size=100, filter=common_pb2.Filter(cluster_ids=[target.cluster_id])
         )
     ).hits
     assert len(hits) == PER_CLUSTER and members <= {h.asset.asset_id for h in hits}

@@ -7,10 +7,9 @@ cluster's listing is refused on another's instead of silently skipping rows.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
+from ordo import paging
 from ordo.analysis import runs as rs
 from ordo.analysis.compare import Comparison, Side, compare
 from ordo.analysis.hierarchy import members_of, point_groups
@@ -20,24 +19,6 @@ from ordo.errors import Conflict, InvalidInput, Reason
 MAX_CLUSTER_ID_CHARS = 64  # ids are 12 hex digits; 64 leaves room and bounds what a client can send
 MAX_CELLS = 10_000
 DEFAULT_CELLS = 2_000
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:10]
-
-
-def make_token(offset: int, *bound: str) -> str:
-    return f"{offset}.{_digest(*bound)}"
-
-
-def read_token(token: str, *bound: str) -> int:
-    """Offset of a token this module gave for the same question; INVALID_ARGUMENT otherwise."""
-    if not token:
-        return 0
-    offset, _, digest = token.partition(".")
-    if not offset.isdigit() or len(offset) > 12 or digest != _digest(*bound):
-        raise InvalidInput("page_token is not one this service gave out for this request", reason=Reason.BAD_PAGE_TOKEN)
-    return int(offset)
 
 
 def check_cluster_id(value: str, what: str = "cluster_id") -> str:
@@ -75,10 +56,10 @@ class RunBrowser:
                     raise InvalidInput(f"run {run_id} has no group {parent_id!r}", reason=Reason.GROUP_NOT_FOUND)
                 rows = [c for c in rows if c.parent_id == parent_id]
         bound = (run_id, level, parent_id)
-        offset = read_token(page_token, *bound)
+        offset = paging.decode_offset(page_token, *bound)
         page = rows[offset : offset + page_size]
         more = offset + page_size < len(rows)
-        return page, make_token(offset + page_size, *bound) if more else ""
+        return page, paging.encode_token(offset + page_size, *bound) if more else ""
 
     def members(
         self, run_id: str, cluster_id: str, page_size: int, page_token: str = ""
@@ -93,7 +74,7 @@ class RunBrowser:
         members = self.runs.members(run_id)
         rows = members_of(members, leaves, cluster_id, groups)
         bound = (run_id, cluster_id)
-        offset = read_token(page_token, *bound)
+        offset = paging.decode_offset(page_token, *bound)
         # Most central first (similarity to the leaf's centroid, stored by the run); ties and runs written
         # before similarities were kept go by sample id, so pages are stable.
         similarity = members.similarity if members.similarity is not None else np.zeros(len(members), np.float32)
@@ -110,7 +91,7 @@ class RunBrowser:
             for row in rows[offset : offset + page_size].tolist()
         ]
         more = offset + page_size < rows.size
-        return out, (make_token(offset + page_size, *bound) if more else ""), int(rows.size)
+        return out, (paging.encode_token(offset + page_size, *bound) if more else ""), int(rows.size)
 
     def compare(self, run_a: str, run_b: str, level: str = LEAF, max_cells: int = DEFAULT_CELLS) -> Comparison:
         if not (1 <= max_cells <= MAX_CELLS):

@@ -306,7 +306,7 @@ def search(
             lambda: client.search.SearchText(
                 search_pb2.SearchTextRequest(
                     query=text,
-                    top_k=top_k,
+                    page_size=top_k,
                     filter=flt,
                     page_token=page_token,
                     mode=search_pb2.SearchMode.Value(f"SEARCH_MODE_{mode.upper()}"),
@@ -316,7 +316,7 @@ def search(
             client.settings,
         )
     else:
-        request = search_pb2.SearchImageRequest(top_k=top_k, filter=flt, page_token=page_token)
+        request = search_pb2.SearchImageRequest(page_size=top_k, filter=flt, page_token=page_token)
         if image is not None:
             request.image = image.read_bytes()
         else:

@@ -12,6 +12,7 @@ from concurrent.futures import Executor
 
 import grpc
 
+from ordo import paging
 from ordo.analysis import runs as rs
 from ordo.analysis.browse import DEFAULT_CELLS, MAX_CELLS, RunBrowser
 from ordo.analysis.runs import ClusterInfo, RunRecord
@@ -20,7 +21,6 @@ from ordo.app import AppContext
 from ordo.domain import Filter
 from ordo.errors import InvalidInput, Reason
 from ordo.grpc_api import convert
-from ordo.grpc_api.convert import page_size
 from ordo.grpc_api.status import handle_errors, handle_stream_errors
 from ordo.security.libraries import run_is_visible, run_visible, scope_filter
 from ordo.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2
@@ -50,8 +50,6 @@ _LEVEL = {
     analysis_pb2.CLUSTER_LEVEL_GROUP: rs.GROUP,
 }
 _LEVEL_PB = {rs.LEAF: analysis_pb2.CLUSTER_LEVEL_LEAF, rs.GROUP: analysis_pb2.CLUSTER_LEVEL_GROUP}
-DEFAULT_MEMBERS_PAGE = 100
-MAX_MEMBERS_PAGE = 1000
 _RUN_KIND = {rs.CLUSTERING: analysis_pb2.RUN_KIND_CLUSTERING, rs.PROJECTION: analysis_pb2.RUN_KIND_PROJECTION}
 _RUN_KIND_FROM_PB = {v: k for k, v in _RUN_KIND.items()}
 _RUN_STATE = {
@@ -226,7 +224,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
             if request.kind == analysis_pb2.RUN_KIND_UNSPECIFIED
             else _enum(request.kind, _RUN_KIND_FROM_PB, "run kind")
         )
-        records, token = self.core.list_runs(page_size(request.page_size), request.page_token, kind)
+        records, token = self.core.list_runs(paging.page_size(request.page_size), request.page_token, kind)
         records = [r for r in records if run_is_visible(r.filter)]
         return analysis_pb2.ListRunsResponse(runs=[run_pb(r) for r in records], next_page_token=token)
 
@@ -237,7 +235,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
         self._visible_run(request.run_id)
         level = _enum(request.level, _LEVEL, "cluster level")
         clusters, token = RunBrowser(self.core.runs).clusters(
-            request.run_id, page_size(request.page_size), request.page_token, level, request.parent_id
+            request.run_id, paging.page_size(request.page_size), request.page_token, level, request.parent_id
         )
         return analysis_pb2.GetClustersResponse(clusters=[cluster_pb(c) for c in clusters], next_page_token=token)
 
@@ -255,7 +253,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
     def GetProjection(
         self, request: analysis_pb2.GetProjectionRequest, context: grpc.ServicerContext
     ) -> Iterator[analysis_pb2.GetProjectionResponse]:
-        size = page_size(request.page_size, DEFAULT_POINTS_PER_MESSAGE, MAX_POINTS_PER_MESSAGE)
+        size = paging.page_size(request.page_size, default=DEFAULT_POINTS_PER_MESSAGE, maximum=MAX_POINTS_PER_MESSAGE)
         self._visible_run(request.run_id)
         for page in self.core.projection_pages(request.run_id, size):
             if not context.is_active():
@@ -274,7 +272,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
         groups, token = self.core.find_duplicates(
             scope_filter(convert.filter_from_pb(request.filter)),
             request.min_similarity or 0.95,
-            page_size(request.page_size),
+            paging.page_size(request.page_size),
             request.page_token,
         )
         return analysis_pb2.FindDuplicatesResponse(
@@ -288,7 +286,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
     def ListClusterMembers(
         self, request: analysis_pb2.ListClusterMembersRequest, context: grpc.ServicerContext
     ) -> analysis_pb2.ListClusterMembersResponse:
-        size = page_size(request.page_size, DEFAULT_MEMBERS_PAGE, MAX_MEMBERS_PAGE)
+        size = paging.page_size(request.page_size)
         self._visible_run(request.run_id)
         rows, token, total = RunBrowser(self.core.runs).members(
             request.run_id, request.cluster_id, size, request.page_token
@@ -306,7 +304,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
     def CompareRuns(
         self, request: analysis_pb2.CompareRunsRequest, context: grpc.ServicerContext
     ) -> analysis_pb2.CompareRunsResponse:
-        max_cells = page_size(request.max_cells, DEFAULT_CELLS, MAX_CELLS)
+        max_cells = _max_cells(request.max_cells)
         level = _enum(request.level, _LEVEL, "cluster level")
         self._visible_run(request.run_id_a)
         self._visible_run(request.run_id_b)
@@ -325,3 +323,10 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
             stayed=c.stayed,
             moved=c.moved,
         )
+
+
+def _max_cells(value: int) -> int:
+    """CompareRuns' cell budget: 0 is the default; not a page size, so over-max stays an error."""
+    if value < 0 or value > MAX_CELLS:
+        raise InvalidInput(f"max_cells must be between 0 and {MAX_CELLS}", reason=Reason.BAD_PAGE_SIZE)
+    return value or DEFAULT_CELLS

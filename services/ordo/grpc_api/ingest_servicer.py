@@ -11,11 +11,11 @@ import grpc
 
 from ordo import limits
 from ordo.app import AppContext
+from ordo.core import catalog
 from ordo.core.ingestion import FileResult
 from ordo.domain import FileFailure
 from ordo.errors import InvalidInput, NotFound, Reason
 from ordo.grpc_api import convert
-from ordo.grpc_api.convert import page_size
 from ordo.grpc_api.status import abort, handle_errors, handle_stream_errors, invalid
 from ordo.grpc_api.stream_idle import StreamIdle, with_idle_timeout
 from ordo.security import ingest_rules
@@ -152,7 +152,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 # Ends the job either way: complete once workers finish, or FAILED if the queue is down.
                 job = core.finish_enumeration(job.job_id)
         if job is None:
-            invalid(context, "the upload stream held no files", "EMPTY_UPLOAD")
+            invalid(context, "the upload stream held no files", Reason.EMPTY_UPLOAD)
         response = ingest_pb2.UploadImagesResponse(
             job=convert.job_pb(self.ctx.jobs.get(job.job_id)),
             results=[convert.file_result_pb(r) for r in results],
@@ -167,12 +167,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     ) -> ingest_pb2.IngestUrisResponse:
         uris = [u.strip() for u in request.uris if u.strip()]
         if not uris:
-            invalid(context, "give at least one path or s3:// URI", "NO_URIS")
+            invalid(context, "give at least one path or s3:// URI", Reason.NO_URIS)
         for uri in uris:
             if uri.startswith("s3://") and len(uri) <= len("s3://"):
-                invalid(context, f"'{uri}' names no bucket", "BAD_URI")
+                invalid(context, f"'{uri}' names no bucket", Reason.BAD_URI)
             if "://" in uri and not uri.startswith(("s3://", "file://")):
-                invalid(context, f"'{uri}': only local paths, file:// and s3:// URIs are supported", "BAD_URI")
+                invalid(context, f"'{uri}': only local paths, file:// and s3:// URIs are supported", Reason.BAD_URI)
         library = ingest_rules.target_library(request.library)
         guard = ingest_rules.check_uris(uris, self.ctx.settings)  # roots, buckets, admin for paths: before any read
         job = self.ctx.ingest.start_job(request.request_id, convert.processing_from_pb(request.processing))
@@ -182,14 +182,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     @handle_errors
     def GetJob(self, request: ingest_pb2.GetJobRequest, context: grpc.ServicerContext) -> ingest_pb2.GetJobResponse:
         if not request.job_id:
-            invalid(context, "job_id is required", "MISSING_JOB_ID")
+            invalid(context, "job_id is required", Reason.MISSING_JOB_ID)
         return ingest_pb2.GetJobResponse(job=convert.job_pb(self.ctx.jobs.get(request.job_id)))
 
     @handle_errors
     def ListJobs(
         self, request: ingest_pb2.ListJobsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ListJobsResponse:
-        jobs, token = self.ctx.jobs.list(page_size(request.page_size), request.page_token)
+        jobs, token = self.ctx.jobs.list(request.page_size, request.page_token)
         return ingest_pb2.ListJobsResponse(jobs=[convert.job_pb(j) for j in jobs], next_page_token=token)
 
     @handle_stream_errors
@@ -198,7 +198,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     ) -> Iterator[ingest_pb2.WatchJobResponse]:
         """Polls the job store's cheap version counter; sends the job whenever it changed."""
         if not request.job_id:
-            invalid(context, "job_id is required", "MISSING_JOB_ID")
+            invalid(context, "job_id is required", Reason.MISSING_JOB_ID)
         jobs = self.ctx.jobs
         last_version = -1
         last_sent = 0.0
@@ -230,7 +230,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         """The object store port reads whole objects, so this chunks them for the wire: messages stay
         under the gRPC size limit and gateways can start answering before the last byte arrives."""
         if not request.asset_id:
-            invalid(context, "asset_id is required", "MISSING_ASSET_ID")
+            invalid(context, "asset_id is required", Reason.MISSING_ASSET_ID)
         asset = visible(self.ctx.catalog.get(request.asset_id))
         if request.variant == ingest_pb2.ASSET_CONTENT_VARIANT_THUMBNAIL:
             if not asset.thumbnail_key:
@@ -252,12 +252,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def ListAssets(
         self, request: ingest_pb2.ListAssetsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ListAssetsResponse:
-        assets, token = self.ctx.catalog.list(page_size(request.page_size), request.page_token)
+        assets, token = self.ctx.catalog.list(request.page_size, request.page_token)
         assets = ingest_rules.readable(assets)  # pages may come back short; the token still moves on
         messages = [convert.asset_pb(a) for a in assets]
         fits = limits.within_budget(messages)  # bounded by bytes as well as by page_size
         if fits < len(messages):
-            messages, token = messages[:fits], assets[fits - 1].asset_id
+            messages, token = messages[:fits], catalog.token_after(assets[fits - 1].asset_id)
         return ingest_pb2.ListAssetsResponse(assets=messages, next_page_token=token)
 
     @handle_errors
@@ -310,7 +310,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         from ordo.worker.resume import resume_job
 
         if not request.job_id:
-            raise InvalidInput("job_id is required", reason=Reason.JOB_ID_REQUIRED)
+            raise InvalidInput("job_id is required", reason=Reason.MISSING_JOB_ID)
         result = resume_job(self.ctx, request.job_id)
         job = self.ctx.jobs.get(request.job_id)
         return ingest_pb2.ResumeJobResponse(job=convert.job_pb(job), requeued=result.requeued, tasks=result.tasks)
