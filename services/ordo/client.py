@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from ordo import retry_policy
 from ordo.config import Settings
 from ordo.errors import OrdoError
 from ordo.v1 import analysis_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc, search_pb2_grpc
@@ -27,13 +28,19 @@ def _with_processing(
 
 
 def _channel(address: str, settings: Settings) -> grpc.Channel:
-    """One channel per address and credentials (TLS and the API key come from settings: ordo.security.tls)."""
+    """One channel per address and credentials (TLS and the API key come from settings: ordo.security.tls).
+
+    The channel retries idempotent reads on UNAVAILABLE, with backoff (``ordo.retry_policy``)."""
     from ordo.security.tls import make_channel
 
     limit = settings.max_message_bytes
     cache_key = f"{address}|{settings.tls_ca}|{settings.tls_client_cert}|{settings.api_key}|{limit}"
     if cache_key not in _channels:
-        options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+        options = [
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            *retry_policy.channel_options(),
+        ]
         _channels[cache_key] = make_channel(address, settings, options)
     return _channels[cache_key]
 

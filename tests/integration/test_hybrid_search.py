@@ -138,7 +138,16 @@ def test_hybrid_without_keyword_matches_is_semantic_and_pages_work(world) -> Non
         if not token:
             break
     assert seen == everything and len(set(seen)) == len(seen)
-    with pytest.raises(InvalidInput, match="different query"):  # a token is bound to its mode too
+    # AIP-158: the page size may change from one page to the next; the token still continues the same list.
+    seen, token, sizes = [], "", iter([2, 5, 1, 3000] * 100)
+    while True:
+        page = search.search_text("jalan sdn bhd", page_size=next(sizes), page_token=token)
+        seen += [h.asset.asset_id for h in page.hits]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == everything
+    with pytest.raises(InvalidInput, match="other parameters"):  # a token is bound to its mode too
         search.search_text("jalan sdn bhd", page_size=2, page_token=search.search_text("jalan sdn bhd", page_size=2)
                            .next_page_token, mode=SearchMode.KEYWORD)  # fmt: skip
 
