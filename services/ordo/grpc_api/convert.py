@@ -109,7 +109,13 @@ def failure_pb(failure: FileFailure) -> common_pb2.FileFailure:
 
 
 # The domain's job kinds (strings, as the job stores keep them) on the wire.
-_JOB_KIND = {"ingest": common_pb2.JOB_KIND_INGEST}
+_JOB_KIND = {
+    "ingest": common_pb2.JOB_KIND_INGEST,
+    "reembed": common_pb2.JOB_KIND_REEMBED,
+    "recover": common_pb2.JOB_KIND_RECOVER,
+    "clustering": common_pb2.JOB_KIND_CLUSTERING,
+    "projection": common_pb2.JOB_KIND_PROJECTION,
+}
 
 
 def job_pb(job: Job) -> common_pb2.Job:

@@ -38,6 +38,10 @@ class JobKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     JOB_KIND_UNSPECIFIED: _ClassVar[JobKind]
     JOB_KIND_INGEST: _ClassVar[JobKind]
+    JOB_KIND_REEMBED: _ClassVar[JobKind]
+    JOB_KIND_RECOVER: _ClassVar[JobKind]
+    JOB_KIND_CLUSTERING: _ClassVar[JobKind]
+    JOB_KIND_PROJECTION: _ClassVar[JobKind]
 SAMPLE_KIND_UNSPECIFIED: SampleKind
 SAMPLE_KIND_IMAGE: SampleKind
 SAMPLE_KIND_OBJECT: SampleKind
@@ -55,6 +59,10 @@ JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
 JOB_KIND_UNSPECIFIED: JobKind
 JOB_KIND_INGEST: JobKind
+JOB_KIND_REEMBED: JobKind
+JOB_KIND_RECOVER: JobKind
+JOB_KIND_CLUSTERING: JobKind
+JOB_KIND_PROJECTION: JobKind
 
 class BoundingBox(_message.Message):
     __slots__ = ("x", "y", "width", "height")
