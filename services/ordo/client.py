@@ -57,7 +57,7 @@ def _with_library(
 
 class OrdoClient:
     def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
+        self.settings = settings or Settings()  # pyright: ignore[reportCallIssue]: pydantic-settings fills fields from the environment
         s = self.settings
         self.addresses = {name: s.service_address(name) for name in ("ingest", "search", "analysis")}
         self.ingest = ingest_pb2_grpc.IngestServiceStub(_channel(self.addresses["ingest"], s))
@@ -68,7 +68,9 @@ class OrdoClient:
         """SERVING / NOT_SERVING / UNREACHABLE for one service."""
         stub = health_pb2_grpc.HealthStub(_channel(self.addresses[service], self.settings))
         try:
-            response = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+            response = stub.Check(  # pyright: ignore[reportAttributeAccessIssue]: grpc_health ships no stubs
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout
+            )
         except grpc.RpcError:
             return "UNREACHABLE"
         return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

@@ -13,7 +13,7 @@ from ordo import paging
 from ordo.analysis import runs as rs
 from ordo.analysis.compare import Comparison, Side, compare
 from ordo.analysis.hierarchy import members_of, point_groups
-from ordo.analysis.runs import GROUP, LEAF, ClusterInfo, RunRecord, RunStore
+from ordo.analysis.runs import GROUP, LEAF, ClusterInfo, Members, RunRecord, RunStore
 from ordo.errors import Conflict, InvalidInput, Reason
 
 MAX_CLUSTER_ID_CHARS = 64  # ids are 12 hex digits; 64 leaves room and bounds what a client can send
@@ -81,12 +81,13 @@ class RunBrowser:
         order = np.lexsort((members.sample_ids[rows], -similarity[rows]))
         rows = rows[order]
         leaf_ids = [c.cluster_id for c in leaves]
+        labels = _labels(members)
         out = [
             (
-                members.sample_ids[row].decode(),
-                members.asset_ids[row].decode(),
+                bytes(members.sample_ids[row]).decode(),
+                bytes(members.asset_ids[row]).decode(),
                 float(similarity[row]),
-                leaf_ids[int(members.labels[row])],
+                leaf_ids[int(labels[row])],
             )
             for row in rows[offset : offset + page_size].tolist()
         ]
@@ -103,7 +104,7 @@ class RunBrowser:
     def _side(self, run_id: str, level: str) -> Side:
         members = self.runs.members(run_id)
         leaves = self.runs.clusters(run_id)
-        labels = members.labels.astype(np.int64)
+        labels = _labels(members).astype(np.int64)
         if level != GROUP:
             return Side(members, labels, leaves)
         groups = self.runs.groups(run_id)
@@ -112,3 +113,10 @@ class RunBrowser:
         index = {g.cluster_id: i for i, g in enumerate(groups)}
         leaf_groups = np.array([index[c.parent_id] for c in leaves], dtype=np.int64)
         return Side(members, point_groups(labels, leaf_groups), groups)
+
+
+def _labels(members: Members) -> np.ndarray:
+    """A clustering run's labels (every clustering run stores them; a projection run has none)."""
+    if members.labels is None:
+        raise Conflict("this run stores no cluster labels", reason=Reason.CORRUPT)
+    return members.labels

@@ -173,7 +173,7 @@ class Members:
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # pyright: ignore[reportArgumentType]: numpy's stub reads **arrays as allow_pickle
     return buffer.getvalue()
 
 

@@ -309,7 +309,7 @@ def search(
                     page_size=top_k,
                     filter=flt,
                     page_token=page_token,
-                    mode=search_pb2.SearchMode.Value(f"SEARCH_MODE_{mode.upper()}"),
+                    mode=f"SEARCH_MODE_{mode.upper()}",  # an enum field takes its value's name
                 )
             ),
             "SearchText",

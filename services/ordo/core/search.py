@@ -39,6 +39,7 @@ KEYWORD_CANDIDATES = 1000
 HYBRID_DEPTH = 200
 
 
+Vector = Sequence[float] | np.ndarray  # a query vector, as the embedder or the index gives it
 # What a page token is bound to: the query (its kind and content), the filter and the score floor.
 SearchRequest = tuple[str, Filter, float]
 
@@ -149,7 +150,7 @@ class SearchCore:
 
     def _search(
         self,
-        vector: Sequence[float],
+        vector: Vector,
         query_key: str,
         filter: Filter,
         page_size: int,
@@ -165,9 +166,7 @@ class SearchCore:
         ranked = [(p, p.score, p.score, 0.0) for p in assets]
         return _page(ranked, offset, size, request)
 
-    def _semantic_assets(
-        self, vector: Sequence[float], filter: Filter, needed: int, min_score: float
-    ) -> list[ScoredPoint]:
+    def _semantic_assets(self, vector: Vector, filter: Filter, needed: int, min_score: float) -> list[ScoredPoint]:
         """Each asset's best sample, best first: at least ``needed`` assets when the index has them.
 
         With one sample per image this is one search of ``needed`` points; crops and text lines of the
@@ -188,7 +187,7 @@ class SearchCore:
     def _search_words(
         self,
         query: str,
-        vector: Sequence[float],
+        vector: Vector,
         mode: SearchMode,
         filter: Filter,
         page_size: int,
@@ -221,7 +220,7 @@ class SearchCore:
             ranked.append((point, score, best.score if best else 0.0, match.score if match else 0.0))
         return _page(ranked, offset, size, request)
 
-    def _keyword_matches(self, query: str, vector: Sequence[float], filter: Filter) -> list[KeywordMatch]:
+    def _keyword_matches(self, query: str, vector: Vector, filter: Filter) -> list[KeywordMatch]:
         """Assets whose OCR text holds the query's words, best first (empty if the filter excludes text)."""
         words = query_words(query)
         if not words or (filter.kinds and SampleKind.TEXT not in filter.kinds):

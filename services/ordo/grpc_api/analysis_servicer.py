@@ -29,7 +29,7 @@ from ordo.wire import KIND_TO_PB
 DEFAULT_POINTS_PER_MESSAGE = 1000
 MAX_POINTS_PER_MESSAGE = 10_000
 
-_ALGORITHM = {
+_ALGORITHM: dict[int, str] = {
     analysis_pb2.CLUSTERING_ALGORITHM_UNSPECIFIED: "leiden",
     analysis_pb2.CLUSTERING_ALGORITHM_LEIDEN: "leiden",
     analysis_pb2.CLUSTERING_ALGORITHM_DBSCAN: "dbscan",
@@ -37,21 +37,21 @@ _ALGORITHM = {
     analysis_pb2.CLUSTERING_ALGORITHM_KMEANS: "kmeans",
 }
 _ALGORITHM_PB = {v: k for k, v in _ALGORITHM.items() if k != analysis_pb2.CLUSTERING_ALGORITHM_UNSPECIFIED}
-_METHOD = {
+_METHOD: dict[int, str] = {
     analysis_pb2.PROJECTION_METHOD_UNSPECIFIED: "tsne",
     analysis_pb2.PROJECTION_METHOD_TSNE: "tsne",
     analysis_pb2.PROJECTION_METHOD_UMAP: "umap",
     analysis_pb2.PROJECTION_METHOD_PCA: "pca",
 }
 _METHOD_PB = {v: k for k, v in _METHOD.items() if k != analysis_pb2.PROJECTION_METHOD_UNSPECIFIED}
-_LEVEL = {
+_LEVEL: dict[int, str] = {
     analysis_pb2.CLUSTER_LEVEL_UNSPECIFIED: rs.LEAF,
     analysis_pb2.CLUSTER_LEVEL_LEAF: rs.LEAF,
     analysis_pb2.CLUSTER_LEVEL_GROUP: rs.GROUP,
 }
 _LEVEL_PB = {rs.LEAF: analysis_pb2.CLUSTER_LEVEL_LEAF, rs.GROUP: analysis_pb2.CLUSTER_LEVEL_GROUP}
 _RUN_KIND = {rs.CLUSTERING: analysis_pb2.RUN_KIND_CLUSTERING, rs.PROJECTION: analysis_pb2.RUN_KIND_PROJECTION}
-_RUN_KIND_FROM_PB = {v: k for k, v in _RUN_KIND.items()}
+_RUN_KIND_FROM_PB: dict[int, str] = {v: k for k, v in _RUN_KIND.items()}
 _RUN_STATE = {
     rs.RUNNING: analysis_pb2.RUN_STATE_RUNNING,
     rs.SUCCEEDED: analysis_pb2.RUN_STATE_SUCCEEDED,
@@ -68,7 +68,7 @@ def _enum(value: int, table: dict[int, str], what: str) -> str:
 def filter_pb(flt: Filter) -> common_pb2.Filter:
     """A domain filter back on the wire (what a run was computed over)."""
     msg = common_pb2.Filter(
-        kinds=[KIND_TO_PB[k] for k in flt.kinds],
+        kinds=[common_pb2.SampleKind.Name(KIND_TO_PB[k]) for k in flt.kinds],
         asset_ids=list(flt.asset_ids),
         mime_types=list(flt.mime_types),
         source_uri_prefix=flt.source_uri_prefix,
@@ -112,7 +112,7 @@ def run_pb(record: RunRecord) -> analysis_pb2.Run:
     if record.kind == rs.CLUSTERING:
         msg.clustering.CopyFrom(
             analysis_pb2.ClusteringParams(
-                algorithm=_ALGORITHM_PB.get(p.get("algorithm", ""), 0),
+                algorithm=analysis_pb2.ClusteringAlgorithm.Name(_ALGORITHM_PB.get(p.get("algorithm", ""), 0)),
                 eps=p.get("eps", 0.0),
                 min_samples=p.get("min_samples", 0),
                 min_cluster_size=p.get("min_cluster_size", 0),
@@ -123,7 +123,7 @@ def run_pb(record: RunRecord) -> analysis_pb2.Run:
     else:
         msg.projection.CopyFrom(
             analysis_pb2.ProjectionParams(
-                method=_METHOD_PB.get(p.get("method", ""), 0),
+                method=analysis_pb2.ProjectionMethod.Name(_METHOD_PB.get(p.get("method", ""), 0)),
                 perplexity=p.get("perplexity", 0.0),
                 seed=p.get("seed", 0),
             )

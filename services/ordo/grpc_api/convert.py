@@ -91,7 +91,7 @@ def sample_pb(sample: Sample) -> common_pb2.Sample:
     msg = common_pb2.Sample(
         sample_id=sample.sample_id,
         asset_id=sample.asset_id,
-        kind=KIND_TO_PB[sample.kind],
+        kind=common_pb2.SampleKind.Name(KIND_TO_PB[sample.kind]),
         label=sample.label,
         score=sample.score,
         text=sample.text,
@@ -153,7 +153,7 @@ def model_version_pb(version: ModelVersion, vector_count: int = 0) -> ingest_pb2
         model=version.model,
         model_id=version.model_id,
         collection=version.collection,
-        state=ingest_pb2.ModelVersionState.Value(f"MODEL_VERSION_STATE_{version.state.value.upper()}"),
+        state=f"MODEL_VERSION_STATE_{version.state.value.upper()}",  # an enum field takes its value's name
         job_id=version.job_id,
         reason=version.reason,
         vector_count=vector_count,
@@ -184,7 +184,7 @@ def hit_pb(hit: SearchHit) -> search_pb2.SearchHit:
     )
 
 
-_SEARCH_MODES = {
+_SEARCH_MODES: dict[int, SearchMode] = {
     search_pb2.SEARCH_MODE_UNSPECIFIED: SearchMode.HYBRID,
     search_pb2.SEARCH_MODE_SEMANTIC: SearchMode.SEMANTIC,
     search_pb2.SEARCH_MODE_KEYWORD: SearchMode.KEYWORD,

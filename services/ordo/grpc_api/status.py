@@ -61,7 +61,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _already_aborted(context: grpc.ServicerContext) -> bool:
-    code = context.code()
+    code = context.code()  # pyright: ignore[reportAttributeAccessIssue]: in grpcio since 1.38; the stubs lag
     return code is not None and code is not grpc.StatusCode.OK
 
 
