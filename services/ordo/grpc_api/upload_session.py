@@ -73,7 +73,7 @@ class UploadSession:
             if self.current is None:
                 if self.stream_error is None:
                     self.stream_error = FileFailure(
-                        "", "CHUNK_BEFORE_HEADER", "file data arrived before any file header; it was dropped"
+                        "", Reason.CHUNK_BEFORE_HEADER, "file data arrived before any file header; it was dropped"
                     )
                 return
             self.current.add(message.chunk)
