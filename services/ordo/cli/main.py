@@ -267,7 +267,15 @@ def ingest(
     help="Query by example image.",
 )
 @click.option("--like", "like", help="Query by an asset already in the collection (more like this).")
-@click.option("-k", "--top-k", default=10, show_default=True, help="Results to show.")
+@click.option(
+    "-k",
+    "--top-k",
+    "--page-size",
+    "top_k",
+    default=10,
+    show_default=True,
+    help="Results per page (the request's page_size).",
+)
 @click.option("--kind", multiple=True, type=click.Choice(["image", "object", "text"]), help="Only these sample kinds.")
 @click.option("--mime", multiple=True, help="Only these MIME types.")
 @click.option("--source-prefix", default="", help="Only sources under this URI prefix.")
