@@ -301,7 +301,7 @@ def test_another_program_can_search_over_reflection(stack: Stack, ingested: dict
 
     grpcurl = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
     wanted = ingested["ids"][:5]
-    request = json.dumps({"query": "a dog on a beach", "top_k": 3, "filter": {"asset_ids": wanted}})
+    request = json.dumps({"query": "a dog on a beach", "page_size": 3, "filter": {"asset_ids": wanted}})
     result = subprocess.run(
         [grpcurl, "-plaintext", "-d", request, stack.address, "ordo.v1.SearchService/SearchText"],
         capture_output=True,
