@@ -99,7 +99,7 @@ def run(*, size: int = 100_000, seconds: float = 20.0, keep: bool = False) -> di
 
             def query(_client: int, _n: int) -> None:
                 text = queries[next(counter) % len(queries)]
-                request = search_pb2.SearchTextRequest(query=text, top_k=10, mode=search_pb2.SEARCH_MODE_SEMANTIC)
+                request = search_pb2.SearchTextRequest(query=text, page_size=10, mode=search_pb2.SEARCH_MODE_SEMANTIC)
                 if len(search.SearchText(request, timeout=30).hits) == 0:
                     raise BenchError("no hits")
 

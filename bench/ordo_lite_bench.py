@@ -40,7 +40,7 @@ def _one(model: str, files: list[Any], queries: list[str]) -> dict[str, Any]:
         latencies = []
         for query in queries:
             t0 = time.perf_counter()
-            client.search.SearchText(search_pb2.SearchTextRequest(query=query, top_k=10))
+            client.search.SearchText(search_pb2.SearchTextRequest(query=query, page_size=10))
             latencies.append(time.perf_counter() - t0)
         stages = {t.stage: round(t.seconds / max(t.items, 1) * 1000, 2) for t in job.stage_timings}
     return {

@@ -315,13 +315,13 @@ def _measure(
                 raise BenchError(f"`ordo up` sees {stats.vector_count} vectors, expected {n} (collection mismatch?)")
 
             def grpc_search(query: str) -> None:
-                request = search_pb2.SearchTextRequest(query=query, top_k=TOP_K)
+                request = search_pb2.SearchTextRequest(query=query, page_size=TOP_K)
                 hits = client.search.SearchText(request, timeout=30).hits
                 if len(hits) != TOP_K:
                     raise BenchError(f"SearchText({query!r}) returned {len(hits)} hits, expected {TOP_K}")
 
             def core_search(query: str) -> None:
-                hits = core.search_text(query, top_k=TOP_K).hits
+                hits = core.search_text(query, page_size=TOP_K).hits
                 if len(hits) != TOP_K:
                     raise BenchError(f"SearchCore.search_text({query!r}) returned {len(hits)} hits")
 

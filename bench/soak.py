@@ -67,14 +67,14 @@ def run(*, seconds: float = 60.0, keep: bool = False) -> dict[str, Any]:
             for k in range(2)
         ]
         client.ingest.UploadImages(iter(seed_upload), timeout=120)
-        client.search.SearchText(search_pb2.SearchTextRequest(query="warm up", top_k=10), timeout=120)
+        client.search.SearchText(search_pb2.SearchTextRequest(query="warm up", page_size=10), timeout=120)
 
         stop = threading.Event()
         rest_clients = [httpx.Client(base_url=base, timeout=60) for _ in range(REST_CLIENTS)]
 
         def grpc_search(index: int, n: int) -> None:
             query = captions[(index * 7919 + n) % len(captions)]
-            client.search.SearchText(search_pb2.SearchTextRequest(query=query, top_k=20), timeout=60)
+            client.search.SearchText(search_pb2.SearchTextRequest(query=query, page_size=20), timeout=60)
 
         def rest_search(index: int, n: int) -> None:
             query = captions[(index * 104729 + n * 3) % len(captions)]

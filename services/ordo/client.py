@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from ordo import retry_policy
 from ordo.config import Settings
 from ordo.errors import OrdoError
 from ordo.v1 import analysis_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc, search_pb2_grpc
@@ -27,13 +28,19 @@ def _with_processing(
 
 
 def _channel(address: str, settings: Settings) -> grpc.Channel:
-    """One channel per address and credentials (TLS and the API key come from settings: ordo.security.tls)."""
+    """One channel per address and credentials (TLS and the API key come from settings: ordo.security.tls).
+
+    The channel retries idempotent reads on UNAVAILABLE, with backoff (``ordo.retry_policy``)."""
     from ordo.security.tls import make_channel
 
     limit = settings.max_message_bytes
     cache_key = f"{address}|{settings.tls_ca}|{settings.tls_client_cert}|{settings.api_key}|{limit}"
     if cache_key not in _channels:
-        options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+        options = [
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            *retry_policy.channel_options(),
+        ]
         _channels[cache_key] = make_channel(address, settings, options)
     return _channels[cache_key]
 
@@ -50,7 +57,7 @@ def _with_library(
 
 class OrdoClient:
     def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
+        self.settings = settings or Settings()  # pyright: ignore[reportCallIssue]: pydantic-settings fills fields from the environment
         s = self.settings
         self.addresses = {name: s.service_address(name) for name in ("ingest", "search", "analysis")}
         self.ingest = ingest_pb2_grpc.IngestServiceStub(_channel(self.addresses["ingest"], s))
@@ -61,7 +68,9 @@ class OrdoClient:
         """SERVING / NOT_SERVING / UNREACHABLE for one service."""
         stub = health_pb2_grpc.HealthStub(_channel(self.addresses[service], self.settings))
         try:
-            response = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+            response = stub.Check(  # pyright: ignore[reportAttributeAccessIssue]: grpc_health ships no stubs
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout
+            )
         except grpc.RpcError:
             return "UNREACHABLE"
         return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

@@ -98,7 +98,7 @@ def check_message(message: Message, prefix: str = "") -> None:
 def _check_value(field: FieldDescriptor, value: object, path: str, name: str) -> None:
     kind = field.type
     if kind == FieldDescriptor.TYPE_MESSAGE:
-        if field.message_type.full_name.startswith("google.protobuf."):
+        if field.message_type is None or field.message_type.full_name.startswith("google.protobuf."):
             return  # Timestamps and the like: bounded by construction
         check_message(value, f"{path}.")  # type: ignore[arg-type]
     elif kind == FieldDescriptor.TYPE_STRING:
@@ -112,12 +112,14 @@ def _check_value(field: FieldDescriptor, value: object, path: str, name: str) ->
     elif kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
         if not math.isfinite(value):  # type: ignore[arg-type]
             raise InvalidInput(f"{path} must be a finite number", reason=Reason.NOT_FINITE)
-    elif kind == FieldDescriptor.TYPE_ENUM and field.enum_type.values_by_number.get(value) is None:  # type: ignore[call-overload]
-        raise InvalidInput(f"{path}: {value} is not a known {field.enum_type.name}", reason=Reason.BAD_ENUM)
+    elif kind == FieldDescriptor.TYPE_ENUM:
+        enum_type = field.enum_type
+        if enum_type is not None and enum_type.values_by_number.get(value) is None:  # type: ignore[call-overload]
+            raise InvalidInput(f"{path}: {value} is not a known {enum_type.name}", reason=Reason.BAD_ENUM)
 
 
 def _check_map(path: str, value: object) -> None:
-    entries = dict(value)  # type: ignore[call-overload]
+    entries: dict[str, str] = dict(value)  # type: ignore[call-overload]  # a map<string, string> field
     check_metadata(entries, path)
 
 

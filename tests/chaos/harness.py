@@ -167,7 +167,9 @@ def searchable(stack: Stack, files: Sequence[Path]) -> list[Path]:
         asset_id = hashlib.sha256(data).hexdigest()
         try:
             asset = stack.client.ingest.GetAsset(ingest_pb2.GetAssetRequest(asset_id=asset_id), timeout=10).asset
-            hits = stack.client.search.SearchImage(search_pb2.SearchImageRequest(image=data, top_k=3), timeout=30).hits
+            hits = stack.client.search.SearchImage(
+                search_pb2.SearchImageRequest(image=data, page_size=3), timeout=30
+            ).hits
         except Exception:
             continue
         if asset.state == common_pb2.ASSET_STATE_READY and hits and hits[0].asset.asset_id == asset_id:

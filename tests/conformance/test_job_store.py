@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from ordo import paging
 from ordo.adapters.redis_jobs import RedisJobStore
 from ordo.adapters.sqlite_jobs import SqliteJobStore
 from ordo.domain import FileFailure, Job, JobState
-from ordo.errors import InvalidInput, NotFound, Unavailable
+from ordo.errors import InvalidInput, NotFound, Reason, Unavailable
 from ordo.ports import job_store as port
 from ordo.ports.job_store import JobStore
 from tests.fixtures.session_guard import test_redis_url
@@ -493,3 +494,33 @@ def test_redis_reloads_scripts_missing_from_the_server(monkeypatch: pytest.Monke
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def test_pages_follow_aip_158(store: JobStore) -> None:
+    """Over-max page sizes are coerced (not refused) and the page size may change between pages."""
+    for _ in range(5):
+        store.create("ingest")
+    everything, token = store.list(page_size=5000)
+    assert len(everything) == 5 and token == ""
+    seen, token, sizes = [], "", iter([2, 1, 3])
+    while True:
+        page, token = store.list(page_size=next(sizes), page_token=token)
+        seen += [j.job_id for j in page]
+        if not token:
+            break
+    assert seen == [j.job_id for j in everything]
+
+
+def test_foreign_and_hostile_page_tokens_are_refused(store: JobStore) -> None:
+    store.create("ingest")
+    store.create("ingest")
+    _, token = store.list(page_size=1)
+    assert token
+    foreign = paging.encode_token("r20200101t000000000000-abcdef", "runs", "")  # a ListRuns token
+    for bad in (foreign, "A" * 100_000, "not a token", paging.encode_token([1, 2, 3, 4], "jobs")):
+        with pytest.raises(InvalidInput) as caught:
+            store.list(page_size=1, page_token=bad)
+        assert caught.value.reason == Reason.BAD_PAGE_TOKEN
+    with pytest.raises(InvalidInput) as caught:
+        store.list(page_size=-1)
+    assert caught.value.reason == Reason.BAD_PAGE_SIZE

@@ -78,7 +78,7 @@ def test_job_accounts_for_every_file(ingested: dict) -> None:
 
 
 def test_text_search_ranks_and_pages(stack: Stack, ingested: dict) -> None:
-    first = stack.client.search.SearchText(search_pb2.SearchTextRequest(query="a dog on a beach", top_k=5))
+    first = stack.client.search.SearchText(search_pb2.SearchTextRequest(query="a dog on a beach", page_size=5))
     assert len(first.hits) == 5
     scores = [h.score for h in first.hits]
     assert scores == sorted(scores, reverse=True)
@@ -88,19 +88,19 @@ def test_text_search_ranks_and_pages(stack: Stack, ingested: dict) -> None:
     assert first.hits[0].asset.width > 0 and first.hits[0].asset.mime_type == "image/jpeg"
     assert first.next_page_token
     second = stack.client.search.SearchText(
-        search_pb2.SearchTextRequest(query="a dog on a beach", top_k=5, page_token=first.next_page_token)
+        search_pb2.SearchTextRequest(query="a dog on a beach", page_size=5, page_token=first.next_page_token)
     )
     assert [h.rank for h in second.hits] == [6, 7, 8, 9, 10]
     assert not {h.asset.asset_id for h in first.hits} & {h.asset.asset_id for h in second.hits}
     assert second.hits[0].score <= first.hits[-1].score
-    everything = stack.client.search.SearchText(search_pb2.SearchTextRequest(query="a dog on a beach", top_k=100))
+    everything = stack.client.search.SearchText(search_pb2.SearchTextRequest(query="a dog on a beach", page_size=100))
     assert len(everything.hits) == N_IMAGES and not everything.next_page_token
 
 
 def test_search_filters(stack: Stack, ingested: dict) -> None:
     wanted = ingested["ids"][3:6]
     response = stack.client.search.SearchText(
-        search_pb2.SearchTextRequest(query="anything", top_k=50, filter=common_pb2.Filter(asset_ids=wanted))
+        search_pb2.SearchTextRequest(query="anything", page_size=50, filter=common_pb2.Filter(asset_ids=wanted))
     )
     assert sorted(h.asset.asset_id for h in response.hits) == sorted(wanted)
     none = stack.client.search.SearchText(
@@ -108,20 +108,22 @@ def test_search_filters(stack: Stack, ingested: dict) -> None:
     )
     assert list(none.hits) == []
     wide = stack.client.search.SearchText(
-        search_pb2.SearchTextRequest(query="anything", top_k=50, filter=common_pb2.Filter(min_width=600))
+        search_pb2.SearchTextRequest(query="anything", page_size=50, filter=common_pb2.Filter(min_width=600))
     )
     assert wide.hits and all(h.asset.width >= 600 for h in wide.hits)
 
 
 def test_search_by_image_bytes_and_by_asset(stack: Stack, ingested: dict) -> None:
     query_file = ingested["files"][7]
-    by_bytes = stack.client.search.SearchImage(search_pb2.SearchImageRequest(image=query_file.read_bytes(), top_k=3))
+    by_bytes = stack.client.search.SearchImage(
+        search_pb2.SearchImageRequest(image=query_file.read_bytes(), page_size=3)
+    )
     assert by_bytes.hits[0].asset.asset_id == ingested["ids"][7]
     assert by_bytes.hits[0].score == pytest.approx(1.0, abs=1e-3)
-    by_id = stack.client.search.SearchImage(search_pb2.SearchImageRequest(asset_id=ingested["ids"][7], top_k=3))
+    by_id = stack.client.search.SearchImage(search_pb2.SearchImageRequest(asset_id=ingested["ids"][7], page_size=3))
     assert by_id.hits[0].asset.asset_id == ingested["ids"][7]
     others = stack.client.search.SearchImage(
-        search_pb2.SearchImageRequest(asset_id=ingested["ids"][7], top_k=50, exclude_self=True)
+        search_pb2.SearchImageRequest(asset_id=ingested["ids"][7], page_size=50, exclude_self=True)
     )
     assert ingested["ids"][7] not in {h.asset.asset_id for h in others.hits}
     assert len(others.hits) == N_IMAGES - 1
@@ -161,7 +163,7 @@ def test_assets_get_list_delete(stack: Stack, ingested: dict, coco_images: list[
     with pytest.raises(grpc.RpcError) as err:
         stack.client.ingest.GetAsset(ingest_pb2.GetAssetRequest(asset_id=extra_id))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    hits = stack.client.search.SearchImage(search_pb2.SearchImageRequest(image=extra.read_bytes(), top_k=50)).hits
+    hits = stack.client.search.SearchImage(search_pb2.SearchImageRequest(image=extra.read_bytes(), page_size=50)).hits
     assert extra_id not in {h.asset.asset_id for h in hits}
 
 
@@ -173,9 +175,9 @@ def test_assets_get_list_delete(stack: Stack, ingested: dict, coco_images: list[
         (lambda c: c.ingest.GetJob(ingest_pb2.GetJobRequest(job_id="missing")), "NOT_FOUND", ""),
         (lambda c: c.search.SearchText(search_pb2.SearchTextRequest(query="  ")), "INVALID_ARGUMENT", "EMPTY_QUERY"),
         (
-            lambda c: c.search.SearchText(search_pb2.SearchTextRequest(query="x", top_k=5000)),
+            lambda c: c.search.SearchText(search_pb2.SearchTextRequest(query="x", page_size=-1)),
             "INVALID_ARGUMENT",
-            "BAD_TOP_K",
+            "BAD_PAGE_SIZE",
         ),
         (
             lambda c: c.search.SearchText(search_pb2.SearchTextRequest(query="x", page_token="garbage")),
@@ -221,10 +223,10 @@ def test_errors_have_proper_codes(stack: Stack, ingested: dict, call, code: str,
 
 
 def test_page_token_of_another_query_is_refused(stack: Stack, ingested: dict) -> None:
-    first = stack.client.search.SearchText(search_pb2.SearchTextRequest(query="dogs", top_k=2))
+    first = stack.client.search.SearchText(search_pb2.SearchTextRequest(query="dogs", page_size=2))
     with pytest.raises(grpc.RpcError) as err:
         stack.client.search.SearchText(
-            search_pb2.SearchTextRequest(query="cats", top_k=2, page_token=first.next_page_token)
+            search_pb2.SearchTextRequest(query="cats", page_size=2, page_token=first.next_page_token)
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
@@ -299,7 +301,7 @@ def test_another_program_can_search_over_reflection(stack: Stack, ingested: dict
 
     grpcurl = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
     wanted = ingested["ids"][:5]
-    request = json.dumps({"query": "a dog on a beach", "top_k": 3, "filter": {"asset_ids": wanted}})
+    request = json.dumps({"query": "a dog on a beach", "page_size": 3, "filter": {"asset_ids": wanted}})
     result = subprocess.run(
         [grpcurl, "-plaintext", "-d", request, stack.address, "ordo.v1.SearchService/SearchText"],
         capture_output=True,

@@ -105,7 +105,7 @@ def test_vector_rpcs(stack: Stack, coco_images: list[Path]) -> None:
     assert [v.asset_id for v in response.vectors] == ids
     assert list(response.missing_asset_ids) == [unknown]
     # The stored vector is what search ranks with: searching by it puts its own asset first at cosine 1.
-    first = search_pb2.SearchImageRequest(asset_id=ids[0], top_k=1)
+    first = search_pb2.SearchImageRequest(asset_id=ids[0], page_size=1)
     hit = stack.client.search.SearchImage(first).hits[0]
     assert hit.asset.asset_id == ids[0] and hit.score == pytest.approx(1.0, abs=1e-4)
     assert len(response.vectors[0].vector.values) == texts.dim

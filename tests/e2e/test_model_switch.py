@@ -49,7 +49,7 @@ def test_switch_model_without_downtime(tmp_path: Path, tiny_clip_dir: Path, coco
         assert response.version.state == ingest_pb2.MODEL_VERSION_STATE_BUILDING
         assert response.version.collection != old_collection
         # No downtime: search answers while the new collection is built.
-        hits = stack.client.search.SearchText(search_pb2.SearchTextRequest(query="a photo", top_k=3)).hits
+        hits = stack.client.search.SearchText(search_pb2.SearchTextRequest(query="a photo", page_size=3)).hits
         assert len(hits) == 3
         # Activating the model being built is an idempotent retry; another model must wait.
         again = stack.client.ingest.ActivateModel(ingest_pb2.ActivateModelRequest(model=NEW_MODEL))

@@ -26,7 +26,7 @@ def test_data_survives_a_restart(tmp_path: Path, tiny_clip_dir: Path, coco_image
         assert (stats.asset_count, stats.vector_count) == (6, 6)
         assert again.client.ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job.job_id)).job.succeeded == 6
         hit = again.client.search.SearchImage(
-            search_pb2.SearchImageRequest(image=coco_images[72].read_bytes(), top_k=1)
+            search_pb2.SearchImageRequest(image=coco_images[72].read_bytes(), page_size=1)
         ).hits[0]
         assert hit.asset.asset_id == response.results[2].asset_id
         dup = again.client.upload(coco_images[70:71])

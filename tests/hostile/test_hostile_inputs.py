@@ -75,7 +75,7 @@ def name_of(uri: str, root: Path) -> str:
 def assert_healthy(gw: GatewayStack) -> None:
     client = gw.stack.client
     assert client.health("ingest") == "SERVING"
-    search = client.search.SearchText(search_pb2.SearchTextRequest(query="a photo", top_k=3), timeout=30)
+    search = client.search.SearchText(search_pb2.SearchTextRequest(query="a photo", page_size=3), timeout=30)
     assert search.model_id
     assert httpx.get(f"{gw.base_url}/api/status", timeout=30).status_code == 200
 

@@ -152,7 +152,7 @@ def test_clustering_over_grpc_end_to_end(served: Served) -> None:
     members = set(target.representative_asset_ids)
     hits = served.client.search.SearchText(
         search_pb2.SearchTextRequest(
-            query="a photo", top_k=100, filter=common_pb2.Filter(cluster_ids=[target.cluster_id])
+            query="a photo", page_size=100, filter=common_pb2.Filter(cluster_ids=[target.cluster_id])
         )
     ).hits
     assert len(hits) == PER_CLUSTER and members <= {h.asset.asset_id for h in hits}
@@ -385,6 +385,15 @@ def test_two_level_runs_members_and_compare_over_grpc(served: Served) -> None:
     )
     assert len(page.members) == 7 and page.total_size == groups[0].size and page.next_page_token
     assert page.members[0].similarity >= page.members[-1].similarity
+    # AIP-158: the page size may change between pages; over the maximum it is coerced, not refused.
+    rest = analysis.ListClusterMembers(
+        apb.ListClusterMembersRequest(
+            run_id=run.run_id, cluster_id=groups[0].cluster_id, page_size=5000, page_token=page.next_page_token
+        )
+    )
+    assert len(rest.members) == groups[0].size - 7 and not rest.next_page_token
+    seen = [m.sample_id for m in page.members] + [m.sample_id for m in rest.members]
+    assert len(set(seen)) == groups[0].size
     other = analysis.CreateClusteringRun(
         apb.CreateClusteringRunRequest(
             params=apb.ClusteringParams(algorithm=apb.CLUSTERING_ALGORITHM_KMEANS, n_clusters=1)
@@ -404,7 +413,7 @@ def test_two_level_runs_members_and_compare_over_grpc(served: Served) -> None:
     )
     refused(
         lambda: analysis.ListClusterMembers(
-            apb.ListClusterMembersRequest(run_id=run.run_id, cluster_id=groups[0].cluster_id, page_size=1001)
+            apb.ListClusterMembersRequest(run_id=run.run_id, cluster_id=groups[0].cluster_id, page_size=-1)
         ),
         invalid,
         "BAD_PAGE_SIZE",

@@ -88,7 +88,9 @@ def test_ingest_and_search_on_server_adapters(distributed: OrdoClient, coco_imag
         "redis",
     )
     assert (stats.asset_count, stats.vector_count) == (10, 10)
-    hit = distributed.search.SearchImage(search_pb2.SearchImageRequest(image=files[3].read_bytes(), top_k=1)).hits[0]
+    hit = distributed.search.SearchImage(search_pb2.SearchImageRequest(image=files[3].read_bytes(), page_size=1)).hits[
+        0
+    ]
     assert hit.asset.asset_id == response.results[3].asset_id
     assert hit.score == pytest.approx(1.0, abs=1e-3)
     # Re-running the same upload embeds nothing new (content-addressed ids, deterministic points).
@@ -114,7 +116,7 @@ def test_ingest_from_a_bucket(distributed: OrdoClient, s3_server: S3Server, coco
     assert job.failures[0].reason == "NOT_AN_IMAGE"
     hits = distributed.search.SearchText(
         search_pb2.SearchTextRequest(
-            query="photo", top_k=10, filter=common_pb2.Filter(source_uri_prefix=f"s3://{bucket}/2024/")
+            query="photo", page_size=10, filter=common_pb2.Filter(source_uri_prefix=f"s3://{bucket}/2024/")
         )
     ).hits
     assert len(hits) == 3

@@ -111,7 +111,7 @@ def test_keyword_search_finds_the_receipt_by_its_shop_name(world) -> None:
 
 def test_results_are_images_with_the_matching_sample(world) -> None:
     search, ids = world
-    page = search.search_text("anything at all", top_k=100, mode=SearchMode.SEMANTIC)
+    page = search.search_text("anything at all", page_size=100, mode=SearchMode.SEMANTIC)
     assets = [h.asset.asset_id for h in page.hits]
     assert sorted(assets) == sorted(ids.values())  # every image once, however many samples it has
     assert [h.rank for h in page.hits] == list(range(1, len(assets) + 1))
@@ -125,21 +125,30 @@ def test_results_are_images_with_the_matching_sample(world) -> None:
 
 def test_hybrid_without_keyword_matches_is_semantic_and_pages_work(world) -> None:
     search, _ = world
-    semantic = search.search_text("zzzz qqqq", top_k=100, mode=SearchMode.SEMANTIC)
-    hybrid = search.search_text("zzzz qqqq", top_k=100, mode=SearchMode.HYBRID)
+    semantic = search.search_text("zzzz qqqq", page_size=100, mode=SearchMode.SEMANTIC)
+    hybrid = search.search_text("zzzz qqqq", page_size=100, mode=SearchMode.HYBRID)
     assert [(h.asset.asset_id, h.score) for h in hybrid.hits] == [(h.asset.asset_id, h.score) for h in semantic.hits]
     # Paging through hybrid results two at a time gives the same images as one big page, once each.
-    everything = [h.asset.asset_id for h in search.search_text("jalan sdn bhd", top_k=100).hits]
+    everything = [h.asset.asset_id for h in search.search_text("jalan sdn bhd", page_size=100).hits]
     seen, token = [], ""
     while True:
-        page = search.search_text("jalan sdn bhd", top_k=2, page_token=token)
+        page = search.search_text("jalan sdn bhd", page_size=2, page_token=token)
         seen += [h.asset.asset_id for h in page.hits]
         token = page.next_page_token
         if not token:
             break
     assert seen == everything and len(set(seen)) == len(seen)
-    with pytest.raises(InvalidInput, match="different query"):  # a token is bound to its mode too
-        search.search_text("jalan sdn bhd", top_k=2, page_token=search.search_text("jalan sdn bhd", top_k=2)
+    # AIP-158: the page size may change from one page to the next; the token still continues the same list.
+    seen, token, sizes = [], "", iter([2, 5, 1, 3000] * 100)
+    while True:
+        page = search.search_text("jalan sdn bhd", page_size=next(sizes), page_token=token)
+        seen += [h.asset.asset_id for h in page.hits]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == everything
+    with pytest.raises(InvalidInput, match="other parameters"):  # a token is bound to its mode too
+        search.search_text("jalan sdn bhd", page_size=2, page_token=search.search_text("jalan sdn bhd", page_size=2)
                            .next_page_token, mode=SearchMode.KEYWORD)  # fmt: skip
 
 

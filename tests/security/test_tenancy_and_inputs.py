@@ -69,8 +69,8 @@ def test_another_librarys_assets_are_invisible(secure: SecureStack, coco_images:
     # Search sees only the key's libraries once the vectors are in.
     for job in secure.client("admin").ingest.ListJobs(ingest_pb2.ListJobsRequest()).jobs:
         _wait(secure, "admin", job.job_id)
-    hits_b = b.search.SearchText(search_pb2.SearchTextRequest(query="photo", top_k=50)).hits
-    hits_a = a.search.SearchText(search_pb2.SearchTextRequest(query="photo", top_k=50)).hits
+    hits_b = b.search.SearchText(search_pb2.SearchTextRequest(query="photo", page_size=50)).hits
+    hits_a = a.search.SearchText(search_pb2.SearchTextRequest(query="photo", page_size=50)).hits
     assert in_a not in {h.asset.asset_id for h in hits_b}
     assert {h.asset.asset_id for h in hits_a} == {in_a, *more_a}
     vectors = b.search.GetImageVectors(search_pb2.GetImageVectorsRequest(asset_ids=[in_a]))

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from ordo import paging
 from ordo.adapters.celery_queue import CeleryTaskQueue, decode_task
 from ordo.adapters.local_store import LocalDirectoryStore
 from ordo.adapters.sqlite_jobs import SqliteJobStore
 from ordo.config import Settings
 from ordo.core.catalog import AssetCatalog
 from ordo.core.ingestion import IngestCore, Outcome
-from ordo.core.search import decode_page_token, encode_page_token
 from ordo.domain import JobState
 from ordo.errors import InvalidInput
 from ordo.imaging import ImageLimits
@@ -64,13 +64,13 @@ def test_settings_file_without_table_and_bad_files(tmp_path: Path, monkeypatch: 
 
 
 def test_page_tokens_are_bound_to_their_query() -> None:
-    token = encode_page_token(20, "abc")
-    assert decode_page_token(token, "abc") == 20
-    assert decode_page_token("", "abc") == 0
-    with pytest.raises(InvalidInput, match="different query"):
-        decode_page_token(token, "xyz")
-    with pytest.raises(InvalidInput, match="malformed"):
-        decode_page_token("%%%", "abc")
+    token = paging.encode_token(20, "text:abc")
+    assert paging.decode_offset(token, "text:abc") == 20
+    assert paging.decode_offset("", "text:abc") == 0
+    with pytest.raises(InvalidInput, match="other parameters"):
+        paging.decode_offset(token, "text:xyz")
+    with pytest.raises(InvalidInput, match="not one this service gave out"):
+        paging.decode_offset("%%%", "text:abc")
 
 
 def _ingest_core(tmp_path: Path, batch: int = 4) -> tuple[IngestCore, CeleryTaskQueue]:

@@ -105,7 +105,7 @@ def test_limits_name_the_field_and_reason_never_the_value() -> None:
             limits.check_message(message)
         assert caught.value.reason == reason
         assert "vvvvvvvv" not in caught.value.message
-    limits.check_message(search_pb2.SearchTextRequest(query="ü" * 2000, top_k=1000))  # within limits
+    limits.check_message(search_pb2.SearchTextRequest(query="ü" * 2000, page_size=1000))  # within limits
 
 
 def test_clipped_assets_keep_responses_bounded() -> None:

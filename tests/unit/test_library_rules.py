@@ -14,7 +14,7 @@ from ordo.v1 import common_pb2
 def asset(asset_id: str, w: int, h: int, size: int, captured: datetime | None = None) -> common_pb2.Asset:
     a = common_pb2.Asset(asset_id=asset_id, width=w, height=h, size_bytes=size)
     if captured:
-        a.captured_at.FromDatetime(captured)
+        a.capture_time.FromDatetime(captured)
     return a
 
 

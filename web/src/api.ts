@@ -159,20 +159,20 @@ export const thumbUrl = (assetId: string) => `/api/assets/${assetId}/thumbnail`;
 export const originalUrl = (assetId: string) => `/api/assets/${assetId}/original`;
 
 export function searchText(query: string, filter: Filter, topK = 40): Promise<SearchResponse> {
-  return api("/api/search", { method: "POST", json: { query, filter, top_k: topK } });
+  return api("/api/search", { method: "POST", json: { query, filter, page_size: topK } });
 }
 
 export function searchLike(assetId: string, filter: Filter, topK = 40, excludeSelf = true): Promise<SearchResponse> {
   return api("/api/search", {
     method: "POST",
-    json: { asset_id: assetId, filter, top_k: topK, exclude_self: excludeSelf },
+    json: { asset_id: assetId, filter, page_size: topK, exclude_self: excludeSelf },
   });
 }
 
 export function searchImage(file: File, filter: Filter, topK = 40): Promise<SearchResponse> {
   const form = new FormData();
   form.append("image", file, file.name);
-  form.append("top_k", String(topK));
+  form.append("page_size", String(topK));
   form.append("filter", JSON.stringify(filter));
   return api("/api/search/image", { method: "POST", body: form });
 }

@@ -21,8 +21,6 @@ Why it is built this way:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import math
@@ -35,15 +33,15 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+import redis.exceptions
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ordo import paging
 from ordo.domain import FileFailure, Job, JobState
-from ordo.errors import InvalidInput, NotFound, Unavailable
+from ordo.errors import InvalidInput, NotFound, Reason, Unavailable
 from ordo.ports import job_store as _port  # caps are read at call time (tests monkeypatch them)
 
-_MAX_PAGE_SIZE = 1000
-_DEFAULT_PAGE_SIZE = 50
 _MAX_JOB_ID_LEN = 256
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MEMBER = re.compile(r"\d{20}:.+", re.DOTALL)
@@ -231,17 +229,18 @@ def _check_non_negative(**values: int) -> None:
             raise InvalidInput(f"{name} must not be negative, got {value}")
 
 
-def _encode_token(member: str) -> str:
-    return base64.urlsafe_b64encode(member.encode()).decode().rstrip("=")
+def _cursor_token(member: str) -> str:
+    """The index member (creation time and id) of the last job returned, in ``ordo.paging``'s token: a
+    cursor keeps pages stable while newer jobs are created."""
+    return paging.encode_token(member, "jobs")
 
 
-def _decode_token(token: str) -> str:
-    try:
-        member = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as e:
-        raise InvalidInput(f"invalid page_token {token!r}") from e
-    if not _MEMBER.fullmatch(member):
-        raise InvalidInput(f"invalid page_token {token!r}")
+def _read_cursor(token: str) -> str | None:
+    member = paging.decode_token(token, "jobs")
+    if member is None:
+        return None
+    if not isinstance(member, str) or not _MEMBER.fullmatch(member):
+        raise InvalidInput("page_token is not one this service gave out", reason=Reason.BAD_PAGE_TOKEN)
     return member
 
 
@@ -382,9 +381,10 @@ class RedisJobStore:
             raise NotFound(f"job {job_id} not found")
         return job
 
-    def list(self, page_size: int = _DEFAULT_PAGE_SIZE, page_token: str = "") -> tuple[list[Job], str]:
-        size = min(page_size if page_size > 0 else _DEFAULT_PAGE_SIZE, _MAX_PAGE_SIZE)
-        upper = "(" + _decode_token(page_token) if page_token else "+"
+    def list(self, page_size: int = 0, page_token: str = "") -> tuple[list[Job], str]:
+        size = paging.page_size(page_size)
+        cursor = _read_cursor(page_token)
+        upper = "(" + cursor if cursor is not None else "+"
         with self._guard():
             members = [_s(m) for m in self._client.zrevrangebylex(self._index, upper, "-", 0, size + 1)]
             page = members[:size]
@@ -393,7 +393,7 @@ class RedisJobStore:
                 self._queue_reads(pipe, member[21:])
             replies = pipe.execute() if page else []
         jobs = [self._parse(replies[i : i + 5]) for i in range(0, len(replies), 5)]
-        token = _encode_token(page[-1]) if len(members) > size else ""
+        token = _cursor_token(page[-1]) if len(members) > size else ""
         return [job for job in jobs if job is not None], token
 
     def add_inputs(self, job_id: str, count: int, enumeration_done: bool = False) -> Job:

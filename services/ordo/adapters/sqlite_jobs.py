@@ -20,8 +20,6 @@ Why it is built this way:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import os
 import sqlite3
@@ -34,13 +32,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ordo import paging
 from ordo.domain import FileFailure, Job, JobState
-from ordo.errors import Conflict, InvalidInput, NotFound, Unavailable
+from ordo.errors import Conflict, InvalidInput, NotFound, Reason, Unavailable
 from ordo.ports import job_store as _port  # caps are read at call time (tests monkeypatch them)
 
 _SCHEMA_VERSION = 1
-_MAX_PAGE_SIZE = 1000
-_DEFAULT_PAGE_SIZE = 50
 _MAX_JOB_ID_LEN = 256
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -119,19 +116,20 @@ def completed_state(succeeded: int, duplicates: int, failed: int) -> JobState:
     return JobState.PARTIALLY_SUCCEEDED
 
 
-def encode_page_token(created_us: int, job_id: str) -> str:
-    """Opaque cursor: the (creation time, id) of the last job returned. A cursor rather than an offset
-    keeps pages stable while new (newer, hence earlier-listed) jobs are created."""
-    return base64.urlsafe_b64encode(f"{created_us}:{job_id}".encode()).decode().rstrip("=")
+def _cursor_token(created_us: int, job_id: str) -> str:
+    """The (creation time, id) of the last job returned, in ``ordo.paging``'s token. A cursor rather than
+    an offset keeps pages stable while new (newer, hence earlier-listed) jobs are created."""
+    return paging.encode_token([created_us, job_id], "jobs")
 
 
-def decode_page_token(token: str) -> tuple[int, str]:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        created, job_id = raw.split(":", 1)
-        return int(created), job_id
-    except (binascii.Error, UnicodeDecodeError, ValueError) as e:
-        raise InvalidInput(f"invalid page_token {token!r}") from e
+def _read_cursor(token: str) -> tuple[int, str] | None:
+    position = paging.decode_token(token, "jobs")
+    if position is None:
+        return None
+    match position:
+        case [int(created), str(job_id)] if not isinstance(created, bool):
+            return created, job_id
+    raise InvalidInput("page_token is not one this service gave out", reason=Reason.BAD_PAGE_TOKEN)
 
 
 def check_job_id(job_id: str) -> str:
@@ -346,11 +344,12 @@ class SqliteJobStore:
         with self._read() as conn:
             return self._get_in(conn, job_id)
 
-    def list(self, page_size: int = _DEFAULT_PAGE_SIZE, page_token: str = "") -> tuple[list[Job], str]:
-        size = min(page_size if page_size > 0 else _DEFAULT_PAGE_SIZE, _MAX_PAGE_SIZE)
+    def list(self, page_size: int = 0, page_token: str = "") -> tuple[list[Job], str]:
+        size = paging.page_size(page_size)
+        cursor = _read_cursor(page_token)
         with self._read() as conn:
-            if page_token:
-                created, last_id = decode_page_token(page_token)
+            if cursor is not None:
+                created, last_id = cursor
                 rows = conn.execute(
                     f"SELECT {_JOB_COLUMNS} FROM jobs WHERE created_us < ? OR (created_us = ? AND job_id < ?)"
                     " ORDER BY created_us DESC, job_id DESC LIMIT ?",
@@ -362,7 +361,7 @@ class SqliteJobStore:
                     (size + 1,),
                 ).fetchall()
             jobs = [self._load(conn, row) for row in rows[:size]]
-        token = encode_page_token(rows[size - 1][3], rows[size - 1][0]) if len(rows) > size else ""
+        token = _cursor_token(rows[size - 1][3], rows[size - 1][0]) if len(rows) > size else ""
         return jobs, token
 
     def add_inputs(self, job_id: str, count: int, enumeration_done: bool = False) -> Job:

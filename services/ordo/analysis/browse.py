@@ -7,37 +7,18 @@ cluster's listing is refused on another's instead of silently skipping rows.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
+from ordo import paging
 from ordo.analysis import runs as rs
 from ordo.analysis.compare import Comparison, Side, compare
 from ordo.analysis.hierarchy import members_of, point_groups
-from ordo.analysis.runs import GROUP, LEAF, ClusterInfo, RunRecord, RunStore
+from ordo.analysis.runs import GROUP, LEAF, ClusterInfo, Members, RunRecord, RunStore
 from ordo.errors import Conflict, InvalidInput, Reason
 
 MAX_CLUSTER_ID_CHARS = 64  # ids are 12 hex digits; 64 leaves room and bounds what a client can send
 MAX_CELLS = 10_000
 DEFAULT_CELLS = 2_000
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:10]
-
-
-def make_token(offset: int, *bound: str) -> str:
-    return f"{offset}.{_digest(*bound)}"
-
-
-def read_token(token: str, *bound: str) -> int:
-    """Offset of a token this module gave for the same question; INVALID_ARGUMENT otherwise."""
-    if not token:
-        return 0
-    offset, _, digest = token.partition(".")
-    if not offset.isdigit() or len(offset) > 12 or digest != _digest(*bound):
-        raise InvalidInput("page_token is not one this service gave out for this request", reason=Reason.BAD_PAGE_TOKEN)
-    return int(offset)
 
 
 def check_cluster_id(value: str, what: str = "cluster_id") -> str:
@@ -75,10 +56,10 @@ class RunBrowser:
                     raise InvalidInput(f"run {run_id} has no group {parent_id!r}", reason=Reason.GROUP_NOT_FOUND)
                 rows = [c for c in rows if c.parent_id == parent_id]
         bound = (run_id, level, parent_id)
-        offset = read_token(page_token, *bound)
+        offset = paging.decode_offset(page_token, *bound)
         page = rows[offset : offset + page_size]
         more = offset + page_size < len(rows)
-        return page, make_token(offset + page_size, *bound) if more else ""
+        return page, paging.encode_token(offset + page_size, *bound) if more else ""
 
     def members(
         self, run_id: str, cluster_id: str, page_size: int, page_token: str = ""
@@ -93,24 +74,25 @@ class RunBrowser:
         members = self.runs.members(run_id)
         rows = members_of(members, leaves, cluster_id, groups)
         bound = (run_id, cluster_id)
-        offset = read_token(page_token, *bound)
+        offset = paging.decode_offset(page_token, *bound)
         # Most central first (similarity to the leaf's centroid, stored by the run); ties and runs written
         # before similarities were kept go by sample id, so pages are stable.
         similarity = members.similarity if members.similarity is not None else np.zeros(len(members), np.float32)
         order = np.lexsort((members.sample_ids[rows], -similarity[rows]))
         rows = rows[order]
         leaf_ids = [c.cluster_id for c in leaves]
+        labels = _labels(members)
         out = [
             (
-                members.sample_ids[row].decode(),
-                members.asset_ids[row].decode(),
+                bytes(members.sample_ids[row]).decode(),
+                bytes(members.asset_ids[row]).decode(),
                 float(similarity[row]),
-                leaf_ids[int(members.labels[row])],
+                leaf_ids[int(labels[row])],
             )
             for row in rows[offset : offset + page_size].tolist()
         ]
         more = offset + page_size < rows.size
-        return out, (make_token(offset + page_size, *bound) if more else ""), int(rows.size)
+        return out, (paging.encode_token(offset + page_size, *bound) if more else ""), int(rows.size)
 
     def compare(self, run_a: str, run_b: str, level: str = LEAF, max_cells: int = DEFAULT_CELLS) -> Comparison:
         if not (1 <= max_cells <= MAX_CELLS):
@@ -122,7 +104,7 @@ class RunBrowser:
     def _side(self, run_id: str, level: str) -> Side:
         members = self.runs.members(run_id)
         leaves = self.runs.clusters(run_id)
-        labels = members.labels.astype(np.int64)
+        labels = _labels(members).astype(np.int64)
         if level != GROUP:
             return Side(members, labels, leaves)
         groups = self.runs.groups(run_id)
@@ -131,3 +113,10 @@ class RunBrowser:
         index = {g.cluster_id: i for i, g in enumerate(groups)}
         leaf_groups = np.array([index[c.parent_id] for c in leaves], dtype=np.int64)
         return Side(members, point_groups(labels, leaf_groups), groups)
+
+
+def _labels(members: Members) -> np.ndarray:
+    """A clustering run's labels (every clustering run stores them; a projection run has none)."""
+    if members.labels is None:
+        raise Conflict("this run stores no cluster labels", reason=Reason.CORRUPT)
+    return members.labels

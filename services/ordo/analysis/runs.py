@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ordo import paging
 from ordo.domain import Filter, SampleKind
 from ordo.errors import InvalidInput, NotFound, Reason
 from ordo.ports.object_store import ObjectStore
@@ -172,7 +173,7 @@ class Members:
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # pyright: ignore[reportArgumentType]: numpy's stub reads **arrays as allow_pickle
     return buffer.getvalue()
 
 
@@ -229,18 +230,20 @@ class RunStore:
                 yield record
 
     def list(self, page_size: int, page_token: str = "", kind: str = "") -> tuple[list[RunRecord], str]:
-        """Newest first; the token is the last run id of the previous page."""
-        if page_token:
+        """Newest first; the token's position is a cursor, the last run id of the previous page (run ids
+        sort by time, so a run created while a client pages does not shift its pages)."""
+        before = paging.decode_token(page_token, "runs", kind)
+        if before is not None:
             try:
-                check_run_id(page_token)
+                check_run_id(before if isinstance(before, str) else "")
             except InvalidInput:
                 raise InvalidInput(
-                    f"page_token {page_token!r} is not one this service gave out", reason=Reason.BAD_PAGE_TOKEN
+                    "page_token is not one this service gave out", reason=Reason.BAD_PAGE_TOKEN
                 ) from None
         out: list[RunRecord] = []
-        for record in self.records(kind, before=page_token):
+        for record in self.records(kind, before=before if isinstance(before, str) else ""):
             if len(out) == page_size:
-                return out, out[-1].run_id
+                return out, paging.encode_token(out[-1].run_id, "runs", kind)
             out.append(record)
         return out, ""
 

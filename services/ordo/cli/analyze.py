@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import grpc
@@ -19,6 +19,9 @@ from rich.table import Column, Table
 
 from ordo.cli.analyze_compare import compare
 from ordo.cli.common import console, filter_pb, make_client, out, progress_bar, rpc, rpc_error
+
+if TYPE_CHECKING:
+    from ordo.v1 import analysis_pb2
 
 KINDS = click.Choice(["image", "object", "text"])
 
@@ -97,7 +100,9 @@ def clusters_table(run_id: str, clusters: list[Any]) -> Table:
     return table
 
 
-def all_clusters(client: Any, run_id: str, level: int = 0, parent_id: str = "") -> list[Any]:
+def all_clusters(
+    client: Any, run_id: str, level: analysis_pb2.ClusterLevel | str = "CLUSTER_LEVEL_UNSPECIFIED", parent_id: str = ""
+) -> list[Any]:
     from ordo.v1 import analysis_pb2
 
     clusters: list[Any] = []
@@ -106,7 +111,11 @@ def all_clusters(client: Any, run_id: str, level: int = 0, parent_id: str = "") 
         page = rpc(
             lambda t=token: client.analysis.GetClusters(
                 analysis_pb2.GetClustersRequest(
-                    run_id=run_id, page_size=1000, page_token=t, level=level, parent_id=parent_id
+                    run_id=run_id,
+                    page_size=1000,
+                    page_token=t,
+                    level=level,
+                    parent_id=parent_id,
                 )
             ),
             "GetClusters",
@@ -343,7 +352,7 @@ def runs(run_id: str | None, run_kind: str | None, as_json: bool) -> None:
             if run.run.error:
                 out.print(f"[red]{run.run.error_reason}[/red]: {run.run.error}")
         return
-    kind = getattr(analysis_pb2, f"RUN_KIND_{run_kind.upper()}") if run_kind else 0
+    kind = f"RUN_KIND_{run_kind.upper()}" if run_kind else "RUN_KIND_UNSPECIFIED"  # an enum field takes its name
     response = rpc(
         lambda: client.analysis.ListRuns(analysis_pb2.ListRunsRequest(page_size=50, kind=kind)),
         "ListRuns",

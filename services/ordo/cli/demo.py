@@ -73,13 +73,15 @@ def demo(folder: Path, limit: int, queries: tuple[str, ...], keep_running: bool)
         print_summary([job], local_failures, as_json=False)
 
         for query in queries or DEMO_QUERIES:
-            response = client.search.SearchText(search_pb2.SearchTextRequest(query=query, top_k=3))
+            response = client.search.SearchText(search_pb2.SearchTextRequest(query=query, page_size=3))
             table = Table("#", "score", "file", title=f"“{query}” — {response.model_id}{model_note}")
             for hit in response.hits:
                 table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.asset.file_name)
             out.print(table)
         if files:
-            response = client.search.SearchImage(search_pb2.SearchImageRequest(image=files[0].read_bytes(), top_k=3))
+            response = client.search.SearchImage(
+                search_pb2.SearchImageRequest(image=files[0].read_bytes(), page_size=3)
+            )
             table = Table("#", "score", "file", title=f"more like {files[0].name}{model_note}")
             for hit in response.hits:
                 table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.asset.file_name)

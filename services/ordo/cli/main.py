@@ -56,7 +56,7 @@ def _start_context(settings: Settings, preload_model: bool) -> Any:
     start_metrics_server(settings, role="ordo")  # /metrics and /ops when ORDO_METRICS_PORT is set
     if preload_model:
         try:
-            ctx.embedder  # noqa: B018 — load now: model errors belong at start-up, not at the first search
+            ctx.load_embedder()  # load now: model errors belong at start-up, not at the first search
         except ModelUnavailable as exc:
             console.print(f"[red]error:[/red] {exc.message}")
             sys.exit(2)
@@ -94,18 +94,19 @@ def up(port: int | None, data_dir: Path | None, no_worker: bool, http_port: int 
     check_listeners(settings, settings.host, settings.metrics_host if settings.metrics_port else "")
 
     ctx = _start_context(settings, preload_model=True)
-    ctx.index  # noqa: B018 — open the index now: a locked embedded index should fail at start-up
-    ctx.jobs  # noqa: B018
+    ctx.active_index()  # open the index now: a locked embedded index should fail at start-up
+    ctx.open_jobs()
     from ordo.worker.recover import mark_clean_shutdown, recover_at_start
 
     console.print(recover_at_start(ctx).summary())  # before serving: a re-upload must see what is queued
     server = OrdoServer(ctx, SERVICES, settings.host, settings.port).start()
     gateway = _start_gateway(settings, server.port)
+    embedder, version = ctx.load_embedder(), ctx.active_version()
     console.print(
-        f"Ordo is up ({settings.mode}) on {settings.host}:{server.port} — model {ctx.model_id} on "
-        f"{ctx.embedder.device}; data in {settings.data_dir.resolve()}"
+        f"Ordo is up ({settings.mode}) on {settings.host}:{server.port} — model {embedder.model_id} on "
+        f"{embedder.device}; data in {settings.data_dir.resolve()}"
     )
-    console.print(f"model {ctx.active_version.model}: {ctx.active_version.reason}")
+    console.print(f"model {version.model}: {version.reason}")
     if gateway is not None:
         console.print(f"web UI and REST on http://{settings.host}:{settings.http_port} (API docs at /docs)")
     try:
@@ -267,7 +268,15 @@ def ingest(
     help="Query by example image.",
 )
 @click.option("--like", "like", help="Query by an asset already in the collection (more like this).")
-@click.option("-k", "--top-k", default=10, show_default=True, help="Results to show.")
+@click.option(
+    "-k",
+    "--top-k",
+    "--page-size",
+    "top_k",
+    default=10,
+    show_default=True,
+    help="Results per page (the request's page_size).",
+)
 @click.option("--kind", multiple=True, type=click.Choice(["image", "object", "text"]), help="Only these sample kinds.")
 @click.option("--mime", multiple=True, help="Only these MIME types.")
 @click.option("--source-prefix", default="", help="Only sources under this URI prefix.")
@@ -306,17 +315,17 @@ def search(
             lambda: client.search.SearchText(
                 search_pb2.SearchTextRequest(
                     query=text,
-                    top_k=top_k,
+                    page_size=top_k,
                     filter=flt,
                     page_token=page_token,
-                    mode=search_pb2.SearchMode.Value(f"SEARCH_MODE_{mode.upper()}"),
+                    mode=f"SEARCH_MODE_{mode.upper()}",  # an enum field takes its value's name
                 )
             ),
             "SearchText",
             client.settings,
         )
     else:
-        request = search_pb2.SearchImageRequest(top_k=top_k, filter=flt, page_token=page_token)
+        request = search_pb2.SearchImageRequest(page_size=top_k, filter=flt, page_token=page_token)
         if image is not None:
             request.image = image.read_bytes()
         else:

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from ordo import paging
 from ordo.domain import Asset, AssetState
 from ordo.errors import InvalidInput, NotFound, Reason
 from ordo.ids import is_asset_id
@@ -90,12 +91,15 @@ class AssetCatalog:
         return key
 
     def list(self, page_size: int, page_token: str = "") -> tuple[list[Asset], str]:
-        """Assets in id order; the token is the last id of the previous page (ids are stable)."""
-        if page_token:
-            self.check_id(page_token)
-        ids = self.store.list_children(ASSETS_PREFIX, start_after=page_token, limit=page_size + 1)
-        assets = [a for a in (self.find(i) for i in ids[:page_size]) if a is not None]
-        next_token = ids[page_size - 1] if len(ids) > page_size else ""
+        """Assets in id order, paged as ``ordo.paging`` says; the token's position is a cursor, the last id
+        of the previous page (ids are stable, so assets added meanwhile do not shift the pages)."""
+        size = paging.page_size(page_size)
+        after = paging.decode_token(page_token, _ASSETS_LISTING)
+        if after is not None and not (isinstance(after, str) and self.is_id(after)):
+            raise InvalidInput("page_token is not one this service gave out", reason=Reason.BAD_PAGE_TOKEN)
+        ids = self.store.list_children(ASSETS_PREFIX, start_after=after or "", limit=size + 1)
+        assets = [a for a in (self.find(i) for i in ids[:size]) if a is not None]
+        next_token = token_after(ids[size - 1]) if len(ids) > size else ""
         return assets, next_token
 
     def count(self) -> int:
@@ -113,3 +117,11 @@ class AssetCatalog:
         for key in (original_key(asset_id), thumbnail_key(asset_id)):
             self.store.delete(key)
         self.store.delete(record_key(asset_id))
+
+
+_ASSETS_LISTING = "assets"  # what a ListAssets token is bound to (the listing has no other parameters)
+
+
+def token_after(asset_id: str) -> str:
+    """The ListAssets page token that continues after ``asset_id`` (for a caller that sends fewer)."""
+    return paging.encode_token(asset_id, _ASSETS_LISTING)

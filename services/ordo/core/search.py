@@ -4,21 +4,20 @@ Results are images: hits on object crops and OCR text lines roll up to their ass
 winning (and returned, so clients can highlight it). Text queries rank by embedding similarity, by
 keywords on OCR text, or by both fused (``SearchMode``; see ``ordo.core.ranking``).
 
-Pagination uses opaque tokens that carry the offset and a fingerprint of the query, so a token
-can only continue the search that issued it (a token from another query is an error, not a silent
-mix of two result lists).
+Pagination is ``ordo.paging``'s (AIP-158): the token carries the offset and a digest of the query (not
+of the page size), so a token can only continue the search that issued it (a token from another query
+is an error, not a silent mix of two result lists) while a client may change its page size mid-way.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ordo import paging
 from ordo.core.payload import asset_from_payload, sample_from_payload
 from ordo.core.query_vectors import QueryVectors
 from ordo.core.ranking import KeywordMatch, keyword_ranking, query_words, reciprocal_rank_fusion, roll_up
@@ -29,9 +28,8 @@ from ordo.ids import sample_id_for
 from ordo.imaging import ImageLimits, decode
 from ordo.ports.vector_index import VectorIndex
 
-DEFAULT_TOP_K = 10
-MAX_TOP_K = 1000
-MAX_OFFSET = 10_000
+MAX_PAGE_SIZE = 1000
+MAX_OFFSET = 10_000  # how deep a client may page into one ranking
 MAX_QUERY_CHARS = 2000
 # Most sample points read to fill one page of images (several samples can roll up into one image).
 MAX_CANDIDATES = 20_000
@@ -41,36 +39,25 @@ KEYWORD_CANDIDATES = 1000
 HYBRID_DEPTH = 200
 
 
+Vector = Sequence[float] | np.ndarray  # a query vector, as the embedder or the index gives it
+# What a page token is bound to: the query (its kind and content), the filter and the score floor.
+SearchRequest = tuple[str, Filter, float]
+
+
 @dataclass(frozen=True)
 class SearchPage:
     hits: list[SearchHit]
     next_page_token: str
-    fingerprint: str = ""  # the query's, so a caller that sends fewer hits can make the token for the rest
+    request: SearchRequest | None = None  # so a caller that sends fewer hits can make the token for the rest
 
     def token_after(self, rank: int) -> str:
         """The page token that continues after the hit of this ``rank`` (1-based, as in SearchHit)."""
-        return encode_page_token(rank, self.fingerprint)
+        return paging.encode_token(rank, *(self.request or ()))
 
 
-def _fingerprint(query: str, filter: Filter, top_k: int, min_score: float) -> str:
-    return hashlib.sha256(repr((query, filter, top_k, min_score)).encode()).hexdigest()[:16]
-
-
-def encode_page_token(offset: int, fingerprint: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset, "f": fingerprint}).encode()).decode()
-
-
-def decode_page_token(token: str, fingerprint: str) -> int:
-    if not token:
-        return 0
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        offset, fp = int(data["o"]), str(data["f"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput("page_token is malformed", reason=Reason.BAD_PAGE_TOKEN) from exc
-    if fp != fingerprint:
-        raise InvalidInput("page_token belongs to a different query", reason=Reason.BAD_PAGE_TOKEN)
-    if offset < 0 or offset > MAX_OFFSET:
+def _offset(page_token: str, request: SearchRequest) -> int:
+    offset = paging.decode_offset(page_token, *request)
+    if offset > MAX_OFFSET:
         raise InvalidInput(f"page_token offset out of range (max {MAX_OFFSET})", reason=Reason.BAD_PAGE_TOKEN)
     return offset
 
@@ -101,7 +88,7 @@ class SearchCore:
         query: str,
         *,
         filter: Filter | None = None,
-        top_k: int = 0,
+        page_size: int = 0,
         page_token: str = "",
         min_score: float = 0.0,
         mode: SearchMode = SearchMode.HYBRID,
@@ -114,29 +101,29 @@ class SearchCore:
             raise InvalidInput(f"query is longer than {MAX_QUERY_CHARS} characters", reason=Reason.QUERY_TOO_LONG)
         vector = self.query_vectors.vector(query)
         if mode is SearchMode.SEMANTIC:
-            return self._search(vector, f"text:{query}", filter or Filter(), top_k, page_token, min_score)
-        return self._search_words(query, vector, mode, filter or Filter(), top_k, page_token, min_score)
+            return self._search(vector, f"text:{query}", filter or Filter(), page_size, page_token, min_score)
+        return self._search_words(query, vector, mode, filter or Filter(), page_size, page_token, min_score)
 
     def search_image(
         self,
         data: bytes,
         *,
         filter: Filter | None = None,
-        top_k: int = 0,
+        page_size: int = 0,
         page_token: str = "",
         min_score: float = 0.0,
     ) -> SearchPage:
         image, _ = decode(data, self.limits, max_side=self.decode_side)
         vector = self.embedder.embed_images([image])[0]
         digest = hashlib.sha256(data).hexdigest()
-        return self._search(vector, f"image:{digest}", filter or Filter(), top_k, page_token, min_score)
+        return self._search(vector, f"image:{digest}", filter or Filter(), page_size, page_token, min_score)
 
     def search_asset(
         self,
         asset_id: str,
         *,
         filter: Filter | None = None,
-        top_k: int = 0,
+        page_size: int = 0,
         page_token: str = "",
         min_score: float = 0.0,
         exclude_self: bool = False,
@@ -156,32 +143,30 @@ class SearchCore:
             np.asarray(points[0].vector, dtype=np.float32),
             f"asset:{asset_id}",
             filter,
-            top_k,
+            page_size,
             page_token,
             min_score,
         )
 
     def _search(
         self,
-        vector: Sequence[float],
+        vector: Vector,
         query_key: str,
         filter: Filter,
-        top_k: int,
+        page_size: int,
         page_token: str,
         min_score: float,
     ) -> SearchPage:
-        top_k = _checked_top_k(top_k)
-        fingerprint = _fingerprint(query_key, filter, top_k, min_score)
-        offset = decode_page_token(page_token, fingerprint)
+        size = paging.page_size(page_size, maximum=MAX_PAGE_SIZE)
+        request: SearchRequest = (query_key, filter, min_score)
+        offset = _offset(page_token, request)
         if not self.index.dim:  # nothing ingested yet
             return SearchPage([], "")
-        assets = self._semantic_assets(vector, filter, offset + top_k + 1, min_score)
+        assets = self._semantic_assets(vector, filter, offset + size + 1, min_score)
         ranked = [(p, p.score, p.score, 0.0) for p in assets]
-        return _page(ranked, offset, top_k, fingerprint)
+        return _page(ranked, offset, size, request)
 
-    def _semantic_assets(
-        self, vector: Sequence[float], filter: Filter, needed: int, min_score: float
-    ) -> list[ScoredPoint]:
+    def _semantic_assets(self, vector: Vector, filter: Filter, needed: int, min_score: float) -> list[ScoredPoint]:
         """Each asset's best sample, best first: at least ``needed`` assets when the index has them.
 
         With one sample per image this is one search of ``needed`` points; crops and text lines of the
@@ -202,26 +187,26 @@ class SearchCore:
     def _search_words(
         self,
         query: str,
-        vector: Sequence[float],
+        vector: Vector,
         mode: SearchMode,
         filter: Filter,
-        top_k: int,
+        page_size: int,
         page_token: str,
         min_score: float,
     ) -> SearchPage:
         """KEYWORD and HYBRID text search. Hybrid without any keyword match is exactly semantic search."""
-        top_k = _checked_top_k(top_k)
-        fingerprint = _fingerprint(f"{mode.value}:{query}", filter, top_k, min_score)
-        offset = decode_page_token(page_token, fingerprint)
+        size = paging.page_size(page_size, maximum=MAX_PAGE_SIZE)
+        request: SearchRequest = (f"{mode.value}:{query}", filter, min_score)
+        offset = _offset(page_token, request)
         if not self.index.dim:
             return SearchPage([], "")
-        needed = offset + top_k + 1
+        needed = offset + size + 1
         matches = self._keyword_matches(query, vector, filter)
         if mode is SearchMode.KEYWORD:
-            return _page([(m.point, m.score, 0.0, m.score) for m in matches], offset, top_k, fingerprint)
+            return _page([(m.point, m.score, 0.0, m.score) for m in matches], offset, size, request)
         if not matches:  # nothing to fuse: exactly the semantic ranking, at the semantic cost
             semantic = self._semantic_assets(vector, filter, needed, min_score)
-            return _page([(p, p.score, p.score, 0.0) for p in semantic], offset, top_k, fingerprint)
+            return _page([(p, p.score, p.score, 0.0) for p in semantic], offset, size, request)
         semantic = self._semantic_assets(vector, filter, max(needed, HYBRID_DEPTH), min_score)
         by_semantic = {p.payload["asset_id"]: p for p in semantic}
         by_keyword = {m.asset_id: m for m in matches}
@@ -233,9 +218,9 @@ class SearchCore:
             # The text line that matched is what a client should highlight; else the best sample.
             point = match.point if match else best
             ranked.append((point, score, best.score if best else 0.0, match.score if match else 0.0))
-        return _page(ranked, offset, top_k, fingerprint)
+        return _page(ranked, offset, size, request)
 
-    def _keyword_matches(self, query: str, vector: Sequence[float], filter: Filter) -> list[KeywordMatch]:
+    def _keyword_matches(self, query: str, vector: Vector, filter: Filter) -> list[KeywordMatch]:
         """Assets whose OCR text holds the query's words, best first (empty if the filter excludes text)."""
         words = query_words(query)
         if not words or (filter.kinds and SampleKind.TEXT not in filter.kinds):
@@ -245,17 +230,11 @@ class SearchCore:
         return keyword_ranking(words, lines)
 
 
-def _checked_top_k(top_k: int) -> int:
-    if top_k < 0 or top_k > MAX_TOP_K:
-        raise InvalidInput(f"top_k must be between 1 and {MAX_TOP_K}", reason=Reason.BAD_TOP_K)
-    return top_k or DEFAULT_TOP_K
-
-
 def _page(
-    ranked: Sequence[tuple[ScoredPoint, float, float, float]], offset: int, top_k: int, fingerprint: str
+    ranked: Sequence[tuple[ScoredPoint, float, float, float]], offset: int, size: int, request: SearchRequest
 ) -> SearchPage:
     """One page of (point, score, semantic score, keyword score) rows, ranked best first."""
-    has_more = len(ranked) > offset + top_k and offset + top_k < MAX_OFFSET
+    has_more = len(ranked) > offset + size and offset + size < MAX_OFFSET
     hits = [
         SearchHit(
             asset_from_payload(point.payload),
@@ -265,6 +244,7 @@ def _page(
             semantic_score=semantic,
             keyword_score=keyword,
         )
-        for i, (point, score, semantic, keyword) in enumerate(ranked[offset : offset + top_k])
+        for i, (point, score, semantic, keyword) in enumerate(ranked[offset : offset + size])
     ]
-    return SearchPage(hits, encode_page_token(offset + top_k, fingerprint) if has_more else "", fingerprint)
+    next_token = paging.encode_token(offset + size, *request) if has_more else ""
+    return SearchPage(hits, next_token, request)

@@ -123,7 +123,7 @@ def evaluate_ocr(
         misses = []
         for receipt in receipts:
             request = search_pb2.SearchTextRequest(
-                query=receipt.company, top_k=5, mode=search_pb2.SearchMode.Value(f"SEARCH_MODE_{mode.upper()}")
+                query=receipt.company, page_size=5, mode=search_pb2.SearchMode.Value(f"SEARCH_MODE_{mode.upper()}")
             )
             hits = client.search.SearchText(request).hits
             top = hits[0].asset.asset_id if hits else ""

@@ -69,7 +69,7 @@ def search_ranks(
     from ordo.v1 import search_pb2
 
     def one(i: int) -> int:
-        response = client.search.SearchText(search_pb2.SearchTextRequest(query=queries[i], top_k=top_k))
+        response = client.search.SearchText(search_pb2.SearchTextRequest(query=queries[i], page_size=top_k))
         if on_query:
             on_query()
         for hit in response.hits:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from google.protobuf.json_format import ParseDict
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from ordo.v1 import common_pb2
 
@@ -39,7 +39,8 @@ class SearchBody(BaseModel):
 
     query: str | None = None
     asset_id: str | None = None
-    top_k: int = Field(20, ge=1, le=1000)
+    # ``page_size`` as in every list (AIP-158); ``top_k``, its name before, is still accepted.
+    page_size: int = Field(20, ge=1, le=1000, validation_alias=AliasChoices("page_size", "top_k"))
     page_token: str = ""
     min_score: float = 0.0
     exclude_self: bool = True

@@ -22,7 +22,7 @@ def _pixels(a: common_pb2.Asset) -> int:
 
 
 def _captured(a: common_pb2.Asset) -> float:
-    return a.captured_at.ToSeconds() if a.HasField("captured_at") else _NO_DATE
+    return a.capture_time.ToSeconds() if a.HasField("capture_time") else _NO_DATE
 
 
 def choose_keeper(assets: Sequence[common_pb2.Asset], rule: KeepRule) -> str:

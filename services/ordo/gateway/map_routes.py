@@ -61,7 +61,7 @@ def map_attributes(client: Client, run_id: str = Path(..., max_length=MAX_ID_CHA
         response = client.ingest.ListAssets(ingest_pb2.ListAssetsRequest(page_size=ASSET_PAGE, page_token=token))
         for asset in response.assets:
             if asset.asset_id in wanted:
-                dates[asset.asset_id] = (_millis(asset, "captured_at"), _millis(asset, "ingested_at"))
+                dates[asset.asset_id] = (_millis(asset, "capture_time"), _millis(asset, "ingest_time"))
         token = response.next_page_token
         if not token:
             break

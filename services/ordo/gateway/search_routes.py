@@ -28,7 +28,7 @@ def search_get(
     page_token: str = "",
 ) -> dict[str, Any]:
     flt = FilterBody(kinds=kind or [])
-    return search(SearchBody(query=q, top_k=k, page_token=page_token, filter=flt), client)
+    return search(SearchBody(query=q, page_size=k, page_token=page_token, filter=flt), client)
 
 
 @router.post("/api/search", summary="Search by text or by an asset (more like this).", **documented(SearchResponse))
@@ -38,12 +38,12 @@ def search(body: SearchBody, client: Client) -> dict[str, Any]:
     flt = body.filter.to_pb()
     if body.query is not None:
         text_request = search_pb2.SearchTextRequest(
-            query=body.query, top_k=body.top_k, page_token=body.page_token, min_score=body.min_score, filter=flt
+            query=body.query, page_size=body.page_size, page_token=body.page_token, min_score=body.min_score, filter=flt
         )
         return to_json(client.search.SearchText(text_request))
     image_request = search_pb2.SearchImageRequest(
         asset_id=body.asset_id or "",
-        top_k=body.top_k,
+        page_size=body.page_size,
         page_token=body.page_token,
         min_score=body.min_score,
         exclude_self=body.exclude_self,
@@ -58,7 +58,8 @@ def search(body: SearchBody, client: Client) -> dict[str, Any]:
 async def search_image(
     image: Annotated[UploadFile, File(description="The example image.")],
     client: Client,
-    top_k: Annotated[int, Form(ge=1, le=1000)] = 20,
+    page_size: Annotated[int, Form(ge=1, le=1000)] = 20,
+    top_k: Annotated[int | None, Form(ge=1, le=1000, description="Deprecated name of page_size.")] = None,
     filter: Annotated[str, Form(description="A FilterBody as JSON.")] = "{}",
 ) -> dict[str, Any]:
     """The query image goes in one message (SearchImage takes bytes), so it is read whole, up to a limit."""
@@ -69,7 +70,7 @@ async def search_image(
         flt = FilterBody.model_validate_json(filter or "{}").to_pb()
     except ValueError as exc:
         raise InvalidInput(f"bad filter: {exc}", reason=Reason.BAD_FILTER) from exc
-    request = search_pb2.SearchImageRequest(image=data, top_k=top_k, filter=flt)
+    request = search_pb2.SearchImageRequest(image=data, page_size=top_k or page_size, filter=flt)
     context = contextvars.copy_context()  # carries the caller's key to the gRPC call
     return await asyncio.get_running_loop().run_in_executor(
         STREAM_THREADS, lambda: context.run(lambda: to_json(client.search.SearchImage(request)))

@@ -22,8 +22,8 @@ class Asset(BaseModel):
     size_bytes: str
     width: int
     height: int
-    captured_at: str | None = None
-    ingested_at: str | None = None
+    capture_time: str | None = None
+    ingest_time: str | None = None
     state: str
     error: str
     metadata: dict[str, str]

@@ -12,6 +12,7 @@ from concurrent.futures import Executor
 
 import grpc
 
+from ordo import paging
 from ordo.analysis import runs as rs
 from ordo.analysis.browse import DEFAULT_CELLS, MAX_CELLS, RunBrowser
 from ordo.analysis.runs import ClusterInfo, RunRecord
@@ -20,7 +21,6 @@ from ordo.app import AppContext
 from ordo.domain import Filter
 from ordo.errors import InvalidInput, Reason
 from ordo.grpc_api import convert
-from ordo.grpc_api.convert import page_size
 from ordo.grpc_api.status import handle_errors, handle_stream_errors
 from ordo.security.libraries import run_is_visible, run_visible, scope_filter
 from ordo.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2
@@ -29,7 +29,7 @@ from ordo.wire import KIND_TO_PB
 DEFAULT_POINTS_PER_MESSAGE = 1000
 MAX_POINTS_PER_MESSAGE = 10_000
 
-_ALGORITHM = {
+_ALGORITHM: dict[int, str] = {
     analysis_pb2.CLUSTERING_ALGORITHM_UNSPECIFIED: "leiden",
     analysis_pb2.CLUSTERING_ALGORITHM_LEIDEN: "leiden",
     analysis_pb2.CLUSTERING_ALGORITHM_DBSCAN: "dbscan",
@@ -37,23 +37,21 @@ _ALGORITHM = {
     analysis_pb2.CLUSTERING_ALGORITHM_KMEANS: "kmeans",
 }
 _ALGORITHM_PB = {v: k for k, v in _ALGORITHM.items() if k != analysis_pb2.CLUSTERING_ALGORITHM_UNSPECIFIED}
-_METHOD = {
+_METHOD: dict[int, str] = {
     analysis_pb2.PROJECTION_METHOD_UNSPECIFIED: "tsne",
     analysis_pb2.PROJECTION_METHOD_TSNE: "tsne",
     analysis_pb2.PROJECTION_METHOD_UMAP: "umap",
     analysis_pb2.PROJECTION_METHOD_PCA: "pca",
 }
 _METHOD_PB = {v: k for k, v in _METHOD.items() if k != analysis_pb2.PROJECTION_METHOD_UNSPECIFIED}
-_LEVEL = {
+_LEVEL: dict[int, str] = {
     analysis_pb2.CLUSTER_LEVEL_UNSPECIFIED: rs.LEAF,
     analysis_pb2.CLUSTER_LEVEL_LEAF: rs.LEAF,
     analysis_pb2.CLUSTER_LEVEL_GROUP: rs.GROUP,
 }
 _LEVEL_PB = {rs.LEAF: analysis_pb2.CLUSTER_LEVEL_LEAF, rs.GROUP: analysis_pb2.CLUSTER_LEVEL_GROUP}
-DEFAULT_MEMBERS_PAGE = 100
-MAX_MEMBERS_PAGE = 1000
 _RUN_KIND = {rs.CLUSTERING: analysis_pb2.RUN_KIND_CLUSTERING, rs.PROJECTION: analysis_pb2.RUN_KIND_PROJECTION}
-_RUN_KIND_FROM_PB = {v: k for k, v in _RUN_KIND.items()}
+_RUN_KIND_FROM_PB: dict[int, str] = {v: k for k, v in _RUN_KIND.items()}
 _RUN_STATE = {
     rs.RUNNING: analysis_pb2.RUN_STATE_RUNNING,
     rs.SUCCEEDED: analysis_pb2.RUN_STATE_SUCCEEDED,
@@ -70,7 +68,7 @@ def _enum(value: int, table: dict[int, str], what: str) -> str:
 def filter_pb(flt: Filter) -> common_pb2.Filter:
     """A domain filter back on the wire (what a run was computed over)."""
     msg = common_pb2.Filter(
-        kinds=[KIND_TO_PB[k] for k in flt.kinds],
+        kinds=[common_pb2.SampleKind.Name(KIND_TO_PB[k]) for k in flt.kinds],
         asset_ids=list(flt.asset_ids),
         mime_types=list(flt.mime_types),
         source_uri_prefix=flt.source_uri_prefix,
@@ -114,7 +112,7 @@ def run_pb(record: RunRecord) -> analysis_pb2.Run:
     if record.kind == rs.CLUSTERING:
         msg.clustering.CopyFrom(
             analysis_pb2.ClusteringParams(
-                algorithm=_ALGORITHM_PB.get(p.get("algorithm", ""), 0),
+                algorithm=analysis_pb2.ClusteringAlgorithm.Name(_ALGORITHM_PB.get(p.get("algorithm", ""), 0)),
                 eps=p.get("eps", 0.0),
                 min_samples=p.get("min_samples", 0),
                 min_cluster_size=p.get("min_cluster_size", 0),
@@ -125,7 +123,7 @@ def run_pb(record: RunRecord) -> analysis_pb2.Run:
     else:
         msg.projection.CopyFrom(
             analysis_pb2.ProjectionParams(
-                method=_METHOD_PB.get(p.get("method", ""), 0),
+                method=analysis_pb2.ProjectionMethod.Name(_METHOD_PB.get(p.get("method", ""), 0)),
                 perplexity=p.get("perplexity", 0.0),
                 seed=p.get("seed", 0),
             )
@@ -167,7 +165,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
 
     @property
     def core(self) -> AnalysisCore:
-        return self.ctx.analysis
+        return self.ctx.analysis_core()
 
     def _visible_run(self, run_id: str) -> RunRecord:
         """The run, or NOT_FOUND when it covers a library the caller may not read (ordo.security)."""
@@ -226,7 +224,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
             if request.kind == analysis_pb2.RUN_KIND_UNSPECIFIED
             else _enum(request.kind, _RUN_KIND_FROM_PB, "run kind")
         )
-        records, token = self.core.list_runs(page_size(request.page_size), request.page_token, kind)
+        records, token = self.core.list_runs(paging.page_size(request.page_size), request.page_token, kind)
         records = [r for r in records if run_is_visible(r.filter)]
         return analysis_pb2.ListRunsResponse(runs=[run_pb(r) for r in records], next_page_token=token)
 
@@ -237,7 +235,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
         self._visible_run(request.run_id)
         level = _enum(request.level, _LEVEL, "cluster level")
         clusters, token = RunBrowser(self.core.runs).clusters(
-            request.run_id, page_size(request.page_size), request.page_token, level, request.parent_id
+            request.run_id, paging.page_size(request.page_size), request.page_token, level, request.parent_id
         )
         return analysis_pb2.GetClustersResponse(clusters=[cluster_pb(c) for c in clusters], next_page_token=token)
 
@@ -255,7 +253,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
     def GetProjection(
         self, request: analysis_pb2.GetProjectionRequest, context: grpc.ServicerContext
     ) -> Iterator[analysis_pb2.GetProjectionResponse]:
-        size = page_size(request.page_size, DEFAULT_POINTS_PER_MESSAGE, MAX_POINTS_PER_MESSAGE)
+        size = paging.page_size(request.page_size, default=DEFAULT_POINTS_PER_MESSAGE, maximum=MAX_POINTS_PER_MESSAGE)
         self._visible_run(request.run_id)
         for page in self.core.projection_pages(request.run_id, size):
             if not context.is_active():
@@ -274,7 +272,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
         groups, token = self.core.find_duplicates(
             scope_filter(convert.filter_from_pb(request.filter)),
             request.min_similarity or 0.95,
-            page_size(request.page_size),
+            paging.page_size(request.page_size),
             request.page_token,
         )
         return analysis_pb2.FindDuplicatesResponse(
@@ -288,7 +286,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
     def ListClusterMembers(
         self, request: analysis_pb2.ListClusterMembersRequest, context: grpc.ServicerContext
     ) -> analysis_pb2.ListClusterMembersResponse:
-        size = page_size(request.page_size, DEFAULT_MEMBERS_PAGE, MAX_MEMBERS_PAGE)
+        size = paging.page_size(request.page_size)
         self._visible_run(request.run_id)
         rows, token, total = RunBrowser(self.core.runs).members(
             request.run_id, request.cluster_id, size, request.page_token
@@ -306,7 +304,7 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
     def CompareRuns(
         self, request: analysis_pb2.CompareRunsRequest, context: grpc.ServicerContext
     ) -> analysis_pb2.CompareRunsResponse:
-        max_cells = page_size(request.max_cells, DEFAULT_CELLS, MAX_CELLS)
+        max_cells = _max_cells(request.max_cells)
         level = _enum(request.level, _LEVEL, "cluster level")
         self._visible_run(request.run_id_a)
         self._visible_run(request.run_id_b)
@@ -325,3 +323,10 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
             stayed=c.stayed,
             moved=c.moved,
         )
+
+
+def _max_cells(value: int) -> int:
+    """CompareRuns' cell budget: 0 is the default; not a page size, so over-max stays an error."""
+    if value < 0 or value > MAX_CELLS:
+        raise InvalidInput(f"max_cells must be between 0 and {MAX_CELLS}", reason=Reason.BAD_PAGE_SIZE)
+    return value or DEFAULT_CELLS

@@ -49,18 +49,6 @@ _OUTCOME = {
 }
 
 
-# Pages of every List*/Get* RPC: a request's page_size of 0 means the default.
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
-
-
-def page_size(value: int, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
-    """A request's page size, checked: INVALID_ARGUMENT (BAD_PAGE_SIZE) outside 0..maximum."""
-    if value < 0 or value > maximum:
-        raise InvalidInput(f"page_size must be between 0 and {maximum}", reason=Reason.BAD_PAGE_SIZE)
-    return value or default
-
-
 def timestamp(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None
@@ -87,8 +75,8 @@ def _asset_pb(asset: Asset) -> common_pb2.Asset:
         size_bytes=asset.size_bytes,
         width=asset.width,
         height=asset.height,
-        captured_at=timestamp(asset.captured_at),
-        ingested_at=timestamp(asset.ingested_at),
+        capture_time=timestamp(asset.captured_at),
+        ingest_time=timestamp(asset.ingested_at),
         state=_ASSET_STATE[asset.state],
         error=asset.error,
         original_key=asset.original_key,
@@ -103,7 +91,7 @@ def sample_pb(sample: Sample) -> common_pb2.Sample:
     msg = common_pb2.Sample(
         sample_id=sample.sample_id,
         asset_id=sample.asset_id,
-        kind=KIND_TO_PB[sample.kind],
+        kind=common_pb2.SampleKind.Name(KIND_TO_PB[sample.kind]),
         label=sample.label,
         score=sample.score,
         text=sample.text,
@@ -120,10 +108,21 @@ def failure_pb(failure: FileFailure) -> common_pb2.FileFailure:
     return common_pb2.FileFailure(source_uri=failure.source_uri, reason=failure.reason, message=failure.message)
 
 
+# The domain's job kinds (strings, as the job stores keep them) on the wire.
+_JOB_KIND = {
+    "ingest": common_pb2.JOB_KIND_INGEST,
+    "reembed": common_pb2.JOB_KIND_REEMBED,
+    "recover": common_pb2.JOB_KIND_RECOVER,
+    "clustering": common_pb2.JOB_KIND_CLUSTERING,
+    "projection": common_pb2.JOB_KIND_PROJECTION,
+}
+
+
 def job_pb(job: Job) -> common_pb2.Job:
     return common_pb2.Job(
         job_id=job.job_id,
         kind=job.kind,
+        job_kind=_JOB_KIND.get(job.kind, common_pb2.JOB_KIND_UNSPECIFIED),
         state=_JOB_STATE[job.state],
         total=job.total,
         enumeration_done=job.enumeration_done,
@@ -154,7 +153,7 @@ def model_version_pb(version: ModelVersion, vector_count: int = 0) -> ingest_pb2
         model=version.model,
         model_id=version.model_id,
         collection=version.collection,
-        state=ingest_pb2.ModelVersionState.Value(f"MODEL_VERSION_STATE_{version.state.value.upper()}"),
+        state=f"MODEL_VERSION_STATE_{version.state.value.upper()}",  # an enum field takes its value's name
         job_id=version.job_id,
         reason=version.reason,
         vector_count=vector_count,
@@ -185,7 +184,7 @@ def hit_pb(hit: SearchHit) -> search_pb2.SearchHit:
     )
 
 
-_SEARCH_MODES = {
+_SEARCH_MODES: dict[int, SearchMode] = {
     search_pb2.SEARCH_MODE_UNSPECIFIED: SearchMode.HYBRID,
     search_pb2.SEARCH_MODE_SEMANTIC: SearchMode.SEMANTIC,
     search_pb2.SEARCH_MODE_KEYWORD: SearchMode.KEYWORD,

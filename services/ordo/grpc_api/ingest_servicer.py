@@ -11,13 +11,12 @@ import grpc
 
 from ordo import limits
 from ordo.app import AppContext
-from ordo.core.ingestion import FileResult
-from ordo.domain import FileFailure
+from ordo.core import catalog
 from ordo.errors import InvalidInput, NotFound, Reason
 from ordo.grpc_api import convert
-from ordo.grpc_api.convert import page_size
 from ordo.grpc_api.status import abort, handle_errors, handle_stream_errors, invalid
 from ordo.grpc_api.stream_idle import StreamIdle, with_idle_timeout
+from ordo.grpc_api.upload_session import UploadSession
 from ordo.security import ingest_rules
 from ordo.security.libraries import visible
 from ordo.v1 import ingest_pb2, ingest_pb2_grpc
@@ -32,31 +31,6 @@ WATCH_POLL_SECONDS = 0.05
 WATCH_HEARTBEAT_SECONDS = 5.0
 
 
-class _UploadedFile:
-    """Collects one streamed file, refusing to buffer past the size limit; a header over the field
-    limits (:mod:`ordo.limits`) makes this file fail alone (``refused``) and its chunks are dropped."""
-
-    def __init__(self, header: ingest_pb2.UploadFileHeader, max_bytes: int) -> None:
-        self.header = header
-        self.max_bytes = max_bytes
-        self.parts: list[bytes] = []
-        self.size = 0
-        self.too_large = header.size_bytes > max_bytes
-        self.refused: InvalidInput | None = None
-        try:
-            limits.check_upload_header(header.file_name, header.source_uri, dict(header.metadata))
-        except InvalidInput as exc:
-            self.refused = exc
-
-    def add(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.size > self.max_bytes:
-            self.too_large = True
-            self.parts.clear()
-        elif not self.too_large and self.refused is None:
-            self.parts.append(chunk)
-
-
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self, ctx: AppContext, background: ThreadPoolExecutor) -> None:
         self.ctx = ctx
@@ -66,99 +40,33 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def UploadImages(
         self, request_iterator: Iterator[ingest_pb2.UploadImagesRequest], context: grpc.ServicerContext
     ) -> ingest_pb2.UploadImagesResponse:
-        core = self.ctx.ingest
-        max_bytes = self.ctx.limits.max_bytes
-        job = None
-        library = ""
-        current: _UploadedFile | None = None
-        results: list[FileResult] = []
-
-        stream_error: FileFailure | None = None
-
-        def finish(upload: _UploadedFile) -> None:
-            h = upload.header
-            name = limits.clip(h.file_name, limits.MAX_FILE_NAME_BYTES) or "(no name)"
-            source_uri, metadata = ingest_rules.upload_source(h)  # server-recorded; the client's claim labelled
-            source_uri = limits.clip(source_uri, limits.MAX_URI_BYTES)
-            if upload.refused is not None:
-                fail = core.fail_input(job.job_id, source_uri, upload.refused.reason, upload.refused.message)
-                results.append(FileResult(name, source_uri, fail.outcome, failure=fail.failure))
-            elif upload.too_large:
-                size = max(upload.size, h.size_bytes)
-                message = f"{name}: {size} bytes is over the limit of {max_bytes}"
-                results.append(core.fail_input(job.job_id, source_uri, "FILE_TOO_LARGE", message))
-            elif 0 < h.size_bytes != upload.size:
-                message = f"{name}: the header announced {h.size_bytes} bytes but {upload.size} arrived"
-                results.append(core.fail_input(job.job_id, source_uri, "SIZE_MISMATCH", message))
-            else:
-                results.append(
-                    core.ingest_bytes(
-                        job.job_id,
-                        b"".join(upload.parts),
-                        file_name=h.file_name,
-                        source_uri=source_uri,
-                        metadata=metadata,
-                        library=library,
-                    )
-                )
-
+        """Streamed files, each ingested as it completes (see ``UploadSession``); one job for the stream."""
+        session = UploadSession(self.ctx.ingest, self.ctx.limits.max_bytes)
         idle_s = self.ctx.settings.upload_idle_timeout_s
         try:
             for message in with_idle_timeout(request_iterator, idle_s, "ordo-upload-reader"):
-                if job is None:
-                    library = ingest_rules.target_library(message.library)
-                    request_id = limits.clip(message.request_id, limits.MAX_ID_BYTES)
-                    job = core.start_job(request_id, convert.processing_from_pb(message.processing))
-                part = message.WhichOneof("part")
-                if part == "header":
-                    if current is not None:
-                        finish(current)
-                    current = _UploadedFile(message.header, max_bytes)
-                elif part == "chunk":
-                    if current is None:
-                        if stream_error is None:
-                            stream_error = FileFailure(
-                                "", "CHUNK_BEFORE_HEADER", "file data arrived before any file header; it was dropped"
-                            )
-                        continue
-                    current.add(message.chunk)
-            if current is not None:
-                finish(current)
+                session.receive(message)
+            session.end_of_stream()
         except StreamIdle:
             # The client went silent: end the upload here. Files completed before it keep their outcomes.
-            if job is None:
+            if session.job is None:
                 abort(
                     context,
                     grpc.StatusCode.DEADLINE_EXCEEDED,
                     f"the upload sent nothing for {idle_s:g} s and was closed",
-                    "UPLOAD_IDLE_TIMEOUT",
+                    Reason.UPLOAD_IDLE_TIMEOUT,
                 )
-            if current is not None:
-                h = current.header
-                if 0 < h.size_bytes == current.size or current.too_large or current.refused is not None:
-                    finish(current)  # whole (as announced) or failing anyway: its usual outcome
-                else:
-                    name = limits.clip(h.file_name, limits.MAX_FILE_NAME_BYTES) or "(no name)"
-                    source_uri = limits.clip(ingest_rules.upload_source(h)[0], limits.MAX_URI_BYTES)
-                    message_text = f"{name}: the upload stopped mid-file ({current.size} bytes arrived)"
-                    results.append(core.fail_input(job.job_id, source_uri, "UPLOAD_IDLE_TIMEOUT", message_text))
-            stream_error = FileFailure(
-                "",
-                "UPLOAD_IDLE_TIMEOUT",
-                f"no data for {idle_s:g} s: the upload was closed; the files completed before it were kept",
-            )
+            session.went_idle(idle_s)
         finally:
-            if job is not None:
-                # Ends the job either way: complete once workers finish, or FAILED if the queue is down.
-                job = core.finish_enumeration(job.job_id)
-        if job is None:
-            invalid(context, "the upload stream held no files", "EMPTY_UPLOAD")
+            session.close()
+        if session.job is None:
+            invalid(context, "the upload stream held no files", Reason.EMPTY_UPLOAD)
         response = ingest_pb2.UploadImagesResponse(
-            job=convert.job_pb(self.ctx.jobs.get(job.job_id)),
-            results=[convert.file_result_pb(r) for r in results],
+            job=convert.job_pb(self.ctx.jobs.get(session.job.job_id)),
+            results=[convert.file_result_pb(r) for r in session.results],
         )
-        if stream_error is not None:
-            response.stream_error.CopyFrom(convert.failure_pb(stream_error))
+        if session.stream_error is not None:
+            response.stream_error.CopyFrom(convert.failure_pb(session.stream_error))
         return response
 
     @handle_errors
@@ -167,12 +75,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     ) -> ingest_pb2.IngestUrisResponse:
         uris = [u.strip() for u in request.uris if u.strip()]
         if not uris:
-            invalid(context, "give at least one path or s3:// URI", "NO_URIS")
+            invalid(context, "give at least one path or s3:// URI", Reason.NO_URIS)
         for uri in uris:
             if uri.startswith("s3://") and len(uri) <= len("s3://"):
-                invalid(context, f"'{uri}' names no bucket", "BAD_URI")
+                invalid(context, f"'{uri}' names no bucket", Reason.BAD_URI)
             if "://" in uri and not uri.startswith(("s3://", "file://")):
-                invalid(context, f"'{uri}': only local paths, file:// and s3:// URIs are supported", "BAD_URI")
+                invalid(context, f"'{uri}': only local paths, file:// and s3:// URIs are supported", Reason.BAD_URI)
         library = ingest_rules.target_library(request.library)
         guard = ingest_rules.check_uris(uris, self.ctx.settings)  # roots, buckets, admin for paths: before any read
         job = self.ctx.ingest.start_job(request.request_id, convert.processing_from_pb(request.processing))
@@ -182,14 +90,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     @handle_errors
     def GetJob(self, request: ingest_pb2.GetJobRequest, context: grpc.ServicerContext) -> ingest_pb2.GetJobResponse:
         if not request.job_id:
-            invalid(context, "job_id is required", "MISSING_JOB_ID")
+            invalid(context, "job_id is required", Reason.MISSING_JOB_ID)
         return ingest_pb2.GetJobResponse(job=convert.job_pb(self.ctx.jobs.get(request.job_id)))
 
     @handle_errors
     def ListJobs(
         self, request: ingest_pb2.ListJobsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ListJobsResponse:
-        jobs, token = self.ctx.jobs.list(page_size(request.page_size), request.page_token)
+        jobs, token = self.ctx.jobs.list(request.page_size, request.page_token)
         return ingest_pb2.ListJobsResponse(jobs=[convert.job_pb(j) for j in jobs], next_page_token=token)
 
     @handle_stream_errors
@@ -198,7 +106,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     ) -> Iterator[ingest_pb2.WatchJobResponse]:
         """Polls the job store's cheap version counter; sends the job whenever it changed."""
         if not request.job_id:
-            invalid(context, "job_id is required", "MISSING_JOB_ID")
+            invalid(context, "job_id is required", Reason.MISSING_JOB_ID)
         jobs = self.ctx.jobs
         last_version = -1
         last_sent = 0.0
@@ -230,7 +138,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         """The object store port reads whole objects, so this chunks them for the wire: messages stay
         under the gRPC size limit and gateways can start answering before the last byte arrives."""
         if not request.asset_id:
-            invalid(context, "asset_id is required", "MISSING_ASSET_ID")
+            invalid(context, "asset_id is required", Reason.MISSING_ASSET_ID)
         asset = visible(self.ctx.catalog.get(request.asset_id))
         if request.variant == ingest_pb2.ASSET_CONTENT_VARIANT_THUMBNAIL:
             if not asset.thumbnail_key:
@@ -252,12 +160,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def ListAssets(
         self, request: ingest_pb2.ListAssetsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ListAssetsResponse:
-        assets, token = self.ctx.catalog.list(page_size(request.page_size), request.page_token)
+        assets, token = self.ctx.catalog.list(request.page_size, request.page_token)
         assets = ingest_rules.readable(assets)  # pages may come back short; the token still moves on
         messages = [convert.asset_pb(a) for a in assets]
         fits = limits.within_budget(messages)  # bounded by bytes as well as by page_size
         if fits < len(messages):
-            messages, token = messages[:fits], assets[fits - 1].asset_id
+            messages, token = messages[:fits], catalog.token_after(assets[fits - 1].asset_id)
         return ingest_pb2.ListAssetsResponse(assets=messages, next_page_token=token)
 
     @handle_errors
@@ -273,8 +181,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self, request: ingest_pb2.GetStatsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.GetStatsResponse:
         ctx = self.ctx
-        version = ctx.active_version
-        index = ctx.index
+        version = ctx.active_version()
+        index = ctx.index_for(version.collection)
         embedder = ctx.embedder_for(version.model, load=False)  # loaded here (search, worker) or not at all
         return ingest_pb2.GetStatsResponse(
             asset_count=ctx.catalog.count(),
@@ -296,7 +204,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self, request: ingest_pb2.ListModelVersionsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ListModelVersionsResponse:
         ctx = self.ctx
-        ctx.active_version  # noqa: B018 — a new data directory records its first model here
+        ctx.active_version()  # a new data directory records its first model here
         versions = []
         for version in ctx.model_versions.list():
             index = ctx.index_for(version.collection)
@@ -310,7 +218,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         from ordo.worker.resume import resume_job
 
         if not request.job_id:
-            raise InvalidInput("job_id is required", reason=Reason.JOB_ID_REQUIRED)
+            raise InvalidInput("job_id is required", reason=Reason.MISSING_JOB_ID)
         result = resume_job(self.ctx, request.job_id)
         job = self.ctx.jobs.get(request.job_id)
         return ingest_pb2.ResumeJobResponse(job=convert.job_pb(job), requeued=result.requeued, tasks=result.tasks)

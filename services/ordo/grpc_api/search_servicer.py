@@ -8,6 +8,7 @@ from ordo import limits
 from ordo.app import AppContext
 from ordo.core import vectors
 from ordo.core.search import SearchPage
+from ordo.errors import Reason
 from ordo.grpc_api import convert
 from ordo.grpc_api.status import handle_errors, invalid
 from ordo.security.libraries import check_asset_id, readable_ids, scope_filter
@@ -19,22 +20,22 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self.ctx = ctx
 
     def _hits(self, page: SearchPage) -> dict:
-        """Bounded by bytes as well as by top_k: hits past the budget go to the next page."""
+        """Bounded by bytes as well as by page_size: hits past the budget go to the next page."""
         hits = [convert.hit_pb(h) for h in page.hits]
         token = page.next_page_token
         fits = limits.within_budget(hits)
-        if fits < len(hits) and page.fingerprint:
+        if fits < len(hits) and page.request:
             hits, token = hits[:fits], page.token_after(page.hits[fits - 1].rank)
-        return {"hits": hits, "next_page_token": token, "model_id": self.ctx.embedder.model_id}
+        return {"hits": hits, "next_page_token": token, "model_id": self.ctx.load_embedder().model_id}
 
     @handle_errors
     def SearchText(
         self, request: search_pb2.SearchTextRequest, context: grpc.ServicerContext
     ) -> search_pb2.SearchTextResponse:
-        page = self.ctx.search.search_text(
+        page = self.ctx.search_core().search_text(
             request.query,
             filter=scope_filter(convert.filter_from_pb(request.filter)),
-            top_k=request.top_k,
+            page_size=request.page_size,
             page_token=request.page_token,
             min_score=request.min_score,
             mode=convert.search_mode_from_pb(request.mode),
@@ -48,28 +49,28 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         query = request.WhichOneof("query")
         options = {
             "filter": scope_filter(convert.filter_from_pb(request.filter)),
-            "top_k": request.top_k,
+            "page_size": request.page_size,
             "page_token": request.page_token,
             "min_score": request.min_score,
         }
         if query == "image":
-            page = self.ctx.search.search_image(request.image, **options)
+            page = self.ctx.search_core().search_image(request.image, **options)
         elif query == "asset_id":
             self.ctx.catalog.check_id(request.asset_id)
             check_asset_id(self.ctx.catalog, request.asset_id)
-            page = self.ctx.search.search_asset(request.asset_id, exclude_self=request.exclude_self, **options)
+            page = self.ctx.search_core().search_asset(request.asset_id, exclude_self=request.exclude_self, **options)
         else:
-            invalid(context, "give either image bytes or an asset_id", "MISSING_QUERY")
+            invalid(context, "give either image bytes or an asset_id", Reason.MISSING_QUERY)
         return search_pb2.SearchImageResponse(**self._hits(page))
 
     @handle_errors
     def EmbedTexts(
         self, request: search_pb2.EmbedTextsRequest, context: grpc.ServicerContext
     ) -> search_pb2.EmbedTextsResponse:
-        matrix = vectors.embed_texts(self.ctx.embedder, list(request.texts))
+        matrix = vectors.embed_texts(self.ctx.load_embedder(), list(request.texts))
         return search_pb2.EmbedTextsResponse(
             vectors=[search_pb2.EmbeddingVector(values=row.tolist()) for row in matrix],
-            model_id=self.ctx.embedder.model_id,
+            model_id=self.ctx.load_embedder().model_id,
             dim=int(matrix.shape[1]),
         )
 
@@ -78,7 +79,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self, request: search_pb2.GetImageVectorsRequest, context: grpc.ServicerContext
     ) -> search_pb2.GetImageVectorsResponse:
         allowed, hidden = readable_ids(self.ctx.catalog, list(request.asset_ids))
-        found, missing = vectors.image_vectors(self.ctx.index, allowed)
+        found, missing = vectors.image_vectors(self.ctx.active_index(), allowed)
         missing = [*missing, *hidden]
         return search_pb2.GetImageVectorsResponse(
             vectors=[
@@ -86,5 +87,5 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                 for asset_id, vector in found.items()
             ],
             missing_asset_ids=missing,
-            model_id=self.ctx.embedder.model_id,
+            model_id=self.ctx.load_embedder().model_id,
         )

@@ -37,9 +37,13 @@ def code_for(exc: errors.OrdoError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, reason: str) -> NoReturn:
+def abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, reason: errors.Reason | str) -> NoReturn:
+    """Ends the call with ``code``, a public message and ``reason`` as the ErrorInfo (domain ordo.dev).
+
+    ``reason`` is a ``Reason`` (a ``str``); an ``OrdoError``'s reason is passed as it came.
+    """
     message = limits.public_message(message)
-    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)
+    info = error_details_pb2.ErrorInfo(reason=str(reason), domain=ERROR_DOMAIN)
     detail = any_pb2.Any()
     detail.Pack(info)
     status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=[detail])
@@ -47,7 +51,9 @@ def abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, re
     raise AssertionError("unreachable")  # abort_with_status always raises
 
 
-def invalid(context: grpc.ServicerContext, message: str, reason: str = "INVALID_ARGUMENT") -> NoReturn:
+def invalid(
+    context: grpc.ServicerContext, message: str, reason: errors.Reason = errors.Reason.INVALID_ARGUMENT
+) -> NoReturn:
     abort(context, grpc.StatusCode.INVALID_ARGUMENT, message, reason)
 
 
@@ -55,7 +61,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _already_aborted(context: grpc.ServicerContext) -> bool:
-    code = context.code()
+    code = context.code()  # pyright: ignore[reportAttributeAccessIssue]: in grpcio since 1.38; the stubs lag
     return code is not None and code is not grpc.StatusCode.OK
 
 
@@ -73,7 +79,7 @@ def handle_errors(method: F) -> F:
             if _already_aborted(context):  # grpc's abort() raises a bare Exception: let it through
                 raise
             log.exception("unexpected error in %s", method.__name__)
-            abort(context, grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}", "INTERNAL")
+            abort(context, grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}", errors.Reason.INTERNAL)
 
     return wrapper  # type: ignore[return-value]
 
@@ -91,7 +97,7 @@ def handle_stream_errors(method: F) -> F:
             if _already_aborted(context):
                 raise
             log.exception("unexpected error in %s", method.__name__)
-            abort(context, grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}", "INTERNAL")
+            abort(context, grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}", errors.Reason.INTERNAL)
 
     return wrapper  # type: ignore[return-value]
 

@@ -31,8 +31,10 @@ class JobStore(Protocol):
         """Raises ``ordo.errors.NotFound``."""
         ...
 
-    def list(self, page_size: int = 50, page_token: str = "") -> tuple[list[Job], str]:
-        """Newest first; returns (jobs, next_page_token) with '' when there is no next page."""
+    def list(self, page_size: int = 0, page_token: str = "") -> tuple[list[Job], str]:
+        """Newest first; returns (jobs, next_page_token) with '' when there is no next page. Pages as
+        ``ordo.paging`` says (0 is the default size, over-max is coerced); the token holds a cursor, so
+        jobs created meanwhile do not shift the pages."""
         ...
 
     def add_inputs(self, job_id: str, count: int, enumeration_done: bool = False) -> Job:

@@ -96,50 +96,58 @@ class AnalysisServiceServicer:
     """
 
     def CreateClusteringRun(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Starts a clustering run over the samples the filter selects; returns at once with the run (RUNNING) and
+        the job that computes it.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateProjectionRun(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Starts a 2-D projection run (t-SNE, UMAP or PCA) for the map; returns at once with the run and its job.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetRun(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One run, any state. NOT_FOUND (RUN_NOT_FOUND) for an unknown id or one the caller may not read.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListRuns(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Runs newest first, in pages (AIP-158), optionally of one kind.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetClusters(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The clusters of a SUCCEEDED clustering run: its leaves (all, or one group's) or its top-level groups, in pages.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RenameCluster(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Gives a cluster a user's name, which later runs that continue this one keep.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetProjection(self, request, context):
-        """Coordinates stream back in pages.
+        """The 2-D coordinates of a SUCCEEDED projection run, streamed in pages of points.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def FindDuplicates(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Groups of near-duplicate images (cosine similarity at or above a threshold), in pages.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -33,6 +33,15 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_PARTIALLY_SUCCEEDED: _ClassVar[JobState]
     JOB_STATE_FAILED: _ClassVar[JobState]
     JOB_STATE_CANCELLED: _ClassVar[JobState]
+
+class JobKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_KIND_UNSPECIFIED: _ClassVar[JobKind]
+    JOB_KIND_INGEST: _ClassVar[JobKind]
+    JOB_KIND_REEMBED: _ClassVar[JobKind]
+    JOB_KIND_RECOVER: _ClassVar[JobKind]
+    JOB_KIND_CLUSTERING: _ClassVar[JobKind]
+    JOB_KIND_PROJECTION: _ClassVar[JobKind]
 SAMPLE_KIND_UNSPECIFIED: SampleKind
 SAMPLE_KIND_IMAGE: SampleKind
 SAMPLE_KIND_OBJECT: SampleKind
@@ -48,6 +57,12 @@ JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_PARTIALLY_SUCCEEDED: JobState
 JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
+JOB_KIND_UNSPECIFIED: JobKind
+JOB_KIND_INGEST: JobKind
+JOB_KIND_REEMBED: JobKind
+JOB_KIND_RECOVER: JobKind
+JOB_KIND_CLUSTERING: JobKind
+JOB_KIND_PROJECTION: JobKind
 
 class BoundingBox(_message.Message):
     __slots__ = ("x", "y", "width", "height")
@@ -70,7 +85,7 @@ class Point(_message.Message):
     def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ...) -> None: ...
 
 class Asset(_message.Message):
-    __slots__ = ("asset_id", "source_uri", "file_name", "mime_type", "size_bytes", "width", "height", "captured_at", "ingested_at", "state", "error", "original_key", "thumbnail_key", "metadata", "model_id", "library")
+    __slots__ = ("asset_id", "source_uri", "file_name", "mime_type", "size_bytes", "width", "height", "capture_time", "ingest_time", "state", "error", "original_key", "thumbnail_key", "metadata", "model_id", "library")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -85,8 +100,8 @@ class Asset(_message.Message):
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
-    CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
-    INGESTED_AT_FIELD_NUMBER: _ClassVar[int]
+    CAPTURE_TIME_FIELD_NUMBER: _ClassVar[int]
+    INGEST_TIME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -101,8 +116,8 @@ class Asset(_message.Message):
     size_bytes: int
     width: int
     height: int
-    captured_at: _timestamp_pb2.Timestamp
-    ingested_at: _timestamp_pb2.Timestamp
+    capture_time: _timestamp_pb2.Timestamp
+    ingest_time: _timestamp_pb2.Timestamp
     state: AssetState
     error: str
     original_key: str
@@ -110,7 +125,7 @@ class Asset(_message.Message):
     metadata: _containers.ScalarMap[str, str]
     model_id: str
     library: str
-    def __init__(self, asset_id: _Optional[str] = ..., source_uri: _Optional[str] = ..., file_name: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingested_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[AssetState, str]] = ..., error: _Optional[str] = ..., original_key: _Optional[str] = ..., thumbnail_key: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., model_id: _Optional[str] = ..., library: _Optional[str] = ...) -> None: ...
+    def __init__(self, asset_id: _Optional[str] = ..., source_uri: _Optional[str] = ..., file_name: _Optional[str] = ..., mime_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ingest_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[AssetState, str]] = ..., error: _Optional[str] = ..., original_key: _Optional[str] = ..., thumbnail_key: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., model_id: _Optional[str] = ..., library: _Optional[str] = ...) -> None: ...
 
 class Sample(_message.Message):
     __slots__ = ("sample_id", "asset_id", "kind", "bbox", "label", "score", "polygon", "text", "index")
@@ -193,7 +208,7 @@ class StageTiming(_message.Message):
     def __init__(self, stage: _Optional[str] = ..., seconds: _Optional[float] = ..., items: _Optional[int] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "kind", "state", "total", "enumeration_done", "succeeded", "duplicates", "failed", "pending", "failures", "create_time", "update_time", "end_time", "eta_seconds", "rate_per_second", "stage_timings", "error", "asset_ids")
+    __slots__ = ("job_id", "kind", "state", "total", "enumeration_done", "succeeded", "duplicates", "failed", "pending", "failures", "create_time", "update_time", "end_time", "eta_seconds", "rate_per_second", "stage_timings", "error", "asset_ids", "job_kind")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +227,7 @@ class Job(_message.Message):
     STAGE_TIMINGS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ASSET_IDS_FIELD_NUMBER: _ClassVar[int]
+    JOB_KIND_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     kind: str
     state: JobState
@@ -230,4 +246,5 @@ class Job(_message.Message):
     stage_timings: _containers.RepeatedCompositeFieldContainer[StageTiming]
     error: str
     asset_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., total: _Optional[int] = ..., enumeration_done: _Optional[bool] = ..., succeeded: _Optional[int] = ..., duplicates: _Optional[int] = ..., failed: _Optional[int] = ..., pending: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[FileFailure, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., eta_seconds: _Optional[float] = ..., rate_per_second: _Optional[float] = ..., stage_timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., error: _Optional[str] = ..., asset_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    job_kind: JobKind
+    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., total: _Optional[int] = ..., enumeration_done: _Optional[bool] = ..., succeeded: _Optional[int] = ..., duplicates: _Optional[int] = ..., failed: _Optional[int] = ..., pending: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[FileFailure, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., eta_seconds: _Optional[float] = ..., rate_per_second: _Optional[float] = ..., stage_timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., error: _Optional[str] = ..., asset_ids: _Optional[_Iterable[str]] = ..., job_kind: _Optional[_Union[JobKind, str]] = ...) -> None: ...

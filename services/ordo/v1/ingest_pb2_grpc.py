@@ -125,13 +125,15 @@ class IngestServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One job, with its counters and first failures. NOT_FOUND for an unknown id.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListJobs(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Jobs newest first, in pages (AIP-158; jobs created meanwhile do not shift the pages).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -144,7 +146,8 @@ class IngestServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetAsset(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One asset with its samples. NOT_FOUND (ASSET_NOT_FOUND) for an unknown id or one the caller may not read.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -158,7 +161,8 @@ class IngestServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAssets(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Assets in id order, in pages (AIP-158).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

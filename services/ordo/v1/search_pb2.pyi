@@ -36,20 +36,20 @@ class SearchHit(_message.Message):
     def __init__(self, asset: _Optional[_Union[_common_pb2.Asset, _Mapping]] = ..., sample: _Optional[_Union[_common_pb2.Sample, _Mapping]] = ..., score: _Optional[float] = ..., rank: _Optional[int] = ..., semantic_score: _Optional[float] = ..., keyword_score: _Optional[float] = ...) -> None: ...
 
 class SearchTextRequest(_message.Message):
-    __slots__ = ("query", "filter", "top_k", "page_token", "min_score", "mode")
+    __slots__ = ("query", "filter", "page_size", "page_token", "min_score", "mode")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
-    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     query: str
     filter: _common_pb2.Filter
-    top_k: int
+    page_size: int
     page_token: str
     min_score: float
     mode: SearchMode
-    def __init__(self, query: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., top_k: _Optional[int] = ..., page_token: _Optional[str] = ..., min_score: _Optional[float] = ..., mode: _Optional[_Union[SearchMode, str]] = ...) -> None: ...
+    def __init__(self, query: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., min_score: _Optional[float] = ..., mode: _Optional[_Union[SearchMode, str]] = ...) -> None: ...
 
 class SearchTextResponse(_message.Message):
     __slots__ = ("hits", "next_page_token", "model_id")
@@ -62,22 +62,22 @@ class SearchTextResponse(_message.Message):
     def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., model_id: _Optional[str] = ...) -> None: ...
 
 class SearchImageRequest(_message.Message):
-    __slots__ = ("image", "asset_id", "filter", "top_k", "page_token", "min_score", "exclude_self")
+    __slots__ = ("image", "asset_id", "filter", "page_size", "page_token", "min_score", "exclude_self")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     ASSET_ID_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
-    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_SELF_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     asset_id: str
     filter: _common_pb2.Filter
-    top_k: int
+    page_size: int
     page_token: str
     min_score: float
     exclude_self: bool
-    def __init__(self, image: _Optional[bytes] = ..., asset_id: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., top_k: _Optional[int] = ..., page_token: _Optional[str] = ..., min_score: _Optional[float] = ..., exclude_self: _Optional[bool] = ...) -> None: ...
+    def __init__(self, image: _Optional[bytes] = ..., asset_id: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., min_score: _Optional[float] = ..., exclude_self: _Optional[bool] = ...) -> None: ...
 
 class SearchImageResponse(_message.Message):
     __slots__ = ("hits", "next_page_token", "model_id")

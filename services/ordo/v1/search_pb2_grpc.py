@@ -62,7 +62,8 @@ class SearchServiceServicer:
     """
 
     def SearchText(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """By text: ranks images by embedding similarity, OCR keywords, or both fused (SearchMode), in pages.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -98,8 +98,8 @@ export async function openDetail(assetId: string, onMoreLike?: (assetId: string)
       ["Source", asset.source_uri],
       ["Type", asset.mime_type],
       ["Size", `${asset.width}×${asset.height}, ${formatBytes(n(asset.size_bytes))}`],
-      ["Captured", asset.captured_at ?? "unknown"],
-      ["Ingested", asset.ingested_at ?? ""],
+      ["Captured", asset.capture_time ?? "unknown"],
+      ["Ingested", asset.ingest_time ?? ""],
       ["State", short(asset.state, "ASSET_STATE_")],
       ["Model", asset.model_id],
       [

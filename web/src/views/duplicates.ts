@@ -55,7 +55,7 @@ export function duplicatesView(root: HTMLElement, params: URLSearchParams): void
             { class: a.asset_id === g.keep ? "keep" : "drop", "data-asset-id": a.asset_id },
             h("button", { type: "button", class: "open", "aria-label": `Open ${a.file_name}`, onclick: () => openViewer({ ids }, i) }, h("img", { src: thumbUrl(a.asset_id), alt: "", loading: "lazy" })),
             h("span", { class: "dup-label" }, a.asset_id === g.keep ? "keep" : "delete"),
-            h("span", { class: "dup-meta" }, `${a.width}×${a.height} · ${formatBytes(n(a.size_bytes))} · ${a.captured_at?.slice(0, 10) ?? "undated"}`),
+            h("span", { class: "dup-meta" }, `${a.width}×${a.height} · ${formatBytes(n(a.size_bytes))} · ${a.capture_time?.slice(0, 10) ?? "undated"}`),
             h("button", { type: "button", class: "make-keep", onclick: () => ((g.keep = a.asset_id), redraw()) }, "Keep this"),
           ),
         ),

@@ -260,7 +260,7 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
       return;
     }
     writeUrl({ q: query });
-    const request = (token: string) => post({ query, filter: filter(), top_k: PAGE, page_token: token });
+    const request = (token: string) => post({ query, filter: filter(), page_size: PAGE, page_token: token });
     void show(`“${query}”`, `q:${query}`, request);
   }
   function moreLike(assetIds: string[]): void {
@@ -326,7 +326,7 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
 const post = (json: Record<string, unknown>): Promise<SearchResponse> => api<SearchResponse>("/api/search", { method: "POST", json });
 
 function searchLikeToken(assetId: string, filter: Filter, token: string, excludeSelf: boolean): Promise<SearchResponse> {
-  return post({ asset_id: assetId, filter, top_k: PAGE, exclude_self: excludeSelf, page_token: token });
+  return post({ asset_id: assetId, filter, page_size: PAGE, exclude_self: excludeSelf, page_token: token });
 }
 
 /** "More like these": each asset's neighbours, merged by best score, without the assets asked about. */

@@ -78,7 +78,7 @@ async function show(index: number): Promise<void> {
     info.replaceChildren(
       h("strong", { class: "viewer-name" }, asset.file_name),
       h("span", {}, ` ${index + 1} / ${ids.length}${list.more ? "+" : ""} · ${asset.width}×${asset.height} · ${formatBytes(n(asset.size_bytes))}`),
-      asset.captured_at ? h("span", {}, ` · captured ${asset.captured_at.slice(0, 10)}`) : h("span", {}, " · no capture date"),
+      asset.capture_time ? h("span", {}, ` · captured ${asset.capture_time.slice(0, 10)}`) : h("span", {}, " · no capture date"),
       layer ? h("span", { class: "regions-count" }, ` · ${layer.dataset.count} regions`) : "",
       h("span", { class: "viewer-actions" }, download, h("button", { type: "button", id: "viewer-delete", class: "danger", "data-needs": "admin", onclick: () => remove(asset) }, "Delete")),
     );
