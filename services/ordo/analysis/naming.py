@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ordo.analysis.clustering import as_unit_vectors
+from ordo.analysis.vectors import as_unit_vectors
 from ordo.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
