@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from ordo.analysis.clustering import NOISE, ClusteringResult
+from ordo.analysis.clustering import ClusteringResult
 from ordo.analysis.graph_clustering import MAX_RESOLUTION, MIN_RESOLUTION
 from ordo.analysis.hierarchy import build_groups, point_groups
 from ordo.analysis.runs import ClusterInfo, RunRecord, RunStore
+from ordo.analysis.vectors import NOISE
 from ordo.errors import InvalidInput, Reason
 
 
