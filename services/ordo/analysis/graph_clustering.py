@@ -131,14 +131,15 @@ def fuzzy_graph(indices: np.ndarray, similarity: np.ndarray) -> object:
     knn_indices = np.hstack([np.arange(n)[:, None], indices]).astype(np.int64)
     distances = np.sqrt(np.clip(2.0 - 2.0 * similarity, 0.0, None))  # euclidean on unit vectors
     knn_dists = np.hstack([np.zeros((n, 1)), distances]).astype(np.float32)
-    graph, _, _ = fuzzy_simplicial_set(
+    # umap returns (graph, sigmas, rhos), plus dists when asked; its return type is inferred, not annotated
+    graph = fuzzy_simplicial_set(
         np.zeros((n, 1), dtype=np.float32),
         knn_indices.shape[1],
         0,
         "euclidean",
         knn_indices=knn_indices,
         knn_dists=knn_dists,
-    )
+    )[0]
     coo = graph.tocoo()  # pyright: ignore[reportAttributeAccessIssue]  # umap annotates a float; it is a scipy sparse matrix
     upper = coo.row < coo.col
     result = ig.Graph(n=n, edges=np.column_stack([coo.row[upper], coo.col[upper]]).tolist(), directed=False)
