@@ -166,7 +166,8 @@ def test_bad_resolution_is_refused_before_a_run_exists(stack: Stack) -> None:
 def test_interrupted_leiden_run_is_marked_failed_and_compare_refuses_it(stack: Stack) -> None:
     stack.upsert(blob_points(0))
     done, _ = stack.core.start_clustering(ClusteringRequest())
-    record, _ = stack.core._create(rs.CLUSTERING, stack.core._checked_clustering(ClusteringRequest()).filter, {}, 6)
+    checked = stack.core._clustering.checked(ClusteringRequest())
+    record, _ = stack.core._runner.create(rs.CLUSTERING, checked.filter, {}, 6)
     stack.core.runs.save_data(record.run_id, stack.core.runs.members(done.run_id))  # half-written data
     reopened = stack.reopen()  # a restart finds it RUNNING: interrupted
     try:

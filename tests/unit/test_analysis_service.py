@@ -304,6 +304,10 @@ def test_runs_run_on_the_background_pool_and_list_in_pages(stack: Stack) -> None
     assert len(clusters) == 3 and len(rest) == 1 and end == ""
     with pytest.raises(InvalidInput):
         stack.core.get_clusters(started[0].run_id, 3, page_token="x1")
+    with pytest.raises(InvalidInput, match="other parameters"):  # AIP-158: a token is bound to its run
+        stack.core.get_clusters(started[1].run_id, 3, page_token=token)
+    more, _ = stack.core.get_clusters(started[0].run_id, page_size=1, page_token=token)  # page size may change
+    assert more == rest[:1]
     with pytest.raises(NotFound):
         stack.core.rename_cluster(started[0].run_id, "no-such-cluster", "x")
     with pytest.raises(InvalidInput):
@@ -316,6 +320,12 @@ def test_find_duplicates_delegates_to_the_index(stack: Stack) -> None:
     stack.upsert([*points, twin])
     groups, token = stack.core.find_duplicates(Filter(), 0.999, page_size=10)
     assert token == "" and [sorted(g.asset_ids) for g in groups] == [sorted([asset_id(0), asset_id(500)])]
+    first, token = stack.core.find_duplicates(Filter(), 0.5, page_size=1)
+    assert len(first) == 1 and token
+    rest, end = stack.core.find_duplicates(Filter(), 0.5, page_size=100, page_token=token)
+    assert end == "" and first + rest == stack.core.find_duplicates(Filter(), 0.5, page_size=100)[0]
+    with pytest.raises(InvalidInput, match="other parameters"):  # AIP-158: a token is bound to its question
+        stack.core.find_duplicates(Filter(), 0.999, page_size=1, page_token=token)
     with pytest.raises(InvalidInput):
         stack.core.find_duplicates(Filter(), 1.5, page_size=10)
 

@@ -14,8 +14,14 @@ import torch
 from ordo.embedding import ordo_lite
 from ordo.embedding.factory import create_embedder
 from ordo.errors import InvalidInput
-from ordo.training import finetune
+from ordo.training.entity_swap import apply_swap, builtin_swap_map, load_swap_map
+from ordo.training.features import Encoded, FeatureCache, encode
+from ordo.training.measure import measure
+from ordo.training.model_dir import save_model
+from ordo.training.pairs import Pair, read_background, read_target, split_holdout
+from ordo.training.tower_tail import TowerTail
 from ordo.training.train_heads import Heads, Recipe
+from ordo.training.trainer import FinetuneConfig, batch_loss, load_base_heads, sample_batch, symmetric_clip_loss, train
 from tests.fixtures.datasets import DATASETS, dataset_records
 
 # ------------------------------------------------------------------ loss
@@ -25,19 +31,17 @@ def test_symmetric_clip_loss_known_values() -> None:
     eye = torch.eye(2)
     # logits = [[1, 0], [0, 1]] at scale 1: each row's loss is -log(e / (e + 1)) = log(1 + 1/e).
     expected = math.log(1 + math.exp(-1))
-    assert float(finetune.symmetric_clip_loss(eye, eye, torch.tensor(0.0))) == pytest.approx(expected, abs=1e-6)
+    assert float(symmetric_clip_loss(eye, eye, torch.tensor(0.0))) == pytest.approx(expected, abs=1e-6)
     # Swapping the pairs makes every positive the worse logit: log(1 + e).
     swapped = eye[[1, 0]]
-    assert float(finetune.symmetric_clip_loss(eye, swapped, torch.tensor(0.0))) == pytest.approx(
-        math.log(1 + math.e), abs=1e-6
-    )
+    assert float(symmetric_clip_loss(eye, swapped, torch.tensor(0.0))) == pytest.approx(math.log(1 + math.e), abs=1e-6)
     # Asymmetric case: image→text and text→image differ, the loss is their mean.
     image = torch.tensor([[1.0, 0.0], [0.6, 0.8]])
     text = torch.eye(2)
     logits = image @ text.T
     rows = -torch.log_softmax(logits, dim=1).diagonal().mean()
     cols = -torch.log_softmax(logits, dim=0).diagonal().mean()
-    value = finetune.symmetric_clip_loss(image, text, torch.tensor(0.0))
+    value = symmetric_clip_loss(image, text, torch.tensor(0.0))
     assert float(value) == pytest.approx(float(0.5 * (rows + cols)), abs=1e-6)
     assert float(rows) != pytest.approx(float(cols))
 
@@ -49,7 +53,7 @@ def test_batch_loss_matches_the_trainers_loss() -> None:
     image, text = torch.randn(5, ordo_lite.IMAGE_FEATURE_DIM), torch.randn(5, ordo_lite.TEXT_FEATURE_DIM)
     with torch.no_grad():
         heads.logit_scale.fill_(math.log(500.0))  # above the clamp at 100
-        assert float(finetune.batch_loss(heads, image, text)) == pytest.approx(float(heads.loss(image, text)))
+        assert float(batch_loss(heads, image, text)) == pytest.approx(float(heads.loss(image, text)))
 
 
 # ------------------------------------------------------------------ swap and holdout
@@ -57,16 +61,16 @@ def test_batch_loss_matches_the_trainers_loss() -> None:
 
 def test_builtin_swap_is_deterministic_and_applied() -> None:
     names = ["George W Bush", "Colin Powell", "Tony Blair"]
-    first = finetune.builtin_swap_map(names)
-    assert first == finetune.builtin_swap_map(list(reversed(names)))  # order does not matter
+    first = builtin_swap_map(names)
+    assert first == builtin_swap_map(list(reversed(names)))  # order does not matter
     assert set(first) == set(names) and not set(first.values()) & set(names)
     assert len(set(first.values())) == 3
     assert len(first["George W Bush"].split()) == 3 and len(first["George W Bush"].split()[1]) == 1
     pairs = [
-        finetune.Pair(Path("a.jpg"), ("a photo of Colin Powell",), "Colin Powell"),
-        finetune.Pair(Path("b.jpg"), ("Colin Powellson and Tony Blair",), "x"),
+        Pair(Path("a.jpg"), ("a photo of Colin Powell",), "Colin Powell"),
+        Pair(Path("b.jpg"), ("Colin Powellson and Tony Blair",), "x"),
     ]
-    swapped = finetune.apply_swap(pairs, first)
+    swapped = apply_swap(pairs, first)
     assert swapped[0].captions == (f"a photo of {first['Colin Powell']}",)
     assert swapped[0].group == first["Colin Powell"]
     # Whole words only: "Colin Powellson" is another name.
@@ -76,57 +80,55 @@ def test_builtin_swap_is_deterministic_and_applied() -> None:
 def test_swap_map_file_is_checked(tmp_path: Path) -> None:
     good = tmp_path / "map.json"
     good.write_text(json.dumps({"Tony Blair": "Ravel Dorquin"}))
-    assert finetune.load_swap_map(good) == {"Tony Blair": "Ravel Dorquin"}
+    assert load_swap_map(good) == {"Tony Blair": "Ravel Dorquin"}
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2]")
     with pytest.raises(InvalidInput, match="JSON object"):
-        finetune.load_swap_map(bad)
+        load_swap_map(bad)
 
 
 def test_holdout_keeps_every_label_on_both_sides() -> None:
-    pairs = [finetune.Pair(Path(f"{g}/{i}.jpg"), (g,), g) for g in "ab" for i in range(8)]
-    pairs.append(finetune.Pair(Path("c/0.jpg"), ("c",), "c"))  # a single image stays in training
-    train, held = finetune.split_holdout(pairs, 0.25)
+    pairs = [Pair(Path(f"{g}/{i}.jpg"), (g,), g) for g in "ab" for i in range(8)]
+    pairs.append(Pair(Path("c/0.jpg"), ("c",), "c"))  # a single image stays in training
+    kept, held = split_holdout(pairs, 0.25)
     assert sorted(p.group for p in held) == ["a", "a", "b", "b"]
-    assert len(train) == 13 and {p.group for p in train} == {"a", "b", "c"}
-    assert finetune.split_holdout(pairs, 0.25) == (train, held)  # deterministic
+    assert len(kept) == 13 and {p.group for p in kept} == {"a", "b", "c"}
+    assert split_holdout(pairs, 0.25) == (kept, held)  # deterministic
 
 
 def test_labels_become_captions_through_the_template() -> None:
-    pairs = finetune.read_target(DATASETS / "lfw-top40", "a photo of {name}")
+    pairs = read_target(DATASETS / "lfw-top40", "a photo of {name}")
     assert pairs[0].captions == ("a photo of George W Bush",) and pairs[0].group == "George W Bush"
     with pytest.raises(InvalidInput, match="name"):
-        finetune.read_target(DATASETS / "lfw-top40", "a photo of {}")
+        read_target(DATASETS / "lfw-top40", "a photo of {}")
 
 
 # ------------------------------------------------------------------ the trainer on real photos
 
 
 @pytest.fixture(scope="module")
-def small_sets(tmp_path_factory: pytest.TempPathFactory) -> tuple[finetune.Encoded, finetune.Encoded]:
+def small_sets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Encoded, Encoded]:
     """4 people x 3 LFW photos (swapped names) and 12 COCO photos with captions, as cached tower features."""
     records = dataset_records("lfw-top40", "labels.jsonl")
     people: dict[str, list[dict]] = {}
     for record in records:
         people.setdefault(record["label"], []).append(record)
     chosen = [r for name in sorted(people)[:4] for r in people[name][:3]]
-    target = [
-        finetune.Pair(DATASETS / "lfw-top40" / r["file"], (f"a photo of {r['label']}",), r["label"]) for r in chosen
-    ]
-    target = finetune.apply_swap(target, finetune.builtin_swap_map([p.group for p in target]))
-    background = finetune.read_background(DATASETS / "coco-captions-mini", None, 12)
-    cache = finetune.FeatureCache(tmp_path_factory.mktemp("features"))
-    return finetune.encode(target, cache), finetune.encode(background, cache)
+    target = [Pair(DATASETS / "lfw-top40" / r["file"], (f"a photo of {r['label']}",), r["label"]) for r in chosen]
+    target = apply_swap(target, builtin_swap_map([p.group for p in target]))
+    background = read_background(DATASETS / "coco-captions-mini", None, 12)
+    cache = FeatureCache(tmp_path_factory.mktemp("features"))
+    return encode(target, cache), encode(background, cache)
 
 
 def test_a_few_trainer_steps_decrease_the_loss(small_sets: tuple, tmp_path: Path) -> None:
     target, background = small_sets
     assert target.image.shape == (12, ordo_lite.IMAGE_FEATURE_DIM) and len(target.captions) == 4
-    config = finetune.FinetuneConfig(epochs=6, steps_per_epoch=5, batch_size=12, target_fraction=0.34, lr=1e-3)
-    heads = finetune.load_base_heads(ordo_lite.HEADS_DIR, 0.0, config.max_logit_scale)
-    before = finetune.measure(heads, target)
-    history = finetune.train(heads, target, background, config, checkpoint_dir=tmp_path / "ckpt")
-    after = finetune.measure(heads, target)
+    config = FinetuneConfig(epochs=6, steps_per_epoch=5, batch_size=12, target_fraction=0.34, lr=1e-3)
+    heads = load_base_heads(ordo_lite.HEADS_DIR, 0.0, config.max_logit_scale)
+    before = measure(heads, target)
+    history = train(heads, target, background, config, checkpoint_dir=tmp_path / "ckpt")
+    after = measure(heads, target)
     assert history[-1] < history[0] * 0.8, history
     assert after["cosine"] > before["cosine"]
     assert after["i2t_R@1"] >= before["i2t_R@1"]
@@ -137,8 +139,8 @@ def test_batches_never_repeat_a_target_label(small_sets: tuple) -> None:
     import random
 
     target, background = small_sets
-    config = finetune.FinetuneConfig(batch_size=8, target_fraction=0.5)
-    images, texts = finetune.sample_batch(target, background, config, random.Random(0))
+    config = FinetuneConfig(batch_size=8, target_fraction=0.5)
+    images, texts = sample_batch(target, background, config, random.Random(0))
     target_rows = images[images < len(target.image)]
     assert len(target_rows) == 4 and len(set(target.group[target_rows].tolist())) == 4
     assert len(images) == len(texts) == 8
@@ -149,10 +151,10 @@ def test_batches_never_repeat_a_target_label(small_sets: tuple) -> None:
 
 def test_output_directory_loads_through_the_factory(small_sets: tuple, tmp_path: Path) -> None:
     target, background = small_sets
-    heads = finetune.load_base_heads(ordo_lite.HEADS_DIR, 0.0, 100.0)
-    config = finetune.FinetuneConfig(epochs=1, steps_per_epoch=2, batch_size=8, target_fraction=0.5, lr=1e-3)
-    finetune.train(heads, target, background, config)
-    metrics = finetune.measure(heads, target)
+    heads = load_base_heads(ordo_lite.HEADS_DIR, 0.0, 100.0)
+    config = FinetuneConfig(epochs=1, steps_per_epoch=2, batch_size=8, target_fraction=0.5, lr=1e-3)
+    train(heads, target, background, config)
+    metrics = measure(heads, target)
     report = {
         "base_model": "ordo-lite-v1",
         "before": {"target": metrics},
@@ -160,7 +162,7 @@ def test_output_directory_loads_through_the_factory(small_sets: tuple, tmp_path:
         "config": {},
         "data": {"target": "t", "background": "b", "swap": "built-in"},
     }
-    model_id, out = finetune.save_model(heads, tmp_path / "people", "My People", ordo_lite.HEADS_DIR, report)
+    model_id, out = save_model(heads, tmp_path / "people", "My People", ordo_lite.HEADS_DIR, report)
     assert model_id.startswith("ordo-lite-ft-my-people-") and len(model_id) == len("ordo-lite-ft-my-people-") + 8
     assert json.loads((out / "ordo_model.json").read_text())["model_id"] == model_id
     assert (out / "MODEL_CARD.md").read_text().startswith(f"# {model_id}")
@@ -204,29 +206,27 @@ def test_unfrozen_tower_tail_trains_and_loads(tmp_path: Path) -> None:
     for record in records:
         people.setdefault(record["label"], []).append(record)
     chosen = [r for name in sorted(people)[:3] for r in people[name][:2]]
-    pairs = [
-        finetune.Pair(DATASETS / "lfw-top40" / r["file"], (f"a photo of {r['label']}",), r["label"]) for r in chosen
-    ]
-    cache = finetune.FeatureCache(tmp_path / "features")
-    data = finetune.encode(pairs, cache, unfreeze=1)
+    pairs = [Pair(DATASETS / "lfw-top40" / r["file"], (f"a photo of {r['label']}",), r["label"]) for r in chosen]
+    cache = FeatureCache(tmp_path / "features")
+    data = encode(pairs, cache, unfreeze=1)
     assert data.activations is not None and data.activations.shape[:2] == (6, 208)
-    tail = finetune.TowerTail(cache._image_tower or ordo_lite.load_image_tower(), 1)
+    tail = TowerTail(cache._image_tower or ordo_lite.load_image_tower(), 1)
     # Before training the tail is the frozen tower: same features (up to the float16 cache).
     np.testing.assert_allclose(tail.features(data.activations), data.image, atol=0.05, rtol=0.02)
-    heads = finetune.load_base_heads(ordo_lite.HEADS_DIR, 0.0, 100.0)
-    config = finetune.FinetuneConfig(epochs=3, steps_per_epoch=3, batch_size=3, lr=1e-3, tower_lr=1e-3, unfreeze_last=1)
+    heads = load_base_heads(ordo_lite.HEADS_DIR, 0.0, 100.0)
+    config = FinetuneConfig(epochs=3, steps_per_epoch=3, batch_size=3, lr=1e-3, tower_lr=1e-3, unfreeze_last=1)
     block_before = tail.blocks[0]._project_conv.weight.detach().clone()
-    history = finetune.train(heads, data, None, config, tail=tail)
+    history = train(heads, data, None, config, tail=tail)
     assert history[-1] < history[0]
     assert not torch.equal(block_before, tail.blocks[0]._project_conv.weight)
     report = {
         "base_model": "ordo-lite-v1",
-        "before": {"t": finetune.measure(heads, data, tail)},
-        "after": {"t": finetune.measure(heads, data, tail)},
+        "before": {"t": measure(heads, data, tail)},
+        "after": {"t": measure(heads, data, tail)},
         "config": {"unfreeze_last": 1},
         "data": {"target": "t", "background": "none", "swap": "none"},
     }
-    model_id, out = finetune.save_model(heads, tmp_path / "tail", "tail", ordo_lite.HEADS_DIR, report, tail)
+    model_id, out = save_model(heads, tmp_path / "tail", "tail", ordo_lite.HEADS_DIR, report, tail)
     assert (out / "image_tower_tail.safetensors").is_file()
     assert json.loads((out / "ordo_model.json").read_text())["unfrozen_image_blocks"] == 1
     tuned = create_embedder(str(out))

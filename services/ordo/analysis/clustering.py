@@ -26,11 +26,12 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ordo.analysis import density_space, large_scale
+from ordo.analysis.graph_clustering import Hierarchy, hierarchical_leiden
+from ordo.analysis.vectors import NOISE, as_labels, as_unit_vectors
 from ordo.errors import InvalidInput, Reason
 
 Algorithm = Literal["leiden", "dbscan", "hdbscan", "kmeans"]
 ALGORITHMS: tuple[str, ...] = ("leiden", "dbscan", "hdbscan", "kmeans")
-NOISE = -1
 
 # choose_eps queries the k-distance of at most this many points (against all points): the curve's shape, and so
 # its knee, is a property of the distribution, and a 10k sample estimates it well while bounding the cost.
@@ -60,42 +61,6 @@ class ClusteringResult:
     leaf_groups: np.ndarray | None = None
     resolution: float | None = None
     group_stability: float | None = None
-
-
-# ------------------------------------------------------------------------------------------ validation
-def as_unit_vectors(vectors: object, name: str = "vectors") -> np.ndarray:
-    """Validate ``vectors`` as a non-empty finite ``(n, d)`` matrix and return an L2-normalised float32 copy.
-
-    Inputs are meant to be normalised already; normalising again is cheap and makes the cosine↔euclidean
-    conversion exact even after float round-trips through storage. A zero vector has no direction, so it is
-    rejected rather than silently given one.
-    """
-    try:
-        array = np.asarray(vectors, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{name} must be a numeric (n, d) array: {exc}") from exc
-    if array.ndim != 2:
-        raise InvalidInput(f"{name} must be a 2-D (n, d) array, got shape {array.shape}")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise InvalidInput(f"{name} is empty (shape {array.shape}); at least one vector of dimension >= 1 needed")
-    if not np.isfinite(array).all():
-        bad = int((~np.isfinite(array)).any(axis=1).sum())
-        raise InvalidInput(f"{name} contains NaN or infinite values in {bad} row(s)")
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    zero = np.flatnonzero(norms[:, 0] == 0)
-    if zero.size:
-        raise InvalidInput(f"{name} has {zero.size} zero vector(s) (first at row {int(zero[0])}); cosine is undefined")
-    return array / norms
-
-
-def as_labels(labels: object, n: int, name: str = "labels") -> np.ndarray:
-    """Validate ``labels`` as ``n`` integer cluster labels (-1 = noise) and return them as int64."""
-    array = np.asarray(labels)
-    if array.ndim != 1 or array.shape[0] != n:
-        raise InvalidInput(f"{name} must be a 1-D array of {n} labels, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.integer):
-        raise InvalidInput(f"{name} must be integers (-1 = noise), got dtype {array.dtype}")
-    return array.astype(np.int64, copy=False)
 
 
 def _cos_to_euclid(d_cos: float) -> float:
@@ -205,70 +170,83 @@ def cluster(
     if min_samples < 1:
         raise InvalidInput(f"min_samples must be >= 1, got {min_samples}")
     started = time.perf_counter()
-    eps_used: float | None = None
     if algorithm == "leiden":
-        from ordo.analysis.graph_clustering import hierarchical_leiden
-
         if min_cluster_size < 1:
             raise InvalidInput(f"min_cluster_size must be >= 1, got {min_cluster_size}")
         tree = hierarchical_leiden(unit, resolution=resolution or 1.0, min_cluster_size=min_cluster_size, seed=seed)
         return _two_level(tree, started, n)
     if algorithm == "dbscan":
-        if eps is not None and eps != 0 and not (0.0 < eps <= 2.0):
-            raise InvalidInput(f"eps is a cosine distance and must be in (0, 2], got {eps}")
-        if min_samples > n:
-            raise InvalidInput(f"min_samples ({min_samples}) exceeds the number of vectors ({n})")
-        if n > large_scale.LARGE_N:  # DBSCAN++ in a PCA space (see ordo.analysis.large_scale)
-            raw, eps_used = large_scale.dbscan_pp(unit, eps or None, min_samples, seed)
-        else:
-            from sklearn.cluster import DBSCAN
+        raw, eps_used = _dbscan(unit, eps, min_samples, seed)
+        return _result(raw, eps_used, started, n)
+    if algorithm == "hdbscan":
+        return _result(_hdbscan(unit, min_cluster_size, min_samples, seed), None, started, n)
+    return _result(_kmeans(unit, n_clusters, seed), None, started, n)
 
-            space = density_space.reduce(unit, seed) if not eps else unit
-            if space is unit:  # a given eps (cosine, on the embeddings), or too few points to reduce
-                eps_used = float(eps) if eps else choose_eps(unit, min_samples, seed=seed)
-                raw = DBSCAN(eps=_cos_to_euclid(eps_used), min_samples=min_samples).fit_predict(unit)
-            else:  # the knee in the reduced space (see ordo.analysis.density_space)
-                eps_used = density_space.knee_eps(space, min_samples)
-                raw = DBSCAN(eps=eps_used, min_samples=min_samples).fit_predict(space)
-                raw = density_space.far_out_as_noise(raw, unit, min_samples)
-    elif algorithm == "hdbscan":
-        if min_cluster_size < 2:
-            raise InvalidInput(f"min_cluster_size must be >= 2, got {min_cluster_size}")
-        if n < 2:
-            raise InvalidInput(f"hdbscan needs at least 2 vectors, got {n}")
-        if min_cluster_size > n:  # as DBSCAN refuses min_samples > n: no cluster could ever form
-            raise InvalidInput(
-                f"min_cluster_size ({min_cluster_size}) exceeds the number of vectors ({n})",
-                reason=Reason.BAD_MIN_CLUSTER_SIZE,
-            )
-        if min_samples > n:
-            raise InvalidInput(f"min_samples ({min_samples}) exceeds the number of vectors ({n})")
-        if n > large_scale.LARGE_N:  # the hierarchy of a sample, in a PCA space (see ordo.analysis.large_scale)
-            raw = large_scale.hdbscan_sampled(unit, min_cluster_size, min_samples, seed)
-            return _result(raw, None, started, n)
-        from sklearn.cluster import HDBSCAN
 
-        # copy=False: `unit` is already our private copy, so in-place work on it is harmless.
-        model = HDBSCAN(
-            min_cluster_size=min_cluster_size,
-            min_samples=min_samples,
-            metric="euclidean",
-            algorithm="brute" if n <= HDBSCAN_BRUTE_MAX else "auto",
-            copy=False,
+def _dbscan(unit: np.ndarray, eps: float | None, min_samples: int, seed: int) -> tuple[np.ndarray, float]:
+    """Raw DBSCAN labels and the eps used (see :func:`cluster` for the three spaces it may run in)."""
+    n = unit.shape[0]
+    if eps is not None and eps != 0 and not (0.0 < eps <= 2.0):
+        raise InvalidInput(f"eps is a cosine distance and must be in (0, 2], got {eps}")
+    if min_samples > n:
+        raise InvalidInput(f"min_samples ({min_samples}) exceeds the number of vectors ({n})")
+    if n > large_scale.LARGE_N:  # DBSCAN++ in a PCA space (see ordo.analysis.large_scale)
+        return large_scale.dbscan_pp(unit, eps or None, min_samples, seed)
+    from sklearn.cluster import DBSCAN
+
+    space = density_space.reduce(unit, seed) if not eps else unit
+    if space is unit:  # a given eps (cosine, on the embeddings), or too few points to reduce
+        eps_used = float(eps) if eps else choose_eps(unit, min_samples, seed=seed)
+        return DBSCAN(eps=_cos_to_euclid(eps_used), min_samples=min_samples).fit_predict(unit), eps_used
+    # the knee in the reduced space (see ordo.analysis.density_space)
+    eps_used = density_space.knee_eps(space, min_samples)
+    raw = DBSCAN(eps=eps_used, min_samples=min_samples).fit_predict(space)
+    return density_space.far_out_as_noise(raw, unit, min_samples), eps_used
+
+
+def _hdbscan(unit: np.ndarray, min_cluster_size: int, min_samples: int, seed: int) -> np.ndarray:
+    """Raw HDBSCAN labels: exact in the reduced space up to ``large_scale.LARGE_N`` points, sampled above."""
+    n = unit.shape[0]
+    if min_cluster_size < 2:
+        raise InvalidInput(f"min_cluster_size must be >= 2, got {min_cluster_size}")
+    if n < 2:
+        raise InvalidInput(f"hdbscan needs at least 2 vectors, got {n}")
+    if min_cluster_size > n:  # as DBSCAN refuses min_samples > n: no cluster could ever form
+        raise InvalidInput(
+            f"min_cluster_size ({min_cluster_size}) exceeds the number of vectors ({n})",
+            reason=Reason.BAD_MIN_CLUSTER_SIZE,
         )
-        space = density_space.reduce(unit, seed)
-        raw = model.fit_predict(space)
-        if space is not unit:
-            raw = density_space.far_out_as_noise(raw, unit, min_cluster_size)
-    else:
-        if n_clusters is None or n_clusters == 0:
-            raise InvalidInput("kmeans needs n_clusters (a positive number of clusters)")
-        if not (1 <= n_clusters <= n):
-            raise InvalidInput(f"n_clusters must be between 1 and the number of vectors ({n}), got {n_clusters}")
-        from sklearn.cluster import KMeans
+    if min_samples > n:
+        raise InvalidInput(f"min_samples ({min_samples}) exceeds the number of vectors ({n})")
+    if n > large_scale.LARGE_N:  # the hierarchy of a sample, in a PCA space (see ordo.analysis.large_scale)
+        return large_scale.hdbscan_sampled(unit, min_cluster_size, min_samples, seed)
+    from sklearn.cluster import HDBSCAN
 
-        raw = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit_predict(unit)
-    return _result(raw, eps_used, started, n)
+    # copy=False: `unit` is already our private copy, so in-place work on it is harmless.
+    model = HDBSCAN(
+        min_cluster_size=min_cluster_size,
+        min_samples=min_samples,
+        metric="euclidean",
+        algorithm="brute" if n <= HDBSCAN_BRUTE_MAX else "auto",
+        copy=False,  # pyright: ignore[reportArgumentType]  # sklearn annotates copy as str; it is a bool
+    )
+    space = density_space.reduce(unit, seed)
+    raw = model.fit_predict(space)
+    if space is not unit:
+        raw = density_space.far_out_as_noise(raw, unit, min_cluster_size)
+    return raw
+
+
+def _kmeans(unit: np.ndarray, n_clusters: int | None, seed: int) -> np.ndarray:
+    n = unit.shape[0]
+    if n_clusters is None or n_clusters == 0:
+        raise InvalidInput("kmeans needs n_clusters (a positive number of clusters)")
+    if not (1 <= n_clusters <= n):
+        raise InvalidInput(f"n_clusters must be between 1 and the number of vectors ({n}), got {n_clusters}")
+    from sklearn.cluster import KMeans
+
+    # n_init: sklearn annotates it as str ("auto"); an int is documented and accepted
+    return KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit_predict(unit)  # pyright: ignore[reportArgumentType]
 
 
 def _result(raw: np.ndarray, eps_used: float | None, started: float, n: int) -> ClusteringResult:
@@ -284,11 +262,11 @@ def _result(raw: np.ndarray, eps_used: float | None, started: float, n: int) -> 
     )
 
 
-def _two_level(tree: object, started: float, n: int) -> ClusteringResult:
+def _two_level(tree: Hierarchy, started: float, n: int) -> ClusteringResult:
     """Canonical leaves (by size) and canonical groups (by their members' count), consistently renumbered."""
-    raw = np.asarray(tree.labels, dtype=np.int64)  # type: ignore[attr-defined]
+    raw = np.asarray(tree.labels, dtype=np.int64)
     labels = _canonical(raw)
-    leaf_groups_raw = np.asarray(tree.leaf_groups, dtype=np.int64)  # type: ignore[attr-defined]
+    leaf_groups_raw = np.asarray(tree.leaf_groups, dtype=np.int64)
     k = int(labels.max()) + 1 if (labels != NOISE).any() else 0
     groups = np.zeros(k, dtype=np.int64)
     clustered = raw != NOISE
@@ -313,8 +291,8 @@ def _two_level(tree: object, started: float, n: int) -> ClusteringResult:
         noise_fraction=noise / n,
         seconds=time.perf_counter() - started,
         leaf_groups=groups.astype(np.int64),
-        resolution=float(tree.resolution),  # type: ignore[attr-defined]
-        group_stability=float(tree.group_stability),  # type: ignore[attr-defined]
+        resolution=float(tree.resolution),
+        group_stability=float(tree.group_stability),
     )
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ordo.analysis.clustering import NOISE
 from ordo.analysis.runs import ClusterInfo, Members
+from ordo.analysis.vectors import NOISE
 
 MAX_MOVES = 200
 EXAMPLES_PER_MOVE = 3

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ordo.analysis.graph_clustering import K_NEIGHBOURS, far_out_points, knn_graph
+
 # 5 output dimensions: on cifar10-2k (ordo-lite, min_samples 5) DBSCAN reached NMI 0.367 with its largest
 # cluster 22 % of the images at 5-d, NMI 0.330 with 54 % at 10-d; HDBSCAN 0.32 vs 0.34; lfw-top40 alike.
 DIMS = 5
@@ -75,13 +77,11 @@ def far_out_as_noise(raw: np.ndarray, unit: np.ndarray, min_size: int) -> np.nda
     clearly apart is therefore judged on the embeddings, by the same rule as the default clustering's noise
     (``graph_clustering``: the 15th-neighbour distance beyond Tukey's far-out fence, Q3 + 3·IQR).
     """
-    from ordo.analysis.graph_clustering import K_NEIGHBOURS, _outliers, knn_graph
-
     out = np.asarray(raw, dtype=np.int64).copy()
     if unit.shape[0] < MIN_POINTS:
         return out
     similarity, _ = knn_graph(unit, K_NEIGHBOURS)
-    out[_outliers(similarity)] = -1
+    out[far_out_points(similarity)] = -1
     clustered = out >= 0
     if clustered.any():
         sizes = np.bincount(out[clustered])

@@ -18,11 +18,13 @@ taken from the payload's ``asset_id`` (the point id when missing), and a sample 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ordo import paging
 from ordo.domain import Filter
-from ordo.errors import InvalidInput
+from ordo.errors import InvalidInput, Reason
 from ordo.ports.vector_index import VectorIndex
 
 
@@ -116,3 +118,39 @@ def find_duplicate_groups(
     ]
     result.sort(key=lambda g: (-len(g.asset_ids), g.asset_ids[0]))
     return result
+
+
+class DuplicatePages:
+    """Pages of :func:`find_duplicate_groups`, the groups of one (filter, threshold) kept for the next pages.
+
+    Why a cache: finding the groups scrolls and searches the whole filtered collection; paging through them
+    must not repeat that per page. It holds the last few questions only, keyed by the filter, the threshold and
+    the collection's size (an ingest in between recomputes). Tokens are ``ordo.paging`` offsets bound to the
+    filter and threshold (AIP-158): one presented with other parameters is refused.
+    """
+
+    MAX_QUESTIONS = 8
+
+    def __init__(self, index: VectorIndex) -> None:
+        self.index = index
+        self._cache: dict[tuple[str, float, int], list[DuplicateGroup]] = {}
+
+    def page(
+        self, flt: Filter, min_similarity: float, page_size: int, page_token: str = ""
+    ) -> tuple[list[DuplicateGroup], str]:
+        if not math.isfinite(min_similarity) or not (0 < min_similarity <= 1):
+            raise InvalidInput(
+                f"min_similarity is a cosine similarity in (0, 1], got {min_similarity}",
+                reason=Reason.BAD_MIN_SIMILARITY,
+            )
+        question = (repr(flt), float(min_similarity))
+        offset = paging.decode_offset(page_token, *question)
+        key = (*question, self.index.count(flt))
+        groups = self._cache.get(key) if page_token else None
+        if groups is None:
+            groups = find_duplicate_groups(self.index, flt, float(min_similarity))
+            if len(self._cache) > self.MAX_QUESTIONS:
+                self._cache.clear()
+            self._cache[key] = groups
+        page = groups[offset : offset + page_size]
+        return page, paging.next_offset_token(offset, len(page), len(groups), *question)

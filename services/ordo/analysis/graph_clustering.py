@@ -44,6 +44,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -97,7 +98,8 @@ def _knn_graph_and_index(unit: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarr
         from pynndescent import NNDescent
 
         nnd = NNDescent(unit, n_neighbors=k + 1, metric="euclidean", random_state=0, low_memory=True)
-        indices, distances = nnd.neighbor_graph
+        # neighbor_graph is annotated Optional; NNDescent builds it in its constructor
+        indices, distances = cast(tuple[np.ndarray, np.ndarray], nnd.neighbor_graph)
     else:
         from sklearn.neighbors import NearestNeighbors
 
@@ -129,15 +131,16 @@ def fuzzy_graph(indices: np.ndarray, similarity: np.ndarray) -> object:
     knn_indices = np.hstack([np.arange(n)[:, None], indices]).astype(np.int64)
     distances = np.sqrt(np.clip(2.0 - 2.0 * similarity, 0.0, None))  # euclidean on unit vectors
     knn_dists = np.hstack([np.zeros((n, 1)), distances]).astype(np.float32)
-    graph, _, _ = fuzzy_simplicial_set(
+    # umap returns (graph, sigmas, rhos), plus dists when asked; its return type is inferred, not annotated
+    graph = fuzzy_simplicial_set(
         np.zeros((n, 1), dtype=np.float32),
         knn_indices.shape[1],
         0,
         "euclidean",
         knn_indices=knn_indices,
         knn_dists=knn_dists,
-    )
-    coo = graph.tocoo()
+    )[0]
+    coo = graph.tocoo()  # pyright: ignore[reportAttributeAccessIssue]  # umap annotates a float; it is a scipy sparse matrix
     upper = coo.row < coo.col
     result = ig.Graph(n=n, edges=np.column_stack([coo.row[upper], coo.col[upper]]).tolist(), directed=False)
     result.es["weight"] = np.maximum(coo.data[upper], 1e-9).tolist()
@@ -176,7 +179,7 @@ def _stability(graph: object, resolution: float, seed: int, top: np.ndarray) -> 
     return float(adjusted_rand_score(leiden(sub, resolution, seed), leiden(sub, resolution, seed + 1)))
 
 
-def _outliers(similarity: np.ndarray) -> np.ndarray:
+def far_out_points(similarity: np.ndarray) -> np.ndarray:
     """Points whose k-th neighbour is beyond Tukey's far-out fence of all k-distances (see module docstring)."""
     k_dist = 1.0 - similarity[:, -1]
     q1, q3 = np.percentile(k_dist, [25, 75])
@@ -214,7 +217,7 @@ def hierarchical_leiden(
 ) -> Hierarchy:
     """Groups and their leaves (noise = far-out points and groups under ``min_cluster_size``).
 
-    ``unit`` must be validated, L2-normalised float32 rows (``clustering.as_unit_vectors``).
+    ``unit`` must be validated, L2-normalised float32 rows (``vectors.as_unit_vectors``).
     """
     if not (MIN_RESOLUTION <= resolution <= MAX_RESOLUTION):
         raise InvalidInput(
@@ -238,7 +241,7 @@ def hierarchical_leiden(
     sizes = np.bincount(top)
     top = np.where(sizes[top] >= min_size, top, NOISE)
     if m >= 20:
-        top[_outliers(similarity)] = NOISE
+        top[far_out_points(similarity)] = NOISE
     say("Leiden leaves inside each group")
     leaves = np.full(m, NOISE, dtype=np.int64)
     leaf_groups: list[int] = []

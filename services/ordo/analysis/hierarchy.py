@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ordo.analysis.clustering import NOISE, match_clusters
+from ordo.analysis.clustering import match_clusters
+from ordo.analysis.runner import stored
 from ordo.analysis.runs import GROUP, ClusterInfo, Members, RunStore
+from ordo.analysis.vectors import NOISE
 from ordo.errors import NotFound, Reason
 
 REPRESENTATIVES = 5
@@ -45,7 +47,7 @@ def _previous_groups(runs: RunStore, run_id: str) -> tuple[dict[str, set[str]], 
         return {}, {}
     parent = [leaf.parent_id for leaf in leaves]
     before: dict[str, set[str]] = {}
-    for sample, label in zip(members.sample_ids.tolist(), members.labels.tolist(), strict=True):
+    for sample, label in zip(members.sample_ids.tolist(), stored(members.labels, "labels").tolist(), strict=True):
         if label != NOISE and parent[label]:
             before.setdefault(parent[label], set()).add(sample.decode())
     return before, {g.cluster_id: g for g in groups}
@@ -89,8 +91,8 @@ def build_groups(
             size=int(members.size),
             level=GROUP,
             child_count=int((leaf_groups == g).sum()),
-            representative_sample_ids=[sample_ids[i] for i in reps],
-            representative_asset_ids=[asset_ids[i] for i in reps],
+            representative_sample_ids=[sample_ids[int(i)] for i in reps],
+            representative_asset_ids=[asset_ids[int(i)] for i in reps],
             radius=float(np.clip(1.0 - similarity.min(), 0.0, 2.0)) if members.size else 0.0,
         )
         earlier = old.get(info.cluster_id)

@@ -26,8 +26,11 @@ iteration × 750). So above ``LARGE_N`` points ``clustering.cluster`` and ``proj
    exists), else noise.
 4. **t-SNE on the sample, the rest interpolated** (Kobak & Berens 2019, "The art of using t-SNE"): the sample
    is embedded by openTSNE, each remaining point is placed at the median position of its ``PLACE_NEIGHBOURS``
-   nearest sampled points. The map shows the structure the sample resolves; clusters smaller than about
-   n / m points may merge into neighbours.
+   nearest sampled points (:func:`place_by_neighbours`; ``projection.tsne_sampled`` and ``umap_projection``
+   use it). The map shows the structure the sample resolves; clusters smaller than about n / m points may
+   merge into neighbours.
+
+This module depends on no other analysis module: the algorithms that use it import it, never the reverse.
 
 All of it is deterministic for a given seed.
 """
@@ -60,7 +63,8 @@ def reduce(unit: np.ndarray, seed: int, dims: int = PCA_DIMS) -> np.ndarray:
     rng = np.random.default_rng(seed)
     fit_rows = np.sort(rng.choice(n, size=min(n, PCA_FIT_SAMPLE), replace=False))
     svd = TruncatedSVD(n_components=dims, algorithm="randomized", random_state=seed).fit(unit[fit_rows])
-    projected = np.asarray(unit @ svd.components_.T.astype(np.float32), dtype=np.float32)
+    components = np.asarray(svd.components_, dtype=np.float32)  # (dims, d); never None once fitted
+    projected = np.asarray(unit @ components.T, dtype=np.float32)
     norms = np.linalg.norm(projected, axis=1, keepdims=True)
     return projected / np.where(norms > 1e-12, norms, 1.0)
 
@@ -72,7 +76,7 @@ def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
-def _nearest(points: np.ndarray, targets: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def nearest_rows(points: np.ndarray, targets: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest ``targets`` rows for every row of ``points``: (euclidean distances, indices)."""
     from sklearn.neighbors import NearestNeighbors
 
@@ -96,7 +100,7 @@ def dbscan_pp(unit: np.ndarray, eps: float | None, min_samples: int, seed: int) 
     n = reduced.shape[0]
     rows = sample_rows(n, SAMPLE_SIZE, seed)
     # Each sampled point against all points: its min_samples-th nearest (itself included, as DBSCAN counts).
-    distances, _ = _nearest(reduced[rows], reduced, k=min_samples)
+    distances, _ = nearest_rows(reduced[rows], reduced, k=min_samples)
     k_dist = distances[:, -1] ** 2 / 2.0  # euclidean → cosine distance
     eps_used = float(eps) if eps else knee_eps(k_dist)
     core = rows[k_dist <= eps_used]
@@ -108,11 +112,11 @@ def dbscan_pp(unit: np.ndarray, eps: float | None, min_samples: int, seed: int) 
     # The sample is m/n as dense as the data, so sampled core points of one cluster sit further apart than eps
     # (at 100k with eps alone a 50-blob set came out in 289 pieces). Links and assignments therefore use the
     # larger of eps and the radius DBSCAN would choose on the sample alone (the knee of its own k-distances).
-    own, _ = _nearest(reduced[rows], reduced[rows], k=min(min_samples, rows.size))
+    own, _ = nearest_rows(reduced[rows], reduced[rows], k=min(min_samples, rows.size))
     link = max(eps_used, knee_eps(own[:, -1] ** 2 / 2.0)) if rows.size >= 3 else eps_used
     radius = float(np.sqrt(2.0 * link))
     core_labels = DBSCAN(eps=radius, min_samples=1, algorithm="brute").fit_predict(reduced[core])
-    distance, nearest = _nearest(reduced, reduced[core], k=1)
+    distance, nearest = nearest_rows(reduced, reduced[core], k=1)
     within = distance[:, 0] <= radius
     labels[within] = core_labels[nearest[within, 0]]
     return labels, eps_used
@@ -129,34 +133,35 @@ def hdbscan_sampled(unit: np.ndarray, min_cluster_size: int, min_samples: int, s
     if min_samples > m:
         raise InvalidInput(f"min_samples ({min_samples}) exceeds the sample of {m} vectors")
     model = HDBSCAN(
-        min_cluster_size=min_cluster_size, min_samples=min_samples, metric="euclidean", algorithm="brute", copy=True
+        min_cluster_size=min_cluster_size,
+        min_samples=min_samples,
+        metric="euclidean",
+        algorithm="brute",
+        copy=True,  # pyright: ignore[reportArgumentType]  # sklearn annotates copy as str; it is a bool
     )
     sample_labels = np.asarray(model.fit_predict(reduced[rows]), dtype=np.int64)
     # Each cluster's reach: the largest core distance among its sampled members. A single point's own core
     # distance was too strict (40% of the benchmark's clustered points fell outside it in 64-d, where nearest
     # distances concentrate).
-    core_dist, _ = _nearest(reduced[rows], reduced[rows], k=min_samples)
+    core_dist, _ = nearest_rows(reduced[rows], reduced[rows], k=min_samples)
     reach = np.zeros(int(sample_labels.max()) + 2)  # index label + 1, so noise (-1) maps to 0 and reaches nothing
     np.maximum.at(reach, sample_labels + 1, core_dist[:, -1])
     reach[0] = -1.0
-    distance, nearest = _nearest(reduced, reduced[rows], k=1)
+    distance, nearest = nearest_rows(reduced, reduced[rows], k=1)
     nearest_label = sample_labels[nearest[:, 0]]
     labels = np.where(distance[:, 0] <= reach[nearest_label + 1], nearest_label, NOISE)
     labels[rows] = sample_labels
     return labels.astype(np.int64)
 
 
-def tsne_sampled(unit: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
-    """t-SNE of a sample (openTSNE, PCA init), the other points at the median of their nearest sampled points."""
-    from ordo.analysis.projection import _tsne, effective_perplexity
-
-    reduced = reduce(unit, seed, dims=min(PCA_DIMS, 50))  # 50: the usual pre-t-SNE reduction
+def place_by_neighbours(reduced: np.ndarray, rows: np.ndarray, sample_layout: np.ndarray) -> np.ndarray:
+    """An ``(n, 2)`` float32 layout: ``sample_layout`` for the sampled ``rows``, every other point at the median
+    position of its ``PLACE_NEIGHBOURS`` nearest sampled points (in ``reduced``)."""
     n = reduced.shape[0]
-    rows = sample_rows(n, SAMPLE_SIZE, seed)
     layout = np.zeros((n, 2), dtype=np.float32)
-    layout[rows] = _tsne(reduced[rows], effective_perplexity(perplexity, rows.size), seed, metric="euclidean")
+    layout[rows] = sample_layout
     rest = np.setdiff1d(np.arange(n), rows, assume_unique=True)
     if rest.size:
-        _, nearest = _nearest(reduced[rest], reduced[rows], k=min(PLACE_NEIGHBOURS, rows.size))
-        layout[rest] = np.median(layout[rows][nearest], axis=1)
+        _, near = nearest_rows(reduced[rest], reduced[rows], k=min(PLACE_NEIGHBOURS, rows.size))
+        layout[rest] = np.median(layout[rows][near], axis=1)
     return layout

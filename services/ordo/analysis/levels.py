@@ -10,10 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from ordo.analysis.clustering import NOISE, ClusteringResult
+from ordo.analysis.clustering import ClusteringResult
 from ordo.analysis.graph_clustering import MAX_RESOLUTION, MIN_RESOLUTION
 from ordo.analysis.hierarchy import build_groups, point_groups
+from ordo.analysis.metrics import evaluate
 from ordo.analysis.runs import ClusterInfo, RunRecord, RunStore
+from ordo.analysis.vectors import NOISE
 from ordo.errors import InvalidInput, Reason
 
 
@@ -50,8 +52,6 @@ def two_level(
 
 def level_metrics(data: Any, labels: np.ndarray, leaf_groups: np.ndarray | None, request: Any) -> dict[str, Any]:
     """Largest-cluster share, and purity/NMI/ARI of the groups when the run has groups and labels were given."""
-    from ordo.analysis.metrics import evaluate
-
     clustered = labels[labels != NOISE]
     out: dict[str, Any] = {
         "largest_cluster_fraction": float(np.bincount(clustered).max() / labels.size) if clustered.size else 0.0

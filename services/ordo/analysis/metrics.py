@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ordo.analysis.clustering import NOISE, as_labels, as_unit_vectors
+from ordo.analysis.vectors import NOISE, as_labels, as_unit_vectors
 from ordo.errors import InvalidInput
 
 

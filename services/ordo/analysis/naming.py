@@ -49,7 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ordo.analysis.clustering import as_unit_vectors
+from ordo.analysis import lexicon
+from ordo.analysis.vectors import as_unit_vectors
 from ordo.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -80,10 +81,8 @@ class ClusterName:
 @cache
 def builtin_vocabulary() -> tuple[str, ...]:
     """The packaged vocabulary: one lowercase term per line, ``#`` comments and blank lines skipped."""
-    from ordo.analysis.lexicon import terms
-
     text = resources.files("ordo.analysis").joinpath("vocabulary.txt").read_text(encoding="utf-8")
-    return tuple(dict.fromkeys(parse_vocabulary(text) + terms()))
+    return tuple(dict.fromkeys(parse_vocabulary(text) + lexicon.terms()))
 
 
 def parse_vocabulary(text: str) -> tuple[str, ...]:

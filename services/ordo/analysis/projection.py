@@ -14,7 +14,8 @@ from typing import Literal
 import numpy as np
 
 from ordo.analysis import large_scale
-from ordo.analysis.clustering import as_unit_vectors
+from ordo.analysis.umap_projection import umap_layout
+from ordo.analysis.vectors import as_unit_vectors
 from ordo.errors import InvalidInput
 
 Method = Literal["tsne", "umap", "pca"]
@@ -63,12 +64,19 @@ def project(vectors: np.ndarray, method: Method, *, perplexity: float = 30.0, se
     if method == "pca" or unit.shape[0] < MIN_TSNE_POINTS:
         return _pca(unit, seed)
     if method == "umap":  # see ordo.analysis.umap_projection
-        from ordo.analysis.umap_projection import umap_layout
-
         return umap_layout(unit, seed)
     if unit.shape[0] > large_scale.LARGE_N:  # t-SNE of a sample, the rest interpolated (see large_scale)
-        return large_scale.tsne_sampled(unit, perplexity, seed)
+        return tsne_sampled(unit, perplexity, seed)
     return _tsne(unit, effective_perplexity(perplexity, unit.shape[0]), seed)
+
+
+def tsne_sampled(unit: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
+    """t-SNE of a sample (openTSNE, PCA init), the other points at the median of their nearest sampled points
+    (step 4 of ``ordo.analysis.large_scale``)."""
+    reduced = large_scale.reduce(unit, seed, dims=min(large_scale.PCA_DIMS, 50))  # 50: the usual pre-t-SNE reduction
+    rows = large_scale.sample_rows(reduced.shape[0], large_scale.SAMPLE_SIZE, seed)
+    sample = _tsne(reduced[rows], effective_perplexity(perplexity, rows.size), seed, metric="euclidean")
+    return large_scale.place_by_neighbours(reduced, rows, sample)
 
 
 def _pca(unit: np.ndarray, seed: int) -> np.ndarray:
@@ -89,7 +97,7 @@ def _tsne(unit: np.ndarray, perplexity: float, seed: int, metric: str = "cosine"
 
         embedding = OpenTSNE(
             n_components=2,
-            perplexity=perplexity,
+            perplexity=perplexity,  # pyright: ignore[reportArgumentType]  # annotated int, documented float
             initialization="pca",
             metric=metric,
             n_jobs=TSNE_N_JOBS,

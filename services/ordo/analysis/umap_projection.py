@@ -8,7 +8,7 @@ single-threaded — on this project's shared 2 cores threads mostly wait anyway)
 
 Large collections: above ``large_scale.LARGE_N`` points the 64-d projection of a ``SAMPLE_SIZE`` sample is
 embedded and every other point is placed at the median of its nearest sampled points, as for t-SNE
-(``large_scale.tsne_sampled``): 100k points cost what 20k do.
+(``projection.tsne_sampled``): 100k points cost what 20k do.
 """
 
 from __future__ import annotations
@@ -45,10 +45,5 @@ def umap_layout(unit: np.ndarray, seed: int) -> np.ndarray:
         return _umap(unit, seed, "cosine")
     reduced = large_scale.reduce(unit, seed)
     rows = large_scale.sample_rows(n, SAMPLE_SIZE, seed)
-    layout = np.zeros((n, 2), dtype=np.float32)
-    layout[rows] = _umap(reduced[rows], seed, "euclidean")  # unit rows: euclidean orders as cosine does
-    rest = np.setdiff1d(np.arange(n), rows, assume_unique=True)
-    if rest.size:
-        _, nearest = large_scale._nearest(reduced[rest], reduced[rows], k=min(large_scale.PLACE_NEIGHBOURS, rows.size))
-        layout[rest] = np.median(layout[rows][nearest], axis=1)
-    return layout
+    sample = _umap(reduced[rows], seed, "euclidean")  # unit rows: euclidean orders as cosine does
+    return large_scale.place_by_neighbours(reduced, rows, sample)

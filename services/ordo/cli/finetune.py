@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 
 from ordo.cli.common import console, out, progress_bar, settings_or_fail
 from ordo.errors import OrdoError
+
+if TYPE_CHECKING:  # torch and the training code load only when the command runs
+    from ordo.training.finetune import FinetuneRun
 
 
 @click.command()
@@ -126,7 +129,9 @@ def finetune(
     activate: bool,
 ) -> None:
     """Fine-tune ordo-lite's projection heads on your own entities (towers frozen)."""
-    from ordo.training.finetune import DEFAULT_CACHE, FinetuneConfig, FinetuneRun, run_finetune
+    from ordo.training.features import DEFAULT_CACHE
+    from ordo.training.finetune import FinetuneRun
+    from ordo.training.trainer import FinetuneConfig
 
     if swap and swap_map:
         raise click.UsageError("give either --swap or --swap-map, not both")
@@ -157,23 +162,7 @@ def finetune(
         cache_dir=cache_dir or DEFAULT_CACHE,
         config=config,
     )
-    with progress_bar() as progress:
-        bars: dict[str, Any] = {}
-
-        def on_features(label: str, done: int, total: int) -> None:
-            if label not in bars:
-                bars[label] = progress.add_task(label, total=total, rate="")
-            progress.update(bars[label], completed=done)
-
-        train_bar = progress.add_task("training", total=epochs * steps_per_epoch, rate="", visible=False)
-
-        def on_step(step: int, loss: float) -> None:
-            progress.update(train_bar, completed=step, visible=True, rate=f"loss {loss:.3f}")
-
-        try:
-            report = run_finetune(run, on_features=on_features, on_step=on_step)
-        except OrdoError as exc:
-            raise click.ClickException(str(exc)) from exc
+    report = _train_with_progress(run, epochs * steps_per_epoch)
     print_report(report)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -186,6 +175,29 @@ def finetune(
         from ordo.cli.models import activate as activate_command
 
         click.get_current_context().invoke(activate_command, model=str(report["model_dir"]), no_wait=False)
+
+
+def _train_with_progress(run: FinetuneRun, total_steps: int) -> dict[str, Any]:
+    """:func:`run_finetune` under progress bars: one per feature set, then the training steps with their loss."""
+    from ordo.training.finetune import run_finetune
+
+    with progress_bar() as progress:
+        bars: dict[str, Any] = {}
+
+        def on_features(label: str, done: int, total: int) -> None:
+            if label not in bars:
+                bars[label] = progress.add_task(label, total=total, rate="")
+            progress.update(bars[label], completed=done)
+
+        train_bar = progress.add_task("training", total=total_steps, rate="", visible=False)
+
+        def on_step(step: int, loss: float) -> None:
+            progress.update(train_bar, completed=step, visible=True, rate=f"loss {loss:.3f}")
+
+        try:
+            return run_finetune(run, on_features=on_features, on_step=on_step)
+        except OrdoError as exc:
+            raise click.ClickException(str(exc)) from exc
 
 
 def print_report(report: dict[str, Any]) -> None:

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ordo.errors import InvalidInput, OrdoError, Reason
 from ordo.evaluation.datasets import LabelledImage
+
+if TYPE_CHECKING:  # the generated code loads when a command talks to the stack
+    from ordo.v1 import analysis_pb2
 
 ALGORITHMS: tuple[str, ...] = ("leiden", "kmeans", "dbscan", "hdbscan")
 METRICS: tuple[str, ...] = ("purity", "nmi", "ari", "noise_fraction", "silhouette")
@@ -39,10 +42,11 @@ def labels_map(images: Sequence[LabelledImage]) -> dict[str, str]:
     return {image.asset_id: image.label for image in images}
 
 
-def _algorithm_enum(name: str) -> int:
+def _algorithm_enum(name: str) -> analysis_pb2.ClusteringAlgorithm:
     from ordo.v1 import analysis_pb2
 
-    return int(getattr(analysis_pb2, f"CLUSTERING_ALGORITHM_{name.upper()}"))
+    # the generated stubs type enum fields as their enum class; at run time the value is this int
+    return cast("analysis_pb2.ClusteringAlgorithm", int(getattr(analysis_pb2, f"CLUSTERING_ALGORITHM_{name.upper()}")))
 
 
 def wait_for_run(client: Any, run: Any, on_update: Callable[[Any], None] | None = None) -> Any:
@@ -71,7 +75,9 @@ def _all_clusters(client: Any, run_id: str, level: int) -> list[Any]:
     out, token = [], ""
     while True:
         page = client.analysis.GetClusters(
-            analysis_pb2.GetClustersRequest(run_id=run_id, page_size=500, page_token=token, level=level)
+            analysis_pb2.GetClustersRequest(
+                run_id=run_id, page_size=500, page_token=token, level=cast("analysis_pb2.ClusterLevel", level)
+            )
         )
         out.extend(page.clusters)
         token = page.next_page_token

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rapidfuzz.distance import Levenshtein
 
@@ -106,7 +106,7 @@ def evaluate_ocr(
 ) -> dict[str, Any]:
     from ordo.v1 import common_pb2, search_pb2
 
-    totals = {"chars": 0, "errors": 0, "lines": 0, "exact": 0, "close": 0}
+    totals: dict[str, float] = {"chars": 0, "errors": 0, "lines": 0, "exact": 0, "close": 0}
     per_receipt = []
     for receipt in receipts:
         lines = [s.text for s in _samples(client, receipt.asset_id) if s.kind == common_pb2.SAMPLE_KIND_TEXT]
@@ -121,10 +121,10 @@ def evaluate_ocr(
     for mode in SEARCH_MODES:
         strict = same_company = 0
         misses = []
+        # the generated stubs type enum fields as their enum class; at run time the value is this int
+        mode_pb = cast("search_pb2.SearchMode", search_pb2.SearchMode.Value(f"SEARCH_MODE_{mode.upper()}"))
         for receipt in receipts:
-            request = search_pb2.SearchTextRequest(
-                query=receipt.company, page_size=5, mode=search_pb2.SearchMode.Value(f"SEARCH_MODE_{mode.upper()}")
-            )
+            request = search_pb2.SearchTextRequest(query=receipt.company, page_size=5, mode=mode_pb)
             hits = client.search.SearchText(request).hits
             top = hits[0].asset.asset_id if hits else ""
             strict += top == receipt.asset_id

@@ -231,8 +231,8 @@ def save_heads(heads: Heads, out: Path) -> Path:
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--dataset", type=Path, required=True, help="Flickr8k folder (captions.jsonl, split)")
     parser.add_argument("--out", type=Path, required=True, help="where heads.safetensors and config.json go")
     parser.add_argument("--seed", type=int, default=0)
@@ -243,7 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--zero-shot", type=Path, default=None, help="COCO-mini folder (default: coco-captions-mini beside --dataset)"
     )
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "ordo" / "train_heads")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _arguments(argv)
     recipe = Recipe(dim=args.dim, lr=args.lr, input_dropout=args.dropout)
 
     records = read_records(args.dataset)
@@ -273,8 +277,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     coco_first = {k: v for k, v in coco_first.items() if k.startswith("t2i")}
 
     weights = save_heads(heads, args.out)
+    config = _config(heads, recipe, args.seed)
+    config["data"] = {
+        "train": f"{args.dataset.name} split=train ({int(train_mask.sum())} images x 5 captions)",
+        "dev": f"{args.dataset.name} split=dev ({int(dev_mask.sum())} images x 5 captions)",
+        "zero_shot": f"{zero_shot_dir.name} ({len(zero_records)} images)",
+    }
+    config["metrics"] = {
+        "dev": log["dev"],
+        "coco_mini_zero_shot_all_captions": coco_all,
+        "coco_mini_zero_shot_first_caption": coco_first,
+        "best_epoch": log["best_epoch"],
+        "epochs_run": log["epochs_run"],
+    }
+    config["train_seconds"] = round(train_seconds, 1)
+    config["versions"] = {"torch": torch.__version__, "numpy": np.__version__}
+    (args.out / ordo_lite.CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    print(f"best epoch {log['best_epoch']} of {log['epochs_run']} ({train_seconds:.1f} s), heads sha256 {digest}")
+    print("dev (Flickr8k):", json.dumps(log["dev"]))
+    print("zero-shot COCO-mini, all captions:", json.dumps(coco_all))
+    print("zero-shot COCO-mini, first caption:", json.dumps(coco_first))
+    return 0
+
+
+def _config(heads: Heads, recipe: Recipe, seed: int) -> dict[str, Any]:
+    """``config.json``'s description of the towers, heads, temperature and recipe, keys in their written order
+    (``main`` appends data, metrics, timing and versions after them)."""
     temperature = 1.0 / math.exp(min(float(heads.logit_scale), heads.max_log_scale))
-    config = {
+    return {
         "model_id": ordo_lite.MODEL_ID,
         "dim": recipe.dim,
         "image_tower": {
@@ -299,29 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "early_stopping": "dev text->image R@1+R@5+R@10",
             "pairs": "each epoch: every train image with one random caption of its 5",
         },
-        "seed": args.seed,
-        "data": {
-            "train": f"{args.dataset.name} split=train ({int(train_mask.sum())} images x 5 captions)",
-            "dev": f"{args.dataset.name} split=dev ({int(dev_mask.sum())} images x 5 captions)",
-            "zero_shot": f"{zero_shot_dir.name} ({len(zero_records)} images)",
-        },
-        "metrics": {
-            "dev": log["dev"],
-            "coco_mini_zero_shot_all_captions": coco_all,
-            "coco_mini_zero_shot_first_caption": coco_first,
-            "best_epoch": log["best_epoch"],
-            "epochs_run": log["epochs_run"],
-        },
-        "train_seconds": round(train_seconds, 1),
-        "versions": {"torch": torch.__version__, "numpy": np.__version__},
+        "seed": seed,
     }
-    (args.out / ordo_lite.CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
-    print(f"best epoch {log['best_epoch']} of {log['epochs_run']} ({train_seconds:.1f} s), heads sha256 {digest}")
-    print("dev (Flickr8k):", json.dumps(log["dev"]))
-    print("zero-shot COCO-mini, all captions:", json.dumps(coco_all))
-    print("zero-shot COCO-mini, first caption:", json.dumps(coco_first))
-    return 0
 
 
 if __name__ == "__main__":
