@@ -190,16 +190,16 @@ export interface components {
     Asset: {
       /** Asset Id */
       asset_id: string;
-      /** Captured At */
-      captured_at?: string | null;
+      /** Capture Time */
+      capture_time?: string | null;
       /** Error */
       error: string;
       /** File Name */
       file_name: string;
       /** Height */
       height: number;
-      /** Ingested At */
-      ingested_at?: string | null;
+      /** Ingest Time */
+      ingest_time?: string | null;
       /** Metadata */
       metadata: {
         [key: string]: string;
@@ -253,10 +253,15 @@ export interface components {
        */
       image: string;
       /**
-       * Top K
+       * Page Size
        * @default 20
        */
-      top_k?: number;
+      page_size?: number;
+      /**
+       * Top K
+       * @description Deprecated name of page_size.
+       */
+      top_k?: number | null;
     };
     /** Capabilities */
     Capabilities: {
@@ -598,17 +603,17 @@ export interface components {
        */
       min_score?: number;
       /**
+       * Page Size
+       * @default 20
+       */
+      page_size?: number;
+      /**
        * Page Token
        * @default
        */
       page_token?: string;
       /** Query */
       query?: string | null;
-      /**
-       * Top K
-       * @default 20
-       */
-      top_k?: number;
     };
     /** SearchResponse */
     SearchResponse: {

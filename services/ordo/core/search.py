@@ -77,11 +77,7 @@ class SearchCore:
 
     def _on_model_lane(self, work: Callable[[], None]) -> bool:
         """Runs the query batcher's drain on the embedder's inference lane, when it has one."""
-        submit = getattr(self.embedder, "submit_text_work", None)
-        if submit is None:
-            return False
-        submit(work)
-        return True
+        return self.embedder.submit_text_work(work)
 
     def search_text(
         self,

@@ -193,7 +193,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             vector_backend=index.backend,
             object_backend=ctx.store.backend,
             queue_backend=ctx.queue.backend,
-            device=embedder.device if getattr(embedder, "is_loaded", True) else "",
+            device=embedder.device if embedder.is_loaded else "",
             model=version.model,
             collection=version.collection,
             model_reason=version.reason,
