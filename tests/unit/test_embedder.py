@@ -355,7 +355,7 @@ def test_get_embedder_shares_one_instance_loaded_once(
 
 
 def test_random_clip_tiny_works_through_the_factory(caplog: pytest.LogCaptureFixture, clean_cache: None) -> None:
-    with caplog.at_level(logging.WARNING, logger="ordo.embedding.factory"):
+    with caplog.at_level(logging.WARNING, logger="ordo.embedding.random_clip"):
         model = get_embedder("random-clip:tiny", device="cpu")
     assert isinstance(model, RandomClipEmbedder)
     assert model.model_id == "random-clip:tiny"
