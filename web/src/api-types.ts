@@ -1028,6 +1028,7 @@ export interface operations {
         rule?: "resolution" | "size" | "earliest";
         min_similarity?: number;
         page_size?: number;
+        /** @description The previous page's `next_page_token`; empty for the first page. */
         page_token?: string;
       };
     };
@@ -1797,6 +1798,7 @@ export interface operations {
     parameters: {
       query?: {
         page_size?: number;
+        /** @description The previous page's `next_page_token`; empty for the first page. */
         page_token?: string;
       };
       path: {
@@ -1930,6 +1932,7 @@ export interface operations {
         q: string;
         k?: number;
         kind?: (("image" | "object" | "text")[]) | null;
+        /** @description The previous page's `next_page_token`; empty for the first page. */
         page_token?: string;
       };
     };

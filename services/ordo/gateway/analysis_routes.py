@@ -34,7 +34,7 @@ def list_members(
     cluster_id: str,
     client: Client,
     page_size: int = Query(0, ge=0, le=1000),
-    page_token: str = Query("", max_length=64),
+    page_token: PageToken = "",
 ) -> dict[str, Any]:
     request = analysis_pb2.ListClusterMembersRequest(
         run_id=run_id, cluster_id=cluster_id, page_size=page_size, page_token=page_token

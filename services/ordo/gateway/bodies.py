@@ -8,6 +8,7 @@ from typing import Literal
 from google.protobuf.json_format import ParseDict
 from pydantic import AliasChoices, BaseModel, Field
 
+from ordo.paging import MAX_TOKEN_CHARS
 from ordo.v1 import common_pb2
 
 SampleKindName = Literal["image", "object", "text"]
@@ -41,7 +42,7 @@ class SearchBody(BaseModel):
     asset_id: str | None = None
     # ``page_size`` as in every list (AIP-158); ``top_k``, its name before, is still accepted.
     page_size: int = Field(20, ge=1, le=1000, validation_alias=AliasChoices("page_size", "top_k"))
-    page_token: str = ""
+    page_token: str = Field("", max_length=MAX_TOKEN_CHARS)
     min_score: float = 0.0
     exclude_self: bool = True
     filter: FilterBody = Field(default_factory=FilterBody)

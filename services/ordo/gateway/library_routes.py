@@ -27,7 +27,7 @@ from ordo.errors import InvalidInput, Reason
 from ordo.gateway.deps import AppSettings, Client
 from ordo.gateway.errors import error_body
 from ordo.gateway.keep_best import KeepRule, choose_keeper
-from ordo.gateway.paging_params import DEFAULT_PAGE_SIZE
+from ordo.gateway.paging_params import DEFAULT_PAGE_SIZE, PageToken
 from ordo.gateway.shapes import BatchDeleteResult, Capabilities, DuplicatePlan, documented
 from ordo.gateway.streams import to_json
 from ordo.gateway.zip_stream import zip_originals
@@ -128,7 +128,7 @@ def duplicate_groups(
     rule: KeepRule = "resolution",
     min_similarity: float = Query(0.95, gt=0.0, le=1.0),
     page_size: int = Query(min(DEFAULT_PAGE_SIZE, MAX_DUPLICATE_GROUPS), ge=1, le=MAX_DUPLICATE_GROUPS),
-    page_token: str = Query("", max_length=64),
+    page_token: PageToken = "",
 ) -> dict[str, Any]:
     """Nothing is deleted here: the answer says what applying the rule would delete and free, per group
     and for the page; the UI then deletes through ``/api/assets/batch-delete``."""

@@ -11,11 +11,17 @@ from typing import Annotated
 
 from fastapi import Query
 
-from ordo.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from ordo.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_TOKEN_CHARS
 
 __all__ = ["DEFAULT_PAGE_SIZE", "PageSize", "PageToken"]
 
 PageSize = Annotated[
     int, Query(description=f"Items per page: 0 is the default ({DEFAULT_PAGE_SIZE}); at most {MAX_PAGE_SIZE}.")
 ]
-PageToken = Annotated[str, Query(description="The previous page's `next_page_token`; empty for the first page.")]
+PageToken = Annotated[
+    str,
+    Query(
+        max_length=MAX_TOKEN_CHARS,
+        description="The previous page's `next_page_token`; empty for the first page.",
+    ),
+]

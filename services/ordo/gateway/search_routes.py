@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from ordo.errors import InvalidInput, Reason
 from ordo.gateway.bodies import FilterBody, SampleKindName, SearchBody
 from ordo.gateway.deps import Client
+from ordo.gateway.paging_params import PageToken
 from ordo.gateway.shapes import SearchResponse, documented
 from ordo.gateway.streams import STREAM_THREADS, to_json
 from ordo.v1 import search_pb2
@@ -25,7 +26,7 @@ def search_get(
     client: Client,
     k: int = 20,
     kind: Annotated[list[SampleKindName] | None, Query()] = None,
-    page_token: str = "",
+    page_token: PageToken = "",
 ) -> dict[str, Any]:
     flt = FilterBody(kinds=kind or [])
     return search(SearchBody(query=q, page_size=k, page_token=page_token, filter=flt), client)
