@@ -55,13 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     results.append(harness.analysis_round(args.rounds + 2, small, model, work))
     print()
     print(
-        f"{'round':>5}  {'kill point':<14} {'killed':<6} {'acked':>6} {'recovered':>9} {'assets':>7} "
-        f"{'vectors':>7} {'open jobs':>9} {'restart→quiet s':>15}  result"
+        f"{'round':>5}  {'kill point':<14} {'kill at':<12} {'killed':<6} {'acked':>6} {'recovered':>9} "
+        f"{'assets':>7} {'vectors':>7} {'dup':>4} {'open jobs':>9} {'restart→quiet s':>15}  result"
     )
     for r in results:
         print(
-            f"{r.seed:>5}  {r.point:<14} {r.killed!s:<6} {r.acknowledged:>6} {r.recovered:>9} "
-            f"{r.final_assets:>7} {r.final_vectors:>7} {r.jobs_open:>9} {r.recovery_s:>15.1f}  "
+            f"{r.seed:>5}  {r.point:<14} {r.kill_spec:<12} {r.killed!s:<6} {r.acknowledged:>6} {r.recovered:>9} "
+            f"{r.final_assets:>7} {r.final_vectors:>7} {r.duplicates:>4} {r.jobs_open:>9} {r.recovery_s:>15.1f}  "
             + ("ok" if r.ok else "; ".join(r.problems))
         )
     failed = [r for r in results if not r.ok]

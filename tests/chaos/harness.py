@@ -63,6 +63,8 @@ class RoundResult:
     jobs_open: int
     recovery_s: float
     problems: list[str] = field(default_factory=list)
+    kill_spec: str = ""  # the inside kill point and its pass (``embed:3``), or ``random@<file>``
+    duplicates: int = 0  # images whose asset came back more than once from one search, at the end
 
     @property
     def ok(self) -> bool:
@@ -159,8 +161,9 @@ def wait_quiet(stack: Stack, timeout: float = 180) -> int:
         time.sleep(0.2)
 
 
-def searchable(stack: Stack, files: Sequence[Path]) -> list[Path]:
-    """Files whose own bytes find their asset as the best hit, and whose asset is READY."""
+def searchable(stack: Stack, files: Sequence[Path], duplicated: list[Path] | None = None) -> list[Path]:
+    """Files whose own bytes find their asset as the best hit, and whose asset is READY. Files whose asset
+    appears more than once among the hits (a duplicate vector) go to ``duplicated``."""
     found = []
     for path in files:
         data = path.read_bytes()
@@ -174,6 +177,8 @@ def searchable(stack: Stack, files: Sequence[Path]) -> list[Path]:
             continue
         if asset.state == common_pb2.ASSET_STATE_READY and hits and hits[0].asset.asset_id == asset_id:
             found.append(path)
+        if duplicated is not None and [h.asset.asset_id for h in hits].count(asset_id) > 1:
+            duplicated.append(path)
     return found
 
 
@@ -192,6 +197,10 @@ def ingest_round(seed: int, files: Sequence[Path], model_dir: Path, work: Path, 
     }
     kill_spec = f"{point}:{rng.randint(1, passes[point])}" if point in passes else ""
     stack = start(data_dir, model_dir, kill=kill_spec)
+    if point == "random":  # the file upload_calls will kill at: its first draw from this same state
+        peek = random.Random()
+        peek.setstate(rng.getstate())
+        kill_spec = f"random@{peek.randrange(len(files))}"
     try:
         acknowledged = upload_calls(stack, files, per_call=10, rng=rng, point=point)
         wait_quiet(stack, timeout=120)  # the kill may come later (embedding, optimise)
@@ -213,7 +222,10 @@ def ingest_round(seed: int, files: Sequence[Path], model_dir: Path, work: Path, 
         upload_calls(again, files, per_call=20, rng=rng, point="")
         open_jobs = wait_quiet(again)
         stats = again.client.ingest.GetStats(ingest_pb2.GetStatsRequest(), timeout=30)
-        everything = searchable(again, files)
+        duplicated: list[Path] = []
+        everything = searchable(again, files, duplicated)
+        if duplicated:
+            problems.append(f"{len(duplicated)} image(s) found more than once: {[p.name for p in duplicated[:5]]}")
         if open_jobs:
             problems.append(f"{open_jobs} job(s) not final at the end")
         if (stats.asset_count, stats.vector_count) != (len(files), len(files)):
@@ -231,6 +243,8 @@ def ingest_round(seed: int, files: Sequence[Path], model_dir: Path, work: Path, 
             open_jobs,
             recovery_s,
             problems,
+            kill_spec,
+            len(duplicated),
         )
     finally:
         stop_process(again.process)
@@ -253,7 +267,8 @@ def switch_round(seed: int, files: Sequence[Path], model_dir: Path, work: Path) 
     finally:
         stop_process(stack.process)
     point = rng.choice(("embed", "switch"))
-    stack = start(data_dir, model_dir, kill=f"{point}:{rng.randint(1, 3) if point == 'embed' else 1}")
+    kill_spec = f"{point}:{rng.randint(1, 3) if point == 'embed' else 1}"
+    stack = start(data_dir, model_dir, kill=kill_spec)
     try:
         stack.client.ingest.ActivateModel(ingest_pb2.ActivateModelRequest(model=str(second)), timeout=60)
         wait_quiet(stack)
@@ -276,9 +291,12 @@ def switch_round(seed: int, files: Sequence[Path], model_dir: Path, work: Path) 
             problems.append(f"status: {stats.asset_count} assets, {stats.vector_count} vectors")
         if open_jobs:
             problems.append(f"{open_jobs} job(s) not final")
-        found = searchable(again, files)
+        duplicated: list[Path] = []
+        found = searchable(again, files, duplicated)
         if len(found) != len(files):
             problems.append(f"{len(files) - len(found)} image(s) not searchable after the switch")
+        if duplicated:
+            problems.append(f"{len(duplicated)} image(s) found more than once after the switch")
         return RoundResult(
             seed,
             f"switch/{point}",
@@ -290,6 +308,8 @@ def switch_round(seed: int, files: Sequence[Path], model_dir: Path, work: Path) 
             open_jobs,
             recovery_s,
             problems,
+            kill_spec,
+            len(duplicated),
         )
     finally:
         stop_process(again.process)
@@ -343,6 +363,7 @@ def analysis_round(seed: int, files: Sequence[Path], model_dir: Path, work: Path
             open_jobs,
             recovery_s,
             problems,
+            "analysis:1",
         )
     finally:
         stop_process(again.process)

@@ -434,3 +434,31 @@ def test_local_check_fails_without_a_usable_root(tmp_path: Path) -> None:
         store.put("k", b"x")
     with pytest.raises(Unavailable):
         LocalDirectoryStore(blocker).check()
+
+
+def test_local_write_fsyncs_the_file_then_its_folder_and_new_folders_parents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Power-loss safety of an acknowledged upload: the file's bytes, then the rename (its folder's entry),
+    then every folder the write created (an entry in its parent) reach the disk before ``put`` returns."""
+    from ordo.adapters import local_store
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    store = LocalDirectoryStore(tmp_path / "objects")
+    store.put("first", b"x")  # the root exists now
+    monkeypatch.setattr(local_store.os, "fsync", recording_fsync)
+    synced.clear()
+    store.put("originals/ab/cd", b"bytes")
+    root = str((tmp_path / "objects").resolve())
+    assert synced[0].startswith(f"{root}/originals/ab/{TMP_PREFIX}")  # the data, before the rename
+    assert synced[1:] == [f"{root}/originals/ab", f"{root}/originals", root]
+    synced.clear()
+    store.put("originals/ab/ef", b"more")  # an existing folder: only it
+    assert synced[1:] == [f"{root}/originals/ab"]
+    assert LocalDirectoryStore(tmp_path / "objects").get("originals/ab/cd") == b"bytes"

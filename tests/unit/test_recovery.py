@@ -8,6 +8,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from ordo.adapters.celery_queue import CeleryTaskQueue, decode_task
 from ordo.adapters.local_store import LocalDirectoryStore
 from ordo.adapters.sqlite_jobs import SqliteJobStore
@@ -198,3 +200,41 @@ def test_a_task_whose_asset_was_deleted_meanwhile_fails_that_image_alone(
     assert ctx.active_index().count() == 1 and ctx.catalog.get(kept.asset_id).state is AssetState.READY
     assert ctx.jobs.get(job.job_id).state is JobState.PARTIALLY_SUCCEEDED
     ctx.close()
+
+
+def test_an_asset_given_up_on_after_a_long_outage_is_retried_by_reuploading_it(
+    tmp_path: Path, coco_images: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transient fault that outlasts every retry (the index or object store down for minutes): the job
+    completes with the image failed (UNAVAILABLE), and uploading the same bytes again queues it as NEW —
+    not a DUPLICATE of an asset that would otherwise stay PENDING for good."""
+    from ordo.adapters.celery_queue import encode_task
+    from ordo.errors import Unavailable
+    from ordo.worker import tasks
+
+    stack = _Stack(tmp_path, batch=4)
+    job = stack.core.start_job()
+    data = coco_images[0].read_bytes()
+    first = stack.core.ingest_bytes(job.job_id, data, file_name="a.jpg")
+    stack.core.finish_enumeration(job.job_id)
+    (task,) = stack.drain()
+
+    class DownPipeline:
+        def run(self, task: EmbedTask) -> None:
+            raise Unavailable("the vector index is unreachable")
+
+    parts = tasks.WorkerParts(stack.jobs, lambda model: DownPipeline(), lambda job_id: None, stack.catalog)  # type: ignore[arg-type, return-value]
+    monkeypatch.setattr(tasks, "_parts", lambda: parts)
+    monkeypatch.setattr(tasks, "_bury", lambda letters: None)
+    assert tasks.embed_batch.apply(args=[encode_task(task)]).get() == 0  # eager: every retry, then give up
+    assert stack.jobs.get(job.job_id).state is JobState.FAILED
+    failed = stack.catalog.get(first.asset_id)
+    assert failed.state is AssetState.FAILED and failed.error.startswith("UNAVAILABLE")
+    assert stack.store.exists(failed.original_key)  # kept: nothing is wrong with the file
+
+    retry = stack.core.start_job()  # the same process: its in-memory "queued" set still names the asset
+    result = stack.core.ingest_bytes(retry.job_id, data, file_name="a.jpg")
+    stack.core.finish_enumeration(retry.job_id)
+    assert result.outcome is Outcome.NEW
+    assert [r.asset_id for t in stack.drain() for r in t.samples] == [first.asset_id]
+    assert stack.catalog.get(first.asset_id).state is AssetState.PENDING

@@ -4,8 +4,11 @@ Why it is built this way:
 
 * **Atomic writes**: every ``put`` writes a temp file in the destination folder, fsyncs it and
   ``os.replace``-s it over the key, so a reader sees the old bytes or the new bytes and a crash never
-  leaves a half-written object. Temp files carry a reserved name (``.ordo-tmp-*``) that no valid key can
-  have, so a leftover from a crash is never listed.
+  leaves a half-written object. Then it fsyncs the folder (and the parents of folders it created): the
+  rename is a change to the folder, and until that is on disk a power loss could lose a whole object
+  whose upload was already acknowledged (ext4 commits its journal only every few seconds). Temp files
+  carry a reserved name (``.ordo-tmp-*``) that no valid key can have, so a leftover from a crash is never
+  listed.
 * **Portable keys only** (:func:`validate_key`): a key must be storable on every adapter, so the rules
   are the intersection of what a POSIX file system and an S3 server accept, and they make escaping the
   root impossible (no ``..``, no absolute paths, no backslashes).
@@ -35,6 +38,15 @@ TMP_PREFIX = ".ordo-tmp-"
 MAX_KEY_BYTES = 1024
 #: The usual file-name limit (ext4, xfs, APFS...), in UTF-8 bytes.
 MAX_COMPONENT_BYTES = 255
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a folder's entries (a rename into it, a new sub-folder) survive a power loss."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _component_problem(part: str) -> str | None:
@@ -141,8 +153,11 @@ class LocalDirectoryStore:
         # retrying covers that race without any cross-process lock.
         for attempt in range(5):
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                created = self._make_folders(path.parent)
                 self._write_atomically(path, data)
+                if self._fsync:
+                    for folder in (path.parent, *(c.parent for c in created)):
+                        _fsync_dir(folder)
                 return
             except FileNotFoundError:
                 if attempt == 4:
@@ -162,6 +177,18 @@ class LocalDirectoryStore:
                 ) from None
             except OSError as e:
                 raise Unavailable(f"cannot write {key!r} under {self.root}: {e}", reason=Reason.STORAGE_IO) from e
+
+    @staticmethod
+    def _make_folders(folder: Path) -> list[Path]:
+        """``mkdir -p``; returns the folders it created, deepest first (their parents need an fsync)."""
+        missing = []
+        while not folder.is_dir() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+        for m in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # made meanwhile by another writer: fine
+                m.mkdir()
+        return missing
 
     def _write_atomically(self, path: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)

@@ -8,7 +8,8 @@ Outcomes, on purpose:
   with its reason and a dead letter keeps it for operators — it is never retried;
 * a transient fault (object store, vector index or job store ``Unavailable``) retries the whole batch
   with exponential backoff and jitter — safe, since point ids are deterministic and the job counts
-  each batch once — and after ``MAX_RETRIES`` its samples become failures and dead letters;
+  each batch once — and after ``MAX_RETRIES`` its samples become failures and dead letters, and their
+  assets ``FAILED`` with reason ``UNAVAILABLE`` (original kept): re-uploading one retries it (``NEW``);
 * an undecodable message is rejected without requeue (it would poison every worker) and dead-lettered.
 
 Retries are Celery's own (``autoretry_for`` with ``retry_backoff``, ``retry_backoff_max``,
@@ -27,7 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, cast
 
@@ -37,7 +38,7 @@ from celery.signals import worker_init, worker_ready
 
 from ordo.adapters.celery_queue import decode_task
 from ordo.app import AppContext, current_context
-from ordo.domain import EmbedTask, FileFailure
+from ordo.domain import AssetState, EmbedTask, FileFailure
 from ordo.errors import Unavailable
 from ordo.metrics import BATCHES, DEAD_LETTERS, IMAGES, MERGED_PASSES, STAGE_SECONDS, Heartbeat
 from ordo.worker.celery_app import EMBED_TASK
@@ -45,6 +46,7 @@ from ordo.worker.coalescing import CoalescingEmbedder
 from ordo.worker.dead_letters import DeadLetter, DeadLetterStore, create_dead_letters
 
 if TYPE_CHECKING:
+    from ordo.core.catalog import AssetCatalog
     from ordo.core.embedding_pipeline import EmbeddingPipeline
     from ordo.embedding.base import Embedder
     from ordo.ports.job_store import JobStore
@@ -63,10 +65,11 @@ class WorkerParts:
     jobs: JobStore
     pipeline_for: Callable[[str], EmbeddingPipeline]  # '' = the active model (built and loaded on first use)
     after_batch: Callable[[str], None]  # lets a model switch catch up and flip once its last batch is done
+    catalog: AssetCatalog | None = None  # marks given-up assets FAILED, so a re-upload retries them
 
     @classmethod
     def of(cls, ctx: AppContext) -> WorkerParts:
-        return cls(ctx.jobs, ctx.pipeline_for, lambda job_id: ctx.model_switch.after_batch(job_id))
+        return cls(ctx.jobs, ctx.pipeline_for, lambda job_id: ctx.model_switch.after_batch(job_id), ctx.catalog)
 
 
 def _parts() -> WorkerParts:
@@ -166,7 +169,9 @@ def embed_batch(self: Task, payload: str) -> int:
         if self.request.retries < MAX_RETRIES:
             log.warning("batch %s: %s; retry %d with backoff", task.batch_id, exc.message, self.request.retries + 1)
             raise  # autoretry_for: Celery schedules the retry (exponential backoff, jitter)
-        _give_up(parts.jobs, task, "UNAVAILABLE", f"gave up after {MAX_RETRIES} retries: {exc.message}", worker)
+        message = f"gave up after {MAX_RETRIES} retries: {exc.message}"
+        _give_up(parts.jobs, task, "UNAVAILABLE", message, worker)
+        _mark_retryable(parts.catalog, task, message)
         return 0
     except Exception as exc:
         log.exception("batch %s failed", task.batch_id)
@@ -216,3 +221,21 @@ def _give_up(jobs: JobStore, task: EmbedTask, reason: str, message: str, worker:
     IMAGES.labels("failed").inc(len(failures))
     BATCHES.labels("gave_up").inc()
     _bury([DeadLetter(task.job_id, task.batch_id, f.source_uri, f.reason, f.message, worker) for f in failures])
+
+
+def _mark_retryable(catalog: AssetCatalog | None, task: EmbedTask, message: str) -> None:
+    """Record given-up assets as ``FAILED`` (reason ``UNAVAILABLE``), keeping their original: left
+    ``PENDING`` they would look on their way to the ingest service, which would answer a re-upload
+    ``DUPLICATE`` and never queue them again. A ``FAILED`` asset is stored and queued anew on re-upload.
+    Best effort: when the catalog itself is down they stay ``PENDING``, and the start-up reconciler (after
+    a crash) or a re-upload to a restarted ingest service queues them."""
+    if catalog is None:
+        return
+    for ref in task.samples:
+        try:
+            asset = catalog.find(ref.asset_id)
+            if asset is not None and asset.state is AssetState.PENDING:
+                catalog.put(replace(asset, state=AssetState.FAILED, error=f"UNAVAILABLE: {message}"))
+        except Exception:  # the store is still down: see above
+            log.warning("could not mark asset %s failed after giving up", ref.asset_id, exc_info=True)
+            return
