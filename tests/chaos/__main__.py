@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.chaos import harness
@@ -35,7 +36,7 @@ def _images(n: int) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--keep", action="store_true", help="keep the data dirs and logs")
@@ -43,27 +44,39 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="ordo-chaos-"))
     model = build_tiny_clip(work / "tiny-clip")
     files = _images(args.images)
-    results = []
+    results: list[harness.RoundResult] = []
     started = time.monotonic()
-    for seed in range(1, args.rounds + 1):
-        point = harness.INGEST_POINTS[(seed - 1) % len(harness.INGEST_POINTS)]
-        result = harness.ingest_round(seed, files, model, work, point=point)
-        results.append(result)
-        print(f"round {seed}: {point}: {'ok' if result.ok else result.problems}", flush=True)
-    small = files[: min(len(files), 60)]
-    results.append(harness.switch_round(args.rounds + 1, small, model, work))
-    results.append(harness.analysis_round(args.rounds + 2, small, model, work))
-    print()
+    print(f"{args.rounds} rounds × {len(files)} images; load avg at start {os.getloadavg()[0]:.1f}", flush=True)
+    # Rows are printed as rounds finish: a run cut short (a timeout) still shows what it did.
     print(
         f"{'round':>5}  {'kill point':<14} {'kill at':<12} {'killed':<6} {'acked':>6} {'recovered':>9} "
-        f"{'assets':>7} {'vectors':>7} {'dup':>4} {'open jobs':>9} {'restart→quiet s':>15}  result"
+        f"{'assets':>7} {'vectors':>7} {'dup':>4} {'open jobs':>9} {'restart→quiet s':>15}  result",
+        flush=True,
     )
-    for r in results:
+
+    def row(r: harness.RoundResult) -> None:
+        results.append(r)
         print(
             f"{r.seed:>5}  {r.point:<14} {r.kill_spec:<12} {r.killed!s:<6} {r.acknowledged:>6} {r.recovered:>9} "
             f"{r.final_assets:>7} {r.final_vectors:>7} {r.duplicates:>4} {r.jobs_open:>9} {r.recovery_s:>15.1f}  "
-            + ("ok" if r.ok else "; ".join(r.problems))
+            + ("ok" if r.ok else "; ".join(r.problems)),
+            flush=True,
         )
+
+    def attempt(seed: int, point: str, run: Callable[[], harness.RoundResult]) -> None:
+        """A round that raises (the stack would not start again, a call failed) is a failed row, not the
+        end of the run."""
+        try:
+            row(run())
+        except Exception as exc:
+            row(harness.RoundResult(seed, point, False, 0, 0, 0, 0, -1, 0.0, [f"{type(exc).__name__}: {exc}"]))
+
+    for seed in range(1, args.rounds + 1):
+        point = harness.INGEST_POINTS[(seed - 1) % len(harness.INGEST_POINTS)]
+        attempt(seed, point, lambda s=seed, p=point: harness.ingest_round(s, files, model, work, point=p))
+    small = files[: min(len(files), 60)]
+    attempt(args.rounds + 1, "switch", lambda: harness.switch_round(args.rounds + 1, small, model, work))
+    attempt(args.rounds + 2, "analysis", lambda: harness.analysis_round(args.rounds + 2, small, model, work))
     failed = [r for r in results if not r.ok]
     print(
         f"\n{len(results)} rounds, {sum(r.killed for r in results)} killed, {len(failed)} failed; "
