@@ -238,3 +238,26 @@ def test_an_asset_given_up_on_after_a_long_outage_is_retried_by_reuploading_it(
     assert result.outcome is Outcome.NEW
     assert [r.asset_id for t in stack.drain() for r in t.samples] == [first.asset_id]
     assert stack.catalog.get(first.asset_id).state is AssetState.PENDING
+
+
+def test_a_job_whose_last_counts_a_power_loss_took_still_ends(tmp_path: Path, coco_images: list[Path]) -> None:
+    """After a power loss the job store may miss its last commits (``synchronous=NORMAL``) while the
+    vectors and the queue's acknowledgement were fsynced: the job waits on pending counts no task will
+    ever settle. The restart counts them from the assets' states, so the job ends."""
+    from dataclasses import replace
+
+    stack = _Stack(tmp_path, batch=4)
+    job = stack.core.start_job()
+    results = [stack.core.ingest_bytes(job.job_id, p.read_bytes(), file_name=p.name) for p in coco_images[:4]]
+    stack.core.finish_enumeration(job.job_id)
+    stack.drain()  # the worker took and acknowledged every task and wrote the assets READY...
+    for r in results:
+        stack.catalog.put(replace(stack.catalog.get(r.asset_id), state=AssetState.READY))
+    # ...but the job store's record of it was lost with the power.
+    assert stack.jobs.get(job.job_id).pending == 4
+
+    after = _Stack(tmp_path, batch=4)
+    report = after.reconciler().run(full_scan=True)
+    assert report.requeued_assets == 0 and after.drain() == []
+    final = after.jobs.get(job.job_id)
+    assert (final.state, final.succeeded, final.failed, final.pending) == (JobState.SUCCEEDED, 4, 0, 0)

@@ -111,6 +111,8 @@ class Reconciler:
         report.requeued_assets = len(lost)
         self.mark_queued(lost)
         for job in ingest_jobs:
+            if job.job_id not in jobs_with_tasks:
+                self._settle(job, requeued=len(by_job.get(job.job_id, [])))
             self._close(job)
             report.jobs_closed.append(job.job_id)
         for job in open_jobs:
@@ -160,6 +162,27 @@ class Reconciler:
             self.queue.submit(EmbedTask(f"{job_id}-recover-{stamp}-{first:06d}", job_id, refs, "", ""))
             tasks += 1
         return tasks
+
+    def _settle(self, job: Job, requeued: int) -> None:
+        """A job with no task left in the queue waits only on what was just queued again. Pending beyond
+        that is work already done whose count was lost — after a power loss the job store's last commits
+        can be (``synchronous=NORMAL``), while the vectors and the queue's acknowledgement were fsynced.
+        Count it from the assets' states (READY → succeeded, else failed), so the job still ends."""
+        stale = job.pending - requeued
+        if stale <= 0:
+            return
+        states = [a.state for a in map(self.catalog.find, dict.fromkeys(job.asset_ids)) if a is not None]
+        succeeded = min(stale, max(0, states.count(AssetState.READY) - job.succeeded))
+        failed = stale - succeeded
+        message = f"{failed} image(s) of this job have no vector and no task after a restart"
+        log.warning("job %s: %d pending count(s) settled after a restart (%d done)", job.job_id, stale, succeeded)
+        self.jobs.record(
+            job.job_id,
+            pending=-stale,
+            succeeded=succeeded,
+            failed=failed,
+            failures=[FileFailure("", INTERRUPTED, message)] if failed else [],
+        )
 
     def _close(self, job: Job) -> None:
         """Close the enumeration of a job whose uploader died; account for inputs it never finished."""
