@@ -261,3 +261,24 @@ def test_a_job_whose_last_counts_a_power_loss_took_still_ends(tmp_path: Path, co
     assert report.requeued_assets == 0 and after.drain() == []
     final = after.jobs.get(job.job_id)
     assert (final.state, final.succeeded, final.failed, final.pending) == (JobState.SUCCEEDED, 4, 0, 0)
+
+
+def test_the_clean_shutdown_marker_is_removed_durably_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A removal lost to a power loss would make the next start skip the full scan: the folder is fsynced."""
+    import os
+
+    from ordo.worker import recover
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(recover.os, "fsync", recording_fsync)
+    marker = tmp_path / recover.CLEAN_MARKER
+    assert recover.take_clean_marker(marker) is False and synced == []  # a crash: nothing to remove
+    marker.write_text("ordo stopped cleanly\n")
+    assert recover.take_clean_marker(marker) is True
+    assert not marker.exists() and synced == [str(tmp_path.resolve())]

@@ -9,6 +9,7 @@ assets of open jobs are checked instead of every asset record.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from ordo.adapters.celery_queue import decode_task
@@ -23,6 +24,21 @@ CLEAN_MARKER = "clean-shutdown"
 
 def _marker(ctx: AppContext) -> Path:
     return ctx.settings.data_dir / CLEAN_MARKER
+
+
+def take_clean_marker(marker: Path) -> bool:
+    """Whether the last run stopped cleanly; removes the marker durably (the folder is fsynced): were the
+    removal lost to a power loss, the next start would trust a stale marker and skip the full scan that
+    finds stranded assets no open job names (a job record itself can be lost with the power)."""
+    if not marker.exists():
+        return False
+    marker.unlink(missing_ok=True)
+    fd = os.open(marker.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
 
 
 def queued_tasks(ctx: AppContext) -> list[EmbedTask]:
@@ -51,9 +67,7 @@ def recover_at_start(ctx: AppContext) -> RecoveryReport:
         restored = restore_taken(queue_path(ctx.settings))
         if restored:
             log.info("%d task(s) taken by the previous run and not finished are queued again", restored)
-    marker = _marker(ctx)
-    clean = marker.exists()
-    marker.unlink(missing_ok=True)
+    clean = take_clean_marker(_marker(ctx))
     reconciler = Reconciler(
         catalog=ctx.catalog,
         jobs=ctx.jobs,
