@@ -215,8 +215,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=0,
         ge=0,
-        description="Tasks a worker runs at once (0 = auto: 2 on a CPU, so one task's writes and the next one's "
-        "first decodes overlap the model; 1 per GPU). Set above 1, the tasks' model calls share forward passes.",
+        description="Tasks a worker runs at once (0 = auto: 2 for the embedded queue on a CPU, so one task's writes "
+        "overlap the next one's model passes; else 1). Set above 1, the tasks' model calls share forward passes.",
     )
 
     # --- image processor: object crops and OCR text as extra samples ------------------------------

@@ -137,8 +137,10 @@ def test_covered_counts_overlapping_spans_once() -> None:
     assert _covered([(1.0, 2.0), (0.0, 3.0)]) == pytest.approx(3.0)
 
 
-def test_a_cpu_worker_runs_two_tasks_and_a_setting_or_a_gpu_decides_otherwise() -> None:
+def test_an_embedded_cpu_worker_runs_two_tasks_and_a_setting_a_gpu_or_a_broker_decides_otherwise() -> None:
+    assert Settings(device="cpu").embedded_queue
     assert worker_tasks(Settings(device="cpu")) == 2
     assert worker_tasks(Settings(device="cuda")) == 1
+    assert worker_tasks(Settings(device="cpu", broker_url="redis://127.0.0.1:1/0")) == 1
     assert worker_tasks(Settings(device="cpu", worker_concurrency=1)) == 1
     assert worker_tasks(Settings(device="cuda", worker_concurrency=3)) == 3

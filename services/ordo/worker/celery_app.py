@@ -13,8 +13,9 @@
 - A redelivered batch is harmless: point ids are deterministic (upserts overwrite) and the job counts
   each batch id once (``JobStore.record(once_key=...)``).
 - Prefetch: ``worker_prefetch_multiplier = 1`` with ``worker_concurrency`` (:func:`worker_tasks`: one per
-  GPU, two on a CPU): each worker holds exactly the batches it runs; ``ORDO_TASK_BATCH_SIZE`` (images per
-  task) and ``ORDO_MODEL_BATCH_SIZE`` (images per forward pass) size the work, not prefetching.
+  GPU or broker server, two in ``ordo up`` on a CPU): each worker holds exactly the batches it runs;
+  ``ORDO_TASK_BATCH_SIZE`` (images per task) and ``ORDO_MODEL_BATCH_SIZE`` (images per forward pass) size
+  the work, not prefetching.
 - Transient faults (object store, index or job store unavailable) retry the batch with exponential
   backoff and jitter (``ordo.worker.tasks``); inputs that can never succeed become dead letters
   (``ordo.worker.dead_letters``) instead of being retried.
@@ -52,16 +53,21 @@ def broker_url(settings: Settings) -> str:
 
 
 def worker_tasks(settings: Settings) -> int:
-    """Tasks a worker runs at once: ``ORDO_WORKER_CONCURRENCY`` when set, else 1 on a GPU and 2 on a CPU.
+    """Tasks a worker runs at once: ``ORDO_WORKER_CONCURRENCY`` when set, else 2 for the embedded queue on a
+    CPU (``ordo up``) and 1 otherwise.
 
     Why 2 on a CPU (issue 18): with one task at a time the model idles at every task boundary, while the
     task's vectors and READY records are written, its job recorded and acknowledged, and the next task's
     first chunk is fetched and decoded; on 2 cores that was ~15 % of the time. With two, one task writes
     while the other embeds. The model still runs one pass at a time (its inference lane), so nothing is
     oversubscribed; the thread budget is unchanged. A GPU keeps 1: its batches are large and the host
-    threads have cores to spare."""
+    threads have cores to spare. A worker on a broker server (Redis) keeps 1: Celery's thread pool handles
+    a broker outage during a retry differently from the solo pool (a job's last batch was lost when Redis
+    restarted, ``tests/integration/test_faults.py``), and a cluster scales by adding workers anyway."""
     if settings.worker_concurrency:
         return settings.worker_concurrency
+    if not settings.embedded_queue:
+        return 1
     device = settings.device
     if device == "auto":
         import torch
