@@ -102,9 +102,9 @@ def test_the_next_chunk_waits_on_the_lane_while_the_current_one_runs(tmp_path: P
         store=store,
         index=index,
         jobs=jobs,
-        embedder=model,
+        embedder=model,  # type: ignore[arg-type]
         limits=ImageLimits(),
-        decode_threads=2,  # type: ignore[arg-type]
+        decode_threads=2,
     )
     refs = tuple(_stored(catalog, _photo(i)) for i in range(8))
     job = jobs.create("ingest")
