@@ -87,12 +87,7 @@ def _bare(model: str, blobs: list[bytes], rounds: int = 2) -> dict[str, Any]:
             t = time.perf_counter()
             embedder.embed_prepared(prepared)
             tower_best = max(tower_best, len(blobs) / (time.perf_counter() - t))
-            t = time.perf_counter()
-            with ThreadPoolExecutor(embedder.tower.budget.decode_threads) as pool:
-                futures = [pool.submit(lambda b: embedder.prepare_image(_decode(b, side)), b) for b in blobs]
-                for first in range(0, len(blobs), embedder.batch_size):
-                    embedder.embed_prepared([f.result() for f in futures[first : first + embedder.batch_size]])
-            loop_best = max(loop_best, len(blobs) / (time.perf_counter() - t))
+            loop_best = max(loop_best, _bare_loop(embedder, blobs, side), _bare_loop(embedder, blobs, side, feed=False))
         texts = load_coco().captions[:TEXT_QUERIES]
         embedder.embed_texts(texts[:3])
         times = []
@@ -115,6 +110,28 @@ def _bare(model: str, blobs: list[bytes], rounds: int = 2) -> dict[str, Any]:
         cpu_budget.unregister()  # this process no longer runs a model: the stack must not count it
 
 
+def _bare_loop(embedder: Any, blobs: list[bytes], side: int, *, feed: bool = True) -> float:
+    """JPEG bytes → vectors, img/s: the process's decoder threads decode and preprocess, and each batch is
+    handed to the model as soon as it is ready (a feeder thread waits for it), so the model's lane always
+    has the next batch queued instead of idling while this thread collects it. ``feed=False``: one batch
+    at a time, each waited for (the simpler loop; the best of both is the bare loop's rate). No storage,
+    thumbnails or bookkeeping."""
+    batch = embedder.batch_size
+    started = time.perf_counter()
+    with (
+        ThreadPoolExecutor(embedder.tower.budget.decode_threads) as pool,
+        ThreadPoolExecutor(2 if feed else 1) as feeder,
+    ):
+        futures = [pool.submit(lambda b: embedder.prepare_image(_decode(b, side)), b) for b in blobs]
+        passes = [
+            feeder.submit(embedder.embed_prepared, [f.result() for f in futures[first : first + batch]])
+            for first in range(0, len(blobs), batch)
+        ]
+        for done in passes:
+            done.result()
+    return len(blobs) / (time.perf_counter() - started)
+
+
 def _stack_rate(client: Any, files: list[Path]) -> dict[str, Any]:
     from ordo.v1 import common_pb2, ingest_pb2
 
@@ -135,13 +152,15 @@ def _stack_rate(client: Any, files: list[Path]) -> dict[str, Any]:
 
 
 def _stack(
-    model: str, warm: list[Path], files: list[Path], second: list[Path], busy_files: list[Path]
+    model: str, warm: list[Path], rounds: list[list[Path]], second: list[Path], busy_files: list[Path]
 ) -> dict[str, Any]:
+    """Upload → searchable through a scratch ``ordo up``: the best of ``rounds`` uploads (each of photos the
+    stack has not seen, or they would all be duplicates), as the bare side is the best of its rounds."""
     from ordo.launch import scratch_stack
 
     with scratch_stack(model, env=_env(), timeout=900) as (client, _settings, _root):
         _stack_rate(client, warm)  # loads (cache hit) and warms the model
-        alone = _stack_rate(client, files)
+        alone = max((_stack_rate(client, files) for files in rounds), key=lambda r: r["images_per_s"])
         busy_proc = subprocess.Popen(
             [sys.executable, "-m", "bench.cpu_speed_bench", "--busy", model, *map(str, busy_files)],
             env={**os.environ, **_env()},
@@ -184,21 +203,26 @@ def _busy(model: str, files: list[str]) -> None:
     print(json.dumps({"images_per_s": round(done / (time.perf_counter() - started), 2)}), flush=True)
 
 
-def run(*, n_images: int = 96, models: tuple[str, ...] = MODELS) -> dict[str, Any]:
+def run(*, n_images: int = 96, rounds: int = 2, models: tuple[str, ...] = MODELS) -> dict[str, Any]:
+    """``rounds`` per side: the bare model and bare loop are the best of ``rounds`` passes over the same
+    photos, the stack the best of ``rounds`` uploads of fresh photos (the first set is the bare side's)."""
     coco = load_coco()
-    if len(coco.files) < 2 * n_images + 40:
-        raise BenchError(f"need {2 * n_images + 40} images")
-    files = coco.files[:n_images]
-    second = coco.files[n_images : 2 * n_images]
+    rounds = max(1, rounds)
+    if len(coco.files) < (rounds + 1) * n_images + 40:
+        raise BenchError(f"need {(rounds + 1) * n_images + 40} images")
+    sets = [coco.files[i * n_images : (i + 1) * n_images] for i in range(rounds + 1)]
     warm = coco.files[-8:]
     busy_files = coco.files[-40:-8]
-    blobs = [f.read_bytes() for f in files]
+    blobs = [f.read_bytes() for f in sets[0]]
     rows = []
     for model in models:
-        log(f"cpu-speed: {model}: load (tunes), bare model and bare loop on {n_images} images")
-        bare = _bare(model, blobs)
-        log(f"cpu-speed: {model}: bare {bare['bare_model_images_per_s']} img/s ({bare['tuning']['config']})")
-        stack = _stack(model, warm, files, second, busy_files)
+        log(f"cpu-speed: {model}: load (tunes), bare model and bare loop on {n_images} images, {rounds} rounds")
+        bare = _bare(model, blobs, rounds)
+        log(
+            f"cpu-speed: {model}: bare {bare['bare_model_images_per_s']} img/s, loop "
+            f"{bare['bare_loop_with_decode_images_per_s']} img/s ({bare['tuning']['config']})"
+        )
+        stack = _stack(model, warm, sets[:rounds], sets[rounds], busy_files)
         # the issue's bare loop: JPEG → vector with the best setting found (decoding is work the stack must do
         # too); the stricter ratio against the tower alone is reported beside it
         ratio = stack["alone"]["images_per_s"] / bare["bare_loop_with_decode_images_per_s"]
@@ -216,7 +240,7 @@ def run(*, n_images: int = 96, models: tuple[str, ...] = MODELS) -> dict[str, An
                 "passed": ratio >= TARGET_RATIO,
             }
         )
-    return {"rows": rows, "target_ratio": TARGET_RATIO, "images": n_images}
+    return {"rows": rows, "target_ratio": TARGET_RATIO, "images": n_images, "rounds": rounds}
 
 
 def target_rows(result: dict[str, Any]) -> list[dict[str, Any]]:

@@ -156,8 +156,13 @@ def _baseline(measured: list[Path], warm: list[Path], batch_size: int) -> dict[s
             vectors += len(out)
         wall_s = time.perf_counter() - started
     finally:
+        from ordo.embedding import cpu_budget
+
         del embedder
         gc.collect()
+        # This process no longer runs a model: left registered, it made the stack a second "Ordo process" of
+        # the CPU budget, so the stack ran its model on half the cores (1 of 2 threads here).
+        cpu_budget.unregister()
     if vectors != len(measured):
         raise BenchError(f"bare loop produced {vectors} vectors for {len(measured)} images")
     return {

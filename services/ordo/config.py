@@ -212,7 +212,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Decoder threads per worker (0 = from this process's CPU budget: 1 per 2 model threads).",
     )
-    worker_concurrency: int = Field(default=1, ge=1, description="Tasks a worker runs at once (keep 1 per GPU).")
+    worker_concurrency: int = Field(
+        default=0,
+        ge=0,
+        description="Tasks a worker runs at once (0 = auto: 2 for the embedded queue on a CPU, so one task's writes "
+        "overlap the next one's model passes; else 1). Set above 1, the tasks' model calls share forward passes.",
+    )
 
     # --- image processor: object crops and OCR text as extra samples ------------------------------
     detect_objects: bool = Field(

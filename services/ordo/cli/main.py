@@ -142,16 +142,19 @@ def _start_gateway(settings: Settings, grpc_port: int) -> Any:
 
 
 def _run_worker(ctx: Any) -> None:
-    from ordo.worker.celery_app import EMBED_QUEUE
+    from ordo.worker.celery_app import EMBED_QUEUE, worker_tasks
 
     try:  # the image processor's models, when the deployment enables them: a broken file fails here, now
         ctx.load_image_processor()
     except ModelUnavailable as exc:
         console.print(f"[red]error:[/red] {exc.message}")
         sys.exit(2)
+    tasks = worker_tasks(ctx.settings)
     worker = ctx.celery.Worker(
-        # several tasks at once share forward passes (ordo.worker.coalescing); one runs on the main thread
-        pool="threads" if ctx.settings.worker_concurrency > 1 else "solo",
+        # several tasks at once overlap (and, when set, share forward passes: ordo.worker.coalescing); one
+        # runs on the main thread
+        pool="threads" if tasks > 1 else "solo",
+        concurrency=tasks,
         queues=[EMBED_QUEUE],
         loglevel="INFO",
         without_heartbeat=True,

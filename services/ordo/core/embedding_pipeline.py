@@ -54,10 +54,23 @@ class StageClock:
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - start
-            with self._lock:
-                self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
-                self.items[name] = self.items.get(name, 0) + items
+            self.add(name, time.perf_counter() - start, items)
+
+    def add(self, name: str, seconds: float, items: int) -> None:
+        """Count ``seconds`` and ``items`` to a stage measured elsewhere."""
+        with self._lock:
+            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+            self.items[name] = self.items.get(name, 0) + items
+
+
+def _covered(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by the union of ``spans`` (overlapping model calls count once)."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 @dataclass
@@ -102,14 +115,22 @@ class EmbeddingPipeline:
         self.decode_side = decode_side
         self._pool = ThreadPoolExecutor(max_workers=decode_threads, thread_name_prefix="ordo-decode")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordo-write")
+        # Threads that hand chunks to the model and wait for their vectors, so the task's thread can collect
+        # the next chunk meanwhile; they only wait (the model's own lane or threads do the work). Four: two
+        # chunks queued per task, for two tasks at once (ORDO_WORKER_CONCURRENCY).
+        self._feeder = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ordo-feed")
         # Called with each batch of points once they are in the index (the AppContext installs the analysis
         # service's incremental cluster assignment here); its failure is logged, never fails the batch.
         self.on_written: Callable[[list[VectorPoint]], object] | None = None
-        # Optional stage (``ordo.processing``): object crops and OCR lines as extra samples, per task.
+        # Optional stage (``ordo.processing``): object crops and OCR lines as extra samples, per task. Its
+        # detector and OCR models are not safe to call from two threads: tasks running at once (a CPU worker
+        # runs two) take turns here.
         self.processor = processor
+        self._processing = threading.Lock()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._feeder.shutdown(wait=False, cancel_futures=True)
         self._writer.shutdown(wait=True)
 
     def run(self, task: EmbedTask) -> BatchResult:
@@ -119,16 +140,15 @@ class EmbeddingPipeline:
         failures: list[FileFailure] = []
         futures = [self._pool.submit(self._load, ref, clock) for ref in task.samples]
         writes: list[Future[None]] = []
-        succeeded = 0
-        processed: list[tuple[SampleRef, Asset]] = []
-        embedded: list[_Decoded] = []
-        vectors_done: list[np.ndarray] = []
-        # Chunk by chunk: while the model runs on one chunk, the decoder threads work through the next
-        # and the writer thread stores the previous chunk's thumbnails, so the model is rarely left waiting.
-        # The vectors go into the index once per task (below), not once per chunk: every index write ends
-        # in a flush (fsync of the segments) during which the embedded engine holds the GIL (60-150 ms
-        # here), stalling the decoders and the model's Python; per 8-image chunk that was the largest
-        # cost the bare loop does not pay (issue 18).
+        passes: list[tuple[list[_Decoded], Future[tuple[np.ndarray, float, float]]]] = []
+        # Chunk by chunk, and never waiting for the model between chunks: each decoded chunk is handed to the
+        # model at once (the feeder threads queue it on the model's inference lane), so while the model runs
+        # one chunk the next is already waiting for it and the lane never idles on a thread hand-off (issue
+        # 18: with the tuned batch of 1-4 images a chunk is a 15-60 ms pass, and waiting for each before
+        # collecting the next left the model idle between passes). The writer thread stores each chunk's
+        # thumbnails as soon as it is decoded. The vectors go into the index once per task (below), not once
+        # per chunk: every index write ends in a flush (fsync of the segments) during which the embedded
+        # engine holds the GIL (60-150 ms here), stalling the decoders and the model's Python.
         chunk = max(self.embedder.batch_size, 1)
         for first in range(0, len(futures), chunk):
             ready: list[_Decoded] = []
@@ -142,22 +162,27 @@ class EmbeddingPipeline:
                     failures.append(FileFailure(source, exc.reason, exc.message))
             if ready:
                 checkpoint("embed")
-                with clock.stage("embed", len(ready)):
-                    if all(d.prepared is not None for d in ready):
-                        vectors = self.embedder.embed_prepared([d.prepared for d in ready])
-                    else:
-                        vectors = self.embedder.embed_images([d.image for d in ready])
+                passes.append((ready, self._feeder.submit(self._embed, ready)))
                 writes.append(self._writer.submit(self._store_thumbnails, ready, clock))
-                embedded.extend(ready)
-                vectors_done.append(vectors)
-                succeeded += len(ready)
-                processed.extend((d.ref, d.asset) for d in ready)
+        embedded = [item for ready, _ in passes for item in ready]
+        processed = [(d.ref, d.asset) for d in embedded]
+        succeeded = len(embedded)
+        try:
+            results = [future.result() for _, future in passes]
+        except BaseException:
+            for _, future in passes:
+                future.cancel()
+            raise
+        vectors = [v for v, _, _ in results]
+        if results:  # the chunks wait for each other on the lane: their calls overlap, the model's time does not
+            clock.add("embed", _covered([(start, end) for _, start, end in results]), succeeded)
         if embedded:  # after the thumbnails (one writer thread, in order): vectors, then READY records
-            writes.append(self._writer.submit(self._write, embedded, np.concatenate(vectors_done), clock))
+            writes.append(self._writer.submit(self._write, embedded, np.concatenate(vectors), clock))
         for write in writes:
             write.result()  # a store or index fault surfaces here, and the task is retried whole
         if self.processor is not None and processed:
-            self.processor.process(task.processing, processed, clock)  # before the job can complete
+            with self._processing:
+                self.processor.process(task.processing, processed, clock)  # before the job can complete
         # Timings first: once the counters are recorded the job may be complete, and a watcher that
         # sees it complete should see its timings too.
         for stage, seconds in clock.seconds.items():
@@ -190,8 +215,18 @@ class EmbeddingPipeline:
         if optimizing is not None:
             optimizing.maintain()
 
+    def _embed(self, ready: list[_Decoded]) -> tuple[np.ndarray, float, float]:
+        """One chunk through the model (a feeder thread, which waits on the model's inference lane); returns
+        the vectors and when the call started and ended."""
+        start = time.perf_counter()
+        if all(d.prepared is not None for d in ready):
+            vectors = self.embedder.embed_prepared([d.prepared for d in ready])
+        else:
+            vectors = self.embedder.embed_images([d.image for d in ready])
+        return vectors, start, time.perf_counter()
+
     def _store_thumbnails(self, items: list[_Decoded], clock: StageClock) -> None:
-        """Thumbnails of an embedded chunk (the writer thread). Not state: a retried task rewrites them."""
+        """Thumbnails of a decoded chunk (the writer thread). Not state: a retried task rewrites them."""
         with clock.stage("store", len(items)):
             for item in items:
                 self.store.put(thumbnail_key(item.asset.asset_id), item.thumbnail, "image/jpeg")

@@ -12,9 +12,10 @@
   seconds (at most 10 s), so a lost batch is back in the queue soon after the timeout.
 - A redelivered batch is harmless: point ids are deterministic (upserts overwrite) and the job counts
   each batch id once (``JobStore.record(once_key=...)``).
-- Prefetch: ``worker_prefetch_multiplier = 1`` with ``worker_concurrency`` (default 1, one per GPU):
-  each worker holds exactly the batch it runs; ``ORDO_TASK_BATCH_SIZE`` (images per task) and
-  ``ORDO_MODEL_BATCH_SIZE`` (images per forward pass) size the work, not prefetching.
+- Prefetch: ``worker_prefetch_multiplier = 1`` with ``worker_concurrency`` (:func:`worker_tasks`: one per
+  GPU or broker server, two in ``ordo up`` on a CPU): each worker holds exactly the batches it runs;
+  ``ORDO_TASK_BATCH_SIZE`` (images per task) and ``ORDO_MODEL_BATCH_SIZE`` (images per forward pass) size
+  the work, not prefetching.
 - Transient faults (object store, index or job store unavailable) retry the batch with exponential
   backoff and jitter (``ordo.worker.tasks``); inputs that can never succeed become dead letters
   (``ordo.worker.dead_letters``) instead of being retried.
@@ -51,6 +52,30 @@ def broker_url(settings: Settings) -> str:
     return settings.broker_url
 
 
+def worker_tasks(settings: Settings) -> int:
+    """Tasks a worker runs at once: ``ORDO_WORKER_CONCURRENCY`` when set, else 2 for the embedded queue on a
+    CPU (``ordo up``) and 1 otherwise.
+
+    Why 2 on a CPU (issue 18): with one task at a time the model idles at every task boundary, while the
+    task's vectors and READY records are written, its job recorded and acknowledged, and the next task's
+    first chunk is fetched and decoded; on 2 cores that was ~15 % of the time. With two, one task writes
+    while the other embeds. The model still runs one pass at a time (its inference lane), so nothing is
+    oversubscribed; the thread budget is unchanged. A GPU keeps 1: its batches are large and the host
+    threads have cores to spare. A worker on a broker server (Redis) keeps 1, as before: the two tasks were
+    only measured and crash-tested with the embedded queue (``tests/chaos``), and a cluster scales by adding
+    workers anyway."""
+    if settings.worker_concurrency:
+        return settings.worker_concurrency
+    if not settings.embedded_queue:
+        return 1
+    device = settings.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return 2 if device == "cpu" else 1
+
+
 def create_celery_app(settings: Settings) -> Celery:
     app = Celery("ordo", broker=broker_url(settings), include=["ordo.worker.tasks"])
     visibility = settings.visibility_timeout
@@ -76,7 +101,7 @@ def create_celery_app(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=5,
         worker_hijack_root_logger=False,
-        worker_concurrency=settings.worker_concurrency,
+        worker_concurrency=max(1, settings.worker_concurrency),  # the worker is started with worker_tasks()
         worker_send_task_events=True,
         task_send_sent_event=True,
     )

@@ -89,7 +89,11 @@ def _heartbeat(name: str) -> Heartbeat:
 
 @worker_init.connect
 def _batch_across_tasks(**_: object) -> None:
-    """With several tasks at once (``ORDO_WORKER_CONCURRENCY`` > 1), their model calls share forward passes."""
+    """With several tasks at once set (``ORDO_WORKER_CONCURRENCY`` > 1), their model calls share forward passes.
+
+    Not for the CPU's automatic two tasks (``worker_tasks``): there the model's inference lane already runs
+    one pass at a time, the tuned batch is small, and a pass waiting for the other task's images would
+    leave the lane idle instead of keeping the next chunk queued."""
     ctx = current_context()
     settings = ctx.settings
     if settings.worker_concurrency <= 1:
@@ -189,10 +193,16 @@ def embed_batch(self: Task, payload: str) -> int:
     return result.succeeded
 
 
+#: Tasks running at once (a CPU worker runs two) check a model switch one at a time, so the last two
+#: batches of a re-embedding job cannot both see it drained and both finish (flip) the switch.
+_SWITCH_CHECK = threading.Lock()
+
+
 def _after_batch(parts: WorkerParts, task: EmbedTask) -> None:
     """Lets a model switch finish (catch up, then flip) once its last batch is done."""
     try:
-        parts.after_batch(task.job_id)
+        with _SWITCH_CHECK:
+            parts.after_batch(task.job_id)
     except Exception:  # the batch itself is done; the next batch or a retry of the switch checks again
         log.exception("model switch check after batch %s failed", task.batch_id)
 
