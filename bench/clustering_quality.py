@@ -4,7 +4,7 @@
     python -m bench.clustering_quality --datasets cifar10-2k coco-captions-mini
 
 What ``ordo eval clustering`` measures through a scratch stack, computed here with the service's own functions
-(``clustering.cluster``, ``centroids``, ``naming.name_clusters`` on the members, ``metrics.evaluate``) on the
+(``clustering.cluster``, ``centroids``, ``naming.name_clusters``, ``metrics.evaluate``) on the
 embeddings of every image, so it finishes in minutes on two busy cores (the stack's ingest of 2,000 images did
 not). Columns: purity, NMI, ARI, noise share, the largest cluster's share of the images, and naming accuracy (below).
 
@@ -88,8 +88,7 @@ def naming_scores(labels_pred: np.ndarray, vectors: np.ndarray, truth: list[list
     ids, centres = centroids(vectors, labels_pred)
     if ids.size == 0:
         return {"naming": None, "strict": None, "names": []}
-    members = [vectors[labels_pred == label] for label in ids.tolist()]
-    names = name_clusters(centres, encode, members=members, model_id=MODEL, cache_dir=CACHE)
+    names = name_clusters(centres, encode, model_id=MODEL, cache_dir=CACHE)
     judged = []
     for label, named in zip(ids.tolist(), names, strict=True):
         majority = _majority(np.flatnonzero(labels_pred == label), truth)

@@ -134,6 +134,31 @@ def test_member_evidence_reads_a_bounded_sample_and_rejects_mismatched_sets() ->
         name_clusters(_unit(many[:2]), enc, members=[many], vocabulary=TERMS)
 
 
+def test_basic_level_nouns_are_single_words_that_have_kinds() -> None:
+    from ordo.analysis.lexicon import basic_level
+
+    basic = basic_level()
+    assert {"dog", "cat", "car", "bird", "truck", "airplane"} <= basic
+    assert all(" " not in t for t in basic) and "golden retriever" not in basic
+    assert 200 < len(basic) < 1500  # a few hundred everyday category nouns, not the whole lexicon
+
+
+def test_builtin_vocabulary_names_at_the_basic_level_and_keeps_specific_terms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the built-in vocabulary the name is the best basic-level noun ("dog" for a cluster of puppies),
+    the top terms still the closest of all ("puppy" first); a caller's own vocabulary is named as given."""
+    import ordo.analysis.naming as naming
+
+    monkeypatch.setattr(naming, "builtin_vocabulary", lambda: tuple(TERMS))
+    enc = ToyEncoder(TERMS)
+    e = {t: enc.axes[t] for t in TERMS}
+    centroids = _unit(np.stack([0.9 * e["puppy"] + 0.4 * e["dog"], e["car"] + 0.2 * e["beach"]]))
+    builtin = name_clusters(centroids, enc, top_n=2)
+    assert [n.name for n in builtin] == ["dog", "car"]
+    assert builtin[0].terms[0] == "puppy"
+    own = name_clusters(centroids, enc, vocabulary=TERMS, top_n=2)
+    assert own[0].name == "puppy"
+
+
 def test_prompt_embeddings_are_cached_in_memory_and_on_disk(tmp_path: Path) -> None:
     clear_prompt_cache()
     enc = ToyEncoder(TERMS)

@@ -31,9 +31,7 @@ from ordo.analysis.clustering import (
 from ordo.analysis.levels import (
     check_resolution,
     describe_levels,
-    group_member_rows,
     level_metrics,
-    member_rows,
     member_similarity,
     two_level,
 )
@@ -139,8 +137,8 @@ class ClusteringJob:
         clock.step(
             "name",
             lambda: (
-                self._name(clusters, centre_matrix, record.model_id, member_rows(data.vectors, labels, label_values)),
-                self._name(groups, group_centres, record.model_id, group_member_rows(data.vectors, labels, result)),
+                self._name(clusters, centre_matrix, record.model_id),
+                self._name(groups, group_centres, record.model_id),
             ),
         )
         metrics = clock.step("metrics", lambda: _metrics(data, labels, request))
@@ -197,17 +195,13 @@ class ClusteringJob:
                         before.setdefault(prev_clusters[label].cluster_id, set()).add(sample_id)
         return match_clusters(before, current), old
 
-    def _name(
-        self, clusters: list[ClusterInfo], centre_matrix: np.ndarray, model_id: str, members: list[np.ndarray]
-    ) -> None:
-        """Names from the text tower (``naming``, ranked on the members' evidence); user renames are kept, only
-        terms are refreshed."""
+    def _name(self, clusters: list[ClusterInfo], centre_matrix: np.ndarray, model_id: str) -> None:
+        """Names from the text tower (``naming``: basic-level names, contrastive terms); user renames are kept,
+        only terms are refreshed."""
         if not clusters or self.text_encoder is None:
             return
         try:
-            names = name_clusters(
-                centre_matrix, self.text_encoder, members=members, model_id=model_id or None, cache_dir=self.cache_dir
-            )
+            names = name_clusters(centre_matrix, self.text_encoder, model_id=model_id or None, cache_dir=self.cache_dir)
         except Exception:  # names are a nicety: a text tower that cannot load must not cost the clustering
             log.warning("naming %d clusters failed; they stay unnamed", len(clusters), exc_info=True)
             return

@@ -85,20 +85,3 @@ def member_similarity(vectors: np.ndarray, labels: np.ndarray, centres: np.ndarr
         unit = vectors[clustered] / np.linalg.norm(vectors[clustered], axis=1, keepdims=True)
         out[clustered] = np.einsum("ij,ij->i", unit, centres[labels[clustered]])
     return out
-
-
-def member_rows(vectors: np.ndarray, labels: np.ndarray, label_values: np.ndarray) -> list[np.ndarray]:
-    """The member embeddings of each label in ``label_values`` (in that order): what naming reads."""
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    starts = np.searchsorted(sorted_labels, label_values, side="left")
-    ends = np.searchsorted(sorted_labels, label_values, side="right")
-    return [vectors[order[a:b]] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
-
-
-def group_member_rows(vectors: np.ndarray, labels: np.ndarray, result: ClusteringResult) -> list[np.ndarray]:
-    """The member embeddings of each group 0..G-1 (empty for single-level results)."""
-    if result.leaf_groups is None or not result.leaf_groups.size:
-        return []
-    groups = point_groups(labels, result.leaf_groups)
-    return member_rows(vectors, groups, np.arange(int(result.leaf_groups.max()) + 1))

@@ -50,7 +50,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -73,6 +73,8 @@ DEFAULT_CANDIDATES = 20
 CONTRAST = 0.5
 # Member evidence (see member_evidence): CLIP's logit scale, and how many members per cluster are read.
 MEMBER_TEMPERATURE = 100.0
+# Names from basic-level nouns, top terms from the whole vocabulary (see module docstring).
+BASIC_NAMES = True
 MEMBER_SAMPLE = 256
 # Prompts are encoded in chunks so a progress callback and memory stay reasonable.
 ENCODE_BATCH = 256
@@ -241,6 +243,7 @@ def name_clusters(
     model_id: str | None = None,
     cache_dir: Path | None = None,
     candidates: int = DEFAULT_CANDIDATES,
+    basic_names: bool = BASIC_NAMES,
 ) -> list[ClusterName]:
     """One :class:`ClusterName` per centroid row (same order), from the vocabulary terms that fit it best.
 
@@ -248,8 +251,10 @@ def name_clusters(
     that order decides who keeps a contested name. ``members`` (optional, same order) are each cluster's member
     embeddings: when given, terms are ranked on the members' evidence (:func:`member_evidence`, what the service
     does), otherwise on the centroid's similarity. ``encode_texts`` maps prompts to the *same* model's text
-    embeddings. ``model_id``/``cache_dir`` enable the prompt cache (see :func:`prompt_embeddings`). See the
-    module docstring for the contrastive score and why names are kept distinct.
+    embeddings. With ``basic_names`` and the built-in vocabulary the *name* is the best basic-level noun
+    (``lexicon.basic_level``) while the top terms stay the whole vocabulary's. ``model_id``/``cache_dir`` enable
+    the prompt cache (see :func:`prompt_embeddings`). See the module docstring for the contrastive score and why
+    names are distinct.
     """
     if top_n < 1:
         raise InvalidInput(f"top_n must be >= 1, got {top_n}")
@@ -267,7 +272,15 @@ def name_clusters(
         )
     # (k, m): the members' evidence, or the centroids' cosine similarity to every term
     similarity = member_evidence(members, texts) if members is not None else (centres @ texts.T).astype(np.float64)
-    return _ranked(similarity, terms, top_n, candidates)
+    ranked = _ranked(similarity, terms, top_n, candidates)
+    if not basic_names or vocabulary is not None:  # a caller's own vocabulary is named from as given
+        return ranked
+    basic = lexicon.basic_level()
+    eligible = [j for j, term in enumerate(terms) if term in basic]
+    if not eligible:  # a vocabulary of the caller's own with no basic-level noun: names as ranked
+        return ranked
+    named = _ranked(similarity[:, eligible], [terms[j] for j in eligible], 1, candidates)
+    return [replace(r, name=b.name) for r, b in zip(ranked, named, strict=True)]
 
 
 def _ranked(similarity: np.ndarray, terms: Sequence[str], top_n: int, candidates: int) -> list[ClusterName]:
