@@ -79,4 +79,4 @@ def test_approximate_and_out_of_sample_paths_recover_the_blobs(monkeypatch: pyte
     tree = graph_clustering.hierarchical_leiden(x, seed=0)
     groups = np.where(tree.labels >= 0, tree.leaf_groups[np.maximum(tree.labels, 0)], -1)
     assert (tree.labels >= 0).mean() > 0.95
-    assert evaluate(groups, truth)["nmi"] > 0.9
+    assert (evaluate(groups, truth)["nmi"] or 0.0) > 0.9

@@ -40,7 +40,7 @@ class CellNeighbours:
         cells = max(1, min(n // CELL_SIZE, CELL_FIT_SAMPLE // 10))
         rng = np.random.default_rng(seed)
         fit = self.points[np.sort(rng.choice(n, size=min(n, CELL_FIT_SAMPLE), replace=False))]
-        kmeans = KMeans(cells, n_init=1, max_iter=20, random_state=seed).fit(fit)
+        kmeans = KMeans(cells, n_init=1, max_iter=20, random_state=seed).fit(fit)  # pyright: ignore[reportArgumentType]  # sklearn annotates n_init as str
         self.centres = np.asarray(kmeans.cluster_centers_, dtype=np.float32)
         self.centre_sq = (self.centres**2).sum(axis=1)
         own = self._cell_of(self.points)
