@@ -301,7 +301,7 @@ def _ranked(similarity: np.ndarray, terms: Sequence[str], top_n: int, candidates
     for i in range(k):
         # Candidates: the `pool` terms most similar to this centroid (stable sort: ties keep vocabulary order).
         nearest = np.argsort(-similarity[i], kind="stable")[:pool]
-        ranked = nearest[np.argsort(-score[i, nearest], kind="stable")].tolist()
+        ranked: list[int] = [int(j) for j in nearest[np.argsort(-score[i, nearest], kind="stable")]]
         top = ranked[:top_n]
         name = next((terms[j] for j in ranked if terms[j] not in taken), terms[ranked[0]])
         taken.add(name)
