@@ -4,9 +4,9 @@
     python -m bench.clustering_quality --datasets cifar10-2k coco-captions-mini
 
 What ``ordo eval clustering`` measures through a scratch stack, computed here with the service's own functions
-(``clustering.cluster``, ``centroids``, ``naming.name_clusters``, ``metrics.evaluate``) on the embeddings of
-every image, so it finishes in minutes on two busy cores (the stack's ingest of 2,000 images did not). Columns:
-purity, NMI, ARI, noise share, the largest cluster's share of the images, and naming accuracy (below).
+(``clustering.cluster``, ``centroids``, ``naming.name_clusters``, ``metrics.evaluate``) on the
+embeddings of every image, so it finishes in minutes on two busy cores (the stack's ingest of 2,000 images did
+not). Columns: purity, NMI, ARI, noise share, the largest cluster's share of the images, and naming accuracy (below).
 
 Naming accuracy = the share of clusters whose name or top-3 terms name the cluster's majority class. Two judges:
 

@@ -109,6 +109,56 @@ def test_two_clusters_with_the_same_best_term_get_distinct_names() -> None:
     assert names[1].terms[0] == "dog"  # the terms still tell the truth about what is closest
 
 
+def test_members_evidence_names_what_members_are_confidently_not_the_hub_near_their_mean() -> None:
+    """Every member is a photograph *of something*; their mean is nearest the hub term "photograph", but no member
+    is best described by it: ranked on the members' evidence the name is what most members are ("dog")."""
+    enc = ToyEncoder(TERMS)
+    e = {t: enc.axes[t] for t in TERMS}
+    dogs = [0.6 * e["photograph"] + 0.8 * e["dog"]] * 3
+    members = _unit(np.stack(dogs + [0.6 * e["photograph"] + 0.8 * e["beach"]] * 2))
+    centroid = _unit(members.mean(axis=0))[None]
+    [by_centroid] = name_clusters(centroid, enc, vocabulary=TERMS, top_n=3)
+    [by_members] = name_clusters(centroid, enc, members=[members], vocabulary=TERMS, top_n=3)
+    assert by_centroid.name == "photograph"
+    assert by_members.name == "dog" and by_members.terms[:2] == ["dog", "beach"]
+    assert by_members.scores[0] == pytest.approx(0.6, abs=1e-3)  # 3 of 5 members are dogs (probability ~1 each)
+
+
+def test_member_evidence_reads_a_bounded_sample_and_rejects_mismatched_sets() -> None:
+    enc = ToyEncoder(TERMS)
+    e = {t: enc.axes[t] for t in TERMS}
+    many = _unit(np.stack([e["cat"] + 0.1 * e["car"]] * 5000))
+    [named] = name_clusters(_unit(many[:1]), enc, members=[many], vocabulary=TERMS, top_n=1)
+    assert named.name == "cat"
+    with pytest.raises(InvalidInput):
+        name_clusters(_unit(many[:2]), enc, members=[many], vocabulary=TERMS)
+
+
+def test_basic_level_nouns_are_single_words_that_have_kinds() -> None:
+    from ordo.analysis.lexicon import basic_level
+
+    basic = basic_level()
+    assert {"dog", "cat", "car", "bird", "truck", "airplane"} <= basic
+    assert all(" " not in t for t in basic) and "golden retriever" not in basic
+    assert 200 < len(basic) < 1500  # a few hundred everyday category nouns, not the whole lexicon
+
+
+def test_builtin_vocabulary_names_at_the_basic_level_and_keeps_specific_terms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the built-in vocabulary the name is the best basic-level noun ("dog" for a cluster of puppies),
+    the top terms still the closest of all ("puppy" first); a caller's own vocabulary is named as given."""
+    import ordo.analysis.naming as naming
+
+    monkeypatch.setattr(naming, "builtin_vocabulary", lambda: tuple(TERMS))
+    enc = ToyEncoder(TERMS)
+    e = {t: enc.axes[t] for t in TERMS}
+    centroids = _unit(np.stack([0.9 * e["puppy"] + 0.4 * e["dog"], e["car"] + 0.2 * e["beach"]]))
+    builtin = name_clusters(centroids, enc, top_n=2)
+    assert [n.name for n in builtin] == ["dog", "car"]
+    assert builtin[0].terms[0] == "puppy"
+    own = name_clusters(centroids, enc, vocabulary=TERMS, top_n=2)
+    assert own[0].name == "puppy"
+
+
 def test_prompt_embeddings_are_cached_in_memory_and_on_disk(tmp_path: Path) -> None:
     clear_prompt_cache()
     enc = ToyEncoder(TERMS)

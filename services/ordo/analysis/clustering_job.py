@@ -28,7 +28,13 @@ from ordo.analysis.clustering import (
     match_clusters,
     medoids,
 )
-from ordo.analysis.levels import check_resolution, describe_levels, level_metrics, member_similarity, two_level
+from ordo.analysis.levels import (
+    check_resolution,
+    describe_levels,
+    level_metrics,
+    member_similarity,
+    two_level,
+)
 from ordo.analysis.metrics import evaluate, silhouette
 from ordo.analysis.naming import name_clusters
 from ordo.analysis.runner import Loaded, Runner, StepClock, default_kinds, stored
@@ -190,7 +196,8 @@ class ClusteringJob:
         return match_clusters(before, current), old
 
     def _name(self, clusters: list[ClusterInfo], centre_matrix: np.ndarray, model_id: str) -> None:
-        """Names from the text tower (A2's ``naming``); user renames are kept, only terms are refreshed."""
+        """Names from the text tower (``naming``: basic-level names, contrastive terms); user renames are kept,
+        only terms are refreshed."""
         if not clusters or self.text_encoder is None:
             return
         try:

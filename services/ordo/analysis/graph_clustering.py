@@ -6,8 +6,8 @@ then finds one cluster (any eps that links a class links them all) and HDBSCAN f
 calls most points noise (``ordo eval clustering`` measured NMI 0.06 for HDBSCAN on cifar10-2k). Community
 detection asks a different question — which points are more connected to each other than to the rest — which
 needs no density gap, no k, and labels every point. This is what single-cell analysis (Scanpy, Seurat) settled
-on for the same kind of data: a k-NN graph, then Leiden (Traag, Waltman & van Eck 2019; ``leidenalg`` on
-``igraph``), which guarantees connected communities where Louvain does not.
+on for the same kind of data: a k-NN graph, then Leiden (Traag, Waltman & van Eck 2019; igraph's C
+implementation, see :func:`leiden`), which guarantees connected communities where Louvain does not.
 
 How the levels are chosen (no user knob needed):
 
@@ -20,7 +20,7 @@ How the levels are chosen (no user knob needed):
 * **Stability** is reported, not tuned: the adjusted Rand index between the groups of two seeds (a partition
   that reflects structure does not depend on the seed; Lange et al. 2004). 1.0 = the same partition.
 
-Edge weights are UMAP's fuzzy simplicial set (``umap.umap_.fuzzy_simplicial_set`` on the exact neighbours):
+Edge weights are UMAP's fuzzy simplicial set (computed in NumPy by ``knn_graph.fuzzy_union``, as UMAP does):
 each point's neighbour distances are rescaled by its own local scale, so dense and sparse regions weigh alike.
 On cifar10-2k it kept the largest group under twice the largest class where plain similarity weights did not
 (378–408 vs 317–368 images for a 200-image class, two seeds).
@@ -33,22 +33,23 @@ Limitation: modularity cuts even a structureless blob into a few parts (a random
 well above 0); those parts are then neighbours on the map and in the group list, not wrong answers.
 
 Scale: the graph is built exactly on the embeddings themselves up to ``large_scale.LARGE_N`` points; above that
-by NN-descent on the 64-d projection (``large_scale.reduce``; see ``knn_graph``), and above ``GRAPH_MAX`` on a
+by cell probing on the 64-d projection (``large_scale.reduce``; see ``knn_graph``), and above ``GRAPH_MAX`` on a
 seeded sample of ``GRAPH_MAX`` points, every other point joining the cluster most of its ``ASSIGN_NEIGHBOURS``
-nearest sampled points (found through the sample's NN-descent index) belong to (out-of-sample extension, as for
+nearest sampled points (found through the sample's cell index) belong to (out-of-sample extension, as for
 t-SNE in ``large_scale``). See the README's analysis section for measurements.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 
 from ordo.analysis import large_scale
+from ordo.analysis.knn_graph import CellNeighbours, fuzzy_union
 from ordo.errors import InvalidInput, Reason
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ OUTLIER_FENCE = 3.0  # Tukey's far-out fence: Q3 + 3·IQR
 MIN_RESOLUTION, MAX_RESOLUTION = 0.01, 50.0
 
 Progress = Callable[[str], None]
+_RNG_LOCK = threading.Lock()  # igraph's random number generator is process-wide (see leiden)
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,22 +86,19 @@ def _knn_graph_and_index(unit: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarr
     """k nearest neighbours (excluding the point itself): (cosine similarities, indices), each ``(n, k)``.
 
     Exact up to ``large_scale.LARGE_N`` points: brute force in float32 through scikit-learn's chunked GEMM path
-    (euclidean on unit vectors is monotone in cosine, see ``clustering``). Above that, approximate, by
-    NN-descent (``pynndescent``, the library UMAP itself uses, already installed with ``umap-learn``): the
-    exact search is quadratic and its per-row partial sort over all n distances dominated the 100k run
-    (46 s of the graph step under load), NN-descent takes ~10 s plus a one-off ~20 s JIT compile per process,
-    and a community partition does not need the exact 15th neighbour (recall@15 ≈ 0.9 on the bench's data).
-    The third value is the NN-descent index (``None`` for the exact path), reused to place out-of-sample points.
+    (euclidean on unit vectors is monotone in cosine, see ``clustering``). Above that, approximate, by cell probing
+    (``knn_graph.CellNeighbours``): the exact search is quadratic and its per-row partial sort over all n
+    distances dominated the 100k run (46 s of the graph step under load); NN-descent (``pynndescent``), used
+    before, computed the 100k graph in 5 s but compiled for 104 s first in every process (numba); and a
+    community partition does not need the exact 15th neighbour. The third value is the cell index (``None``
+    for the exact path), reused to place out-of-sample points.
     """
     n = unit.shape[0]
     k = min(k, n - 1)
     nnd = None
     if n > large_scale.LARGE_N:
-        from pynndescent import NNDescent
-
-        nnd = NNDescent(unit, n_neighbors=k + 1, metric="euclidean", random_state=0, low_memory=True)
-        # neighbor_graph is annotated Optional; NNDescent builds it in its constructor
-        indices, distances = cast(tuple[np.ndarray, np.ndarray], nnd.neighbor_graph)
+        nnd = CellNeighbours(unit, seed=0)
+        indices, distances = nnd.graph(k)
     else:
         from sklearn.neighbors import NearestNeighbors
 
@@ -124,42 +123,43 @@ def _knn_graph_and_index(unit: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarr
 def fuzzy_graph(indices: np.ndarray, similarity: np.ndarray) -> object:
     """Undirected weighted igraph of the k-NN links, weighted by UMAP's fuzzy union (see module docstring)."""
     import igraph as ig
-    from umap.umap_ import fuzzy_simplicial_set
 
     n = indices.shape[0]
     # UMAP wants each point as its own first neighbour (distance 0), then the k others.
     knn_indices = np.hstack([np.arange(n)[:, None], indices]).astype(np.int64)
     distances = np.sqrt(np.clip(2.0 - 2.0 * similarity, 0.0, None))  # euclidean on unit vectors
-    knn_dists = np.hstack([np.zeros((n, 1)), distances]).astype(np.float32)
-    # umap returns (graph, sigmas, rhos), plus dists when asked; its return type is inferred, not annotated
-    graph = fuzzy_simplicial_set(
-        np.zeros((n, 1), dtype=np.float32),
-        knn_indices.shape[1],
-        0,
-        "euclidean",
-        knn_indices=knn_indices,
-        knn_dists=knn_dists,
-    )[0]
-    coo = graph.tocoo()  # pyright: ignore[reportAttributeAccessIssue]  # umap annotates a float; it is a scipy sparse matrix
-    upper = coo.row < coo.col
-    result = ig.Graph(n=n, edges=np.column_stack([coo.row[upper], coo.col[upper]]).tolist(), directed=False)
-    result.es["weight"] = np.maximum(coo.data[upper], 1e-9).tolist()
+    knn_dists = np.hstack([np.zeros((n, 1)), distances]).astype(np.float32).astype(np.float64)
+    rows, cols, weights = fuzzy_union(knn_indices, knn_dists)
+    result = ig.Graph(n=n, edges=np.column_stack([rows, cols]).tolist(), directed=False)
+    result.es["weight"] = np.maximum(weights, 1e-9).tolist()
     return result
 
 
 def leiden(graph: object, resolution: float, seed: int) -> np.ndarray:
-    """Leiden communities (RB configuration model = modularity with a resolution), as int64 labels."""
-    import leidenalg
+    """Leiden communities maximising modularity with a resolution, as int64 labels.
 
-    partition = leidenalg.find_partition(
-        graph,
-        leidenalg.RBConfigurationVertexPartition,
-        weights="weight",
-        resolution_parameter=resolution,
-        seed=seed,
-        n_iterations=2,  # the library default: until convergence took 6x longer (100k: 12 passes per call)
-    )
-    return np.asarray(partition.membership, dtype=np.int64)
+    igraph's own C implementation (``Graph.community_leiden``, objective "modularity"), not ``leidenalg``'s:
+    the same algorithm (Traag et al. 2019) and objective (``leidenalg``'s RB configuration model is modularity
+    with a resolution), measured several times faster on the 100k bench graph (README, "Scale"). igraph draws
+    its random numbers from a process-wide generator, so a seeded ``random.Random`` is installed for the call
+    under a lock (concurrent runs would otherwise interleave their draws and lose determinism).
+    """
+    import random
+
+    import igraph as ig
+
+    with _RNG_LOCK:
+        ig.set_random_number_generator(random.Random(seed))
+        try:
+            clusters = graph.community_leiden(  # type: ignore[attr-defined]
+                objective_function="modularity",
+                weights="weight",
+                resolution=resolution,
+                n_iterations=2,  # as leidenalg's default: until convergence took 6x longer (100k: 12 passes)
+            )
+        finally:
+            ig.set_random_number_generator(random)
+    return np.asarray(clusters.membership, dtype=np.int64)
 
 
 def _stability(graph: object, resolution: float, seed: int, top: np.ndarray) -> float:
@@ -260,7 +260,7 @@ def hierarchical_leiden(
 def _assign_out_of_sample(space: np.ndarray, rows: np.ndarray, sample_labels: np.ndarray, index: object) -> np.ndarray:
     """Every point not in the sample takes the majority label of its nearest sampled points (noise included).
 
-    The neighbours come from the sample's NN-descent index (``index.query``): an exact search of 800k queries
+    The neighbours come from the sample's cell index (``index.query``): an exact search of 800k queries
     against a 200k sample sorts 200k distances per query, which is what kept the first 1M run from finishing.
     """
     n = space.shape[0]

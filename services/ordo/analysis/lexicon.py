@@ -12,9 +12,12 @@ said there) and ships inside Ordo's wheel, so naming works offline with no extra
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+
+BASIC_KINDS = 2  # see basic_level
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,18 @@ def entries() -> dict[str, Entry]:
             ancestors=frozenset(a for a in ancestors.split(",") if a),
         )
     return out
+
+
+@cache
+def basic_level() -> frozenset[str]:
+    """Single-word lexicon nouns that at least ``BASIC_KINDS`` other lexicon nouns are kinds of ("dog", "car").
+
+    A structural stand-in for Rosch's basic level (the level people name things at: "dog", not "Bouvier des
+    Flandres" nor "carnivore"): a noun with several kinds of it in an everyday-noun lexicon is general enough to
+    cover them, and one word long it is not a specific compound. WordNet carries no basic-level mark, and no word
+    frequency list ships offline, so this is the measurable proxy (README, "Clusters that organise a library")."""
+    kinds = Counter(a for entry in entries().values() for a in entry.ancestors)
+    return frozenset(t for t in entries() if " " not in t and kinds[t] >= BASIC_KINDS)
 
 
 def terms() -> tuple[str, ...]:
