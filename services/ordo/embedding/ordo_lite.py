@@ -57,8 +57,13 @@ DEFAULT_IMAGE_BATCH = 8  # images per lane job: a text query waits for at most o
 TOWER_MICRO_BATCH = 4
 DEFAULT_TEXT_BATCH = 64
 # ONNX Runtime threads for text queries: one. A query takes ~4 ms on one core, and under concurrent searches
-# the other core serves the gRPC threads (two threads made a batch of queries no faster there).
+# the other core serves the gRPC threads (two threads made a batch of queries no faster there). A lone query
+# (nothing else waiting) runs on the budget's model threads instead (``OnnxTextTower``'s solo session).
 TEXT_ONNX_THREADS = 1
+# Parts a batch of concurrent queries is split into, run side by side. Measured on the 2-core EPYC (100k, 50
+# SearchText clients, `python -m bench.concurrency_bench`): 2 parts gave 73 req/s against 87 in one part: the
+# second core is the gRPC threads', and taking it for the model starves the requests that feed the batches.
+TEXT_BATCH_PARTS = 1
 # From this many texts in one pass (concurrent queries), bfloat16 on a CPU with native bf16: 3.4 ms a text at 8,
 # 1.9 at 32, against ~3.6 in ONNX Runtime float32 at any batch size (measured on a 2-core Xeon with AMX).
 TEXT_BF16_MIN_BATCH = 8
@@ -330,7 +335,12 @@ class OrdoLiteEmbedder(LaneEmbedder):
         self.batch_size = micro * max(1, -(-self.batch_size // micro))
         if self.runtime_options.runtime != "torch":  # ORDO_MODEL_RUNTIME=torch keeps both towers in PyTorch
             self._onnx_text = onnx_minilm(
-                self._text_tower, self.model_id, TEXT_ONNX_THREADS, self.runtime_options.cache_file
+                self._text_tower,
+                self.model_id,
+                TEXT_ONNX_THREADS,
+                self.runtime_options.cache_file,
+                solo_threads=tower.budget.model_threads,
+                parallel=TEXT_BATCH_PARTS,
             )
         self._bf16_text = self._text_bf16_allowed()
 
