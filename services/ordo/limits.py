@@ -57,6 +57,7 @@ _BY_NAME: Final[dict[str, int]] = {
     "query": MAX_QUERY_BYTES,
     "texts": MAX_QUERY_BYTES,
     "page_token": MAX_TOKEN_BYTES,
+    "order_by": MAX_ID_BYTES,  # "capture_time desc"; ordo.core.catalog_order allows 64 characters
     "request_id": MAX_ID_BYTES,
     "name": MAX_NAME_BYTES,
     "model": MAX_NAME_BYTES,

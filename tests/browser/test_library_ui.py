@@ -116,6 +116,32 @@ def test_library_pages_viewer_and_back(page, gw: GatewayStack, stocked: dict, sh
     assert page.evaluate("location.hash").startswith("#/library")
 
 
+def test_library_order_and_day_groups_in_the_url(page, gw: GatewayStack, stocked: dict, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    """Order and grouping are in the URL and sent to ListAssets; headers name the group and count it."""
+    listed: list[str] = []
+    page.on("request", lambda r: "/api/assets?" in r.url and listed.append(r.url))
+    page.goto("/#/library")
+    total = count(gw)
+    page.wait_for_function(f"document.querySelector('main').dataset.loaded === '{total}'")
+    assert "order_by=ingest_time%20desc" in listed[-1]  # the default: newest added first
+    headers = page.locator(".lib-group")
+    assert headers.count() >= 1
+    counts = [int(t.split()[0].rstrip("+")) for t in page.locator(".lib-group-count").all_inner_texts()]
+    assert sum(counts) == total  # every image under exactly one header, all pages loaded
+    page.select_option("#lib-order", "capture_time asc")
+    page.wait_for_function("location.hash.includes('order=capture_time')")
+    page.wait_for_function(f"document.querySelector('main').dataset.loaded === '{total}'")
+    assert "order_by=capture_time%20asc" in listed[-1]
+    # COCO photos have no capture date: one "Undated" group, said to come after the dated ones.
+    assert page.locator(".lib-group-name").first.inner_text().startswith("Undated")
+    assert page.locator(".lib-controls .hint").inner_text().startswith("Images without a capture date")
+    page.select_option("#lib-group", "none")
+    page.wait_for_function("location.hash.includes('group=none')")
+    page.locator(".lib-tile").first.wait_for()
+    assert page.locator(".lib-group").count() == 0
+    page.screenshot(path=shots / "library-ordered-1440.png")
+
+
 def test_select_download_and_delete_with_confirmation(  # type: ignore[no-untyped-def]
     page, gw: GatewayStack, stocked: dict, shots: Path, tmp_path: Path
 ) -> None:

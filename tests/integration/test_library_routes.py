@@ -178,3 +178,52 @@ def test_duplicates_dry_run_then_apply(http: httpx.Client, library: dict) -> Non
     # Applying again (a retry after a kill) reports the ones already gone, per id, and fails nothing else.
     again = http.post("/api/assets/batch-delete", json={"asset_ids": doomed}).json()
     assert again["deleted"] == [] and {f["reason"] for f in again["failed"]} == {"ASSET_NOT_FOUND"}
+
+
+def _ordered(http: httpx.Client, order_by: str, page_size: int) -> list[dict]:
+    assets: list[dict] = []
+    token = ""
+    for _ in range(100):
+        response = http.get("/api/assets", params={"order_by": order_by, "page_size": page_size, "page_token": token})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assets.extend(body["assets"])
+        token = body["next_page_token"]
+        if not token:
+            return assets
+    raise AssertionError("paging did not end")
+
+
+def test_list_assets_by_date_pages_in_order(http: httpx.Client, library: dict, coco_images: list[Path]) -> None:
+    """Runs after the duplicates test deleted some: the deleted ones must be gone from every order too."""
+    for photo in coco_images[4:7]:  # one upload each: three distinct ingest times
+        upload(http, [(photo.name, photo.read_bytes())])
+    by_id = _ordered(http, "", 1000)
+    assert len(by_id) >= 4
+    newest = _ordered(http, "ingest_time desc", 2)
+    oldest = _ordered(http, "ingest_time", 3)
+    assert sorted(a["asset_id"] for a in newest) == sorted(a["asset_id"] for a in by_id)
+    times = [a["ingest_time"] for a in newest]
+    assert times == sorted(times, reverse=True)
+    assert len(set(times)) == len(times)  # separate uploads: no ties, so oldest is newest reversed
+    assert [a["asset_id"] for a in oldest] == [a["asset_id"] for a in newest][::-1]
+    # COCO photos carry no EXIF date: every one is undated, listed (after the dated, of which there are none).
+    taken = _ordered(http, "capture_time desc", 2)
+    assert {a["asset_id"] for a in taken} == {a["asset_id"] for a in by_id}
+
+
+@pytest.mark.parametrize(
+    ("order_by", "reason"),
+    [("file_name", "BAD_ORDER_BY"), ("ingest_time up", "BAD_ORDER_BY"), ("i" * 65, "BAD_REQUEST")],
+)
+def test_list_assets_refuses_unknown_orders(http: httpx.Client, order_by: str, reason: str) -> None:
+    response = http.get("/api/assets", params={"order_by": order_by})
+    assert response.status_code == 400, response.text
+    assert response.json()["reason"] == reason
+
+
+def test_a_page_token_is_bound_to_its_order(http: httpx.Client, library: dict) -> None:
+    token = http.get("/api/assets", params={"order_by": "ingest_time desc", "page_size": 1}).json()["next_page_token"]
+    assert token
+    response = http.get("/api/assets", params={"order_by": "capture_time desc", "page_token": token})
+    assert response.status_code == 400 and response.json()["reason"] == "BAD_PAGE_TOKEN"

@@ -688,6 +688,8 @@ export interface operations {
         page_size?: number;
         /** @description The previous page's `next_page_token`; empty for the first page. */
         page_token?: string;
+        /** @description Empty: id order. `ingest_time` or `capture_time`, optionally followed by `asc` (default) or `desc`, e.g. `capture_time desc`. Undated images come after the dated ones in both directions. */
+        order_by?: string;
       };
     };
     responses: {

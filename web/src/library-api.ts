@@ -9,8 +9,10 @@ export type DuplicateGroupPlan = Schemas["DuplicateGroupPlan"];
 export type DuplicatePlan = Schemas["DuplicatePlan"];
 export type BatchDeleteResult = Schemas["BatchDeleteResult"];
 
-export const listAssets = (pageSize: number, token: string): Promise<AssetPage> =>
-  api(`/api/assets?page_size=${pageSize}&page_token=${encodeURIComponent(token)}`);
+export const listAssets = (pageSize: number, token: string, orderBy = ""): Promise<AssetPage> =>
+  api(
+    `/api/assets?page_size=${pageSize}&page_token=${encodeURIComponent(token)}&order_by=${encodeURIComponent(orderBy)}`,
+  );
 
 export const assetCount = async (): Promise<number | undefined> => {
   const status = await api<{ stats?: { asset_count?: string } }>("/api/status");

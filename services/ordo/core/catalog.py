@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ordo import paging
+from ordo.core import catalog_order
 from ordo.domain import Asset, AssetState
 from ordo.errors import InvalidInput, NotFound, Reason
 from ordo.ids import is_asset_id
@@ -56,6 +57,7 @@ class AssetCatalog:
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
+        self.orders = catalog_order.OrderIndex(store)
 
     @staticmethod
     def check_id(asset_id: str) -> str:
@@ -83,6 +85,9 @@ class AssetCatalog:
             return None
 
     def put(self, asset: Asset) -> None:
+        """Writes the record, after its date-order markers (``catalog_order``: a crash in between leaves a
+        marker without a record, which listings skip, never a record missing from an order)."""
+        self.orders.add(asset)
         self.store.put(record_key(asset.asset_id), _to_json(asset), "application/json")
 
     def put_original(self, asset_id: str, data: bytes, mime_type: str) -> str:
@@ -90,9 +95,13 @@ class AssetCatalog:
         self.store.put(key, data, mime_type)
         return key
 
-    def list(self, page_size: int, page_token: str = "") -> tuple[list[Asset], str]:
-        """Assets in id order, paged as ``ordo.paging`` says; the token's position is a cursor, the last id
-        of the previous page (ids are stable, so assets added meanwhile do not shift the pages)."""
+    def list(self, page_size: int, page_token: str = "", order_by: str = "") -> tuple[list[Asset], str]:
+        """Assets in id order, or in the date order ``order_by`` names (``catalog_order``), paged as
+        ``ordo.paging`` says; the token's position is a cursor (the last id, or the last marker, of the previous
+        page), so assets added meanwhile do not shift the pages. Tokens are bound to the order."""
+        order = catalog_order.parse(order_by)
+        if order is not None:
+            return self._list_ordered(order, page_size, page_token)
         size = paging.page_size(page_size)
         after = paging.decode_token(page_token, _ASSETS_LISTING)
         if after is not None and not (isinstance(after, str) and self.is_id(after)):
@@ -101,6 +110,24 @@ class AssetCatalog:
         assets = [a for a in (self.find(i) for i in ids[:size]) if a is not None]
         next_token = token_after(ids[size - 1]) if len(ids) > size else ""
         return assets, next_token
+
+    def _list_ordered(self, order: catalog_order.Order, page_size: int, page_token: str) -> tuple[list[Asset], str]:
+        size = paging.page_size(page_size)
+        after = paging.decode_token(page_token, _ASSETS_LISTING, order.canonical)
+        if after is not None and not (isinstance(after, str) and 64 < len(after) <= 128):
+            raise InvalidInput("page_token is not one this service gave out", reason=Reason.BAD_PAGE_TOKEN)
+        self.orders.ensure_built(self._every_asset)
+        assets, last = self.orders.page(order, after or "", size, self.find)
+        return assets, paging.encode_token(last, _ASSETS_LISTING, order.canonical) if last else ""
+
+    def _every_asset(self) -> list[Asset]:
+        assets: list[Asset] = []
+        token = ""
+        while True:
+            page, token = self.list(paging.MAX_PAGE_SIZE, token)
+            assets.extend(page)
+            if not token:
+                return assets
 
     def count(self) -> int:
         total, token = 0, ""
@@ -114,6 +141,9 @@ class AssetCatalog:
     def delete(self, asset_id: str) -> None:
         """Removes every object of the asset, the record last so a crash midway can be retried."""
         self.check_id(asset_id)
+        record = self.find(asset_id)
+        if record is not None:
+            self.orders.remove(record)  # before the record: a retry still knows which markers to remove
         for key in (original_key(asset_id), thumbnail_key(asset_id)):
             self.store.delete(key)
         self.store.delete(record_key(asset_id))
@@ -123,5 +153,14 @@ _ASSETS_LISTING = "assets"  # what a ListAssets token is bound to (the listing h
 
 
 def token_after(asset_id: str) -> str:
-    """The ListAssets page token that continues after ``asset_id`` (for a caller that sends fewer)."""
+    """The id-order ListAssets page token that continues after ``asset_id`` (for a caller that sends fewer)."""
     return paging.encode_token(asset_id, _ASSETS_LISTING)
+
+
+def token_after_asset(asset: Asset, order_by: str) -> str:
+    """The ListAssets page token that continues after ``asset`` in the order ``order_by`` names."""
+    order = catalog_order.parse(order_by)
+    if order is None:
+        return token_after(asset.asset_id)
+    key = catalog_order.marker(order, asset)[len(order.prefix) :]
+    return paging.encode_token(key, _ASSETS_LISTING, order.canonical)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from ordo.client import OrdoClient
+from ordo.core.catalog_order import MAX_ORDER_BY_CHARS
 from ordo.errors import InvalidInput, Reason
 from ordo.gateway.deps import Client
 from ordo.gateway.paging_params import DEFAULT_PAGE_SIZE, PageSize, PageToken
@@ -21,9 +22,21 @@ router = APIRouter(tags=["assets"])
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
+OrderBy = Annotated[
+    str,
+    Query(
+        max_length=MAX_ORDER_BY_CHARS,
+        description="Empty: id order. `ingest_time` or `capture_time`, optionally followed by `asc` (default) or"
+        " `desc`, e.g. `capture_time desc`. Undated images come after the dated ones in both directions.",
+    ),
+]
+
+
 @router.get("/api/assets", **documented(AssetPage))
-def list_assets(client: Client, page_size: PageSize = DEFAULT_PAGE_SIZE, page_token: PageToken = "") -> dict[str, Any]:
-    request = ingest_pb2.ListAssetsRequest(page_size=page_size, page_token=page_token)
+def list_assets(
+    client: Client, page_size: PageSize = DEFAULT_PAGE_SIZE, page_token: PageToken = "", order_by: OrderBy = ""
+) -> dict[str, Any]:
+    request = ingest_pb2.ListAssetsRequest(page_size=page_size, page_token=page_token, order_by=order_by)
     return to_json(client.ingest.ListAssets(request))
 
 

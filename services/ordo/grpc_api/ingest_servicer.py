@@ -160,12 +160,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def ListAssets(
         self, request: ingest_pb2.ListAssetsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ListAssetsResponse:
-        assets, token = self.ctx.catalog.list(request.page_size, request.page_token)
+        assets, token = self.ctx.catalog.list(request.page_size, request.page_token, request.order_by)
         assets = ingest_rules.readable(assets)  # pages may come back short; the token still moves on
         messages = [convert.asset_pb(a) for a in assets]
         fits = limits.within_budget(messages)  # bounded by bytes as well as by page_size
         if fits < len(messages):
-            messages, token = messages[:fits], catalog.token_after(assets[fits - 1].asset_id)
+            messages, token = messages[:fits], catalog.token_after_asset(assets[fits - 1], request.order_by)
         return ingest_pb2.ListAssetsResponse(assets=messages, next_page_token=token)
 
     @handle_errors

@@ -1,18 +1,25 @@
 // The library: every image, in pages of ListAssets, in a virtualised grid (only the rows in view are in the DOM,
 // so 100k images cost as much as one screen). Pages load as the scroll nears the end of what is loaded; the
 // total comes from the service's counts. Click opens the viewer over the library; the check box, shift-click
-// and "Select all" select, and the action bar acts on the selection.
+// and "Select all" select, and the action bar acts on the selection. The order (newest/oldest added or taken, or
+// id order) and the grouping (day, month, none) are in the URL; groups get a header with their count.
 import { Asset, thumbUrl } from "../api";
 import { errorText, h } from "../dom";
 import { assetCount, listAssets } from "../library-api";
+import { GROUPINGS, grouper, groupingOf, layoutRows, orderOf, ORDERS, Row, rowAt } from "./library_groups";
 import { actionBar, Selection } from "./selection";
 import { openViewer } from "./viewer";
 
 const GAP = 8;
 const BUFFER_ROWS = 4;
+const HEADER = 36;
 
 export function libraryView(root: HTMLElement, params: URLSearchParams): void {
   const pageSize = Math.min(500, Math.max(1, Number(params.get("page_size")) || 200));
+  const order = orderOf(params);
+  const grouping = groupingOf(params, order);
+  const labelOf = grouping === "none" ? null : grouper(order.field, grouping);
+  const labels: string[] = [];
   const assets: Asset[] = [];
   const byId = new Map<string, Asset>();
   let token = "";
@@ -43,7 +50,7 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
 
   function removeIds(ids: string[]): void {
     const gone = new Set(ids);
-    for (let i = assets.length - 1; i >= 0; i--) if (gone.has(assets[i].asset_id)) assets.splice(i, 1);
+    for (let i = assets.length - 1; i >= 0; i--) if (gone.has(assets[i].asset_id)) (assets.splice(i, 1), labels.splice(i, 1));
     for (const id of ids) byId.delete(id);
     if (total !== undefined) total = Math.max(assets.length, total - ids.length);
     bar.update();
@@ -67,8 +74,13 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
 
   async function fetchPage(): Promise<boolean> {
     try {
-      const page = await listAssets(pageSize, token);
-      for (const a of page.assets) if (!byId.has(a.asset_id)) (assets.push(a), byId.set(a.asset_id, a));
+      const page = await listAssets(pageSize, token, order.value);
+      for (const a of page.assets) {
+        if (byId.has(a.asset_id)) continue;
+        assets.push(a);
+        byId.set(a.asset_id, a);
+        if (labelOf) labels.push(labelOf(a));
+      }
       token = page.next_page_token;
       done = !token;
       root.dataset.loaded = String(assets.length);
@@ -82,13 +94,16 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
 
   let columns = 1;
   let cell = 168;
+  let rows: Row[] = [];
   function layout(): void {
     const width = scroller.clientWidth || root.clientWidth || 1000;
     const min = width < 600 ? 110 : 160;
     columns = Math.max(1, Math.floor((width + GAP) / (min + GAP)));
     cell = Math.floor((width - GAP * (columns - 1)) / columns) + GAP;
-    const count = Math.max(assets.length, done ? assets.length : total ?? assets.length);
-    spacer.style.height = `${Math.ceil(count / columns) * cell}px`;
+    const pending = done || total === undefined ? 0 : total - assets.length; // not loaded yet: estimated rows
+    const laid = layoutRows(assets, columns, cell, HEADER + GAP, labelOf ? labels : null, done, pending);
+    rows = laid.rows;
+    spacer.style.height = `${laid.height}px`;
     grid.style.gridTemplateColumns = `repeat(${columns}, ${cell - GAP}px)`;
     status.textContent = failure || (assets.length || !done ? countText() : "");
     status.classList.toggle("error", !!failure);
@@ -103,30 +118,50 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
   function render(force = false): void {
     const top = scroller.scrollTop;
     const height = scroller.clientHeight || 800;
-    const firstRow = Math.max(0, Math.floor(top / cell) - BUFFER_ROWS);
-    const lastRow = Math.ceil((top + height) / cell) + BUFFER_ROWS;
-    const first = firstRow * columns;
-    const last = Math.min(assets.length, lastRow * columns);
-    if (!done && last >= assets.length - columns * BUFFER_ROWS) void loadPage();
+    const firstRow = Math.max(0, rowAt(rows, top) - BUFFER_ROWS);
+    const lastRow = Math.min(rows.length, rowAt(rows, top + height) + BUFFER_ROWS + 1);
+    const first = rows[firstRow]?.start ?? 0;
+    const last = rows[lastRow - 1]?.end ?? 0;
+    if (!done && (lastRow >= rows.length - BUFFER_ROWS || last >= assets.length - columns * BUFFER_ROWS)) void loadPage();
     if (!force && first === lastFirst && last === lastLast) return;
     lastFirst = first;
     lastLast = last;
-    grid.style.transform = `translateY(${firstRow * cell}px)`;
+    grid.style.transform = `translateY(${rows[firstRow]?.top ?? 0}px)`;
     // Tiles still in view are kept (their images stay decoded); only the rows scrolled in are built.
-    const tiles: HTMLElement[] = [];
+    const items: HTMLElement[] = [];
     const kept = new Map<string, HTMLElement>();
-    for (let i = first; i < last; i++) {
-      const id = assets[i].asset_id;
-      const old = pool.get(id);
-      const fresh = old && old.dataset.index === String(i) && old.classList.contains("selected") === selection.ids.has(id);
-      const el = fresh ? old : tile(assets[i], i);
-      kept.set(id, el);
-      tiles.push(el);
+    let tiles = 0;
+    for (let r = firstRow; r < lastRow; r++) {
+      const row = rows[r];
+      if (row.header) {
+        items.push(groupHeader(row.header));
+        continue;
+      }
+      for (let i = row.start; i < row.end; i++) {
+        const id = assets[i].asset_id;
+        const old = pool.get(id);
+        const fresh = old && old.dataset.index === String(i) && old.classList.contains("selected") === selection.ids.has(id);
+        const el = fresh ? old : tile(assets[i], i);
+        kept.set(id, el);
+        items.push(el);
+        tiles++;
+      }
     }
     pool = kept;
-    grid.replaceChildren(...tiles);
+    grid.replaceChildren(...items);
     grid.dataset.first = String(first);
-    grid.dataset.count = String(tiles.length);
+    grid.dataset.count = String(tiles);
+  }
+
+  function groupHeader(header: NonNullable<Row["header"]>): HTMLElement {
+    const count = `${header.count}${header.open ? "+" : ""} ${header.count === 1 && !header.open ? "image" : "images"}`;
+    return h(
+      "li",
+      { class: "lib-group", role: "heading", "aria-level": 2, style: `height: ${HEADER}px` },
+      h("span", { class: "lib-group-name" }, header.label),
+      " ",
+      h("span", { class: "lib-group-count", title: header.open ? "more may follow in the pages still to load" : "" }, count),
+    );
   }
 
   function tile(a: Asset, index: number): HTMLElement {
@@ -172,9 +207,38 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
   const resize = new ResizeObserver(() => layout());
   resize.observe(scroller);
 
-  root.replaceChildren(h("h1", {}, "Library"), bar.element, status, empty, scroller);
+  root.replaceChildren(h("h1", {}, "Library"), controls(params, order.value, grouping), bar.element, status, empty, scroller);
   assetCount()
     .then((count) => ((total = count), layout()))
     .catch(() => undefined);
   void loadPage();
+}
+
+/** The order and grouping pickers; a change navigates (both live in the URL, so a reload or a link keeps them). */
+function controls(params: URLSearchParams, order: string, grouping: string): HTMLElement {
+  const go = (key: string, value: string): void => {
+    const next = new URLSearchParams(params);
+    next.set(key, value);
+    location.hash = `#/library?${next}`; // a new hash: the view is built again in the new order
+  };
+  const orderSelect = h(
+    "select",
+    { id: "lib-order", "aria-label": "Order", onchange: (e: Event) => go("order", (e.target as HTMLSelectElement).value) },
+    ...ORDERS.map((o) => h("option", { value: o.value, selected: o.value === order }, o.label)),
+  );
+  const groupSelect = h(
+    "select",
+    {
+      id: "lib-group",
+      "aria-label": "Group",
+      disabled: !order,
+      title: order ? "" : "groups need a date order",
+      onchange: (e: Event) => go("group", (e.target as HTMLSelectElement).value),
+    },
+    ...GROUPINGS.map((g) => h("option", { value: g.value, selected: g.value === grouping }, g.label)),
+  );
+  const note = order.startsWith("capture_time")
+    ? h("span", { class: "hint" }, "Images without a capture date come after the dated ones.")
+    : "";
+  return h("div", { class: "lib-controls" }, orderSelect, groupSelect, note);
 }
