@@ -13,6 +13,11 @@ import { openViewer } from "./viewer";
 const GAP = 8;
 const BUFFER_ROWS = 4;
 const HEADER = 36;
+// Faster than this (px per ms, about a screen every 300 ms) the grid is being flung: tiles are built without
+// their thumbnails, which load once the scroll slows or stops. A thumbnail for a tile on screen for a frame is
+// wasted work for the browser (fetch, decode, paint) and for the server, and it is what made frames slow.
+const FLING_PX_PER_MS = 3;
+const SETTLE_MS = 120;
 
 export function libraryView(root: HTMLElement, params: URLSearchParams): void {
   const pageSize = Math.min(500, Math.max(1, Number(params.get("page_size")) || 200));
@@ -115,8 +120,34 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
   let pool = new Map<string, HTMLElement>();
   let lastFirst = -1;
   let lastLast = -1;
+  let lastTop = 0;
+  let lastAt = 0;
+  let settle = 0;
+  let flung = false;
+  /** Whether the grid is being flung (a fast scroll since the last render, until it settles for SETTLE_MS);
+   * while it is, thumbnails wait. */
+  function flinging(top: number): boolean {
+    const now = performance.now();
+    const fast = lastAt > 0 && Math.abs(top - lastTop) > FLING_PX_PER_MS * Math.max(1, now - lastAt);
+    lastTop = top;
+    lastAt = now;
+    if (fast) {
+      flung = true;
+      clearTimeout(settle);
+      settle = window.setTimeout(() => ((flung = false), showThumbnails()), SETTLE_MS);
+    }
+    return flung;
+  }
+  function showThumbnails(): void {
+    for (const img of grid.querySelectorAll<HTMLImageElement>("img[data-src]")) {
+      img.src = img.dataset.src!;
+      delete img.dataset.src;
+    }
+  }
   function render(force = false): void {
     const top = scroller.scrollTop;
+    const deferred = flinging(top);
+    if (!deferred) showThumbnails();
     const height = scroller.clientHeight || 800;
     const firstRow = Math.max(0, rowAt(rows, top) - BUFFER_ROWS);
     const lastRow = Math.min(rows.length, rowAt(rows, top + height) + BUFFER_ROWS + 1);
@@ -141,7 +172,7 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
         const id = assets[i].asset_id;
         const old = pool.get(id);
         const fresh = old && old.dataset.index === String(i) && old.classList.contains("selected") === selection.ids.has(id);
-        const el = fresh ? old : tile(assets[i], i);
+        const el = fresh ? old : tile(assets[i], i, deferred);
         kept.set(id, el);
         items.push(el);
         tiles++;
@@ -164,7 +195,7 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
     );
   }
 
-  function tile(a: Asset, index: number): HTMLElement {
+  function tile(a: Asset, index: number, deferred: boolean): HTMLElement {
     const selected = selection.ids.has(a.asset_id);
     return h(
       "li",
@@ -181,7 +212,7 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
             else openViewer(viewerList, index);
           },
         },
-        h("img", { src: thumbUrl(a.asset_id), alt: "", loading: "lazy", decoding: "async" }),
+        h("img", { [deferred ? "data-src" : "src"]: thumbUrl(a.asset_id), alt: "", loading: "lazy", decoding: "async" }),
       ),
       h("input", {
         type: "checkbox",
