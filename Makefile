@@ -60,7 +60,7 @@ lint: $(VENV)/.installed ## ruff, pyright, buf lint (with comment rules), buf br
 	@$(MAKE) --no-print-directory -o $(VENV)/.installed protos-breaking
 
 test: $(VENV)/.installed $(WEB_STATIC) browser ## the whole test suite (sets up its own browser, Redis and SeaweedFS)
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q --durations=25 tests
 
 # The browser tests drive Debian's Chromium (the browser Playwright would download does not run here);
 # the tests start their own Redis, so only the binaries are needed.

@@ -1,12 +1,14 @@
 """ListAssets in date order (``ordo.core.catalog_order``): real paging over marker keys in a real store.
 
 What could go wrong and is checked: a page boundary that skips or repeats an asset, undated images mixed
-into the dated ones, a deleted asset still listed, a library written before the index missing from an order,
-a token replayed with another order, a hostile ``order_by``.
+into the dated ones, a deleted asset still listed, a library written before the index missing from an order
+(or a request blocked by its build, or a build killed midway), a token replayed with another order, a hostile
+``order_by``.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from ordo.adapters.local_store import LocalDirectoryStore
 from ordo.core import catalog_order
 from ordo.core.catalog import AssetCatalog, _to_json, record_key  # the record format itself
 from ordo.domain import Asset
-from ordo.errors import InvalidInput, Reason
+from ordo.errors import InvalidInput, Reason, Unavailable
 
 START = datetime(2024, 5, 31, 23, 59, 58, tzinfo=UTC)
 
@@ -91,6 +93,54 @@ def test_a_library_from_before_the_index_is_indexed_once(tmp_path: Path) -> None
     catalog = AssetCatalog(store)
     assert [a.asset_id for a in _all(catalog, "ingest_time desc", 2)] == [a.asset_id for a in assets][::-1]
     assert store.exists(catalog_order.BUILT_KEY)
+
+
+def test_a_big_build_runs_in_the_background_and_listings_say_how_far(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalDirectoryStore(tmp_path, fsync=False)
+    assets = [_asset(n, captured=n % 2 == 0) for n in range(400)]
+    for a in assets:
+        store.put(record_key(a.asset_id), _to_json(a), "application/json")
+    monkeypatch.setattr(catalog_order, "BUILD_WAIT_S", 0.0)  # as if the library were far bigger than 2 s of work
+    catalog = AssetCatalog(store)
+    with pytest.raises(Unavailable) as caught:
+        catalog.list(10, "", "ingest_time desc")
+    assert caught.value.reason == Reason.ORDER_INDEX_BUILDING
+    assert re.search(r"\d[\d,]* of [\d,]+ images indexed", caught.value.message)
+    assert len(_all(catalog, "", 50)) == 400  # id order is served meanwhile
+    builder = catalog.orders._builder
+    assert builder is not None
+    builder.join(30)
+    assert catalog.orders.progress == (400, 400)
+    assert [a.asset_id for a in _all(catalog, "ingest_time desc", 64)] == [a.asset_id for a in assets][::-1]
+    assert store.exists(catalog_order.BUILT_KEY)
+
+
+def test_a_build_killed_midway_is_finished_by_the_next_start(tmp_path: Path) -> None:
+    store = LocalDirectoryStore(tmp_path, fsync=False)
+    assets = [_asset(n, captured=True) for n in range(30)]
+    for a in assets:
+        store.put(record_key(a.asset_id), _to_json(a), "application/json")
+    for a in assets[:12]:  # what a killed build had written: some markers, no built marker
+        catalog_order.OrderIndex(store).add(a)
+    catalog = AssetCatalog(store)  # the next start
+    catalog.start_order_index()
+    assert catalog.orders._builder is not None
+    catalog.orders._builder.join(30)
+    assert [a.asset_id for a in _all(catalog, "capture_time asc", 7)] == [a.asset_id for a in assets][::-1]
+    assert [a.asset_id for a in _all(catalog, "ingest_time asc", 7)] == [a.asset_id for a in assets]
+
+
+def test_a_new_library_is_born_indexed(tmp_path: Path) -> None:
+    store = LocalDirectoryStore(tmp_path, fsync=False)
+    catalog = AssetCatalog(store)
+    catalog.start_order_index()  # what `ordo up` does at start
+    assert catalog.orders._builder is not None
+    catalog.orders._builder.join(30)
+    assert store.exists(catalog_order.BUILT_KEY)
+    catalog.put(_asset(1, captured=True))  # later puts write their own markers
+    assert [a.asset_id for a in _all(catalog, "ingest_time desc", 5)] == [_asset(1, captured=True).asset_id]
 
 
 @pytest.mark.parametrize(

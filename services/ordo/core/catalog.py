@@ -9,6 +9,7 @@ folders in key order gives stable pagination on a local directory and on any S3 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -116,18 +117,22 @@ class AssetCatalog:
         after = paging.decode_token(page_token, _ASSETS_LISTING, order.canonical)
         if after is not None and not (isinstance(after, str) and 64 < len(after) <= 128):
             raise InvalidInput("page_token is not one this service gave out", reason=Reason.BAD_PAGE_TOKEN)
-        self.orders.ensure_built(self._every_asset)
+        self.orders.require_built(self._every_asset, self.count)
         assets, last = self.orders.page(order, after or "", size, self.find)
         return assets, paging.encode_token(last, _ASSETS_LISTING, order.canonical) if last else ""
 
-    def _every_asset(self) -> list[Asset]:
-        assets: list[Asset] = []
+    def _every_asset(self) -> Iterator[Asset]:
         token = ""
         while True:
             page, token = self.list(paging.MAX_PAGE_SIZE, token)
-            assets.extend(page)
+            yield from page
             if not token:
-                return assets
+                return
+
+    def start_order_index(self) -> None:
+        """Begins indexing the date orders of a library written before they existed (a background thread;
+        nothing when indexed already), so the first library view after an upgrade does not wait for it."""
+        self.orders.start_building(self._every_asset, self.count)
 
     def count(self) -> int:
         total, token = 0, ""

@@ -16,23 +16,30 @@ Markers are hints, the record is the truth: a page reads each marker's record an
 record still maps to that marker (a deleted asset, a record never written after a crash). Stale markers are
 skipped, not removed on read: a marker is written just before its record, so a reader cannot tell a stale one
 from one whose record is being written. Markers are removed before the record on delete, so a retried delete
-still knows them. A library written before the orders existed is indexed once, on the first ordered listing
-(``ensure_built``), then ``index/built-v1`` records that.
+still knows them. A library written before the orders existed is indexed once, in a background thread that
+the first ordered listing (or ``ordo up``'s start) begins, then ``index/built-v1`` records that. A request
+never waits for a big build: it waits at most ``BUILD_WAIT_S`` (so a small library is seamless), then gets
+``UNAVAILABLE``/``ORDER_INDEX_BUILDING`` with the progress; id order works meanwhile. A kill mid-build loses
+nothing: ``built-v1`` is written last, so the next start builds again, skipping the markers already there.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
 from ordo.domain import Asset
-from ordo.errors import InvalidInput, Reason
+from ordo.errors import InvalidInput, Reason, Unavailable
 from ordo.ports.object_store import ObjectStore
 
+log = logging.getLogger(__name__)
+
 INDEX_PREFIX: Final = "index/"
+BUILD_WAIT_S: Final = 2.0  # how long an ordered listing waits for a build before answering ORDER_INDEX_BUILDING
 BUILT_KEY: Final = "index/built-v1"
 MAX_ORDER_BY_CHARS: Final = 64
 #: Accepted spellings, AIP-132 style: a field and an optional direction (ascending when left out).
@@ -106,6 +113,8 @@ class OrderIndex:
         self.store = store
         self._build_lock = threading.Lock()
         self._built = False
+        self._builder: threading.Thread | None = None
+        self.progress: tuple[int, int] = (0, 0)  # (indexed, total) of the build running in the background
 
     def add(self, asset: Asset) -> None:
         """Writes the asset's markers that are not there yet (a re-put writes nothing new)."""
@@ -118,18 +127,54 @@ class OrderIndex:
         for order in ALL_ORDERS:
             self.store.delete(marker(order, asset))
 
-    def ensure_built(self, each_asset: Callable[[], list[Asset]]) -> None:
-        """Indexes a library written before the orders existed, once (``each_asset`` returns every record)."""
-        if self._built:
-            return
+    def is_built(self) -> bool:
+        if not self._built and self.store.exists(BUILT_KEY):
+            self._built = True
+        return self._built
+
+    def start_building(self, assets: Callable[[], Iterable[Asset]], count: Callable[[], int]) -> None:
+        """Begins indexing a library written before the orders existed, in a background thread, unless it is
+        indexed or being indexed already; returns at once. ``assets`` yields every record, ``count`` their
+        number (for the progress)."""
         with self._build_lock:
-            if self._built or self.store.exists(BUILT_KEY):
-                self._built = True
+            if self.is_built() or (self._builder is not None and self._builder.is_alive()):
                 return
-            for asset in each_asset():
+            self._builder = threading.Thread(
+                target=self._build, args=(assets, count), name="ordo-order-index", daemon=True
+            )
+            self._builder.start()
+
+    def require_built(self, assets: Callable[[], Iterable[Asset]], count: Callable[[], int]) -> None:
+        """Returns once the orders are complete; starts the build if needed and waits at most ``BUILD_WAIT_S``
+        for it, then raises ``Unavailable`` (``ORDER_INDEX_BUILDING``) with the progress."""
+        if self.is_built():
+            return
+        self.start_building(assets, count)
+        builder = self._builder
+        if builder is not None:
+            builder.join(BUILD_WAIT_S)
+        if self.is_built():
+            return
+        done, total = self.progress
+        raise Unavailable(
+            f"the library's date order is being built ({done:,} of {total:,} images indexed); try again in a few "
+            "seconds, or list in id order meanwhile",
+            reason=Reason.ORDER_INDEX_BUILDING,
+        )
+
+    def _build(self, assets: Callable[[], Iterable[Asset]], count: Callable[[], int]) -> None:
+        try:
+            total = count()
+            self.progress = (0, total)
+            log.info("indexing the date order of %d images (a library from before the orders existed)", total)
+            for done, asset in enumerate(assets(), 1):
                 self.add(asset)
+                self.progress = (done, max(total, done))
             self.store.put(BUILT_KEY, b"1", "text/plain")
             self._built = True
+            log.info("date order indexed: %d images", self.progress[0])
+        except Exception:  # the store went away: the next ordered listing starts again, skipping what is done
+            log.warning("indexing the date order failed; it starts again on the next ordered listing", exc_info=True)
 
     def page(
         self, order: Order, after: str, size: int, load: Callable[[str], Asset | None]

@@ -77,7 +77,9 @@ def recover_at_start(ctx: AppContext) -> RecoveryReport:
         mark_queued=ctx.ingest.mark_queued,
         task_batch_size=ctx.settings.task_batch_size,
     )
-    return reconciler.run(full_scan=not clean)
+    report = reconciler.run(full_scan=not clean)
+    ctx.catalog.start_order_index()  # a library from before the date orders: indexed in the background
+    return report
 
 
 def mark_clean_shutdown(ctx: AppContext) -> None:

@@ -3,7 +3,7 @@
 // total comes from the service's counts. Click opens the viewer over the library; the check box, shift-click
 // and "Select all" select, and the action bar acts on the selection. The order (newest/oldest added or taken, or
 // id order) and the grouping (day, month, none) are in the URL; groups get a header with their count.
-import { Asset, thumbUrl } from "../api";
+import { ApiError, Asset, thumbUrl } from "../api";
 import { errorText, h } from "../dom";
 import { assetCount, listAssets } from "../library-api";
 import { GROUPINGS, grouper, groupingOf, layoutRows, orderOf, ORDERS, Row, rowAt } from "./library_groups";
@@ -18,6 +18,7 @@ const HEADER = 36;
 // wasted work for the browser (fetch, decode, paint) and for the server, and it is what made frames slow.
 const FLING_PX_PER_MS = 3;
 const SETTLE_MS = 120;
+const INDEX_RETRY_MS = 3000;
 
 export function libraryView(root: HTMLElement, params: URLSearchParams): void {
   const pageSize = Math.min(500, Math.max(1, Number(params.get("page_size")) || 200));
@@ -68,8 +69,9 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
     onDeleted: (id: string) => removeIds([id]),
   };
 
+  let waitUntil = 0; // no page is asked for before then (the service asked to wait)
   function loadPage(): Promise<boolean> {
-    if (done) return Promise.resolve(false);
+    if (done || performance.now() < waitUntil) return Promise.resolve(false);
     loading ??= fetchPage().finally(() => {
       loading = null;
       layout(); // may ask for the next page, now that this one is in
@@ -92,6 +94,12 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
       return page.assets.length > 0;
     } catch (err) {
       failure = errorText(err);
+      if (err instanceof ApiError && err.reason === "ORDER_INDEX_BUILDING") {
+        // An upgraded library's date order is being built in the background: show the progress, ask again.
+        waitUntil = performance.now() + INDEX_RETRY_MS - 50;
+        window.setTimeout(() => root.isConnected && ((failure = ""), void loadPage()), INDEX_RETRY_MS);
+        return false;
+      }
       done = true;
       return false;
     }
