@@ -7,6 +7,7 @@ would give each caller someone else's vector, which only the real path can show.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -85,3 +86,15 @@ def test_a_repeated_query_hits_the_cache(served: tuple[AppContext, OrdoClient]) 
     passes, hits = vectors.passes, vectors.cache_hits
     client.search.SearchText(request, timeout=60)
     assert (vectors.passes, vectors.cache_hits) == (passes, hits + 1)
+
+
+def test_servers_hand_the_gil_over_sooner() -> None:
+    """`ordo up`/`ordo serve` set ORDO_GIL_SWITCH_INTERVAL_MS (measured faster under concurrent searches)."""
+    from ordo.grpc_api.server import set_gil_switch_interval
+
+    before = sys.getswitchinterval()
+    try:
+        set_gil_switch_interval(Settings(gil_switch_interval_ms=0.5))
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    finally:
+        sys.setswitchinterval(before)
