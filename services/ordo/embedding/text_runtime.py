@@ -14,7 +14,8 @@ Large batches (concurrent queries, see ``ordo.core.query_vectors``) run in PyTor
 on a CPU with AMX: 1.9 ms a text at 32 texts against 3.5 in ONNX Runtime float32, cosine 0.99998 to
 float32 (2-core Xeon). Without AMX they stay here: on a 2-core AMD EPYC with AVX512-BF16 but no AMX, bf16
 batches cost 3.4-4.2 ms a text on one thread (no better than ONNX Runtime) and, holding the GIL between ops,
-took 50 SearchText clients from 168 req/s down to 119 (``bench.concurrency_bench``, same exclusive run).
+took 50 SearchText clients from 168 req/s down to 119 (``bench.concurrency_bench``, same exclusive run,
+stack sampler attached).
 A single query stays in ONNX Runtime, where bf16's per-op overhead would make it slower (15 ms against 3.7).
 
 Batches are cut by token length before they run: concurrent queries of 8 and 40 tokens padded to one length
@@ -119,8 +120,9 @@ class OnnxTextTower:
     of wall time a text at batch 1 / 8 / 32 / 64, length-grouped): one thread 4.6 / 4.2 / 3.9 / 3.7, two
     threads 4.4 / 3.1 / 2.6 / 2.8. MiniLM is compute-bound (~0.28 GFLOP a caption, ~75 GFLOP/s on one
     core), so batching saves ~20 % and the second thread ~30 %; under 50 SearchText clients two threads
-    gave 192 req/s against 168 on one (``bench.concurrency_bench``, same run). Earlier variants (a lone
-    query on its own session, batches split in parts run side by side) measured no better and are gone.
+    gave 192 req/s against 168 on one (``bench.concurrency_bench``, same run, stack sampler attached).
+    Earlier variants (a lone query on its own session, batches split in parts run side by side) measured
+    no better and are gone.
     """
 
     def __init__(self, session: Any, tokenizer: Any, max_tokens: int, threads: int) -> None:
