@@ -39,11 +39,12 @@ def _collection() -> str:
 
 
 def _dim() -> int:
-    from ordo.embedding.factory import create_embedder
+    """ordo-lite's vector size from its heads, without loading the model here: a process with a loaded model
+    registers as a CPU peer (``ordo.embedding.cpu_budget``), and the stack under test would then split the two
+    cores with this idle bench process and run its model on one thread."""
+    from ordo.embedding.ordo_lite import load_heads
 
-    embedder = create_embedder(MODEL, device="cpu")
-    embedder.load()
-    return int(embedder.dim)
+    return int(load_heads()[0]["dim"])
 
 
 def build_or_load(n: int) -> Path:

@@ -160,6 +160,12 @@ class Settings(BaseSettings):
     analysis_address: str = Field(default="", description="Analysis service address for the CLI (default: address).")
     max_message_bytes: int = Field(default=16 * MiB, description="Largest gRPC message a server accepts.")
     grpc_workers: int = Field(default=16, ge=1, description="Threads serving RPCs per server.")
+    gil_switch_interval_ms: float = Field(
+        default=0.5,
+        gt=0,
+        le=100,
+        description="Python's GIL switch interval in `ordo up`/`ordo serve` (Python's default: 5 ms).",
+    )
     # --- fair use (ordo.fair_use, ordo.grpc_api.guards, ordo.gateway.guards) -----------------------
     max_streams: int = Field(
         default=64,

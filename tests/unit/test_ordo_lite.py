@@ -141,3 +141,25 @@ def test_text_runtimes_agree_with_eager_float32(embedder: ordo_lite.OrdoLiteEmbe
     groups = _length_groups([10, 40, 12, 41, 100])
     assert sorted(i for g in groups for i in g) == [0, 1, 2, 3, 4]
     assert [0, 2] in groups and [1, 3] in groups  # similar lengths share a pass, short ones are not padded to 100
+
+
+def test_text_queries_run_on_the_budgets_threads(embedder: ordo_lite.OrdoLiteEmbedder) -> None:
+    """Lone and batched queries share one ONNX session with the budget's model threads (measured fastest on
+    a 2-core EPYC, see ordo.embedding.text_runtime)."""
+    assert embedder._onnx_text is not None and embedder.tower is not None
+    assert embedder._onnx_text.threads == embedder.tower.budget.model_threads
+
+
+def test_bf16_text_batches_only_where_they_beat_onnx_runtime(
+    embedder: ordo_lite.OrdoLiteEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ONNX Runtime in use, bf16 batches need AMX; AVX512-BF16 alone measured slower under concurrency.
+    The CPU's flags are what cannot be provoked here, so they are patched; the bf16 agreement check is real."""
+    monkeypatch.setattr(ordo_lite, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(ordo_lite, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert embedder._text_bf16_allowed() is False
+    monkeypatch.setattr(ordo_lite, "cpu_flags", lambda: {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})
+    assert embedder._text_bf16_allowed() is True
+    monkeypatch.setattr(embedder, "_onnx_text", None)  # no ONNX Runtime: bf16 beats eager float32 batches
+    monkeypatch.setattr(ordo_lite, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert embedder._text_bf16_allowed() is True

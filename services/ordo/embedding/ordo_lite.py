@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ordo.embedding.autotune import native_bf16
+from ordo.embedding.autotune import cpu_flags, native_bf16
 from ordo.embedding.lane_embedder import LaneEmbedder
 from ordo.embedding.registry import register_family, register_model_dir
 from ordo.embedding.text_runtime import MIN_AGREEMENT as MIN_TEXT_AGREEMENT
@@ -56,16 +56,10 @@ DEFAULT_IMAGE_BATCH = 8  # images per lane job: a text query waits for at most o
 # 3-4x slower than small batches; so lane jobs of 8 run as two calls of 4.
 TOWER_MICRO_BATCH = 4
 DEFAULT_TEXT_BATCH = 64
-# ONNX Runtime threads for text queries: one. A query takes ~4 ms on one core, and under concurrent searches
-# the other core serves the gRPC threads (two threads made a batch of queries no faster there). A lone query
-# (nothing else waiting) runs on the budget's model threads instead (``OnnxTextTower``'s solo session).
-TEXT_ONNX_THREADS = 1
-# Parts a batch of concurrent queries is split into, run side by side. Measured on the 2-core EPYC (100k, 50
-# SearchText clients, `python -m bench.concurrency_bench`): 2 parts gave 73 req/s against 87 in one part: the
-# second core is the gRPC threads', and taking it for the model starves the requests that feed the batches.
-TEXT_BATCH_PARTS = 1
-# From this many texts in one pass (concurrent queries), bfloat16 on a CPU with native bf16: 3.4 ms a text at 8,
-# 1.9 at 32, against ~3.6 in ONNX Runtime float32 at any batch size (measured on a 2-core Xeon with AMX).
+# Text queries run in ONNX Runtime on the budget's model threads, lone or batched (see ``OnnxTextTower``).
+# From this many texts in one pass (concurrent queries), bfloat16 on a CPU with AMX: 3.4 ms a text at 8,
+# 1.9 at 32, against ~3.6 in ONNX Runtime float32 (measured on a 2-core Xeon with AMX). Without AMX
+# (AVX512-BF16 only) bf16 measured no faster and slower under concurrency: see ``ordo.embedding.text_runtime``.
 TEXT_BF16_MIN_BATCH = 8
 _TEXT_MAX_TOKENS = 128  # MiniLM was trained on <= 128 word pieces; longer queries are truncated
 
@@ -335,20 +329,18 @@ class OrdoLiteEmbedder(LaneEmbedder):
         self.batch_size = micro * max(1, -(-self.batch_size // micro))
         if self.runtime_options.runtime != "torch":  # ORDO_MODEL_RUNTIME=torch keeps both towers in PyTorch
             self._onnx_text = onnx_minilm(
-                self._text_tower,
-                self.model_id,
-                TEXT_ONNX_THREADS,
-                self.runtime_options.cache_file,
-                solo_threads=tower.budget.model_threads,
-                parallel=TEXT_BATCH_PARTS,
+                self._text_tower, self.model_id, tower.budget.model_threads, self.runtime_options.cache_file
             )
         self._bf16_text = self._text_bf16_allowed()
 
     def _text_bf16_allowed(self) -> bool:
-        """bfloat16 for batches of texts: only on a CPU with native bf16, never when settings turned bf16 off or
+        """bfloat16 for batches of texts: only on a CPU with native bf16, and with ONNX Runtime in use only where
+        the CPU has AMX (where bf16 beats it; see TEXT_BF16_MIN_BATCH); never when settings turned bf16 off or
         forced ONNX Runtime, and only if it agrees with float32 (cosine >= MIN_TEXT_AGREEMENT)."""
         options = self.runtime_options
         if options.bf16 is False or options.runtime == "onnxruntime" or not cpu_has_native_bf16():
+            return False
+        if self._onnx_text is not None and "amx_bf16" not in cpu_flags():
             return False
         agreement = bf16_agreement(self._text_tower)
         logger.info(

@@ -3,17 +3,20 @@
 Why: a text query is the one model call a person waits for. Eager PyTorch spends most of a single MiniLM
 query in Python glue between ~100 small ops (15 ms here, 3.7 ms in ONNX Runtime on one thread), and that glue
 holds the GIL, so under 50 concurrent searches the gRPC threads queued behind the inference lane for it.
-ONNX Runtime runs the whole graph in one call with the GIL released: the lane computes on one core while the
-gRPC threads serve requests on the other.
+ONNX Runtime runs the whole graph in one call with the GIL released, so the gRPC threads keep serving
+requests while the lane computes.
 
 Numerical agreement is checked at load against the eager tower on probe texts (minimum cosine >=
 :data:`MIN_AGREEMENT`); anything less, or any failure to export or load, keeps the eager tower (logged).
 int8 dynamic quantisation was measured and rejected: MiniLM's vectors then agree only to cosine 0.95-0.99.
 
 Large batches (concurrent queries, see ``ordo.core.query_vectors``) run in PyTorch with bfloat16 autocast
-where the CPU has it natively (AMX / AVX512-BF16): 1.9 ms a text at 32 texts against 3.5 in ONNX Runtime
-float32 (which gains nothing from batching: MiniLM is compute-bound), cosine 0.99998 to float32. A single
-query stays in ONNX Runtime, where bf16's per-op overhead would make it slower (15 ms against 3.7).
+on a CPU with AMX: 1.9 ms a text at 32 texts against 3.5 in ONNX Runtime float32, cosine 0.99998 to
+float32 (2-core Xeon). Without AMX they stay here: on a 2-core AMD EPYC with AVX512-BF16 but no AMX, bf16
+batches cost 3.4-4.2 ms a text on one thread (no better than ONNX Runtime) and, holding the GIL between ops,
+took 50 SearchText clients from 168 req/s down to 119 (``bench.concurrency_bench``, same exclusive run,
+stack sampler attached).
+A single query stays in ONNX Runtime, where bf16's per-op overhead would make it slower (15 ms against 3.7).
 
 Batches are cut by token length before they run: concurrent queries of 8 and 40 tokens padded to one length
 would cost as if all had 40 (attention and every linear layer run over the padding).
@@ -25,7 +28,6 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +96,7 @@ def export_text_onnx(module: MeanPooledEncoder, tokenizer: Any, path: Path) -> P
 
 
 def _session(path: Path, threads: int) -> Any:
-    """Between queries the cores belong to the gRPC threads: the shared opener keeps idle pool threads asleep."""
+    """Between passes the cores belong to the gRPC threads: the shared opener keeps idle pool threads asleep."""
     return open_session(path, threads)
 
 
@@ -113,82 +115,47 @@ def _length_groups(lengths: Sequence[int]) -> list[list[int]]:
 class OnnxTextTower:
     """``features(texts)`` → float32 (n, d) unit rows, as the eager tower computes them.
 
-    Two ways to use more than one core, both measured on a 2-core AMD EPYC without AVX-512 (where MiniLM
-    costs ~10.5 ms a text of one core, batched or not):
-
-    * a lone query runs on ``solo_session`` (same graph, the budget's threads): 10.9 ms against 12.6 on one;
-    * a batch (concurrent queries) is split in ``parallel`` halves that run at the same time, each on its
-      own single-threaded call of ``session`` (the lane's thread and helpers; ``run`` releases the GIL and is
-      safe to call concurrently). Intra-op threads gained almost nothing on batches (10.4 against 10.9 ms a
-      text at 32): MiniLM's ops are small and every one of them waits for the sleeping pool threads to wake.
-      Whole sub-batches side by side have nothing to synchronise until they end.
+    One session, on the budget's model threads, for a lone query and for a batch of concurrent ones alike.
+    Measured on a 2-core AMD EPYC with AVX-512 (exclusive micro-benchmark, COCO captions of ~13 tokens, ms
+    of wall time a text at batch 1 / 8 / 32 / 64, length-grouped): one thread 4.6 / 4.2 / 3.9 / 3.7, two
+    threads 4.4 / 3.1 / 2.6 / 2.8. MiniLM is compute-bound (~0.28 GFLOP a caption, ~75 GFLOP/s on one
+    core), so batching saves ~20 % and the second thread ~30 %; under 50 SearchText clients two threads
+    gave 192 req/s against 168 on one (``bench.concurrency_bench``, same run, stack sampler attached).
+    Earlier variants (a lone query on its own session, batches split in parts run side by side) measured
+    no better and are gone.
     """
 
-    def __init__(
-        self,
-        session: Any,
-        tokenizer: Any,
-        max_tokens: int,
-        threads: int,
-        solo_session: Any = None,
-        parallel: int = 1,
-    ) -> None:
+    def __init__(self, session: Any, tokenizer: Any, max_tokens: int, threads: int) -> None:
         self._session = session
-        self._solo = solo_session
         self._tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.threads = threads
-        self.parallel = max(1, parallel)
-        self._helpers = (
-            ThreadPoolExecutor(self.parallel - 1, thread_name_prefix="ordo-text") if self.parallel > 1 else None
-        )
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
         encoded = self._tokenizer(list(texts), truncation=True, max_length=self.max_tokens)
         ids: list[list[int]] = encoded["input_ids"]
         types: list[list[int]] = encoded.get("token_type_ids") or [[0] * len(row) for row in ids]
-        if len(ids) == 1 and self._solo is not None:
-            return self._rows(self._solo, ids, types, [0])
-        if self._helpers is None or len(ids) < 2:
-            return self._rows(self._session, ids, types, list(range(len(ids))))
-        # dealt by length (shortest first, round robin): every part gets the same mix, so they end together
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        parts = [order[k :: self.parallel] for k in range(min(self.parallel, len(ids)))]
-        futures = [self._helpers.submit(self._rows, self._session, ids, types, part) for part in parts[1:]]
-        results = [self._rows(self._session, ids, types, parts[0]), *(f.result() for f in futures)]
-        out = np.empty((len(ids), results[0].shape[1]), dtype=np.float32)
-        for part, rows in zip(parts, results, strict=True):
-            out[part] = rows
-        return out
-
-    def _rows(self, session: Any, ids: list[list[int]], types: list[list[int]], rows: list[int]) -> np.ndarray:
-        """Features of ``rows`` (indices into ids), in that order, run in length groups."""
         out: np.ndarray | None = None
-        lengths = [len(ids[i]) for i in rows]
+        lengths = [len(row) for row in ids]
         for group in _length_groups(lengths):
             width = max(lengths[g] for g in group)
             batch = {name: np.zeros((len(group), width), dtype=np.int64) for name in _INPUTS}
             for row, g in enumerate(group):
-                i, n = rows[g], lengths[g]
-                batch["input_ids"][row, :n] = ids[i]
+                n = lengths[g]
+                batch["input_ids"][row, :n] = ids[g]
                 batch["attention_mask"][row, :n] = 1
-                batch["token_type_ids"][row, :n] = types[i]
-            features = session.run(None, batch)[0]
+                batch["token_type_ids"][row, :n] = types[g]
+            features = self._session.run(None, batch)[0]
             if out is None:
-                out = np.empty((len(rows), features.shape[1]), dtype=np.float32)
+                out = np.empty((len(ids), features.shape[1]), dtype=np.float32)
             out[group] = features
         assert out is not None
         return out
 
 
-def onnx_minilm(
-    sentence_model: Any, model_id: str, threads: int, cache_file: str = "", solo_threads: int = 0, parallel: int = 1
-) -> OnnxTextTower | None:
-    """ONNX Runtime for a sentence-transformers MiniLM, or None (logged) where it cannot be used here.
-
-    ``solo_threads`` > ``threads``: a second session of the same graph with that many threads runs lone
-    queries and ``parallel`` > 1 splits batches (see :class:`OnnxTextTower`); the agreement check below covers
-    both (one text at a time, and one batch)."""
+def onnx_minilm(sentence_model: Any, model_id: str, threads: int, cache_file: str = "") -> OnnxTextTower | None:
+    """ONNX Runtime for a sentence-transformers MiniLM on ``threads`` intra-op threads, or None (logged) where
+    it cannot be used here. The agreement check covers one text at a time and one batch of mixed lengths."""
     try:
         encoder = sentence_model[0].auto_model
         tokenizer = sentence_model.tokenizer
@@ -198,12 +165,7 @@ def onnx_minilm(
             raise ValueError(f"unexpected ONNX cache location {path}")
         exported = export_text_onnx(module, tokenizer, path)
         tower = OnnxTextTower(
-            _session(exported, threads),
-            tokenizer,
-            int(sentence_model.max_seq_length or 128),
-            threads,
-            _session(exported, solo_threads) if solo_threads > threads else None,
-            parallel,
+            _session(exported, threads), tokenizer, int(sentence_model.max_seq_length or 128), threads
         )
         reference = sentence_model.encode(list(PROBE_TEXTS), convert_to_numpy=True, normalize_embeddings=True)
         # one batch of mixed lengths and one text at a time: both must agree with the eager tower
@@ -217,14 +179,7 @@ def onnx_minilm(
     if agreement < MIN_AGREEMENT:
         log.warning("%s text tower stays in PyTorch: ONNX Runtime agrees to cosine %.5f only", model_id, agreement)
         return None
-    log.info(
-        "%s text tower: ONNX Runtime, %d thread(s), a lone query %d, batches in %d part(s) (cosine to PyTorch %.6f)",
-        model_id,
-        threads,
-        max(threads, solo_threads),
-        tower.parallel,
-        agreement,
-    )
+    log.info("%s text tower: ONNX Runtime, %d thread(s) (cosine to PyTorch %.6f)", model_id, threads, agreement)
     return tower
 
 

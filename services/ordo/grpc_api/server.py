@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -10,6 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ordo.app import AppContext
+from ordo.config import Settings
 from ordo.grpc_api.guards import KEEPALIVE_OPTIONS, guard_interceptor
 from ordo.security.serving import bind_grpc, grpc_interceptors
 from ordo.v1 import analysis_pb2, analysis_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
@@ -22,6 +24,18 @@ SERVICE_NAMES = {
     "search": search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
     "analysis": analysis_pb2.DESCRIPTOR.services_by_name["AnalysisService"].full_name,
 }
+
+
+def set_gil_switch_interval(settings: Settings) -> None:
+    """Hand the GIL over sooner in a server process (``ORDO_GIL_SWITCH_INTERVAL_MS``, 0.5 ms against Python's 5).
+
+    Why: under concurrent searches ~50 threads take turns on the GIL (gRPC handlers, the index binding, the
+    inference lane's glue between ONNX Runtime calls, which release it). A thread that wants it waits for the
+    holder's switch interval, and while the lane waits, a core idles: a per-thread profile of 50 SearchText
+    clients showed the machine 29 % idle with the lane idle a third of the time. Measured on a 2-core AMD
+    EPYC (``bench.concurrency_bench``, 100k, exclusive): 5 / 1 / 0.5 ms gave 1 client 97 / 111 / 121 req/s
+    and 50 clients 177 / 201 / 213 req/s, p99 550 / 492 / 495 ms."""
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000.0)
 
 
 class OrdoServer:
