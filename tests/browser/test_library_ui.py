@@ -225,6 +225,19 @@ def test_search_paging_states_and_filters(page, gw: GatewayStack, stocked: dict,
     page.locator("dialog.viewer").wait_for(state="detached")
     assert page.locator(".results .tile").count() == min(9, count(gw))  # the viewer loaded the third page
 
+    # An honest "more": Load more shows while the search has pages and goes once every image is listed (a
+    # `hidden` button that stayed visible, or a silent cap, fails here).
+    status = page.locator(".status")
+    while page.locator("#search-more").is_visible():
+        assert "(more available)" in status.inner_text()
+        shown = page.locator(".results .tile").count()
+        page.click("#search-more")
+        page.wait_for_function(
+            f"document.querySelectorAll('.results .tile').length > {shown} || document.querySelector('#search-more').hidden"
+        )
+    assert page.locator(".results .tile").count() == count(gw)
+    assert "(more available)" not in status.inner_text()
+
     # Clearing the box clears the results; "/" focuses it again from the page.
     page.fill("#search-text", "")
     page.locator(".results .tile").first.wait_for(state="detached")

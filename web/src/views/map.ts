@@ -8,8 +8,8 @@
 import { api, describeError, searchText, thumbUrl } from "../api";
 import { h } from "../dom";
 import { analysis, clusterName } from "../state";
-import { openDetail } from "./common";
 import { selectionGrid } from "./map_selection";
+import { openViewer } from "./viewer";
 
 const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
 const DATE_RAMP = ["#440154", "#46327e", "#365c8d", "#277f8e", "#1fa187", "#4ac16d", "#a0da39", "#fde725"];
@@ -658,8 +658,19 @@ export async function mapView(root: HTMLElement, params: URLSearchParams = new U
     if (moved) return;
     const rect = canvas.getBoundingClientRect();
     const i = nearest(e.clientX - rect.left, e.clientY - rect.top);
-    if (i >= 0) openDetail(pts.asset_ids[i], (id) => (location.hash = `#/search?like=${id}`));
+    if (i >= 0) openPoint(i);
   });
+  /** A click on a point opens the shared viewer at its image; ←/→ go through the other images of its group
+   * (cluster, kind or date step, as coloured), each once, in map order. */
+  const openPoint = (i: number): void => {
+    const ids: string[] = [];
+    const seen = new Set<string>();
+    for (const j of groups[groupOf[i]].idx) {
+      const id = pts.asset_ids[j];
+      if (!seen.has(id)) (seen.add(id), ids.push(id));
+    }
+    openViewer({ ids: () => ids }, ids.indexOf(pts.asset_ids[i]));
+  };
   canvas.addEventListener("pointercancel", (e) => {
     release(e);
     shape = null;
