@@ -232,9 +232,8 @@ def test_search_paging_states_and_filters(page, gw: GatewayStack, stocked: dict,
         assert "(more available)" in status.inner_text()
         shown = page.locator(".results .tile").count()
         page.click("#search-more")
-        page.wait_for_function(
-            f"document.querySelectorAll('.results .tile').length > {shown} || document.querySelector('#search-more').hidden"
-        )
+        grew = f"document.querySelectorAll('.results .tile').length > {shown}"
+        page.wait_for_function(f"{grew} || document.querySelector('#search-more').hidden")
     assert page.locator(".results .tile").count() == count(gw)
     assert "(more available)" not in status.inner_text()
 
