@@ -42,6 +42,8 @@ export function membersGrid(runId: string, clusterId: string, label: string, pag
     assetsOf: (picked) => picked.map((asset_id) => ({ asset_id })),
     total: () => summary(),
     onDeleted: (gone) => drop(gone),
+    // Moved elsewhere: they leave this list; moved back by Undo: the list is read again from the first page.
+    onMoved: (moved, undone) => (undone ? void restart() : moved.to !== clusterId && drop(moved.moves.map((m) => m.asset_id))),
   });
 
   async function page(): Promise<boolean> {
@@ -89,7 +91,7 @@ export function membersGrid(runId: string, clusterId: string, label: string, pag
 
   /** Appends members from `from` on (a page arrived) or redraws all (`from` 0 after a removal). */
   function draw(from: number): void {
-    if (from === 0) grid.replaceChildren();
+    if (from === 0 || !grid.querySelector("li[data-asset-id]")) grid.replaceChildren();
     members.slice(from).forEach((m, i) => grid.append(tile(m, from + i)));
     if (!members.length) grid.append(h("li", { class: "empty" }, "No images."));
     grid.dataset.count = String(members.length);
@@ -119,6 +121,14 @@ export function membersGrid(runId: string, clusterId: string, label: string, pag
     total = Math.max(0, total - (before - members.length));
     selection.remove(gone);
     draw(0);
+  }
+
+  async function restart(): Promise<void> {
+    members = [];
+    token = "";
+    started = false;
+    selection.clear();
+    await page();
   }
 
   const viewerList = {
