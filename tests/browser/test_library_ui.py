@@ -327,10 +327,19 @@ def members_of(gw: GatewayStack, run_id: str, cluster_id: str) -> list[str]:
     return [m["asset_id"] for m in body["members"]]
 
 
-def test_move_to_a_new_named_cluster_then_undo(page, gw: GatewayStack, stocked: dict, shots: Path) -> None:  # type: ignore[no-untyped-def]
+def test_move_to_a_new_named_cluster_then_undo(  # type: ignore[no-untyped-def]
+    page, gw: GatewayStack, stocked: dict, shots: Path, coco_images: list[Path]
+) -> None:
     """Select members of a cluster, "Move to cluster…" under a new name, then Undo: the run's membership (read
     back through REST, not from the page) follows both ways, and the page says what happened."""
     with httpx.Client(base_url=gw.base_url, timeout=60) as http:
+        # Earlier tests of this module delete most of the stock: six more photos, so both clusters have members.
+        files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in coco_images[PHOTOS : PHOTOS + 6]]
+        upload = http.post("/api/uploads", files=files).json()
+        deadline = time.monotonic() + 180
+        while http.get(f"/api/jobs/{upload['job']['job_id']}").json()["state"] not in FINAL:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
         response = http.post("/api/runs/clustering", json={"algorithm": "kmeans", "n_clusters": 2})
         assert response.status_code == 200, response.text
         created = response.json()
