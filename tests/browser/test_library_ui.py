@@ -225,6 +225,18 @@ def test_search_paging_states_and_filters(page, gw: GatewayStack, stocked: dict,
     page.locator("dialog.viewer").wait_for(state="detached")
     assert page.locator(".results .tile").count() == min(9, count(gw))  # the viewer loaded the third page
 
+    # An honest "more": Load more shows while the search has pages and goes once every image is listed (a
+    # `hidden` button that stayed visible, or a silent cap, fails here).
+    status = page.locator(".status")
+    while page.locator("#search-more").is_visible():
+        assert "(more available)" in status.inner_text()
+        shown = page.locator(".results .tile").count()
+        page.click("#search-more")
+        grew = f"document.querySelectorAll('.results .tile').length > {shown}"
+        page.wait_for_function(f"{grew} || document.querySelector('#search-more').hidden")
+    assert page.locator(".results .tile").count() == count(gw)
+    assert "(more available)" not in status.inner_text()
+
     # Clearing the box clears the results; "/" focuses it again from the page.
     page.fill("#search-text", "")
     page.locator(".results .tile").first.wait_for(state="detached")
@@ -308,3 +320,66 @@ def test_phone_library_and_viewer(browser, gw: GatewayStack, stocked: dict, shot
         page.screenshot(path=shots / "viewer-390.png")
     finally:
         context.close()
+
+
+def members_of(gw: GatewayStack, run_id: str, cluster_id: str) -> list[str]:
+    body = httpx.get(f"{gw.base_url}/api/runs/{run_id}/clusters/{cluster_id}/members?page_size=1000").json()
+    return [m["asset_id"] for m in body["members"]]
+
+
+def test_move_to_a_new_named_cluster_then_undo(  # type: ignore[no-untyped-def]
+    page, gw: GatewayStack, stocked: dict, shots: Path, coco_images: list[Path]
+) -> None:
+    """Select members of a cluster, "Move to cluster…" under a new name, then Undo: the run's membership (read
+    back through REST, not from the page) follows both ways, and the page says what happened."""
+    with httpx.Client(base_url=gw.base_url, timeout=60) as http:
+        # Earlier tests of this module delete most of the stock: six more photos, so both clusters have members.
+        files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in coco_images[PHOTOS : PHOTOS + 6]]
+        upload = http.post("/api/uploads", files=files).json()
+        deadline = time.monotonic() + 180
+        while http.get(f"/api/jobs/{upload['job']['job_id']}").json()["state"] not in FINAL:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        response = http.post("/api/runs/clustering", json={"algorithm": "kmeans", "n_clusters": 2})
+        assert response.status_code == 200, response.text
+        created = response.json()
+        deadline = time.monotonic() + 300
+        while http.get(f"/api/jobs/{created['job']['job_id']}").json()["state"] not in FINAL:
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        run_id = created["run"]["run_id"]
+        clusters = http.get(f"/api/runs/{run_id}/clusters").json()["clusters"]
+    source = max(clusters, key=lambda c: int(c["size"]))
+    before = members_of(gw, run_id, source["cluster_id"])
+    assert len(before) >= 2
+    page.goto(f"/#/clusters/{source['cluster_id']}")
+    grid = page.locator(".grid.members")
+    page.wait_for_function(f"document.querySelector('.grid.members')?.dataset.count === '{len(before)}'")
+
+    picked = [page.locator(".grid.members li").nth(i).get_attribute("data-asset-id") for i in (0, 1)]
+    page.locator(".grid.members li input.pick").nth(0).click()
+    page.locator(".grid.members li input.pick").nth(1).click()
+    assert page.locator(".sel-count").first.inner_text() == "2 selected"
+    page.click("#sel-move")
+    dialog = page.locator("dialog.move-dialog[open]")
+    dialog.wait_for()
+    page.fill("#move-target", "holiday picks")
+    dialog.locator(".move-note", has_text="A new cluster named “holiday picks” will be made.").wait_for()
+    page.click("#move-confirm")
+    page.locator(".undo-toast", has_text="Moved 2 images to holiday picks").wait_for()
+    page.wait_for_function(f"document.querySelector('.grid.members').dataset.count === '{len(before) - 2}'")
+    assert not set(picked) & set(members_of(gw, run_id, source["cluster_id"]))
+    made = [
+        c
+        for c in httpx.get(f"{gw.base_url}/api/runs/{run_id}/clusters").json()["clusters"]
+        if c["name"] == "holiday picks"
+    ]
+    assert len(made) == 1 and set(members_of(gw, run_id, made[0]["cluster_id"])) == set(picked)
+    page.screenshot(path=shots / "move-undo-1440.png")
+
+    page.click("#move-undo")
+    page.locator("#toast", has_text="Moved 2 images back.").wait_for()
+    page.wait_for_function(f"document.querySelector('.grid.members').dataset.count === '{len(before)}'")
+    assert set(members_of(gw, run_id, source["cluster_id"])) == set(before)
+    assert members_of(gw, run_id, made[0]["cluster_id"]) == []
+    assert grid.get_attribute("data-total") == str(len(before))

@@ -135,6 +135,14 @@ export interface paths {
     /** Per map point: its sample's kind and its image's capture/ingest dates (epoch ms or null). */
     get: operations["map_attributes_api_runs__run_id__map_attributes_get"];
   };
+  "/api/runs/{run_id}/moves": {
+    /**
+     * Move images into a cluster of the latest run (a leaf, a new named leaf, or noise); undoable.
+     * @description Answers the destination, each image's previous cluster (move them back there to undo) and the ids that are
+     * not in the run. All or nothing (``ordo.analysis.moves``).
+     */
+    post: operations["move_to_cluster_api_runs__run_id__moves_post"];
+  };
   "/api/runs/{run_id}/projection": {
     /**
      * A projection's points, column-wise (compact for 100k points).
@@ -498,6 +506,29 @@ export interface components {
       kinds: string[];
       /** Run Id */
       run_id: string;
+    };
+    /**
+     * MoveBody
+     * @description ``MoveToCluster``'s fields; the RPC bounds them (1–1000 asset ids, one target), the gateway only the list.
+     */
+    MoveBody: {
+      /**
+       * Asset Ids
+       * @description The images to move (1–1000 asset ids).
+       */
+      asset_ids: string[];
+      /**
+       * Cluster Id
+       * @description A leaf of the run, or "noise".
+       * @default
+       */
+      cluster_id?: string;
+      /**
+       * New Cluster Name
+       * @description A name for a new leaf to move them into.
+       * @default
+       */
+      new_cluster_name?: string;
     };
     /** NewKeyBody */
     NewKeyBody: {
@@ -1855,6 +1886,57 @@ export interface operations {
       200: {
         content: {
           "application/json": components["schemas"]["MapAttributes"];
+        };
+      };
+      /** @description Bad input (INVALID_ARGUMENT) */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description No such resource (NOT_FOUND) */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Not possible in the resource's state (FAILED_PRECONDITION) */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description A service or dependency is down (UNAVAILABLE) */
+      503: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /**
+   * Move images into a cluster of the latest run (a leaf, a new named leaf, or noise); undoable.
+   * @description Answers the destination, each image's previous cluster (move them back there to undo) and the ids that are
+   * not in the run. All or nothing (``ordo.analysis.moves``).
+   */
+  move_to_cluster_api_runs__run_id__moves_post: {
+    parameters: {
+      path: {
+        run_id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["MoveBody"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": {
+            [key: string]: unknown;
+          };
         };
       };
       /** @description Bad input (INVALID_ARGUMENT) */

@@ -58,7 +58,7 @@ function route(): void {
   document.title = `Ordo · ${view}`;
   main.dataset.view = view;
   if (view === "upload") uploadView(main);
-  else if (view === "clusters") clustersView(main, parts[1] ? decodeURIComponent(parts[1]) : undefined);
+  else if (view === "clusters") clustersView(main, parts[1] ? decodeURIComponent(parts[1]) : undefined, params);
   else if (view === "map") mapView(main, params);
   else if (view === "jobs") jobsView(main);
   // --- 16a ---

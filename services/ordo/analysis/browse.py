@@ -17,6 +17,8 @@ from ordo.analysis.runs import GROUP, LEAF, ClusterInfo, Members, RunRecord, Run
 from ordo.errors import Conflict, InvalidInput, Reason
 
 MAX_CLUSTER_ID_CHARS = 64  # ids are 12 hex digits; 64 leaves room and bounds what a client can send
+# ListClusterMembers' name for the samples in no cluster: not hex, so no leaf or group id can be it.
+NOISE_ID = "noise"
 MAX_CELLS = 10_000
 DEFAULT_CELLS = 2_000
 
@@ -64,7 +66,9 @@ class RunBrowser:
     def members(
         self, run_id: str, cluster_id: str, page_size: int, page_token: str = ""
     ) -> tuple[list[tuple[str, str, float, str]], str, int]:
-        """(sample id, asset id, similarity to the centroid, leaf id) of a leaf or group, most central first."""
+        """(sample id, asset id, similarity to the centroid, leaf id) of a leaf or group, most central first;
+        ``cluster_id`` ``"noise"`` lists the samples in no cluster (leaf id ``""``, by sample id), so no image of a
+        run is out of reach of a listing."""
         if not cluster_id:
             raise InvalidInput("cluster_id is required", reason=Reason.MISSING_CLUSTER_ID)
         check_cluster_id(cluster_id)
@@ -72,7 +76,10 @@ class RunBrowser:
         leaves = self.runs.clusters(run_id)
         groups = self.runs.groups(run_id)
         members = self.runs.members(run_id)
-        rows = members_of(members, leaves, cluster_id, groups)
+        if cluster_id == NOISE_ID:
+            rows = np.flatnonzero(_labels(members) < 0)
+        else:
+            rows = members_of(members, leaves, cluster_id, groups)
         bound = (run_id, cluster_id)
         offset = paging.decode_offset(page_token, *bound)
         # Most central first (similarity to the leaf's centroid, stored by the run); ties and runs written
@@ -87,7 +94,7 @@ class RunBrowser:
                 bytes(members.sample_ids[row]).decode(),
                 bytes(members.asset_ids[row]).decode(),
                 float(similarity[row]),
-                leaf_ids[int(labels[row])],
+                leaf_ids[int(labels[row])] if labels[row] >= 0 else "",
             )
             for row in rows[offset : offset + page_size].tolist()
         ]

@@ -15,6 +15,14 @@ Layout under ``analysis/runs/<run_id>/``:
   and for two-level runs the group it belongs to (``parent_id``).
 * ``groups.json`` — two-level (Leiden) runs: the top-level groups, in the same shape (``level`` "group").
 
+**Generations** (user edits after a run succeeded, ``ordo.analysis.moves``): an edit that changes membership
+touches several data files at once, and no store writes several objects atomically. So an edit writes complete
+new copies under ``g<N>/`` (``analysis/runs/<run_id>/g3/members.npz``...) and then rewrites ``run.json`` with
+``data_generation`` N: that one atomic put is the commit point. Readers look the generation up in the record, so
+they see all of generation N-1 or all of N, never a mix; generation 0 is the plain names above. The generation
+before the current one is kept (a reader that read the record just before a commit still finds its files) and
+older ones are deleted after the commit; a kill before that leaves only unreferenced leftovers.
+
 A run that fails has its data files deleted and its record rewritten as ``failed`` with the reason, so nothing
 half-computed is ever readable as a result.
 
@@ -109,6 +117,8 @@ class RunRecord:
     clustering_run_id: str = ""
     error: str = ""
     error_reason: str = ""
+    # Which copy of the data files is current (see Generations in the module docstring); 0 = the plain names.
+    data_generation: int = 0
 
     def to_json(self) -> bytes:
         data = asdict(self)
@@ -188,8 +198,18 @@ class RunStore:
         self.store = store
 
     @staticmethod
-    def key(run_id: str, name: str) -> str:
-        return f"{PREFIX}{run_id}/{name}"
+    def key(run_id: str, name: str, generation: int = 0) -> str:
+        return f"{PREFIX}{run_id}/{name}" if generation == 0 else f"{PREFIX}{run_id}/g{generation}/{name}"
+
+    def generation(self, run_id: str) -> int:
+        """The run's current data generation (one small read of ``run.json``; 0 for a run never edited)."""
+        try:
+            return self.get(run_id).data_generation
+        except NotFound:
+            return 0
+
+    def data_key(self, run_id: str, name: str) -> str:
+        return self.key(run_id, name, self.generation(run_id))
 
     # --- record ---------------------------------------------------------------------------------
 
@@ -264,12 +284,7 @@ class RunStore:
         centroids: np.ndarray | None = None,
         clusters: list[ClusterInfo] | None = None,
     ) -> None:
-        arrays = {"sample_ids": members.sample_ids, "asset_ids": members.asset_ids}
-        for name in ("labels", "coords", "cluster_ids", "similarity"):
-            value = getattr(members, name)
-            if value is not None:
-                arrays[name] = value
-        self.store.put(self.key(run_id, "members.npz"), _npz_bytes(arrays))
+        self.store.put(self.key(run_id, "members.npz"), _npz_bytes(_member_arrays(members)))
         if centroids is not None:
             buffer = io.BytesIO()
             np.save(buffer, np.asarray(centroids, dtype=np.float32))
@@ -277,35 +292,75 @@ class RunStore:
         if clusters is not None:
             self.save_clusters(run_id, clusters)
 
-    def save_clusters(self, run_id: str, clusters: list[ClusterInfo]) -> None:
+    def save_clusters(self, run_id: str, clusters: list[ClusterInfo], generation: int | None = None) -> None:
+        """Into the current generation, or ``generation`` (an edit writing its next one)."""
         body = json.dumps([asdict(c) for c in clusters], indent=1).encode()
-        self.store.put(self.key(run_id, "clusters.json"), body, "application/json")
+        gen = self.generation(run_id) if generation is None else generation
+        self.store.put(self.key(run_id, "clusters.json", gen), body, "application/json")
 
-    def save_groups(self, run_id: str, groups: list[ClusterInfo]) -> None:
+    def save_groups(self, run_id: str, groups: list[ClusterInfo], generation: int | None = None) -> None:
         body = json.dumps([asdict(c) for c in groups], indent=1).encode()
-        self.store.put(self.key(run_id, "groups.json"), body, "application/json")
+        gen = self.generation(run_id) if generation is None else generation
+        self.store.put(self.key(run_id, "groups.json", gen), body, "application/json")
+
+    def commit_generation(
+        self,
+        record: RunRecord,
+        members: Members,
+        centroids: np.ndarray,
+        clusters: list[ClusterInfo],
+        groups: list[ClusterInfo],
+    ) -> None:
+        """Writes a whole new generation of the data files, then the record pointing at it (the commit point:
+        ``run.json``'s put is atomic, temp file + fsync + rename in the local store, one PUT on S3); then deletes
+        the generation before the previous one. ``record`` is updated in place (``data_generation``)."""
+        old = record.data_generation
+        new = old + 1
+        self.store.put(self.key(record.run_id, "members.npz", new), _npz_bytes(_member_arrays(members)))
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(centroids, dtype=np.float32))
+        self.store.put(self.key(record.run_id, "centroids.npy", new), buffer.getvalue())
+        self.save_clusters(record.run_id, clusters, new)
+        if groups:
+            self.save_groups(record.run_id, groups, new)
+        record.data_generation = new
+        self.save_record(record)
+        if old >= 1:  # keep ``old`` for readers in flight; the one before it has no reader left
+            for name in DATA_FILES:
+                self.store.delete(self.key(record.run_id, name, old - 1))
 
     def groups(self, run_id: str) -> list[ClusterInfo]:
         """The run's top-level groups; empty for single-level runs (and runs written before groups existed)."""
         try:
-            raw = self.store.get(self.key(run_id, "groups.json"))
+            raw = self.store.get(self.data_key(run_id, "groups.json"))
         except NotFound:
             return []
         return [_cluster_info(c) for c in json.loads(raw)]
 
     def delete_data(self, run_id: str) -> None:
-        for name in DATA_FILES:
-            self.store.delete(self.key(run_id, name))
+        current = self.generation(run_id)
+        for generation in {0, max(0, current - 1), current}:
+            for name in DATA_FILES:
+                self.store.delete(self.key(run_id, name, generation))
 
     def members(self, run_id: str) -> Members:
-        with np.load(io.BytesIO(self.store.get(self.key(run_id, "members.npz"))), allow_pickle=False) as data:
+        with np.load(io.BytesIO(self.store.get(self.data_key(run_id, "members.npz"))), allow_pickle=False) as data:
             return Members(**{name: data[name] for name in data.files})
 
     def centroids(self, run_id: str) -> np.ndarray:
-        return np.load(io.BytesIO(self.store.get(self.key(run_id, "centroids.npy"))), allow_pickle=False)
+        return np.load(io.BytesIO(self.store.get(self.data_key(run_id, "centroids.npy"))), allow_pickle=False)
 
     def clusters(self, run_id: str) -> list[ClusterInfo]:
-        return [_cluster_info(c) for c in json.loads(self.store.get(self.key(run_id, "clusters.json")))]
+        return [_cluster_info(c) for c in json.loads(self.store.get(self.data_key(run_id, "clusters.json")))]
+
+
+def _member_arrays(members: Members) -> dict[str, np.ndarray]:
+    arrays = {"sample_ids": members.sample_ids, "asset_ids": members.asset_ids}
+    for name in ("labels", "coords", "cluster_ids", "similarity"):
+        value = getattr(members, name)
+        if value is not None:
+            arrays[name] = value
+    return arrays
 
 
 def _cluster_info(data: dict[str, Any]) -> ClusterInfo:

@@ -28,6 +28,7 @@ from ordo.analysis import runs as rs
 from ordo.analysis.assignment import Assigner
 from ordo.analysis.clustering_job import ClusteringJob, ClusteringRequest, TextEncoder
 from ordo.analysis.duplicates import DuplicateGroup, DuplicatePages
+from ordo.analysis.moves import ClusterMover, MoveResult
 from ordo.analysis.projection_job import ProjectedPage, ProjectionJob, ProjectionRequest
 from ordo.analysis.runner import Runner, default_kinds
 from ordo.analysis.runs import ClusterInfo, RunRecord, RunStore
@@ -78,6 +79,7 @@ class AnalysisCore:
         self._runner.on_success = self._assigner.forget  # the next ingest batch uses the new run
         self._clustering = ClusteringJob(self._runner, text_encoder, cache_dir)
         self._projection = ProjectionJob(self._runner)
+        self._mover = ClusterMover(self._runner)
         self._duplicates = DuplicatePages(index)
         if index.capabilities.single_writer:
             self._recover_interrupted()
@@ -161,6 +163,14 @@ class AnalysisCore:
                     self.runs.save_groups(run_id, groups)
                     return info
         raise NotFound(f"run {run_id} has no cluster {cluster_id!r}", reason=Reason.CLUSTER_NOT_FOUND)
+
+    def move_to_cluster(
+        self, run_id: str, asset_ids: list[str], cluster_id: str = "", new_name: str = ""
+    ) -> MoveResult:
+        """Images into a leaf, a new named leaf or noise of the latest run (``moves``: all or nothing, undoable)."""
+        result = self._mover.move(run_id, asset_ids, cluster_id, new_name)
+        self._assigner.forget()  # new images now see the edited run (a new leaf's centroid, the new sizes)
+        return result
 
     # ------------------------------------------------------------------------------------------ duplicates
     def find_duplicates(

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from ordo.gateway.bodies import ClusteringBody, ProjectionBody, RenameBody, pb_enum
+from ordo.gateway.bodies import ClusteringBody, MoveBody, ProjectionBody, RenameBody, pb_enum
 from ordo.gateway.deps import Client
 from ordo.gateway.paging_params import DEFAULT_PAGE_SIZE, PageSize, PageToken
 from ordo.gateway.shapes import Projection, documented
@@ -123,6 +123,19 @@ def get_clusters(
 def rename_cluster(run_id: str, cluster_id: str, body: RenameBody, client: Client) -> dict[str, Any]:
     request = analysis_pb2.RenameClusterRequest(run_id=run_id, cluster_id=cluster_id, name=body.name)
     return to_json(client.analysis.RenameCluster(request).cluster)
+
+
+@router.post(
+    "/api/runs/{run_id}/moves",
+    summary="Move images into a cluster of the latest run (a leaf, a new named leaf, or noise); undoable.",
+)
+def move_to_cluster(run_id: str, body: MoveBody, client: Client) -> dict[str, Any]:
+    """Answers the destination, each image's previous cluster (move them back there to undo) and the ids that are
+    not in the run. All or nothing (``ordo.analysis.moves``)."""
+    request = analysis_pb2.MoveToClusterRequest(
+        run_id=run_id, asset_ids=body.asset_ids, cluster_id=body.cluster_id, new_cluster_name=body.new_cluster_name
+    )
+    return to_json(client.analysis.MoveToCluster(request))
 
 
 @router.get(

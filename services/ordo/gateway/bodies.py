@@ -71,6 +71,14 @@ class RenameBody(BaseModel):
     name: str
 
 
+class MoveBody(BaseModel):
+    """``MoveToCluster``'s fields; the RPC bounds them (1–1000 asset ids, one target), the gateway only the list."""
+
+    asset_ids: list[str] = Field(..., max_length=1000, description="The images to move (1–1000 asset ids).")
+    cluster_id: str = Field("", max_length=64, description='A leaf of the run, or "noise".')
+    new_cluster_name: str = Field("", max_length=200, description="A name for a new leaf to move them into.")
+
+
 def pb_enum(prefix: str, value: str) -> str:
     """A REST enum value (``"kmeans"``) as the proto enum's name (``CLUSTERING_ALGORITHM_KMEANS``)."""
     return f"{prefix}_{value.upper()}" if value else f"{prefix}_UNSPECIFIED"

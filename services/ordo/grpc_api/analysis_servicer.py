@@ -249,6 +249,20 @@ class AnalysisServicer(analysis_pb2_grpc.AnalysisServiceServicer):
         info = self.core.rename_cluster(request.run_id, request.cluster_id, request.name)
         return analysis_pb2.RenameClusterResponse(cluster=cluster_pb(info))
 
+    @handle_errors
+    def MoveToCluster(
+        self, request: analysis_pb2.MoveToClusterRequest, context: grpc.ServicerContext
+    ) -> analysis_pb2.MoveToClusterResponse:
+        self._visible_run(request.run_id)
+        result = self.core.move_to_cluster(
+            request.run_id, list(request.asset_ids), request.cluster_id, request.new_cluster_name
+        )
+        return analysis_pb2.MoveToClusterResponse(
+            cluster=cluster_pb(result.cluster) if result.cluster else None,
+            moves=[analysis_pb2.MovedAsset(asset_id=a, previous_cluster_id=c) for a, c in result.moves],
+            skipped_asset_ids=result.skipped,
+        )
+
     @handle_stream_errors
     def GetProjection(
         self, request: analysis_pb2.GetProjectionRequest, context: grpc.ServicerContext

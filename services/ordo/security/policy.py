@@ -47,6 +47,7 @@ GRPC_POLICY: dict[str, Access] = {
     "/ordo.v1.AnalysisService/FindDuplicates": "read",
     "/ordo.v1.AnalysisService/ListClusterMembers": "read",
     "/ordo.v1.AnalysisService/CompareRuns": "read",
+    "/ordo.v1.AnalysisService/MoveToCluster": "write",
     # --- infrastructure ---
     "/grpc.health.v1.Health/Check": "public",  # load balancers and `ordo` probe without a key
     "/grpc.health.v1.Health/Watch": "public",
@@ -80,6 +81,7 @@ REST_POLICY: dict[tuple[str, str], Access] = {
     ("PATCH", "/api/runs/{run_id}/clusters/{cluster_id}"): "write",
     ("GET", "/api/runs/{run_id}/projection"): "read",
     ("GET", "/api/runs/{run_id}/clusters/{cluster_id}/members"): "read",
+    ("POST", "/api/runs/{run_id}/moves"): "write",
     ("GET", "/api/compare-runs"): "read",
     ("GET", "/api/duplicates"): "read",
     # --- library (ordo.gateway.library_routes, issue 16) ---

@@ -400,6 +400,36 @@ class ListClusterMembersResponse(_message.Message):
     total_size: int
     def __init__(self, members: _Optional[_Iterable[_Union[ClusterMember, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
+class MoveToClusterRequest(_message.Message):
+    __slots__ = ("run_id", "asset_ids", "cluster_id", "new_cluster_name")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSET_IDS_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_CLUSTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    asset_ids: _containers.RepeatedScalarFieldContainer[str]
+    cluster_id: str
+    new_cluster_name: str
+    def __init__(self, run_id: _Optional[str] = ..., asset_ids: _Optional[_Iterable[str]] = ..., cluster_id: _Optional[str] = ..., new_cluster_name: _Optional[str] = ...) -> None: ...
+
+class MovedAsset(_message.Message):
+    __slots__ = ("asset_id", "previous_cluster_id")
+    ASSET_ID_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    asset_id: str
+    previous_cluster_id: str
+    def __init__(self, asset_id: _Optional[str] = ..., previous_cluster_id: _Optional[str] = ...) -> None: ...
+
+class MoveToClusterResponse(_message.Message):
+    __slots__ = ("cluster", "moves", "skipped_asset_ids")
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    MOVES_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_ASSET_IDS_FIELD_NUMBER: _ClassVar[int]
+    cluster: Cluster
+    moves: _containers.RepeatedCompositeFieldContainer[MovedAsset]
+    skipped_asset_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cluster: _Optional[_Union[Cluster, _Mapping]] = ..., moves: _Optional[_Iterable[_Union[MovedAsset, _Mapping]]] = ..., skipped_asset_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class CompareRunsRequest(_message.Message):
     __slots__ = ("run_id_a", "run_id_b", "level", "max_cells")
     RUN_ID_A_FIELD_NUMBER: _ClassVar[int]

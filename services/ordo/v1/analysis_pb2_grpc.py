@@ -87,6 +87,11 @@ class AnalysisServiceStub:
                 request_serializer=ordo_dot_v1_dot_analysis__pb2.CompareRunsRequest.SerializeToString,
                 response_deserializer=ordo_dot_v1_dot_analysis__pb2.CompareRunsResponse.FromString,
                 _registered_method=True)
+        self.MoveToCluster = channel.unary_unary(
+                '/ordo.v1.AnalysisService/MoveToCluster',
+                request_serializer=ordo_dot_v1_dot_analysis__pb2.MoveToClusterRequest.SerializeToString,
+                response_deserializer=ordo_dot_v1_dot_analysis__pb2.MoveToClusterResponse.FromString,
+                _registered_method=True)
 
 
 class AnalysisServiceServicer:
@@ -166,6 +171,15 @@ class AnalysisServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MoveToCluster(self, request, context):
+        """Moves images into a cluster of the latest clustering run: an existing leaf, a new leaf given a name, or
+        "noise". Returns each image's previous cluster, so a client can undo by moving them back. All or nothing:
+        a kill leaves the run's old membership or the new one, never a mix.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalysisServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -218,6 +232,11 @@ def add_AnalysisServiceServicer_to_server(servicer, server):
                     servicer.CompareRuns,
                     request_deserializer=ordo_dot_v1_dot_analysis__pb2.CompareRunsRequest.FromString,
                     response_serializer=ordo_dot_v1_dot_analysis__pb2.CompareRunsResponse.SerializeToString,
+            ),
+            'MoveToCluster': grpc.unary_unary_rpc_method_handler(
+                    servicer.MoveToCluster,
+                    request_deserializer=ordo_dot_v1_dot_analysis__pb2.MoveToClusterRequest.FromString,
+                    response_serializer=ordo_dot_v1_dot_analysis__pb2.MoveToClusterResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -493,6 +512,33 @@ class AnalysisService:
             '/ordo.v1.AnalysisService/CompareRuns',
             ordo_dot_v1_dot_analysis__pb2.CompareRunsRequest.SerializeToString,
             ordo_dot_v1_dot_analysis__pb2.CompareRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MoveToCluster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ordo.v1.AnalysisService/MoveToCluster',
+            ordo_dot_v1_dot_analysis__pb2.MoveToClusterRequest.SerializeToString,
+            ordo_dot_v1_dot_analysis__pb2.MoveToClusterResponse.FromString,
             options,
             channel_credentials,
             insecure,

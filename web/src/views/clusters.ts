@@ -1,10 +1,14 @@
 // Clusters: the latest run's clusters as cards, a cluster's members, rename, new runs, compare runs.
-import { api, Cluster, describeError, Job, n, Run, searchLike, short, thumbUrl, watchJob } from "../api";
+import { api, Cluster, describeError, Job, n, Run, short, thumbUrl, watchJob } from "../api";
 import { h, toast } from "../dom";
 import { analysis } from "../state";
-import { hitsToItems, jobCard, reportError, resultsGrid, updateJobCard } from "./common";
+import { jobCard, reportError, updateJobCard } from "./common";
 import { compareRuns } from "./compare";
 import { groupDetail, groupStrip, loadGroups } from "./groups";
+import { membersGrid } from "./members";
+
+/** `#/clusters/noise`: the run's images in no cluster (ListClusterMembers' reserved id). */
+const NOISE_ID = "noise";
 
 function runLabel(run: Run): string {
   const when = run.create_time ? new Date(run.create_time).toLocaleString() : "";
@@ -41,7 +45,7 @@ async function runAnalysis(form: HTMLFormElement, area: HTMLElement): Promise<vo
   await waitJob(projection.job, area);
 }
 
-export async function clustersView(root: HTMLElement, clusterId?: string): Promise<void> {
+export async function clustersView(root: HTMLElement, clusterId?: string, params = new URLSearchParams()): Promise<void> {
   const status = h("p", { class: "status", role: "status", "aria-live": "polite" }, "Loading clusters…");
   const area = h("div", { class: "jobs" });
   root.replaceChildren(h("h1", {}, clusterId ? "Cluster" : "Clusters"), status, area);
@@ -53,7 +57,7 @@ export async function clustersView(root: HTMLElement, clusterId?: string): Promi
     status.textContent = `Clusters cannot be loaded: ${describeError(state.error)}`;
     return;
   }
-  if (clusterId) return clusterDetail(root, status, clusterId);
+  if (clusterId) return clusterDetail(root, status, clusterId, pageSizeOf(params));
 
   const form = h(
     "form",
@@ -104,9 +108,12 @@ export async function clustersView(root: HTMLElement, clusterId?: string): Promi
   const order = new Map(groups.map((g, i) => [g.cluster_id, i]));
   const leaves = [...state.clusters].sort((x, y) => (order.get(x.parent_id ?? "") ?? 0) - (order.get(y.parent_id ?? "") ?? 0));
   for (const c of leaves) cards.append(clusterCard(c, groupName.get(c.parent_id ?? "")));
-  status.textContent = state.clustering
-    ? `Latest run: ${runLabel(state.clustering)}${n(state.clustering.noise_count) ? ` · ${n(state.clustering.noise_count)} noise` : ""}`
-    : "No clustering yet: run an analysis.";
+  const noise = n(state.clustering?.noise_count);
+  status.replaceChildren(
+    state.clustering ? `Latest run: ${runLabel(state.clustering)}` : "No clustering yet: run an analysis.",
+    noise ? " · " : "",
+    noise ? h("a", { href: `#/clusters/${NOISE_ID}`, id: "noise-link" }, `${noise.toLocaleString("en-US")} in no cluster (noise)`) : "",
+  );
   root.replaceChildren(h("h1", {}, "Clusters"), status, form, area, groupStrip(groups) ?? "", cards, await compareRuns());
 }
 
@@ -126,12 +133,28 @@ function clusterCard(c: Cluster, group?: string): HTMLElement {
   );
 }
 
-async function clusterDetail(root: HTMLElement, status: HTMLElement, clusterId: string): Promise<void> {
+/** Members per page: `page_size` in the URL (1–1000) changes it, as the library's does. */
+const pageSizeOf = (params: URLSearchParams): number | undefined => {
+  const size = Number(params.get("page_size"));
+  return size >= 1 && size <= 1000 ? Math.floor(size) : undefined;
+};
+
+async function clusterDetail(root: HTMLElement, status: HTMLElement, clusterId: string, pageSize?: number): Promise<void> {
   const state = await analysis();
+  if (clusterId === NOISE_ID && state.clustering) {
+    const grid = membersGrid(state.clustering.run_id, NOISE_ID, "Images in no cluster", pageSize);
+    root.replaceChildren(
+      h("p", {}, h("a", { href: "#/clusters" }, "← All clusters")),
+      h("h1", {}, "Noise: images in no cluster"),
+      h("p", {}, "The latest run put these images in no cluster; open one, or select some and move them to a cluster."),
+      grid.element,
+    );
+    return grid.start();
+  }
   const cluster = state.clusters.find((c) => c.cluster_id === clusterId);
   if (!cluster && state.clustering) {
     const group = (await loadGroups(state.clustering.run_id)).find((g) => g.cluster_id === clusterId);
-    if (group) return groupDetail(root, state.clustering.run_id, group, state.clusters.filter((c) => c.parent_id === clusterId));
+    if (group) return groupDetail(root, state.clustering.run_id, group, state.clusters.filter((c) => c.parent_id === clusterId), pageSize);
   }
   if (!cluster || !state.clustering) {
     status.textContent = `Cluster ${clusterId} is not in the latest run.`;
@@ -155,20 +178,14 @@ async function clusterDetail(root: HTMLElement, status: HTMLElement, clusterId: 
       reportError(err);
     }
   });
-  const members = h("div", { class: "results" }, h("p", {}, "Loading members…"));
+  // Every member, most central first, page after page (ListClusterMembers), with the total shown.
+  const members = membersGrid(runId, clusterId, `Members of ${cluster.name || clusterId}`, pageSize);
   root.replaceChildren(
     h("p", {}, h("a", { href: "#/clusters" }, "← All clusters")),
     title,
-    h("p", {}, `${cluster.size} images${cluster.top_terms.length ? ` · ${cluster.top_terms.join(", ")}` : ""} · `, h("a", { href: `#/search?cluster=${encodeURIComponent(clusterId)}` }, "search inside")),
+    h("p", {}, `${cluster.top_terms.length ? `${cluster.top_terms.join(", ")} · ` : ""}`, h("a", { href: `#/search?cluster=${encodeURIComponent(clusterId)}` }, "search inside")),
     rename,
-    members,
+    members.element,
   );
-  try {
-    // Every member, ranked by closeness to the cluster's most central image (the index knows the labels).
-    const anchor = cluster.representative_asset_ids[0];
-    const response = await searchLike(anchor, { cluster_ids: [clusterId] }, Math.min(1000, Math.max(1, n(cluster.size))), false);
-    members.replaceChildren(resultsGrid(hitsToItems(response.hits), `Members of ${cluster.name || clusterId}`, (id) => (location.hash = `#/search?like=${id}`)));
-  } catch (err) {
-    members.replaceChildren(h("p", { class: "error" }, err instanceof Error ? err.message : String(err)));
-  }
+  await members.start();
 }

@@ -1,10 +1,8 @@
 // The top level of a two-level clustering: group chips above the cluster cards, and a group's page with its
 // sub-clusters and its members in pages (ListClusterMembers, AIP-158 page tokens).
-import { api, Cluster, ClusterMember, n, thumbUrl } from "../api";
+import { api, Cluster, n, thumbUrl } from "../api";
 import { h } from "../dom";
-import { reportError } from "./common";
-
-const MEMBERS_PAGE = 60;
+import { membersGrid } from "./members";
 
 export async function loadGroups(runId: string): Promise<Cluster[]> {
   try {
@@ -35,23 +33,8 @@ export function groupStrip(groups: Cluster[]): HTMLElement | null {
   );
 }
 
-export async function groupDetail(root: HTMLElement, runId: string, group: Cluster, leaves: Cluster[]): Promise<void> {
-  const grid = h("ul", { class: "grid members", "aria-label": `Members of ${group.name || group.cluster_id}`, "data-count": 0 });
-  const more = h("button", { type: "button", id: "more-members" }, "Load more");
-  let token = "";
-  async function page(): Promise<void> {
-    const params = new URLSearchParams({ page_size: String(MEMBERS_PAGE), page_token: token });
-    const body = await api<{ members: ClusterMember[]; next_page_token: string }>(
-      `/api/runs/${runId}/clusters/${encodeURIComponent(group.cluster_id)}/members?${params}`,
-    );
-    for (const m of body.members) {
-      grid.append(h("li", { class: "tile", "data-asset-id": m.asset_id }, h("a", { href: `#/search?like=${m.asset_id}` }, h("img", { src: thumbUrl(m.asset_id), alt: "", loading: "lazy" }))));
-    }
-    grid.dataset.count = String(grid.children.length);
-    token = body.next_page_token;
-    more.hidden = !token;
-  }
-  more.addEventListener("click", () => page().catch(reportError));
+export async function groupDetail(root: HTMLElement, runId: string, group: Cluster, leaves: Cluster[], pageSize?: number): Promise<void> {
+  const members = membersGrid(runId, group.cluster_id, `Members of ${group.name || group.cluster_id}`, pageSize);
   const children = h(
     "ul",
     { class: "cards", "aria-label": "Clusters in this group", "data-count": leaves.length },
@@ -75,7 +58,7 @@ export async function groupDetail(root: HTMLElement, runId: string, group: Clust
     h("p", {}, `${n(group.size)} images in ${leaves.length} clusters${group.top_terms.length ? ` · ${group.top_terms.slice(0, 4).join(", ")}` : ""}`),
     children,
     h("h2", {}, "Members, most typical first"),
-    h("div", { class: "results" }, grid, more),
+    members.element,
   );
-  await page();
+  await members.start();
 }

@@ -8,8 +8,9 @@
 import { api, describeError, searchText, thumbUrl } from "../api";
 import { h } from "../dom";
 import { analysis, clusterName } from "../state";
-import { openDetail } from "./common";
 import { selectionGrid } from "./map_selection";
+import { openViewer } from "./viewer";
+import { ATLAS, Atlas, CELL } from "./map_atlas";
 
 const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
 const DATE_RAMP = ["#440154", "#46327e", "#365c8d", "#277f8e", "#1fa187", "#4ac16d", "#a0da39", "#fde725"];
@@ -18,10 +19,6 @@ const UNKNOWN = "#9a9a9a";
 const CELLS = 128;
 /** Thumbnails replace dots once this few points are in view (and the atlas holds them all). */
 const THUMB_MAX = 600;
-const ATLAS = 2048;
-const CELL = 64;
-const SLOTS = (ATLAS / CELL) ** 2;
-const LOADS = 8; // thumbnail requests in flight
 
 type ColourBy = "cluster" | "kind" | "date";
 type Mode = "pan" | "box" | "lasso";
@@ -40,80 +37,6 @@ interface Attributes {
   ingested: (number | null)[];
 }
 
-/** Thumbnails packed into one canvas; a slot per asset, the least recently drawn one reused when full. */
-class Atlas {
-  readonly canvas = document.createElement("canvas");
-  private readonly ctx: CanvasRenderingContext2D;
-  private readonly slotOf = new Map<string, number>();
-  private readonly owner: (string | null)[] = new Array(SLOTS).fill(null);
-  private readonly used = new Float64Array(SLOTS);
-  private readonly loading = new Set<string>();
-  private readonly failed = new Set<string>();
-  private queue: string[] = [];
-  private frame = 0;
-  loaded = 0;
-
-  constructor(private readonly onLoad: () => void) {
-    this.canvas.width = ATLAS;
-    this.canvas.height = ATLAS;
-    this.ctx = this.canvas.getContext("2d")!;
-  }
-
-  /** The slot holding `id`, or -1 (then it is queued for loading). */
-  slot(id: string): number {
-    const slot = this.slotOf.get(id);
-    if (slot !== undefined) {
-      this.used[slot] = this.frame;
-      return slot;
-    }
-    if (!this.loading.has(id) && !this.failed.has(id)) this.queue.push(id);
-    return -1;
-  }
-
-  /** Call once per drawn frame: starts loads for what the frame asked for, newest requests first. */
-  endFrame(): void {
-    this.frame++;
-    const wanted = this.queue.reverse();
-    this.queue = [];
-    for (const id of wanted) {
-      if (this.loading.size >= LOADS) break;
-      if (this.loading.has(id) || this.slotOf.has(id)) continue;
-      this.load(id);
-    }
-  }
-
-  private load(id: string): void {
-    this.loading.add(id);
-    const img = new Image();
-    img.decoding = "async";
-    img.onload = () => {
-      this.loading.delete(id);
-      this.put(id, img);
-      this.onLoad();
-    };
-    img.onerror = () => {
-      this.loading.delete(id);
-      this.failed.add(id);
-    };
-    img.src = thumbUrl(id);
-  }
-
-  private put(id: string, img: HTMLImageElement): void {
-    let slot = this.owner.indexOf(null);
-    if (slot < 0) {
-      slot = 0; // the least recently drawn
-      for (let s = 1; s < SLOTS; s++) if (this.used[s] < this.used[slot]) slot = s;
-      this.slotOf.delete(this.owner[slot]!);
-    }
-    const side = Math.min(img.naturalWidth, img.naturalHeight) || 1; // a centred square, like the grid's tiles
-    const x = (slot % (ATLAS / CELL)) * CELL, y = Math.floor(slot / (ATLAS / CELL)) * CELL;
-    this.ctx.drawImage(img, (img.naturalWidth - side) / 2, (img.naturalHeight - side) / 2, side, side, x, y, CELL, CELL);
-    this.owner[slot] = id;
-    this.slotOf.set(id, slot);
-    this.used[slot] = this.frame;
-    this.loaded = this.slotOf.size;
-  }
-}
 
 function pointInPolygon(x: number, y: number, poly: number[]): boolean {
   let inside = false;
@@ -658,8 +581,19 @@ export async function mapView(root: HTMLElement, params: URLSearchParams = new U
     if (moved) return;
     const rect = canvas.getBoundingClientRect();
     const i = nearest(e.clientX - rect.left, e.clientY - rect.top);
-    if (i >= 0) openDetail(pts.asset_ids[i], (id) => (location.hash = `#/search?like=${id}`));
+    if (i >= 0) openPoint(i);
   });
+  /** A click on a point opens the shared viewer at its image; ←/→ go through the other images of its group
+   * (cluster, kind or date step, as coloured), each once, in map order. */
+  const openPoint = (i: number): void => {
+    const ids: string[] = [];
+    const seen = new Set<string>();
+    for (const j of groups[groupOf[i]].idx) {
+      const id = pts.asset_ids[j];
+      if (!seen.has(id)) (seen.add(id), ids.push(id));
+    }
+    openViewer({ ids: () => ids }, ids.indexOf(pts.asset_ids[i]));
+  };
   canvas.addEventListener("pointercancel", (e) => {
     release(e);
     shape = null;

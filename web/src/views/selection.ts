@@ -1,9 +1,11 @@
 // Selection over a list of assets (click, shift-click for a range, select all) and the actions on it:
-// download as zip, "more like these", delete (with a confirmation that states the count). Shared by the library
+// download as zip, "more like these", move to a named cluster (with Undo), delete (with a confirmation that
+// states the count). Shared by the library
 // and search views; the delete button is marked data-needs="admin" so keys that cannot delete never see it.
 import { n } from "../api";
 import { errorText, formatBytes, h, toast } from "../dom";
 import { deleteAssets, downloadZip } from "../library-api";
+import { Moved, moveButton } from "./move";
 
 export class Selection {
   readonly ids = new Set<string>();
@@ -95,6 +97,8 @@ export interface ActionBarOptions {
   assetsOf: (ids: string[]) => { asset_id: string; size_bytes?: string }[];
   total: () => string;
   onDeleted: (ids: string[]) => void;
+  /** After "Move to cluster…" moved the selection (and again, `undone`, after its Undo). */
+  onMoved?: (moved: Moved, undone: boolean) => void;
 }
 
 /** The bar above a grid: count, select all / clear, and the actions (shown once something is selected). */
@@ -105,8 +109,9 @@ export function actionBar(o: ActionBarOptions): { element: HTMLElement; update: 
   const zip = h("button", { type: "button", id: "sel-zip" }, "Download zip");
   const like = h("button", { type: "button", id: "sel-like" }, "More like these");
   const del = h("button", { type: "button", id: "sel-delete", class: "danger", "data-needs": "admin" }, "Delete");
-  const actions = h("span", { class: "sel-actions" }, clear, zip, like, del);
   const ids = () => Array.from(o.selection.ids);
+  const move = moveButton({ ids, onMoved: o.onMoved });
+  const actions = h("span", { class: "sel-actions" }, clear, zip, like, move, del);
   zip.addEventListener("click", async () => {
     zip.disabled = true;
     try {
