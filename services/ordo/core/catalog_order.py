@@ -30,7 +30,7 @@ from typing import Final
 
 from ordo.domain import Asset
 from ordo.errors import InvalidInput, Reason
-from ordo.ports.object_store import ObjectStore
+from ordo.ports.object_store import ObjectStore, synced_together
 
 INDEX_PREFIX: Final = "index/"
 BUILT_KEY: Final = "index/built-v1"
@@ -108,11 +108,13 @@ class OrderIndex:
         self._built = False
 
     def add(self, asset: Asset) -> None:
-        """Writes the asset's markers that are not there yet (a re-put writes nothing new)."""
-        for order in ALL_ORDERS:
-            key = marker(order, asset)
-            if not self.store.exists(key):
-                self.store.put(key, b"", "application/octet-stream")
+        """Writes the asset's markers that are not there yet (a re-put writes nothing new); durable as one
+        group (their order among them does not matter), before the caller writes the record."""
+        with synced_together(self.store):
+            for order in ALL_ORDERS:
+                key = marker(order, asset)
+                if not self.store.exists(key):
+                    self.store.put(key, b"", "application/octet-stream")
 
     def remove(self, asset: Asset) -> None:
         for order in ALL_ORDERS:
