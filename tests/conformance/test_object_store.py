@@ -462,3 +462,77 @@ def test_local_write_fsyncs_the_file_then_its_folder_and_new_folders_parents(
     store.put("originals/ab/ef", b"more")  # an existing folder: only it
     assert synced[1:] == [f"{root}/originals/ab"]
     assert LocalDirectoryStore(tmp_path / "objects").get("originals/ab/cd") == b"bytes"
+
+
+def _record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from ordo.adapters import local_store
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(local_store.os, "fsync", recording_fsync)
+    return synced
+
+
+def test_local_synced_together_flushes_the_group_once_and_shows_it_when_the_block_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group: every temp file's bytes are flushed before any rename, then each changed folder once (not
+    per object), and only then are the objects visible, so a power loss before the block returns loses the
+    whole (unacknowledged) group but never leaves an empty or half object."""
+    store = LocalDirectoryStore(tmp_path / "objects")
+    store.put("first", b"x")  # the root exists now
+    synced = _record_fsyncs(monkeypatch)
+    root = str((tmp_path / "objects").resolve())
+    with store.synced_together():
+        for i in range(4):
+            store.put(f"thumbs/ab/{i}", b"jpeg %d" % i)
+        store.put("index/x/m", b"")
+        assert not store.exists("thumbs/ab/0") and keys_of(store.list()) == ["first"]  # not yet
+        assert synced == []  # nothing flushed inside the block
+    assert [store.get(f"thumbs/ab/{i}") for i in range(4)] == [b"jpeg %d" % i for i in range(4)]
+    files, folders = synced[:5], synced[5:]
+    assert all(TMP_PREFIX in f for f in files)  # the data, before the renames
+    # each folder once: the two holding objects, then the parents of the folders the block created
+    assert folders == [f"{root}/thumbs/ab", f"{root}/thumbs", root, f"{root}/index/x", f"{root}/index"]
+    assert files_under(store.root) == sorted(["first", "index/x/m", *(f"thumbs/ab/{i}" for i in range(4))])
+
+
+def test_local_synced_together_that_raises_leaves_nothing(tmp_path: Path) -> None:
+    store = LocalDirectoryStore(tmp_path / "objects")
+    store.put("a/old", b"old")
+    with pytest.raises(RuntimeError), store.synced_together():
+        store.put("a/old", b"new")
+        store.put("a/new", b"x")
+        raise RuntimeError("the caller failed mid-group")
+    assert store.get("a/old") == b"old"
+    assert files_under(store.root) == ["a/old"]  # no object of the group, no temp file
+
+
+def test_local_synced_together_is_per_thread_and_nests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another thread's put during a group is its own (flushed and visible when it returns); a nested block
+    joins the outer group."""
+    import threading
+
+    store = LocalDirectoryStore(tmp_path / "objects")
+    store.put("first", b"x")
+    with store.synced_together():
+        with store.synced_together():
+            store.put("g/inner", b"1")
+        assert not store.exists("g/inner")  # the inner block did not end the group
+        other = threading.Thread(target=store.put, args=("h/other", b"2"))
+        other.start()
+        other.join()
+        assert store.get("h/other") == b"2"
+    assert store.get("g/inner") == b"1"
+
+
+def test_local_synced_together_without_fsync_is_a_plain_block(tmp_path: Path) -> None:
+    store = LocalDirectoryStore(tmp_path / "objects", fsync=False)
+    with store.synced_together():
+        store.put("k", b"x")
+        assert store.get("k") == b"x"  # written at once, as every put of a store without fsync

@@ -163,3 +163,40 @@ def test_tokens_are_bound_to_the_order(catalog: AssetCatalog) -> None:
         with pytest.raises(InvalidInput) as caught:
             catalog.list(2, token, other)
         assert caught.value.reason == Reason.BAD_PAGE_TOKEN
+
+
+def test_a_new_assets_record_is_flushed_after_its_original_and_markers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Power-loss order of an upload (issue 12 + 18): the original and the date-order markers are one durable
+    group, and the record is written and flushed only after it, so a record on disk always has both."""
+    import os
+
+    from ordo.adapters import local_store
+
+    store = LocalDirectoryStore(tmp_path / "objects")
+    catalog = AssetCatalog(store)
+    store.put("first", b"x")
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync " + os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        events.append(f"rename {dst}")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(local_store.os, "fsync", fsync)
+    monkeypatch.setattr(local_store.os, "replace", replace)
+    asset = _asset(1, captured=True)
+    catalog.put_new(asset, b"jpeg bytes")
+    record_rename = events.index(f"rename {store.root / record_key(asset.asset_id)}")
+    assert events[record_rename - 1].startswith("fsync ") and "/.ordo-tmp-" in events[record_rename - 1]
+    group = events[: record_rename - 1]  # everything before the record's own temp file is flushed
+    assert f"rename {store.root / asset.original_key}" in group
+    assert sum(e.startswith("rename ") and "/index/" in e for e in group) == 4  # the four order markers
+    assert group[-1].startswith("fsync ") and ".ordo-tmp-" not in group[-1]  # the group's folders, last
+    assert catalog.get(asset.asset_id) == asset
+    assert store.get(asset.original_key) == b"jpeg bytes"

@@ -9,7 +9,7 @@ folders in key order gives stable pagination on a local directory and on any S3 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ from ordo.core import catalog_order
 from ordo.domain import Asset, AssetState
 from ordo.errors import InvalidInput, NotFound, Reason
 from ordo.ids import is_asset_id
-from ordo.ports.object_store import ObjectStore
+from ordo.ports.object_store import ObjectStore, synced_together
 
 ASSETS_PREFIX = "assets/"
 
@@ -95,6 +95,29 @@ class AssetCatalog:
         key = original_key(asset_id)
         self.store.put(key, data, mime_type)
         return key
+
+    def put_new(self, asset: Asset, data: bytes, on_stored: Callable[[], object] | None = None) -> None:
+        """A new asset: its original and date-order markers as one durable group (their order among them
+        does not matter: a marker without a record is skipped), then the record, so a record on disk always
+        has its original and its markers. On a local disk that is two fsync rounds instead of six objects
+        fsynced one by one (issue 18: the upload path was the stack's bottleneck)."""
+        with synced_together(self.store):
+            self.store.put(asset.original_key or original_key(asset.asset_id), data, asset.mime_type)
+            self.orders.add(asset)
+        if on_stored is not None:  # the chaos harness's kill point between the original and the record
+            on_stored()
+        self.store.put(record_key(asset.asset_id), _to_json(asset), "application/json")
+
+    def put_all(self, assets: list[Asset]) -> None:
+        """Several records whose order among them does not matter (a task's READY records, all written after
+        its vectors): their missing markers as one durable group (usually none: the upload wrote them), then
+        the records as another, two fsync rounds in all instead of two fsyncs per record."""
+        with synced_together(self.store):
+            for asset in assets:
+                self.orders.add(asset)
+        with synced_together(self.store):
+            for asset in assets:
+                self.store.put(record_key(asset.asset_id), _to_json(asset), "application/json")
 
     def list(self, page_size: int, page_token: str = "", order_by: str = "") -> tuple[list[Asset], str]:
         """Assets in id order, or in the date order ``order_by`` names (``catalog_order``), paged as

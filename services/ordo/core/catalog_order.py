@@ -34,7 +34,7 @@ from typing import Final
 
 from ordo.domain import Asset
 from ordo.errors import InvalidInput, Reason, Unavailable
-from ordo.ports.object_store import ObjectStore
+from ordo.ports.object_store import ObjectStore, synced_together
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +117,13 @@ class OrderIndex:
         self.progress: tuple[int, int] = (0, 0)  # (indexed, total) of the build running in the background
 
     def add(self, asset: Asset) -> None:
-        """Writes the asset's markers that are not there yet (a re-put writes nothing new)."""
-        for order in ALL_ORDERS:
-            key = marker(order, asset)
-            if not self.store.exists(key):
-                self.store.put(key, b"", "application/octet-stream")
+        """Writes the asset's markers that are not there yet (a re-put writes nothing new); durable as one
+        group (their order among them does not matter), before the caller writes the record."""
+        with synced_together(self.store):
+            for order in ALL_ORDERS:
+                key = marker(order, asset)
+                if not self.store.exists(key):
+                    self.store.put(key, b"", "application/octet-stream")
 
     def remove(self, asset: Asset) -> None:
         for order in ALL_ORDERS:

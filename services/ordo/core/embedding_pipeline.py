@@ -30,7 +30,7 @@ from ordo.errors import InvalidInput, NotFound, TooLarge
 from ordo.ids import sample_id_for
 from ordo.imaging import ImageLimits, decode, thumbnail_jpeg
 from ordo.ports.job_store import JobStore
-from ordo.ports.object_store import ObjectStore
+from ordo.ports.object_store import ObjectStore, synced_together
 from ordo.ports.vector_index import VectorIndex, optimizable
 
 if TYPE_CHECKING:
@@ -226,8 +226,9 @@ class EmbeddingPipeline:
         return vectors, start, time.perf_counter()
 
     def _store_thumbnails(self, items: list[_Decoded], clock: StageClock) -> None:
-        """Thumbnails of a decoded chunk (the writer thread). Not state: a retried task rewrites them."""
-        with clock.stage("store", len(items)):
+        """Thumbnails of a decoded chunk (the writer thread), durable as one group (one fsync round, not two
+        fsyncs each). Not state: a retried task rewrites them."""
+        with clock.stage("store", len(items)), synced_together(self.store):
             for item in items:
                 self.store.put(thumbnail_key(item.asset.asset_id), item.thumbnail, "image/jpeg")
 
@@ -249,9 +250,9 @@ class EmbeddingPipeline:
                     self.on_written(points)
                 except Exception:
                     log.exception("post-write hook failed for %d points (vectors are stored)", len(points))
-        with clock.stage("store", len(items)):
-            for item in items:
-                self.catalog.put(replace(item.asset, state=AssetState.READY, error="", model_id=self.embedder.model_id))
+        with clock.stage("store", len(items)):  # one durable group: their order among them does not matter
+            model_id = self.embedder.model_id
+            self.catalog.put_all([replace(i.asset, state=AssetState.READY, error="", model_id=model_id) for i in items])
 
     def _load(self, ref: SampleRef, clock: StageClock) -> _Decoded:
         with clock.stage("fetch"):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ordo.chaos import checkpoint
 from ordo.core import local_files
-from ordo.core.catalog import AssetCatalog, thumbnail_key
+from ordo.core.catalog import AssetCatalog, original_key, thumbnail_key
 from ordo.core.object_reads import read_object_bounded
 from ordo.domain import Asset, AssetState, EmbedTask, FileFailure, Job, ProcessingOptions, SampleKind, SampleRef
 from ordo.errors import InvalidInput, OrdoError, TooLarge
@@ -208,10 +208,10 @@ class IngestCore:
         metadata: dict[str, str],
         library: str,
     ) -> FileResult:
-        """Original first, then the PENDING record, then the task: a crash between any two leaves either
-        nothing acknowledged or a PENDING record that the start-up reconciler queues again."""
-        key = self.catalog.put_original(asset_id, data, info.mime_type)
-        checkpoint("upload")
+        """Original (with the record's date-order markers) first, then the PENDING record, then the task: a
+        crash between any two leaves either nothing acknowledged or a PENDING record that the start-up
+        reconciler queues again."""
+        key = original_key(asset_id)
         asset = Asset(
             asset_id=asset_id,
             source_uri=source_uri,
@@ -228,7 +228,7 @@ class IngestCore:
             model_id=self.model_id,
             library=library,
         )
-        self.catalog.put(asset)
+        self.catalog.put_new(asset, data, on_stored=lambda: checkpoint("upload"))
         self._enqueue(batcher, SampleRef(asset_id, key, SampleKind.IMAGE))
         return FileResult(file_name, source_uri, Outcome.NEW, asset_id)
 

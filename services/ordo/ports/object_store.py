@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, cast, runtime_checkable
 
@@ -71,3 +73,12 @@ class BoundedReader(ObjectStore, Protocol):
 def bounded_reader(store: ObjectStore) -> BoundedReader | None:
     """``store`` as a :class:`BoundedReader` when it declares that capability, else None."""
     return cast(BoundedReader, store) if store.capabilities.bounded_reads else None
+
+
+def synced_together(store: ObjectStore) -> AbstractContextManager[object]:
+    """A block whose puts become durable as one group when it ends, where the store can group them
+    (the local directory: one journal commit instead of two fsyncs per object); elsewhere (S3, whose puts
+    are durable when they return) a plain block. Only for objects whose order on disk does not matter
+    among them."""
+    group = getattr(store, "synced_together", None)
+    return group() if callable(group) else contextlib.nullcontext()
