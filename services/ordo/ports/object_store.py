@@ -81,4 +81,6 @@ def synced_together(store: ObjectStore) -> AbstractContextManager[object]:
     are durable when they return) a plain block. Only for objects whose order on disk does not matter
     among them."""
     group = getattr(store, "synced_together", None)
-    return group() if callable(group) else contextlib.nullcontext()
+    if callable(group):
+        return cast(AbstractContextManager[object], group())
+    return contextlib.nullcontext()
