@@ -16,6 +16,7 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from ordo.chaos import checkpoint
 from ordo.config import Settings, collection_for
 from ordo.core.catalog import AssetCatalog
 from ordo.domain import Asset, Job, SampleKind
@@ -352,6 +353,7 @@ class AppContext:
             index = self.index_for(collection)
             if index.dim:
                 index.delete_by_asset(asset_id)
+        checkpoint("delete")  # vectors gone, record and bytes not yet: the state a retry must finish
         self.catalog.delete(asset_id)
 
     def close(self) -> None:

@@ -3,7 +3,8 @@ SIGKILL itself the n-th time it passes ``point``. Unset (always, outside those t
 lookup. A real SIGKILL, not an exception: nothing is flushed, closed or acknowledged, exactly as when
 the machine or the OOM killer stops the process. Points: upload (original stored, record not yet),
 queue (task about to be submitted), decode, embed, write (vectors upserted, records not yet READY),
-optimise (an index rebuild built, not yet swapped in), switch (a model switch about to flip), analysis (a run started).
+optimise (an index rebuild built, not yet swapped in), switch (a model switch about to flip), analysis (a run started),
+delete (an asset's vectors deleted, its record and bytes not yet).
 """
 
 from __future__ import annotations
