@@ -79,7 +79,9 @@ def _synonym(term: str, label: str) -> bool:
     return t == lab or (entry is not None and t in entry.synonyms)
 
 
-def naming_scores(labels_pred: np.ndarray, vectors: np.ndarray, truth: list[list[str]], encode: Any) -> dict:
+def naming_scores(
+    labels_pred: np.ndarray, vectors: np.ndarray, truth: list[list[str]], encode: Any, concept_head: Any = None
+) -> dict:
     """Naming accuracy (both judges) of the clusters of ``labels_pred`` (-1 = noise), named as the service does."""
     from ordo.analysis.clustering import centroids
     from ordo.analysis.lexicon import matches
@@ -88,7 +90,10 @@ def naming_scores(labels_pred: np.ndarray, vectors: np.ndarray, truth: list[list
     ids, centres = centroids(vectors, labels_pred)
     if ids.size == 0:
         return {"naming": None, "strict": None, "names": []}
-    names = name_clusters(centres, encode, model_id=MODEL, cache_dir=CACHE)
+    members = [vectors[labels_pred == label] for label in ids.tolist()] if concept_head is not None else None
+    names = name_clusters(
+        centres, encode, model_id=MODEL, cache_dir=CACHE, concept_head=concept_head, concept_members=members
+    )
     judged = []
     for label, named in zip(ids.tolist(), names, strict=True):
         majority = _majority(np.flatnonzero(labels_pred == label), truth)
@@ -124,6 +129,7 @@ def run(datasets: list[str], seed: int = 0) -> dict[str, Any]:
     from ordo.embedding.factory import get_embedder
 
     embedder = get_embedder(MODEL)
+    concept_head = getattr(embedder, "concept_head", lambda: None)()
     results: dict[str, Any] = {"model": MODEL, "seed": seed, "load_average": list(os.getloadavg()), "datasets": {}}
     for name in datasets:
         vectors, truth = embeddings(name, embedder)
@@ -142,7 +148,7 @@ def run(datasets: list[str], seed: int = 0) -> dict[str, Any]:
                 if result.eps_used is not None:
                     row["eps_used"] = round(result.eps_used, 4)
                 if name != "lfw-top40":
-                    row |= naming_scores(pred, vectors, truth, embedder.embed_texts)
+                    row |= naming_scores(pred, vectors, truth, embedder.embed_texts, concept_head)
                 rows[row_name] = row
         results["datasets"][name] = {"images": len(truth), "classes": k, "rows": rows}
     results["load_average_after"] = list(os.getloadavg())

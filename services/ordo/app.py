@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ordo.chaos import checkpoint
 from ordo.config import Settings, collection_for
@@ -286,6 +286,7 @@ class AppContext:
                     model_id=recorded.model_id if recorded else "",
                     text_encoder=lambda texts: self.embedder_for(model).embed_texts(texts),
                     cache_dir=self.settings.data_dir / "cache" / "naming",
+                    concept_head=lambda: _concept_head(self.embedder_for(model)),
                 )
                 self._analyses[collection] = core
             return core
@@ -386,3 +387,9 @@ def set_current_context(ctx: AppContext | None) -> None:
     global _current
     with _current_lock:
         _current = ctx
+
+
+def _concept_head(embedder: Any) -> Any:
+    """The embedder's ImageNet evidence map for naming (ordo-lite has one), or None (CLIP: text-tower names)."""
+    head = getattr(embedder, "concept_head", None)
+    return head() if callable(head) else None

@@ -28,11 +28,13 @@ from ordo.analysis.clustering import (
     match_clusters,
     medoids,
 )
+from ordo.analysis.concepts import ConceptHead
 from ordo.analysis.levels import (
     check_resolution,
     describe_levels,
     level_metrics,
     member_similarity,
+    point_groups,
     two_level,
 )
 from ordo.analysis.metrics import evaluate, silhouette
@@ -76,11 +78,19 @@ class ClusteringJob:
     """Clustering runs. ``text_encoder`` (the serving model's text tower) names clusters; None leaves names empty.
     ``cache_dir`` keeps the naming vocabulary's prompt embeddings across restarts."""
 
-    def __init__(self, runner: Runner, text_encoder: TextEncoder | None, cache_dir: Path | None) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        text_encoder: TextEncoder | None,
+        cache_dir: Path | None,
+        concept_head: Callable[[], ConceptHead | None] | None = None,
+    ) -> None:
         self.runner = runner
         self.runs = runner.runs
         self.text_encoder = text_encoder
         self.cache_dir = cache_dir
+        # the serving model's ImageNet evidence map (ordo-lite), loaded when a run names its clusters
+        self.concept_head = concept_head
 
     def start(self, request: ClusteringRequest, background: Executor | None = None) -> tuple[RunRecord, Job]:
         """Validate, create the run and its job, and compute it on ``background`` (inline when None)."""
@@ -134,11 +144,12 @@ class ClusteringJob:
         label_values, centre_matrix = centroids(data.vectors, labels)
         clusters = _summaries(data, labels, label_values, centre_matrix, ids, carried)
         groups, group_centres = two_level(self.runs, data, result, clusters, previous.run_id if previous else "")
+        group_labels = point_groups(labels, result.leaf_groups) if groups else labels
         clock.step(
             "name",
             lambda: (
-                self._name(clusters, centre_matrix, record.model_id),
-                self._name(groups, group_centres, record.model_id),
+                self._name(clusters, centre_matrix, record.model_id, data.vectors, labels),
+                self._name(groups, group_centres, record.model_id, data.vectors, group_labels),
             ),
         )
         metrics = clock.step("metrics", lambda: _metrics(data, labels, request))
@@ -195,13 +206,30 @@ class ClusteringJob:
                         before.setdefault(prev_clusters[label].cluster_id, set()).add(sample_id)
         return match_clusters(before, current), old
 
-    def _name(self, clusters: list[ClusterInfo], centre_matrix: np.ndarray, model_id: str) -> None:
-        """Names from the text tower (``naming``: basic-level names, contrastive terms); user renames are kept,
-        only terms are refreshed."""
+    def _name(
+        self,
+        clusters: list[ClusterInfo],
+        centre_matrix: np.ndarray,
+        model_id: str,
+        vectors: np.ndarray,
+        labels: np.ndarray,
+    ) -> None:
+        """Names from the text tower (``naming``: basic-level names, contrastive terms) and, for a model with an
+        ImageNet head, the image tower's class evidence over each cluster's members (``labels`` 0..k-1 in
+        ``clusters`` order); user renames are kept, only terms are refreshed."""
         if not clusters or self.text_encoder is None:
             return
         try:
-            names = name_clusters(centre_matrix, self.text_encoder, model_id=model_id or None, cache_dir=self.cache_dir)
+            head = self.concept_head() if self.concept_head is not None else None
+            members = [vectors[labels == i] for i in range(len(clusters))] if head is not None else None
+            names = name_clusters(
+                centre_matrix,
+                self.text_encoder,
+                model_id=model_id or None,
+                cache_dir=self.cache_dir,
+                concept_head=head,
+                concept_members=members,
+            )
         except Exception:  # names are a nicety: a text tower that cannot load must not cost the clustering
             log.warning("naming %d clusters failed; they stay unnamed", len(clusters), exc_info=True)
             return

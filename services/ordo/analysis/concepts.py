@@ -28,7 +28,9 @@ import numpy as np
 
 from ordo.analysis.vectors import as_unit_vectors
 
-CONFIDENT = 0.3  # least basic-level mass for the image tower's name to win over the text tower's
+CONFIDENT = 0.1  # least contrasted basic-level mass for the image tower's name to win over the text tower's
+CONTRAST = 0.5  # weight of the mean over all clusters subtracted from each cluster's evidence
+SHARPEN = 3.0  # logits x this: the pseudo-inverse loses the head's null space, which flattens the softmax
 MEMBER_SAMPLE = 256  # members read per cluster (seeded sample): bounded cost at any size
 
 
@@ -50,7 +52,9 @@ def classes() -> tuple[ImagenetClass, ...]:
         if not line or line.startswith("#"):
             continue
         _, wnid, name, basic, above, kinds = line.split("\t")
-        rows.append(ImagenetClass(wnid, name, basic, tuple(a for a in above.split(",") if a), frozenset(kinds.split(","))))
+        rows.append(
+            ImagenetClass(wnid, name, basic, tuple(a for a in above.split(",") if a), frozenset(kinds.split(",")))
+        )
     return tuple(rows)
 
 
@@ -83,6 +87,7 @@ class ConceptHead:
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
         """Softmax over the 1,000 classes for each row of ``vectors`` (unit embeddings), float64 ``(n, 1000)``."""
         logits = self.scale * (np.asarray(vectors, dtype=np.float32) @ self.matrix.T).astype(np.float64) + self.bias
+        logits *= SHARPEN
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
@@ -108,3 +113,10 @@ def basic_evidence(evidence: np.ndarray) -> np.ndarray:
     out = np.zeros((evidence.shape[0], len(names)), dtype=np.float64)
     np.add.at(out.T, index, evidence.T)
     return out
+
+
+def contrasted(evidence: np.ndarray) -> np.ndarray:
+    """Each cluster's evidence less ``CONTRAST`` × the mean over the clusters (one cluster: unchanged)."""
+    if evidence.shape[0] < 2:
+        return evidence
+    return evidence - CONTRAST * evidence.mean(axis=0, keepdims=True)

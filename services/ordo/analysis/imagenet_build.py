@@ -19,9 +19,9 @@ synsets ("golden retriever", "sorrel", "airliner"). People name things at the *b
    retriever" still goes up: people say "dog").
 2. **basic**: from the entry, climb to the direct hypernym while that hypernym is everyday and at least
    ``CLIMB_RATIO`` times as frequent in SemCor (tag counts of the synset's senses): a much more frequent parent is
-   the word people use (one hypernym that is not an everyday noun may be skipped: "terrier" → "dog" over "hunting dog", not more:
-   "garden spider" stays "spider", not "animal") ("convertible" (2) → "car" (89), "pickup" (2) → "truck" (20)), a comparable one is not
-   ("pizza" (1) stays, not "dish" (3); "clock" (15) stays, not "timepiece" (1)).
+   the word people use ("convertible" (2) → "car" (89), "pickup" (2) → "truck" (20)), a comparable one is not
+   ("pizza" (1) stays, not "dish" (3); "clock" (15) stays, not "timepiece" (1)). One hypernym that is not an
+   everyday noun may be skipped ("terrier" → "dog" over "hunting dog"), not more ("garden spider" stays "spider").
 
 Each row: ``index, wnid, name, basic, ancestors`` — ``name`` the class's first lemma, ``ancestors`` the everyday
 names above ``basic`` (nearest first, first hypernym path), used to aggregate evidence up the hierarchy, and
@@ -102,17 +102,16 @@ def build(wnids: list[str], folder: Path, everyday: frozenset[str]) -> list[str]
         above = [n for off in path[basic + 1 :] if (n := everyday_name(off))]
         above = [n for n in dict.fromkeys(above) if n != basic_name]
         name = lemmas(path[0])[0]
-        rows.append(
-            "\t".join([str(index), wnid, name, basic_name, ",".join(above), ",".join(all_ancestors(path[0]))])
-        )
+        rows.append("\t".join([str(index), wnid, name, basic_name, ",".join(above), ",".join(all_ancestors(path[0]))]))
     return rows
 
 
 HEADER = (
-    LEXICON_HEADER.replace("naming lexicon", "ImageNet-1k class table").replace(
-        "ordo.analysis.lexicon_build", "ordo.analysis.imagenet_build"
-    ).split("Columns:")[0]
-    + "Columns: class index, WordNet id, name,\n# basic-level name, everyday names above it (nearest first), all hypernym lemmas.\n"
+    LEXICON_HEADER.replace("naming lexicon", "ImageNet-1k class table")
+    .replace("ordo.analysis.lexicon_build", "ordo.analysis.imagenet_build")
+    .split("Columns:")[0]
+    + "Columns: class index, WordNet id, name,\n"
+    + "# basic-level name, everyday names above it (nearest first), all hypernym lemmas.\n"
 )
 
 

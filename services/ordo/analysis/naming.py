@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ordo.analysis import lexicon
+from ordo.analysis import concepts, lexicon
 from ordo.analysis.vectors import as_unit_vectors
 from ordo.errors import InvalidInput
 
@@ -248,6 +248,8 @@ def name_clusters(
     cache_dir: Path | None = None,
     candidates: int = DEFAULT_CANDIDATES,
     basic_names: bool = BASIC_NAMES,
+    concept_head: concepts.ConceptHead | None = None,
+    concept_members: Sequence[np.ndarray] | None = None,
 ) -> list[ClusterName]:
     """One :class:`ClusterName` per centroid row (same order), from the vocabulary terms that fit it best.
 
@@ -258,7 +260,9 @@ def name_clusters(
     embeddings. With ``basic_names`` and the built-in vocabulary the *name* is the best basic-level noun
     (``lexicon.basic_level``) while the top terms stay the whole vocabulary's. ``model_id``/``cache_dir`` enable
     the prompt cache (see :func:`prompt_embeddings`). See the module docstring for the contrastive score and why
-    names are distinct.
+    names are distinct. ``concept_head`` + ``concept_members`` (each cluster's member embeddings, same order;
+    models with an ImageNet head, i.e. ordo-lite): names from the image tower's class evidence where it is
+    confident (:func:`with_concepts`).
     """
     if top_n < 1:
         raise InvalidInput(f"top_n must be >= 1, got {top_n}")
@@ -277,14 +281,48 @@ def name_clusters(
     # (k, m): the members' evidence, or the centroids' cosine similarity to every term
     similarity = member_evidence(members, texts) if members is not None else (centres @ texts.T).astype(np.float64)
     ranked = _ranked(similarity, terms, top_n, candidates)
-    if not basic_names or vocabulary is not None:  # a caller's own vocabulary is named from as given
-        return ranked
-    basic = lexicon.basic_level()
-    eligible = [j for j, term in enumerate(terms) if term in basic]
-    if not eligible:  # a vocabulary of the caller's own with no basic-level noun: names as ranked
-        return ranked
-    named = _ranked(similarity[:, eligible], [terms[j] for j in eligible], 1, candidates)
-    return [replace(r, name=b.name) for r, b in zip(ranked, named, strict=True)]
+    if basic_names and vocabulary is None:  # a caller's own vocabulary is named from as given
+        basic = lexicon.basic_level()
+        eligible = [j for j, term in enumerate(terms) if term in basic]
+        if eligible:  # a vocabulary of the caller's own with no basic-level noun: names as ranked
+            named = _ranked(similarity[:, eligible], [terms[j] for j in eligible], 1, candidates)
+            ranked = [replace(r, name=b.name) for r, b in zip(ranked, named, strict=True)]
+    if concept_head is not None and concept_members is not None and vocabulary is None:
+        if len(concept_members) != len(ranked):
+            raise InvalidInput(f"{len(concept_members)} member sets for {len(ranked)} centroids")
+        ranked = with_concepts(ranked, concept_head, concept_members, top_n)
+    return ranked
+
+
+def with_concepts(
+    ranked: list[ClusterName], head: concepts.ConceptHead, members: Sequence[np.ndarray], top_n: int
+) -> list[ClusterName]:
+    """The text tower's names, overruled by the image tower's ImageNet evidence where it is confident.
+
+    Per cluster: the members' class evidence (:func:`concepts.class_evidence`) less ``concepts.CONTRAST`` × the
+    mean over all clusters (what every cluster shares: the prior of classes like the 118 dog breeds), summed per
+    basic-level name. The best basic name becomes the cluster's name when its contrasted mass is at least
+    ``concepts.CONFIDENT``; the top terms are then the best specific class ("golden retriever") followed by the
+    text tower's terms. Names stay distinct as in :func:`_ranked` (a taken basic name falls back to the text's).
+    """
+    evidence = concepts.contrasted(concepts.class_evidence(head, members))
+    basic = concepts.basic_evidence(evidence)
+    names, _ = concepts.basic_names()
+    table = concepts.classes()
+    taken: set[str] = set()
+    out = []
+    for i, named in enumerate(ranked):
+        best = int(np.argmax(basic[i]))
+        name, terms = named.name, list(named.terms)
+        if basic[i, best] >= concepts.CONFIDENT and names[best] not in taken:
+            name = names[best]
+            specific = table[int(np.argmax(evidence[i]))].name
+            terms = list(dict.fromkeys([specific, *terms]))[:top_n]
+        if name in taken:
+            name = next((t for t in terms if t not in taken), name)
+        taken.add(name)
+        out.append(replace(named, name=name, terms=terms, scores=named.scores[: len(terms)]))
+    return out
 
 
 def _ranked(similarity: np.ndarray, terms: Sequence[str], top_n: int, candidates: int) -> list[ClusterName]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from ordo import paging
 from ordo.analysis import runs as rs
 from ordo.analysis.assignment import Assigner
 from ordo.analysis.clustering_job import ClusteringJob, ClusteringRequest, TextEncoder
+from ordo.analysis.concepts import ConceptHead
 from ordo.analysis.duplicates import DuplicateGroup, DuplicatePages
 from ordo.analysis.moves import ClusterMover, MoveResult
 from ordo.analysis.projection_job import ProjectedPage, ProjectionJob, ProjectionRequest
@@ -68,6 +69,7 @@ class AnalysisCore:
         model_id: str = "",
         text_encoder: TextEncoder | None = None,
         cache_dir: Path | None = None,
+        concept_head: Callable[[], ConceptHead | None] | None = None,
     ) -> None:
         self.index = index
         self.runs = RunStore(store)
@@ -77,7 +79,7 @@ class AnalysisCore:
         self._runner = Runner(index=index, runs=self.runs, jobs=jobs, model_id=model_id)
         self._assigner = Assigner(self._runner)
         self._runner.on_success = self._assigner.forget  # the next ingest batch uses the new run
-        self._clustering = ClusteringJob(self._runner, text_encoder, cache_dir)
+        self._clustering = ClusteringJob(self._runner, text_encoder, cache_dir, concept_head)
         self._projection = ProjectionJob(self._runner)
         self._mover = ClusterMover(self._runner)
         self._duplicates = DuplicatePages(index)
