@@ -29,12 +29,12 @@ from ordo.analysis.clustering import (
     medoids,
 )
 from ordo.analysis.concepts import ConceptHead
+from ordo.analysis.hierarchy import point_groups
 from ordo.analysis.levels import (
     check_resolution,
     describe_levels,
     level_metrics,
     member_similarity,
-    point_groups,
     two_level,
 )
 from ordo.analysis.metrics import evaluate, silhouette
