@@ -6,6 +6,7 @@ import { capabilities } from "../library-api";
 import { analysis } from "../state";
 import { moveFocus } from "./common";
 import { actionBar, Selection } from "./selection";
+import { paintSelection, pickClick, tileClick } from "./tiles";
 import { openViewer } from "./viewer";
 
 let PAGE = 40; // results per page; `k` in the URL changes it (1–200)
@@ -64,7 +65,7 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
   let what = "";
   const selection = new Selection(
     () => hits.map((x) => x.asset.asset_id),
-    () => (bar.update(), paintSelection()),
+    () => (bar.update(), paint()),
   );
   const bar = actionBar({
     selection,
@@ -226,18 +227,14 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
           type: "button",
           "data-asset-id": a.asset_id,
           "aria-label": `${a.file_name}, score ${hit.score.toFixed(3)}${isWeak ? ", weak match" : ""}`,
-          onclick: (e: Event) => {
-            const m = e as MouseEvent;
-            if (m.shiftKey || m.ctrlKey || m.metaKey || selection.size) selection.click(index, m.shiftKey);
-            else openViewer(viewerList, index);
-          },
+          onclick: tileClick(selection, index, () => openViewer(viewerList, index)),
           onkeydown: (e: Event) => moveFocus(grid, index, e as KeyboardEvent),
         },
         h("img", { src: thumbUrl(a.asset_id), alt: "", loading: "lazy", width: 160, height: 160 }),
         h("span", { class: "caption" }, h("span", { class: "name" }, a.file_name), h("span", { class: "score" }, `${isWeak ? "weak " : ""}${hit.score.toFixed(3)}`)),
       );
       const like = h("button", { class: "like", type: "button", title: "More like this", "aria-label": `More like ${a.file_name}`, tabindex: -1, onclick: () => moreLike([a.asset_id]) }, "≈");
-      const pick = h("input", { type: "checkbox", class: "pick", "aria-label": `Select ${a.file_name}`, tabindex: -1, onclick: (e: Event) => (e.preventDefault(), selection.click(index, (e as MouseEvent).shiftKey)) });
+      const pick = h("input", { type: "checkbox", class: "pick", "aria-label": `Select ${a.file_name}`, tabindex: -1, onclick: pickClick(selection, index) });
       grid.append(h("li", { "data-asset-id": a.asset_id }, button, like, pick));
     });
     if (!hits.length) grid.append(h("li", { class: "empty" }, "No images."));
@@ -246,7 +243,7 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
     status.textContent = hits.length ? `${countText()} for ${what}${weak.size ? ` · ${weak.size} weak` : ""}` : `No results for ${what}`;
     status.classList.remove("error");
     more.hidden = !nextPage;
-    paintSelection();
+    paint();
     bar.update();
     if (keepFocus) results.querySelector<HTMLElement>(`button.tile[data-asset-id="${keepFocus}"]`)?.focus();
   }
@@ -257,13 +254,8 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
     return `${hits.length} results${nextPage ? " (more available)" : ""}`;
   }
 
-  function paintSelection(): void {
-    for (const li of results.querySelectorAll<HTMLElement>(".grid li[data-asset-id]")) {
-      const on = selection.ids.has(li.dataset.assetId!);
-      li.classList.toggle("selected", on);
-      const box = li.querySelector<HTMLInputElement>("input.pick");
-      if (box) box.checked = on;
-    }
+  function paint(): void {
+    paintSelection(results, selection);
   }
 
   function runText(): void {
