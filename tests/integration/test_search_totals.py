@@ -25,7 +25,7 @@ from ordo.embedding.hf_dual_encoder import HFDualEncoder
 from ordo.errors import InvalidInput, Reason
 from ordo.ids import sample_id_for
 from ordo.imaging import ImageLimits
-from ordo.paging import encode_token
+from ordo.paging import Position, encode_token
 from ordo.v1 import search_pb2
 from tests.e2e.conftest import stop_stack
 from tests.fixtures.gateway_stack import GatewayStack, start_gateway_stack
@@ -145,7 +145,8 @@ def test_a_forged_total_in_a_token_is_refused(core) -> None:
     search, samples = core
     query = next(iter(samples))
     request = (f"asset:{query}", Filter(), 0.0)
-    for position in ([3, 10**9, 0], [3, 5], [-1, 5, 0], [3, 5, "x"]):
+    forged: list[Position] = [[3, 10**9, 0], [3, 5], [-1, 5, 0], [3, 5, "x"]]
+    for position in forged:
         with pytest.raises(InvalidInput) as caught:
             search.search_asset(query, page_token=encode_token(position, *request), with_total=True)
         assert caught.value.reason is Reason.BAD_PAGE_TOKEN
