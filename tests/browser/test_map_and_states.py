@@ -144,6 +144,46 @@ def test_map_box_lasso_legend_fit_search_thumbnails(  # type: ignore[no-untyped-
     assert not errors, errors
 
 
+def test_moving_images_recolours_their_points(browser, ui_only: str) -> None:  # type: ignore[no-untyped-def]
+    """Select cluster 0 on the map, "Move to cluster…" into cluster 1: the points take cluster 1's colour at once
+    (legend: cluster 0 gone, cluster 1 holds both, its colour unchanged), and Undo puts them back, with no reload."""
+    synthetic = SyntheticMap(600, 3)  # its own: the move edits it
+    s0, s1 = synthetic.cluster_size(0), synthetic.cluster_size(1)
+    context, page, errors = open_map(browser, ui_only, synthetic, DESKTOP)
+    try:
+        c1 = page.locator(".legend li[data-key='c1']")
+        colour = c1.locator(".swatch").get_attribute("style")
+        for c in (1, 2):  # only cluster 0 visible: the box selects exactly its points
+            page.locator(f".legend li[data-key='c{c}'] .toggle").click()
+        box = page.locator("#map-canvas").bounding_box()
+        page.get_by_role("button", name="Box select").click()
+        drag(page, [(2, 2), (box["width"] - 2, box["height"] - 2)])
+        wait_data(page, "selected-count", f"v === {s0}")
+        for c in (1, 2):
+            page.locator(f".legend li[data-key='c{c}'] .toggle").click()
+
+        page.locator(".map-selection #sel-move").click()
+        page.locator("dialog.move-dialog[open]").wait_for()
+        page.fill("#move-target", "cluster 1")
+        page.click("#move-confirm")
+        page.locator(".undo-toast", has_text=f"Moved {s0} images to cluster 1").wait_for()
+        page.locator(".legend li[data-key='c0']").wait_for(state="detached")
+        assert c1.locator(".toggle").inner_text().endswith(f"({s0 + s1})")
+        assert c1.locator(".swatch").get_attribute("style") == colour  # the moved points took cluster 1's colour
+        assert data(page, "drawn-count") == str(synthetic.points)
+        assert synthetic.move_requests == ["c1"]
+
+        page.click("#move-undo")
+        page.locator(".legend li[data-key='c0']").wait_for()
+        assert page.locator(".legend li[data-key='c0'] .toggle").inner_text().endswith(f"({s0})")
+        assert c1.locator(".toggle").inner_text().endswith(f"({s1})")
+        assert c1.locator(".swatch").get_attribute("style") == colour
+        assert synthetic.move_requests == ["c1", "c0"]
+    finally:
+        context.close()
+    assert not errors, errors
+
+
 def test_map_on_a_phone(browser, ui_only: str, synthetic: SyntheticMap, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
     """At 390×844 the map fits the width, the tools stay reachable, and a box selection still works."""
     context, page, errors = open_map(browser, ui_only, synthetic, PHONE, is_mobile=True, has_touch=True)

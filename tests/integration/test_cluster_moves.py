@@ -143,6 +143,34 @@ def test_move_into_a_new_named_cluster_and_to_noise(served: Served, run: apb.Run
     assert analysis.GetRun(apb.GetRunRequest(run_id=run.run_id)).run.noise_count == noise_before
 
 
+def projection_colours(served: Served, run_id: str) -> dict[str, str]:
+    """Asset → cluster as GetProjection streams it (what the Map view colours by)."""
+    points = [
+        p for page in served.client.analysis.GetProjection(apb.GetProjectionRequest(run_id=run_id)) for p in page.points
+    ]
+    return {p.asset_id: p.cluster_id for p in points}
+
+
+def test_the_map_colours_follow_a_move_and_its_undo(served: Served, run: apb.Run) -> None:
+    """A projection drawn before a move stores the old clusters; GetProjection must answer the current ones."""
+    analysis = served.client.analysis
+    params = apb.ProjectionParams(method=apb.PROJECTION_METHOD_PCA)
+    made = analysis.CreateProjectionRun(apb.CreateProjectionRunRequest(params=params, clustering_run_id=run.run_id))
+    assert wait_job(served.client, made.job.job_id).state == common_pb2.JOB_STATE_SUCCEEDED
+    before = projection_colours(served, made.run.run_id)
+    source, target = list(sizes(served, run.run_id))[:2]
+    moving = members(served, run.run_id, source)[:4]
+    assert {before[a] for a in moving} == {source}
+
+    analysis.MoveToCluster(apb.MoveToClusterRequest(run_id=run.run_id, asset_ids=moving, cluster_id=target))
+    after = projection_colours(served, made.run.run_id)
+    assert {after[a] for a in moving} == {target}
+    assert {a: c for a, c in after.items() if a not in moving} == {a: c for a, c in before.items() if a not in moving}
+
+    analysis.MoveToCluster(apb.MoveToClusterRequest(run_id=run.run_id, asset_ids=moving, cluster_id=source))
+    assert projection_colours(served, made.run.run_id) == before
+
+
 def test_hostile_moves_are_refused_with_code_and_reason(served: Served, run: apb.Run) -> None:
     analysis = served.client.analysis
     cluster = next(iter(sizes(served, run.run_id)))

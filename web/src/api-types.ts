@@ -161,6 +161,8 @@ export interface paths {
     /**
      * Search by an example image (multipart: `image`).
      * @description The query image goes in one message (SearchImage takes bytes), so it is read whole, up to a limit.
+     *
+     * Later pages send the same image again with the token (the token is bound to the image's digest).
      */
     post: operations["search_image_api_search_image_post"];
   };
@@ -261,10 +263,28 @@ export interface components {
        */
       image: string;
       /**
+       * Include Total Size
+       * @description Also answer `total_size`.
+       * @default false
+       */
+      include_total_size?: boolean;
+      /**
+       * Min Score
+       * @description Drop hits below this cosine similarity.
+       * @default 0
+       */
+      min_score?: number;
+      /**
        * Page Size
        * @default 20
        */
       page_size?: number;
+      /**
+       * Page Token
+       * @description The previous page's `next_page_token` (same image).
+       * @default
+       */
+      page_token?: string;
       /**
        * Top K
        * @description Deprecated name of page_size.
@@ -629,6 +649,12 @@ export interface components {
       exclude_self?: boolean;
       filter?: components["schemas"]["FilterBody"];
       /**
+       * Include Total Size
+       * @description Also answer `total_size` (counted once, for the first page; later pages carry it).
+       * @default false
+       */
+      include_total_size?: boolean;
+      /**
        * Min Score
        * @default 0
        */
@@ -646,7 +672,10 @@ export interface components {
       /** Query */
       query?: string | null;
     };
-    /** SearchResponse */
+    /**
+     * SearchResponse
+     * @description ``total_size`` only when the request set ``include_total_size`` (capped at 10,000: see the flag).
+     */
     SearchResponse: {
       /** Hits */
       hits: components["schemas"]["Hit"][];
@@ -654,6 +683,10 @@ export interface components {
       model_id: string;
       /** Next Page Token */
       next_page_token: string;
+      /** Total Size */
+      total_size?: number | null;
+      /** Total Size Capped */
+      total_size_capped: boolean;
     };
     /**
      * ServiceStatus
@@ -2096,6 +2129,8 @@ export interface operations {
   /**
    * Search by an example image (multipart: `image`).
    * @description The query image goes in one message (SearchImage takes bytes), so it is read whole, up to a limit.
+   *
+   * Later pages send the same image again with the token (the token is bound to the image's digest).
    */
   search_image_api_search_image_post: {
     requestBody: {

@@ -169,11 +169,14 @@ export function searchLike(assetId: string, filter: Filter, topK = 40, excludeSe
   });
 }
 
-export function searchImage(file: File, filter: Filter, topK = 40): Promise<SearchResponse> {
+/** Search by an image file; later pages send the same file again with the previous page's token. */
+export function searchImage(file: File, filter: Filter, topK = 40, pageToken = "", includeTotal = false): Promise<SearchResponse> {
   const form = new FormData();
   form.append("image", file, file.name);
   form.append("page_size", String(topK));
   form.append("filter", JSON.stringify(filter));
+  if (pageToken) form.append("page_token", pageToken);
+  if (includeTotal) form.append("include_total_size", "true");
   return api("/api/search/image", { method: "POST", body: form });
 }
 

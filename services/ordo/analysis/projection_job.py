@@ -20,7 +20,7 @@ from ordo.analysis.runner import Loaded, Runner, StepClock, default_kinds, store
 from ordo.analysis.runs import Members, RunRecord
 from ordo.analysis.vectors import NOISE
 from ordo.domain import Filter, Job
-from ordo.errors import Conflict, InvalidInput, Reason
+from ordo.errors import Conflict, InvalidInput, NotFound, Reason
 
 PROJECTION_STEPS = ("load", "project", "write")
 DEFAULT_PERPLEXITY = 30.0
@@ -129,12 +129,31 @@ class ProjectionJob:
         record = self.runner.ready(run_id, rs.PROJECTION)
         members = self.runs.members(record.run_id)
         coords = stored(members.coords, "coords")
-        cluster_ids = stored(members.cluster_ids, "cluster ids")
+        cluster_ids = [s.decode() for s in stored(members.cluster_ids, "cluster ids").tolist()]
+        current = self._edited_colours(record)
+        if current is not None:
+            cluster_ids = [current.get(s.decode(), "") for s in members.sample_ids.tolist()]
         for start in range(0, len(members), page_size):
             stop = start + page_size
             yield ProjectedPage(
                 sample_ids=[s.decode() for s in members.sample_ids[start:stop].tolist()],
                 asset_ids=[s.decode() for s in members.asset_ids[start:stop].tolist()],
                 coords=coords[start:stop],
-                cluster_ids=[s.decode() for s in cluster_ids[start:stop].tolist()],
+                cluster_ids=cluster_ids[start:stop],
             )
+
+    def _edited_colours(self, record: RunRecord) -> dict[str, str] | None:
+        """The colouring run's labels as they are now, when images were moved since it ran (else None).
+
+        A projection stores the clusters of its colouring run as they were when it was drawn; MoveToCluster
+        edits that run afterwards (a new data generation), and the map must show the images where the user put
+        them, not where they were. An unedited run (generation 0) is what was stored, so it costs nothing; a run
+        deleted since keeps the stored colours."""
+        if not record.clustering_run_id:
+            return None
+        try:
+            if self.runs.get(record.clustering_run_id).data_generation == 0:
+                return None
+            return self._cluster_of_samples(record.clustering_run_id)
+        except NotFound:
+            return None

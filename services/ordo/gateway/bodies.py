@@ -45,6 +45,9 @@ class SearchBody(BaseModel):
     page_token: str = Field("", max_length=MAX_TOKEN_CHARS)
     min_score: float = 0.0
     exclude_self: bool = True
+    include_total_size: bool = Field(
+        default=False, description="Also answer `total_size` (counted once, for the first page; later pages carry it)."
+    )
     filter: FilterBody = Field(default_factory=FilterBody)
 
 

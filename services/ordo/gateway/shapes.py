@@ -45,9 +45,13 @@ class Hit(BaseModel):
 
 
 class SearchResponse(BaseModel):
+    """``total_size`` only when the request set ``include_total_size`` (capped at 10,000: see the flag)."""
+
     hits: list[Hit]
     next_page_token: str
     model_id: str
+    total_size: int | None = None
+    total_size_capped: bool
 
 
 class AssetPage(BaseModel):

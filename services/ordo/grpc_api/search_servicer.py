@@ -26,7 +26,10 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         fits = limits.within_budget(hits)
         if fits < len(hits) and page.request:
             hits, token = hits[:fits], page.token_after(page.hits[fits - 1].rank)
-        return {"hits": hits, "next_page_token": token, "model_id": self.ctx.load_embedder().model_id}
+        answer = {"hits": hits, "next_page_token": token, "model_id": self.ctx.load_embedder().model_id}
+        if page.total is not None:
+            answer |= {"total_size": page.total.size, "total_size_capped": page.total.capped}
+        return answer
 
     @handle_errors
     def SearchText(
@@ -39,6 +42,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             page_token=request.page_token,
             min_score=request.min_score,
             mode=convert.search_mode_from_pb(request.mode),
+            with_total=request.include_total_size,
         )
         return search_pb2.SearchTextResponse(**self._hits(page))
 
@@ -52,6 +56,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             "page_size": request.page_size,
             "page_token": request.page_token,
             "min_score": request.min_score,
+            "with_total": request.include_total_size,
         }
         if query == "image":
             page = self.ctx.search_core().search_image(request.image, **options)

@@ -25,37 +25,37 @@ _sym_db = _symbol_database.Default()
 from ordo.v1 import common_pb2 as ordo_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ordo/v1/search.proto\x12\x07ordo.v1\x1a\x14ordo/v1/common.proto\"\x97\x01\n\tSearchHit\x12\x1d\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x0e.ordo.v1.Asset\x12\x1f\n\x06sample\x18\x02 \x01(\x0b\x32\x0f.ordo.v1.Sample\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x0c\n\x04rank\x18\x04 \x01(\x05\x12\x16\n\x0esemantic_score\x18\x05 \x01(\x02\x12\x15\n\rkeyword_score\x18\x06 \x01(\x02\"\xa0\x01\n\x11SearchTextRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x1f\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x0f.ordo.v1.Filter\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x11\n\tmin_score\x18\x05 \x01(\x02\x12!\n\x04mode\x18\x06 \x01(\x0e\x32\x13.ordo.v1.SearchMode\"a\n\x12SearchTextResponse\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.ordo.v1.SearchHit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08model_id\x18\x03 \x01(\t\"\xb3\x01\n\x12SearchImageRequest\x12\x0f\n\x05image\x18\x01 \x01(\x0cH\x00\x12\x12\n\x08\x61sset_id\x18\x02 \x01(\tH\x00\x12\x1f\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x0f.ordo.v1.Filter\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\x12\x11\n\tmin_score\x18\x06 \x01(\x02\x12\x14\n\x0c\x65xclude_self\x18\x07 \x01(\x08\x42\x07\n\x05query\"b\n\x13SearchImageResponse\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.ordo.v1.SearchHit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08model_id\x18\x03 \x01(\t\"\"\n\x11\x45mbedTextsRequest\x12\r\n\x05texts\x18\x01 \x03(\t\"!\n\x0f\x45mbeddingVector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"^\n\x12\x45mbedTextsResponse\x12)\n\x07vectors\x18\x01 \x03(\x0b\x32\x18.ordo.v1.EmbeddingVector\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x0b\n\x03\x64im\x18\x03 \x01(\x05\"+\n\x16GetImageVectorsRequest\x12\x11\n\tasset_ids\x18\x01 \x03(\t\"I\n\x0b\x41ssetVector\x12\x10\n\x08\x61sset_id\x18\x01 \x01(\t\x12(\n\x06vector\x18\x02 \x01(\x0b\x32\x18.ordo.v1.EmbeddingVector\"m\n\x17GetImageVectorsResponse\x12%\n\x07vectors\x18\x01 \x03(\x0b\x32\x14.ordo.v1.AssetVector\x12\x19\n\x11missing_asset_ids\x18\x02 \x03(\t\x12\x10\n\x08model_id\x18\x03 \x01(\t*t\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14SEARCH_MODE_SEMANTIC\x10\x01\x12\x17\n\x13SEARCH_MODE_KEYWORD\x10\x02\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x03\x32\xbd\x02\n\rSearchService\x12\x45\n\nSearchText\x12\x1a.ordo.v1.SearchTextRequest\x1a\x1b.ordo.v1.SearchTextResponse\x12H\n\x0bSearchImage\x12\x1b.ordo.v1.SearchImageRequest\x1a\x1c.ordo.v1.SearchImageResponse\x12\x45\n\nEmbedTexts\x12\x1a.ordo.v1.EmbedTextsRequest\x1a\x1b.ordo.v1.EmbedTextsResponse\x12T\n\x0fGetImageVectors\x12\x1f.ordo.v1.GetImageVectorsRequest\x1a .ordo.v1.GetImageVectorsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ordo/v1/search.proto\x12\x07ordo.v1\x1a\x14ordo/v1/common.proto\"\x97\x01\n\tSearchHit\x12\x1d\n\x05\x61sset\x18\x01 \x01(\x0b\x32\x0e.ordo.v1.Asset\x12\x1f\n\x06sample\x18\x02 \x01(\x0b\x32\x0f.ordo.v1.Sample\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x0c\n\x04rank\x18\x04 \x01(\x05\x12\x16\n\x0esemantic_score\x18\x05 \x01(\x02\x12\x15\n\rkeyword_score\x18\x06 \x01(\x02\"\xbc\x01\n\x11SearchTextRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x1f\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x0f.ordo.v1.Filter\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x11\n\tmin_score\x18\x05 \x01(\x02\x12!\n\x04mode\x18\x06 \x01(\x0e\x32\x13.ordo.v1.SearchMode\x12\x1a\n\x12include_total_size\x18\x07 \x01(\x08\"\xa4\x01\n\x12SearchTextResponse\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.ordo.v1.SearchHit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08model_id\x18\x03 \x01(\t\x12\x17\n\ntotal_size\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x19\n\x11total_size_capped\x18\x05 \x01(\x08\x42\r\n\x0b_total_size\"\xcf\x01\n\x12SearchImageRequest\x12\x0f\n\x05image\x18\x01 \x01(\x0cH\x00\x12\x12\n\x08\x61sset_id\x18\x02 \x01(\tH\x00\x12\x1f\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x0f.ordo.v1.Filter\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\x12\x11\n\tmin_score\x18\x06 \x01(\x02\x12\x14\n\x0c\x65xclude_self\x18\x07 \x01(\x08\x12\x1a\n\x12include_total_size\x18\x08 \x01(\x08\x42\x07\n\x05query\"\xa5\x01\n\x13SearchImageResponse\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.ordo.v1.SearchHit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08model_id\x18\x03 \x01(\t\x12\x17\n\ntotal_size\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x19\n\x11total_size_capped\x18\x05 \x01(\x08\x42\r\n\x0b_total_size\"\"\n\x11\x45mbedTextsRequest\x12\r\n\x05texts\x18\x01 \x03(\t\"!\n\x0f\x45mbeddingVector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"^\n\x12\x45mbedTextsResponse\x12)\n\x07vectors\x18\x01 \x03(\x0b\x32\x18.ordo.v1.EmbeddingVector\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x0b\n\x03\x64im\x18\x03 \x01(\x05\"+\n\x16GetImageVectorsRequest\x12\x11\n\tasset_ids\x18\x01 \x03(\t\"I\n\x0b\x41ssetVector\x12\x10\n\x08\x61sset_id\x18\x01 \x01(\t\x12(\n\x06vector\x18\x02 \x01(\x0b\x32\x18.ordo.v1.EmbeddingVector\"m\n\x17GetImageVectorsResponse\x12%\n\x07vectors\x18\x01 \x03(\x0b\x32\x14.ordo.v1.AssetVector\x12\x19\n\x11missing_asset_ids\x18\x02 \x03(\t\x12\x10\n\x08model_id\x18\x03 \x01(\t*t\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14SEARCH_MODE_SEMANTIC\x10\x01\x12\x17\n\x13SEARCH_MODE_KEYWORD\x10\x02\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x03\x32\xbd\x02\n\rSearchService\x12\x45\n\nSearchText\x12\x1a.ordo.v1.SearchTextRequest\x1a\x1b.ordo.v1.SearchTextResponse\x12H\n\x0bSearchImage\x12\x1b.ordo.v1.SearchImageRequest\x1a\x1c.ordo.v1.SearchImageResponse\x12\x45\n\nEmbedTexts\x12\x1a.ordo.v1.EmbedTextsRequest\x1a\x1b.ordo.v1.EmbedTextsResponse\x12T\n\x0fGetImageVectors\x12\x1f.ordo.v1.GetImageVectorsRequest\x1a .ordo.v1.GetImageVectorsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ordo.v1.search_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEARCHMODE']._serialized_start=1151
-  _globals['_SEARCHMODE']._serialized_end=1267
+  _globals['_SEARCHMODE']._serialized_start=1343
+  _globals['_SEARCHMODE']._serialized_end=1459
   _globals['_SEARCHHIT']._serialized_start=56
   _globals['_SEARCHHIT']._serialized_end=207
   _globals['_SEARCHTEXTREQUEST']._serialized_start=210
-  _globals['_SEARCHTEXTREQUEST']._serialized_end=370
-  _globals['_SEARCHTEXTRESPONSE']._serialized_start=372
-  _globals['_SEARCHTEXTRESPONSE']._serialized_end=469
-  _globals['_SEARCHIMAGEREQUEST']._serialized_start=472
-  _globals['_SEARCHIMAGEREQUEST']._serialized_end=651
-  _globals['_SEARCHIMAGERESPONSE']._serialized_start=653
-  _globals['_SEARCHIMAGERESPONSE']._serialized_end=751
-  _globals['_EMBEDTEXTSREQUEST']._serialized_start=753
-  _globals['_EMBEDTEXTSREQUEST']._serialized_end=787
-  _globals['_EMBEDDINGVECTOR']._serialized_start=789
-  _globals['_EMBEDDINGVECTOR']._serialized_end=822
-  _globals['_EMBEDTEXTSRESPONSE']._serialized_start=824
-  _globals['_EMBEDTEXTSRESPONSE']._serialized_end=918
-  _globals['_GETIMAGEVECTORSREQUEST']._serialized_start=920
-  _globals['_GETIMAGEVECTORSREQUEST']._serialized_end=963
-  _globals['_ASSETVECTOR']._serialized_start=965
-  _globals['_ASSETVECTOR']._serialized_end=1038
-  _globals['_GETIMAGEVECTORSRESPONSE']._serialized_start=1040
-  _globals['_GETIMAGEVECTORSRESPONSE']._serialized_end=1149
-  _globals['_SEARCHSERVICE']._serialized_start=1270
-  _globals['_SEARCHSERVICE']._serialized_end=1587
+  _globals['_SEARCHTEXTREQUEST']._serialized_end=398
+  _globals['_SEARCHTEXTRESPONSE']._serialized_start=401
+  _globals['_SEARCHTEXTRESPONSE']._serialized_end=565
+  _globals['_SEARCHIMAGEREQUEST']._serialized_start=568
+  _globals['_SEARCHIMAGEREQUEST']._serialized_end=775
+  _globals['_SEARCHIMAGERESPONSE']._serialized_start=778
+  _globals['_SEARCHIMAGERESPONSE']._serialized_end=943
+  _globals['_EMBEDTEXTSREQUEST']._serialized_start=945
+  _globals['_EMBEDTEXTSREQUEST']._serialized_end=979
+  _globals['_EMBEDDINGVECTOR']._serialized_start=981
+  _globals['_EMBEDDINGVECTOR']._serialized_end=1014
+  _globals['_EMBEDTEXTSRESPONSE']._serialized_start=1016
+  _globals['_EMBEDTEXTSRESPONSE']._serialized_end=1110
+  _globals['_GETIMAGEVECTORSREQUEST']._serialized_start=1112
+  _globals['_GETIMAGEVECTORSREQUEST']._serialized_end=1155
+  _globals['_ASSETVECTOR']._serialized_start=1157
+  _globals['_ASSETVECTOR']._serialized_end=1230
+  _globals['_GETIMAGEVECTORSRESPONSE']._serialized_start=1232
+  _globals['_GETIMAGEVECTORSRESPONSE']._serialized_end=1341
+  _globals['_SEARCHSERVICE']._serialized_start=1462
+  _globals['_SEARCHSERVICE']._serialized_end=1779
 # @@protoc_insertion_point(module_scope)

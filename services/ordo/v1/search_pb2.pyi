@@ -36,33 +36,39 @@ class SearchHit(_message.Message):
     def __init__(self, asset: _Optional[_Union[_common_pb2.Asset, _Mapping]] = ..., sample: _Optional[_Union[_common_pb2.Sample, _Mapping]] = ..., score: _Optional[float] = ..., rank: _Optional[int] = ..., semantic_score: _Optional[float] = ..., keyword_score: _Optional[float] = ...) -> None: ...
 
 class SearchTextRequest(_message.Message):
-    __slots__ = ("query", "filter", "page_size", "page_token", "min_score", "mode")
+    __slots__ = ("query", "filter", "page_size", "page_token", "min_score", "mode", "include_total_size")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     query: str
     filter: _common_pb2.Filter
     page_size: int
     page_token: str
     min_score: float
     mode: SearchMode
-    def __init__(self, query: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., min_score: _Optional[float] = ..., mode: _Optional[_Union[SearchMode, str]] = ...) -> None: ...
+    include_total_size: bool
+    def __init__(self, query: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., min_score: _Optional[float] = ..., mode: _Optional[_Union[SearchMode, str]] = ..., include_total_size: _Optional[bool] = ...) -> None: ...
 
 class SearchTextResponse(_message.Message):
-    __slots__ = ("hits", "next_page_token", "model_id")
+    __slots__ = ("hits", "next_page_token", "model_id", "total_size", "total_size_capped")
     HITS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_CAPPED_FIELD_NUMBER: _ClassVar[int]
     hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
     next_page_token: str
     model_id: str
-    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., model_id: _Optional[str] = ...) -> None: ...
+    total_size: int
+    total_size_capped: bool
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., model_id: _Optional[str] = ..., total_size: _Optional[int] = ..., total_size_capped: _Optional[bool] = ...) -> None: ...
 
 class SearchImageRequest(_message.Message):
-    __slots__ = ("image", "asset_id", "filter", "page_size", "page_token", "min_score", "exclude_self")
+    __slots__ = ("image", "asset_id", "filter", "page_size", "page_token", "min_score", "exclude_self", "include_total_size")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     ASSET_ID_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +76,7 @@ class SearchImageRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_SELF_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     asset_id: str
     filter: _common_pb2.Filter
@@ -77,17 +84,22 @@ class SearchImageRequest(_message.Message):
     page_token: str
     min_score: float
     exclude_self: bool
-    def __init__(self, image: _Optional[bytes] = ..., asset_id: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., min_score: _Optional[float] = ..., exclude_self: _Optional[bool] = ...) -> None: ...
+    include_total_size: bool
+    def __init__(self, image: _Optional[bytes] = ..., asset_id: _Optional[str] = ..., filter: _Optional[_Union[_common_pb2.Filter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., min_score: _Optional[float] = ..., exclude_self: _Optional[bool] = ..., include_total_size: _Optional[bool] = ...) -> None: ...
 
 class SearchImageResponse(_message.Message):
-    __slots__ = ("hits", "next_page_token", "model_id")
+    __slots__ = ("hits", "next_page_token", "model_id", "total_size", "total_size_capped")
     HITS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_CAPPED_FIELD_NUMBER: _ClassVar[int]
     hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
     next_page_token: str
     model_id: str
-    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., model_id: _Optional[str] = ...) -> None: ...
+    total_size: int
+    total_size_capped: bool
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., model_id: _Optional[str] = ..., total_size: _Optional[int] = ..., total_size_capped: _Optional[bool] = ...) -> None: ...
 
 class EmbedTextsRequest(_message.Message):
     __slots__ = ("texts",)

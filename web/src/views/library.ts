@@ -8,6 +8,7 @@ import { errorText, h } from "../dom";
 import { assetCount, listAssets } from "../library-api";
 import { GROUPINGS, grouper, groupingOf, layoutRows, orderOf, ORDERS, Row, rowAt } from "./library_groups";
 import { actionBar, Selection } from "./selection";
+import { pickClick, tileClick } from "./tiles";
 import { openViewer } from "./viewer";
 
 const GAP = 8;
@@ -214,11 +215,7 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
           type: "button",
           class: "open",
           "aria-label": a.file_name,
-          onclick: (e: Event) => {
-            const m = e as MouseEvent;
-            if (m.shiftKey || m.ctrlKey || m.metaKey || selection.size) selection.click(index, m.shiftKey);
-            else openViewer(viewerList, index);
-          },
+          onclick: tileClick(selection, index, () => openViewer(viewerList, index)),
         },
         h("img", { [deferred ? "data-src" : "src"]: thumbUrl(a.asset_id), alt: "", loading: "lazy", decoding: "async" }),
       ),
@@ -227,7 +224,7 @@ export function libraryView(root: HTMLElement, params: URLSearchParams): void {
         class: "pick",
         "aria-label": `Select ${a.file_name}`,
         checked: selected,
-        onclick: (e: Event) => (e.preventDefault(), selection.click(index, (e as MouseEvent).shiftKey)),
+        onclick: pickClick(selection, index),
       }),
     );
   }

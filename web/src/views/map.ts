@@ -9,6 +9,7 @@ import { api, describeError, searchText, thumbUrl } from "../api";
 import { h } from "../dom";
 import { analysis, clusterName } from "../state";
 import { selectionGrid } from "./map_selection";
+import { Moved, NOISE_ID } from "./move";
 import { openViewer } from "./viewer";
 import { ATLAS, Atlas, CELL } from "./map_atlas";
 
@@ -53,7 +54,7 @@ function mapMessage(root: HTMLElement, ...children: (Node | string)[]): void {
 
 export async function mapView(root: HTMLElement, params: URLSearchParams = new URLSearchParams()): Promise<void> {
   mapMessage(root, "Loading the map…");
-  const state = await analysis(true);
+  let state = await analysis(true);
   if (state.error) {
     // Not "no map yet": we do not know, because the services did not answer.
     root.replaceChildren(h("h1", {}, "Map"), h("p", { class: "error", role: "alert" }, `The map cannot be loaded: ${describeError(state.error)}`));
@@ -128,12 +129,14 @@ export async function mapView(root: HTMLElement, params: URLSearchParams = new U
     const keyOf: string[] = new Array(count);
     const meta = new Map<string, { label: string; colour: string }>();
     if (by === "cluster") {
-      const order = new Map<string, number>();
+      // Colours follow the run's cluster order (not the order points appear in), so a cluster keeps its colour
+      // when images move in or out of it; a cluster the page does not know yet comes after the known ones.
+      const order = new Map<string, number>(state.clusters.map((c, i) => [c.cluster_id, i]));
       for (let i = 0; i < count; i++) {
         const c = pts!.cluster_ids[i] || "";
         keyOf[i] = c;
         if (!meta.has(c)) {
-          if (c) order.set(c, order.size);
+          if (c && !order.has(c)) order.set(c, order.size);
           meta.set(c, { label: clusterName(state, c || undefined), colour: c ? PALETTE[order.get(c)! % PALETTE.length] : NOISE });
         }
       }
@@ -452,7 +455,7 @@ export async function mapView(root: HTMLElement, params: URLSearchParams = new U
       if (!seen.has(id)) seen.add(id), assets.push(id);
     }
     selectedCount = indexes.length;
-    selection.replaceChildren(assets.length ? selectionGrid(assets, () => setSelection([])) : "");
+    selection.replaceChildren(assets.length ? selectionGrid(assets, () => setSelection([]), recolour) : "");
     scheduleDraw();
   }
 
@@ -476,6 +479,27 @@ export async function mapView(root: HTMLElement, params: URLSearchParams = new U
     mode = m;
     for (const b of modeButtons) b.setAttribute("aria-pressed", String(b.dataset.mode === m));
     canvas.dataset.mode = m;
+  }
+
+  /** After "Move to cluster…" (or its Undo): the moved images' points take their new cluster's colour at once,
+   * then the refreshed analysis (which Move already reloaded) brings the new cluster's name and the server's
+   * own colouring of the map, which follows moves. Hidden legend entries stay hidden. */
+  async function recolour(moved: Moved, undone: boolean): Promise<void> {
+    for (const m of moved.moves) {
+      const to = undone ? m.previous_cluster_id : moved.to;
+      for (const i of indexOf.get(m.asset_id) ?? []) pts!.cluster_ids[i] = to === NOISE_ID ? "" : to;
+    }
+    const fresh = await analysis();
+    if (!fresh.error) {
+      state = fresh;
+      if (fresh.points?.run_id === pts!.run_id && fresh.points.count === count) pts!.cluster_ids = fresh.points.cluster_ids;
+    }
+    if (colourSelect.value !== "cluster") return;
+    const hidden = new Set(groups.filter((g) => g.hidden).map((g) => g.key));
+    buildGroups("cluster");
+    for (const g of groups) g.hidden = hidden.has(g.key);
+    renderLegend();
+    scheduleDraw();
   }
 
   // --- search hits ----------------------------------------------------------------------------------

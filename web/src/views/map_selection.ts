@@ -3,12 +3,14 @@
 // the same action bar as the library and search (zip, "more like these", delete), everything selected at first.
 import { thumbUrl } from "../api";
 import { h } from "../dom";
+import { Moved } from "./move";
 import { actionBar, Selection } from "./selection";
 import { openViewer } from "./viewer";
 
 const PAGE = 120;
 
-export function selectionGrid(selected: string[], clear: () => void): HTMLElement {
+/** ``onMoved``: after "Move to cluster…" (and its Undo), so the map can recolour the moved points. */
+export function selectionGrid(selected: string[], clear: () => void, onMoved?: (moved: Moved, undone: boolean) => void): HTMLElement {
   let assetIds = [...selected];
   const grid = h("ul", { class: "grid map-selected", "aria-label": "Images selected on the map", "data-count": 0 });
   const more = h("button", { type: "button", class: "more" }, "Show more");
@@ -48,6 +50,7 @@ export function selectionGrid(selected: string[], clear: () => void): HTMLElemen
     assetsOf: (ids) => ids.map((asset_id) => ({ asset_id })),
     total: () => `${assetIds.length} on the map`,
     onDeleted: dropDeleted,
+    onMoved: (moved, undone) => void onMoved?.(moved, undone),
   });
   picked.all();
   more.addEventListener("click", page);

@@ -7,6 +7,7 @@ import { api, ClusterMember, n, thumbUrl } from "../api";
 import { errorText, h } from "../dom";
 import { moveFocus } from "./common";
 import { actionBar, Selection } from "./selection";
+import { paintSelection, pickClick, tileClick } from "./tiles";
 import { openViewer } from "./viewer";
 
 export const MEMBERS_PAGE = 200;
@@ -76,16 +77,12 @@ export function membersGrid(runId: string, clusterId: string, label: string, pag
         type: "button",
         "data-asset-id": m.asset_id,
         "aria-label": `Member ${index + 1}, similarity ${(m.similarity ?? 0).toFixed(3)}`,
-        onclick: (e: Event) => {
-          const click = e as MouseEvent;
-          if (click.shiftKey || click.ctrlKey || click.metaKey || selection.size) selection.click(index, click.shiftKey);
-          else openViewer(viewerList, index);
-        },
+        onclick: tileClick(selection, index, () => openViewer(viewerList, index)),
         onkeydown: (e: Event) => moveFocus(grid, index, e as KeyboardEvent),
       },
       h("img", { src: thumbUrl(m.asset_id), alt: "", loading: "lazy", width: 160, height: 160 }),
     );
-    const pick = h("input", { type: "checkbox", class: "pick", "aria-label": `Select member ${index + 1}`, tabindex: -1, onclick: (e: Event) => (e.preventDefault(), selection.click(index, (e as MouseEvent).shiftKey)) });
+    const pick = h("input", { type: "checkbox", class: "pick", "aria-label": `Select member ${index + 1}`, tabindex: -1, onclick: pickClick(selection, index) });
     return h("li", { "data-asset-id": m.asset_id }, button, pick);
   }
 
@@ -105,12 +102,7 @@ export function membersGrid(runId: string, clusterId: string, label: string, pag
   }
 
   function paint(): void {
-    for (const li of grid.querySelectorAll<HTMLElement>("li[data-asset-id]")) {
-      const on = selection.ids.has(li.dataset.assetId!);
-      li.classList.toggle("selected", on);
-      const box = li.querySelector<HTMLInputElement>("input.pick");
-      if (box) box.checked = on;
-    }
+    paintSelection(grid, selection);
   }
 
   /** Members deleted or moved elsewhere leave this grid; the total follows (deleted ones are gone for good). */

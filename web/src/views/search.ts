@@ -6,6 +6,7 @@ import { capabilities } from "../library-api";
 import { analysis } from "../state";
 import { moveFocus } from "./common";
 import { actionBar, Selection } from "./selection";
+import { paintSelection, pickClick, tileClick } from "./tiles";
 import { openViewer } from "./viewer";
 
 let PAGE = 40; // results per page; `k` in the URL changes it (1–200)
@@ -59,17 +60,20 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
 
   let hits: Hit[] = [];
   let nextPage: (() => Promise<SearchResponse>) | null = null;
+  /** The server's count of the whole result list (first page), or null when it gave none ("more like these"). */
+  let total: { size: number; capped: boolean } | null = null;
   let what = "";
   const selection = new Selection(
     () => hits.map((x) => x.asset.asset_id),
-    () => (bar.update(), paintSelection()),
+    () => (bar.update(), paint()),
   );
   const bar = actionBar({
     selection,
     assetsOf: (ids) => ids.map((id) => hits.find((x) => x.asset.asset_id === id)?.asset).filter((a): a is Asset => !!a),
-    total: () => (hits.length ? `${hits.length} shown${nextPage ? ", more available" : ""}` : ""),
+    total: () => (hits.length ? `${hits.length} shown${total ? ` of ${totalText(total)}` : nextPage ? ", more available" : ""}` : ""),
     onDeleted: (ids) => {
       const gone = new Set(ids);
+      forget(hits.filter((x) => gone.has(x.asset.asset_id)).length);
       hits = hits.filter((x) => !gone.has(x.asset.asset_id));
       draw();
     },
@@ -77,8 +81,10 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
   const viewerList = {
     ids: () => hits.map((x) => x.asset.asset_id),
     more: async () => (nextPage ? (await loadMore(), true) : false),
-    onDeleted: (id: string) => ((hits = hits.filter((x) => x.asset.asset_id !== id)), draw()),
+    onDeleted: (id: string) => (forget(1), (hits = hits.filter((x) => x.asset.asset_id !== id)), draw()),
   };
+  /** Deleted results leave the counted total too (a capped total stays "10,000+"). */
+  const forget = (count: number) => total && !total.capped && (total = { ...total, size: Math.max(0, total.size - count) });
 
   capabilities()
     .then((c) => {
@@ -153,6 +159,7 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
       const response = await request("");
       if (ticket !== latest) return; // a newer query already answered: never show stale results
       hits = response.hits;
+      total = totalOf(response);
       requestOf = request;
       nextPage = pageAfter(response.next_page_token);
       selection.clear();
@@ -161,6 +168,7 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
       if (ticket !== latest) return;
       shownKey = "";
       hits = [];
+      total = null;
       nextPage = null;
       draw();
       status.textContent = `Search failed: ${errorMessage(err)}`;
@@ -177,6 +185,7 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
       if (ticket !== latest) return;
       const seen = new Set(hits.map((x) => x.asset.asset_id));
       hits = hits.concat(response.hits.filter((x) => !seen.has(x.asset.asset_id)));
+      total = totalOf(response) ?? total;
       nextPage = pageAfter(response.next_page_token);
       draw();
     } catch (err) {
@@ -194,6 +203,7 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
     latest++;
     shownKey = "";
     hits = [];
+    total = null;
     nextPage = null;
     queryImage.replaceChildren();
     results.replaceChildren();
@@ -217,38 +227,35 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
           type: "button",
           "data-asset-id": a.asset_id,
           "aria-label": `${a.file_name}, score ${hit.score.toFixed(3)}${isWeak ? ", weak match" : ""}`,
-          onclick: (e: Event) => {
-            const m = e as MouseEvent;
-            if (m.shiftKey || m.ctrlKey || m.metaKey || selection.size) selection.click(index, m.shiftKey);
-            else openViewer(viewerList, index);
-          },
+          onclick: tileClick(selection, index, () => openViewer(viewerList, index)),
           onkeydown: (e: Event) => moveFocus(grid, index, e as KeyboardEvent),
         },
         h("img", { src: thumbUrl(a.asset_id), alt: "", loading: "lazy", width: 160, height: 160 }),
         h("span", { class: "caption" }, h("span", { class: "name" }, a.file_name), h("span", { class: "score" }, `${isWeak ? "weak " : ""}${hit.score.toFixed(3)}`)),
       );
       const like = h("button", { class: "like", type: "button", title: "More like this", "aria-label": `More like ${a.file_name}`, tabindex: -1, onclick: () => moreLike([a.asset_id]) }, "≈");
-      const pick = h("input", { type: "checkbox", class: "pick", "aria-label": `Select ${a.file_name}`, tabindex: -1, onclick: (e: Event) => (e.preventDefault(), selection.click(index, (e as MouseEvent).shiftKey)) });
+      const pick = h("input", { type: "checkbox", class: "pick", "aria-label": `Select ${a.file_name}`, tabindex: -1, onclick: pickClick(selection, index) });
       grid.append(h("li", { "data-asset-id": a.asset_id }, button, like, pick));
     });
     if (!hits.length) grid.append(h("li", { class: "empty" }, "No images."));
     results.replaceChildren(flat && hits.length ? h("p", { class: "no-good", role: "note" }, "No good matches: no result stands out from the rest, so these are probably unrelated.") : "", grid);
     results.classList.toggle("flat", flat);
-    status.textContent = hits.length ? `${hits.length} results for ${what}${nextPage ? " (more available)" : ""}${weak.size ? ` · ${weak.size} weak` : ""}` : `No results for ${what}`;
+    status.textContent = hits.length ? `${countText()} for ${what}${weak.size ? ` · ${weak.size} weak` : ""}` : `No results for ${what}`;
     status.classList.remove("error");
     more.hidden = !nextPage;
-    paintSelection();
+    paint();
     bar.update();
     if (keepFocus) results.querySelector<HTMLElement>(`button.tile[data-asset-id="${keepFocus}"]`)?.focus();
   }
 
-  function paintSelection(): void {
-    for (const li of results.querySelectorAll<HTMLElement>(".grid li[data-asset-id]")) {
-      const on = selection.ids.has(li.dataset.assetId!);
-      li.classList.toggle("selected", on);
-      const box = li.querySelector<HTMLInputElement>("input.pick");
-      if (box) box.checked = on;
-    }
+  /** "1–40 of 312 results" when the server counted them, else "40 results (more available)". */
+  function countText(): string {
+    if (total) return `1–${hits.length} of ${totalText(total)} results`;
+    return `${hits.length} results${nextPage ? " (more available)" : ""}`;
+  }
+
+  function paint(): void {
+    paintSelection(results, selection);
   }
 
   function runText(): void {
@@ -260,7 +267,7 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
       return;
     }
     writeUrl({ q: query });
-    const request = (token: string) => post({ query, filter: filter(), page_size: PAGE, page_token: token });
+    const request = (token: string) => post({ query, filter: filter(), page_size: PAGE, page_token: token, include_total_size: true });
     void show(`“${query}”`, `q:${query}`, request);
   }
   function moreLike(assetIds: string[]): void {
@@ -276,7 +283,8 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
   function byImage(file: File): void {
     input.value = "";
     writeUrl({});
-    void show(`images like ${file.name}`, `image:${file.name}:${file.size}:${file.lastModified}`, () => searchImage(file, filter(), PAGE), file);
+    const request = (token: string) => searchImage(file, filter(), PAGE, token, true);
+    void show(`images like ${file.name}`, `image:${file.name}:${file.size}:${file.lastModified}`, request, file);
   }
 
   const debounced = debounce(runText, 200);
@@ -325,13 +333,23 @@ export function searchView(root: HTMLElement, params: URLSearchParams): void {
 
 const post = (json: Record<string, unknown>): Promise<SearchResponse> => api<SearchResponse>("/api/search", { method: "POST", json });
 
-function searchLikeToken(assetId: string, filter: Filter, token: string, excludeSelf: boolean): Promise<SearchResponse> {
-  return post({ asset_id: assetId, filter, page_size: PAGE, exclude_self: excludeSelf, page_token: token });
+function searchLikeToken(assetId: string, filter: Filter, token: string, excludeSelf: boolean, includeTotal = true): Promise<SearchResponse> {
+  return post({ asset_id: assetId, filter, page_size: PAGE, exclude_self: excludeSelf, page_token: token, include_total_size: includeTotal });
+}
+
+/** The response's total, when it carries one (asked with include_total_size). */
+function totalOf(response: SearchResponse): { size: number; capped: boolean } | null {
+  return typeof response.total_size === "number" ? { size: response.total_size, capped: response.total_size_capped } : null;
+}
+
+/** "312", or "10,000+" when the server stopped counting at its paging depth. */
+export function totalText(total: { size: number; capped: boolean }): string {
+  return `${total.size.toLocaleString("en-US")}${total.capped ? "+" : ""}`;
 }
 
 /** "More like these": each asset's neighbours, merged by best score, without the assets asked about. */
 async function likeThese(assetIds: string[], filter: Filter): Promise<SearchResponse> {
-  const answers = await Promise.all(assetIds.map((id) => searchLikeToken(id, filter, "", true)));
+  const answers = await Promise.all(assetIds.map((id) => searchLikeToken(id, filter, "", true, false)));
   const best = new Map<string, Hit>();
   const asked = new Set(assetIds);
   for (const hit of answers.flatMap((a) => a.hits)) {
@@ -340,5 +358,5 @@ async function likeThese(assetIds: string[], filter: Filter): Promise<SearchResp
     if (!seen || seen.score < hit.score) best.set(hit.asset.asset_id, hit);
   }
   const hits = [...best.values()].sort((a, b) => b.score - a.score).slice(0, PAGE);
-  return { hits, next_page_token: "", model_id: answers[0]?.model_id ?? "" };
+  return { hits, next_page_token: "", model_id: answers[0]?.model_id ?? "", total_size_capped: false };
 }
