@@ -19,6 +19,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.browser.pages import watched_page
 from tests.fixtures.gateway_stack import GatewayStack
 
 DESKTOP = {"width": 1440, "height": 900}
@@ -58,13 +59,8 @@ def stocked(gw: GatewayStack, coco_images: list[Path]) -> dict:
 
 @pytest.fixture
 def page(browser, gw: GatewayStack) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport=DESKTOP, base_url=gw.base_url, accept_downloads=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
+    with watched_page(browser, viewport=DESKTOP, base_url=gw.base_url, accept_downloads=True) as page:
+        yield page
 
 
 def count(gw: GatewayStack) -> int:

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.browser.pages import watched_page
+
 DESKTOP = {"width": 1440, "height": 900}
 PAGE = 40
 
@@ -36,13 +38,8 @@ def hit(rank: int) -> dict:
 
 @pytest.fixture
 def page(browser, ui_only: str) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport=DESKTOP, base_url=ui_only)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
+    with watched_page(browser, viewport=DESKTOP, base_url=ui_only) as page:
+        yield page
 
 
 @pytest.mark.parametrize(("size", "capped", "shown"), [(312, False, "312"), (10_000, True, "10,000+")])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.pages import watched_page
 from tests.fixtures.gateway_stack import GatewayStack
 
 DESKTOP = {"width": 1280, "height": 800}
@@ -21,13 +22,8 @@ JOB_TIMEOUT_MS = 300_000  # a loaded 2-core machine: Leiden's first run compiles
 
 @pytest.fixture(scope="module")
 def page(browser, gw: GatewayStack) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport=DESKTOP, base_url=gw.base_url)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
+    with watched_page(browser, viewport=DESKTOP, base_url=gw.base_url) as page:
+        yield page
 
 
 def sha(path: Path) -> str:
