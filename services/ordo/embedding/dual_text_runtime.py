@@ -54,7 +54,7 @@ class TextFeatures(torch.nn.Module):
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
-        self.model = model
+        self.model: Any = model  # a transformers dual encoder: get_text_features is not on Module's type
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         features = features_tensor(self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask))
@@ -137,8 +137,17 @@ def onnx_int8_text(
         path = onnx_path(f"{model_id}-text-int8", module, cache_file)
         if not path.parent.is_relative_to(cache_path(cache_file).parent):
             raise ValueError(f"unexpected ONNX cache location {path}")
-        exported = export_int8(module, tokenize(list(PROBE_TEXTS[:2])), path)
-        tower = OnnxInt8TextTower(open_session(exported, threads), tokenize, threads)
+        sample = tokenize(list(PROBE_TEXTS[:2]))
+        cached = path.is_file()
+        try:
+            session = open_session(export_int8(module, sample, path), threads)
+        except Exception:
+            if not cached:
+                raise
+            # a truncated or corrupt cached file (open_session removed it): export it again, once
+            log.warning("%s: cached int8 text graph %s unreadable; exporting it again", model_id, path)
+            session = open_session(export_int8(module, sample, path), threads)
+        tower = OnnxInt8TextTower(session, tokenize, threads)
         expected = np.concatenate([reference([text]) for text in PROBE_TEXTS])
         agreement = float((tower.features(PROBE_TEXTS) * expected).sum(axis=1).min())
     except Exception as exc:  # no onnxruntime/onnx, an export the runtime refuses, a corrupt cache file...
