@@ -1,21 +1,26 @@
 """A dual encoder's text tower (CLIP and kin) as an int8 ONNX Runtime graph: a lone text query without
 PyTorch's per-op overhead, OpenMP spinning or the GIL.
 
-Why: a text query is the one model call a person waits for, and CLIP ViT-B/32's text tower is 12 layers of
-~250 small eager ops. On a 2-core AMD EPYC (AVX-512, exclusive micro-benchmark, COCO captions of 9-18 tokens,
-p50 ms a query, 1 / 2 threads): eager fp32 32.8 / 26.8 (it reads ~150 MB of fp32 weights a query), eager int8
-(``torch.ao`` dynamic quantisation) 8.7 / 11.4, ONNX Runtime fp32 16.4 / 14.0, ONNX Runtime int8 with
-per-channel weights 7.2 / 6.9. Speed alone is a modest gain over eager int8; what matters more in a server is
-how it behaves beside other work. Eager torch holds the GIL between ops (the gRPC threads wait for it) and its
-OpenMP workers spin after every op: the search service's load-time probe once measured a query at 7.2 ms on
-one thread and 91.7 ms on two while another process was busy. ONNX Runtime runs the whole graph in one call
-with the GIL released, and its pool sleeps when idle (``tower_runtime.open_session``).
+Why: a text query is the one model call a person waits for, and CLIP ViT-B/32's text tower in eager PyTorch
+is ~250 small ops, each an OpenMP parallel region. libgomp lets its workers spin between regions only while
+the process's OpenMP threads fit its CPUs; as soon as a second thread of the process has run one parallel torch
+op (the search bench's speed probe, any torch call off the inference lane), it manages 4 threads on 2 cores,
+throttles the spin, and the worker sleeps and is woken ~250 times a query (per-thread CPU time: the worker
+was busy ~27 % of the wall time instead of ~100 %). Measured on a 2-core AMD EPYC
+(AVX-512, exclusive, COCO captions of 9-18 tokens, the same process before and after one 384x384 matmul on
+the main thread): eager int8 9.0 -> 19.8 ms p50 (the 9 ms of ``bench cpu-speed`` against the 18.4 ms of
+``bench search``), this int8 graph 6.3 -> 7.4 ms. Other measured p50s (ms, 1 / 2 threads): eager fp32
+32.8 / 26.8 (it reads ~150 MB of weights a query), ONNX Runtime fp32 16.4 / 14.0, ONNX Runtime int8 with
+per-channel weights 7.2 / 6.9. ONNX Runtime also runs the whole graph in one call with the GIL released (eager
+torch holds it between ops, so gRPC threads wait), and its pool sleeps when idle
+(``tower_runtime.open_session``) instead of spinning against peers: the search service's load-time probe once
+measured an eager query at 7.2 ms on one thread and 91.7 ms on two while another process was busy.
 
 int8 dynamic quantisation scales activations per call, so batch mates would nudge a text's vector: every text
 runs in its own call, and a text's vector is the same however queries are batched. Agreement with the eager
 float32 tower is checked at load on probe texts (minimum cosine >= :data:`MIN_AGREEMENT`; per-tensor weights
-reached only 0.9990 on CLIP ViT-B/32, per-channel 0.9992); anything less, or any failure to export, quantise
-or load, returns None and the caller keeps its eager path (logged).
+reached only 0.99897 on CLIP ViT-B/32 with random weights, per-channel 0.9992-0.9994); anything less, or any
+failure to export, quantise or load, returns None and the caller keeps its eager path (logged).
 """
 
 from __future__ import annotations
