@@ -100,9 +100,11 @@ class LaneEmbedder(EmbedderDefaults, ABC):
         conv: bool,
         default_batch: int,
         text_probe: Callable[[], object],
+        text_in_torch: bool = True,
     ) -> TunedTower:
         """Measure the image tower's CPU runtime (threads, batch, dtype, runtime) and warm the text path up;
-        sets and returns :attr:`tower`."""
+        sets and returns :attr:`tower`. ``text_in_torch=False``: the text tower runs in another runtime with
+        its own threads, so torch's thread count for text queries is not measured (only warmed up)."""
         self.tower = tune_tower(
             self.model_id,
             module,
@@ -112,7 +114,11 @@ class LaneEmbedder(EmbedderDefaults, ABC):
             default_batch=default_batch,
             options=self.runtime_options,
         )
-        self.tower.tune_text(text_probe, self.runtime_options.autotune)
+        if text_in_torch:
+            self.tower.tune_text(text_probe, self.runtime_options.autotune)
+        else:
+            self.tower.tune_text(text_probe, enabled=False)
+            text_probe()
         return self.tower
 
     # ----------------------------------------------------------------- images
