@@ -73,8 +73,32 @@ def test_pseudo_inverse_recovers_the_classifier_when_the_head_keeps_everything()
 
 def test_contrast_removes_what_every_cluster_shares() -> None:
     evidence = np.array([[0.6, 0.4], [0.2, 0.4]])
-    np.testing.assert_allclose(concepts.contrasted(evidence), [[0.4, 0.2], [0.0, 0.2]])
+    shared = concepts.CONTRAST * np.array([0.4, 0.4])
+    np.testing.assert_allclose(concepts.contrasted(evidence), evidence - shared)
+    assert concepts.contrasted(evidence)[1, 0] < concepts.contrasted(evidence)[0, 0]
     np.testing.assert_array_equal(concepts.contrasted(evidence[:1]), evidence[:1])
+
+
+def _class(name: str) -> int:
+    return next(i for i, c in enumerate(concepts.classes()) if c.name == name)
+
+
+def test_names_come_with_runner_up_basic_names_and_stay_distinct() -> None:
+    """A head whose evidence is set by hand: members along axis 0 lean truck > car > airplane, along axis 1 are
+    golden retrievers. The name is the best basic name, the next ones lead the top terms, then the best class, then
+    the text's terms; a second truck-like cluster takes the next basic name instead of repeating "truck"."""
+    matrix = np.zeros((1000, 2), dtype=np.float32)
+    matrix[_class("pickup"), 0], matrix[_class("sports car"), 0], matrix[_class("airliner"), 0] = 5.0, 4.5, 4.0
+    matrix[_class("golden retriever"), 1] = 10.0  # sure enough that its other classes fall below the average
+    head = concepts.ConceptHead(matrix, np.zeros(1000, dtype=np.float32), 1.0)
+    axis = np.eye(2, dtype=np.float32)
+    members = [np.repeat(axis[:1], 3, axis=0), np.repeat(axis[1:], 3, axis=0), np.repeat(axis[:1], 2, axis=0)]
+    text = [ClusterName(name=f"text{i}", terms=[f"text{i}", f"more{i}"], scores=[0.0, 0.0]) for i in range(3)]
+    named = with_concepts(text, head, members, top_n=5)
+    assert [n.name for n in named] == ["truck", "dog", "car"]
+    assert named[0].terms == [*["car", "airplane"][: concepts.ALTERNATIVES], "pickup", "text0", "more0"]
+    assert named[1].terms == ["golden retriever", "text1", "more1"]  # no other basic name above the average
+    assert named[2].terms[:2] == ["truck", "airplane"]
 
 
 def _photos(category: str, others: tuple[str, ...], n: int = 6) -> list[Image.Image]:
