@@ -32,7 +32,7 @@ POINTS = 100_000
 CLUSTERS = 10
 VIEWPORT = {"width": 1440, "height": 900}
 TARGET_FPS = 30.0
-THUMB_VISIBLE_MAX = 600  # as THUMB_MAX in web/src/views/map.ts
+THUMB_VISIBLE_MAX = 600  # as THUMB_MAX in web/src/views/map_render.ts
 
 DRAG = """async ([frames, step]) => {
   const c = document.querySelector('#map-canvas');
