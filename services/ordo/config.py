@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     vector_backend: Literal["edge", "qdrant"] = Field(
         default="edge", description="`edge`: Qdrant engine in-process (embedded); `qdrant`: a Qdrant server."
     )
+    edge_indexing_threshold_kb: int = Field(
+        default=10_000,
+        ge=1,
+        description="Embedded index (`edge`): KB of vectors from which a segment gets an HNSW graph (below it, "
+        "search is exact and a job's end starts no rebuild: there is no graph to build).",
+    )
     qdrant_url: str = Field(default="", description="Qdrant server URL, e.g. http://qdrant:6333 (gRPC is preferred).")
     qdrant_api_key: str = Field(default="", description="Qdrant API key, if the server wants one.")
     qdrant_path: str = Field(

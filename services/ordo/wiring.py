@@ -78,7 +78,9 @@ def create_vector_index(settings: Settings, collection: str | None = None) -> Ve
         return QdrantServerIndex.from_settings(settings, collection=name)
     from ordo.adapters.edge_index import EdgeVectorIndex
 
-    return EdgeVectorIndex(settings.data_dir / "vectors" / name)
+    return EdgeVectorIndex(
+        settings.data_dir / "vectors" / name, indexing_threshold_kb=settings.edge_indexing_threshold_kb
+    )
 
 
 def create_job_store(settings: Settings) -> JobStore:

@@ -80,6 +80,8 @@ def start(data_dir: Path, model_dir: Path, kill: str = "", model: str = "") -> S
         "ORDO_PORT": str(port),
         "ORDO_ADDRESS": f"127.0.0.1:{port}",
         "ORDO_TASK_BATCH_SIZE": "8",
+        # A graph (and so a rebuild, and the optimise kill point) from the first vectors on, as in a big library.
+        "ORDO_EDGE_INDEXING_THRESHOLD_KB": "1",
         "ORDO_HTTP_PORT": "0",
         "ORDO_CHAOS_KILL": kill,
     }

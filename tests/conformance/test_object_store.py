@@ -462,6 +462,10 @@ def test_local_write_fsyncs_the_file_then_its_folder_and_new_folders_parents(
     store.put("originals/ab/ef", b"more")  # an existing folder: only it
     assert synced[1:] == [f"{root}/originals/ab"]
     assert LocalDirectoryStore(tmp_path / "objects").get("originals/ab/cd") == b"bytes"
+    synced.clear()
+    store.put("index/a/b/marker", b"")  # empty: nothing to flush but the folders it changed
+    assert synced == [f"{root}/index/a/b", f"{root}/index/a", f"{root}/index", root]
+    assert store.get("index/a/b/marker") == b""
 
 
 def _record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -483,7 +487,8 @@ def test_local_synced_together_flushes_the_group_once_and_shows_it_when_the_bloc
 ) -> None:
     """A group: every temp file's bytes are flushed before any rename, then each changed folder once (not
     per object), and only then are the objects visible, so a power loss before the block returns loses the
-    whole (unacknowledged) group but never leaves an empty or half object."""
+    whole (unacknowledged) group but never leaves an empty or half object. An empty object (a date-order
+    marker) has no bytes to flush: only its folder is fsynced."""
     store = LocalDirectoryStore(tmp_path / "objects")
     store.put("first", b"x")  # the root exists now
     synced = _record_fsyncs(monkeypatch)
@@ -495,10 +500,11 @@ def test_local_synced_together_flushes_the_group_once_and_shows_it_when_the_bloc
         assert not store.exists("thumbs/ab/0") and keys_of(store.list()) == ["first"]  # not yet
         assert synced == []  # nothing flushed inside the block
     assert [store.get(f"thumbs/ab/{i}") for i in range(4)] == [b"jpeg %d" % i for i in range(4)]
-    files, folders = synced[:5], synced[5:]
-    assert all(TMP_PREFIX in f for f in files)  # the data, before the renames
+    files, folders = synced[:4], synced[4:]
+    assert all(TMP_PREFIX in f and "/thumbs/ab/" in f for f in files)  # the data, before the renames
     # each folder once: the two holding objects, then the parents of the folders the block created
     assert folders == [f"{root}/thumbs/ab", f"{root}/thumbs", root, f"{root}/index/x", f"{root}/index"]
+    assert store.get("index/x/m") == b""
     assert files_under(store.root) == sorted(["first", "index/x/m", *(f"thumbs/ab/{i}" for i in range(4))])
 
 

@@ -9,7 +9,7 @@ folders in key order gives stable pagination on a local directory and on any S3 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -108,14 +108,20 @@ class AssetCatalog:
             on_stored()
         self.store.put(record_key(asset.asset_id), _to_json(asset), "application/json")
 
-    def put_all(self, assets: list[Asset]) -> None:
+    def put_all(self, assets: list[Asset], beside: Sequence[tuple[str, bytes, str]] = ()) -> None:
         """Several records whose order among them does not matter (a task's READY records, all written after
         its vectors): their missing markers as one durable group (usually none: the upload wrote them), then
-        the records as another, two fsync rounds in all instead of two fsyncs per record."""
+        the records as another, two fsync rounds in all instead of two fsyncs per record.
+
+        ``beside``: other objects (key, bytes, content type) made durable in the records' group, e.g. the
+        task's thumbnails: they live in the records' folders, so they share the folders' fsyncs, and a READY
+        record never shows without its thumbnail."""
         with synced_together(self.store):
             for asset in assets:
                 self.orders.add(asset)
         with synced_together(self.store):
+            for key, data, content_type in beside:
+                self.store.put(key, data, content_type)
             for asset in assets:
                 self.store.put(record_key(asset.asset_id), _to_json(asset), "application/json")
 

@@ -30,7 +30,7 @@ from ordo.errors import InvalidInput, NotFound, TooLarge
 from ordo.ids import sample_id_for
 from ordo.imaging import ImageLimits, decode, thumbnail_jpeg
 from ordo.ports.job_store import JobStore
-from ordo.ports.object_store import ObjectStore, synced_together
+from ordo.ports.object_store import ObjectStore
 from ordo.ports.vector_index import VectorIndex, optimizable
 
 if TYPE_CHECKING:
@@ -145,8 +145,8 @@ class EmbeddingPipeline:
         # model at once (the feeder threads queue it on the model's inference lane), so while the model runs
         # one chunk the next is already waiting for it and the lane never idles on a thread hand-off (issue
         # 18: with the tuned batch of 1-4 images a chunk is a 15-60 ms pass, and waiting for each before
-        # collecting the next left the model idle between passes). The writer thread stores each chunk's
-        # thumbnails as soon as it is decoded. The vectors go into the index once per task (below), not once
+        # collecting the next left the model idle between passes). The vectors go into the index once per task
+        # (below), with the thumbnails beside the READY records after them, not once
         # per chunk: every index write ends in a flush (fsync of the segments) during which the embedded
         # engine holds the GIL (60-150 ms here), stalling the decoders and the model's Python.
         chunk = max(self.embedder.batch_size, 1)
@@ -163,7 +163,6 @@ class EmbeddingPipeline:
             if ready:
                 checkpoint("embed")
                 passes.append((ready, self._feeder.submit(self._embed, ready)))
-                writes.append(self._writer.submit(self._store_thumbnails, ready, clock))
         embedded = [item for ready, _ in passes for item in ready]
         processed = [(d.ref, d.asset) for d in embedded]
         succeeded = len(embedded)
@@ -176,7 +175,7 @@ class EmbeddingPipeline:
         vectors = [v for v, _, _ in results]
         if results:  # the chunks wait for each other on the lane: their calls overlap, the model's time does not
             clock.add("embed", _covered([(start, end) for _, start, end in results]), succeeded)
-        if embedded:  # after the thumbnails (one writer thread, in order): vectors, then READY records
+        if embedded:  # vectors, then READY records with their thumbnails (the writer thread)
             writes.append(self._writer.submit(self._write, embedded, np.concatenate(vectors), clock))
         for write in writes:
             write.result()  # a store or index fault surfaces here, and the task is retried whole
@@ -225,13 +224,6 @@ class EmbeddingPipeline:
             vectors = self.embedder.embed_images([d.image for d in ready])
         return vectors, start, time.perf_counter()
 
-    def _store_thumbnails(self, items: list[_Decoded], clock: StageClock) -> None:
-        """Thumbnails of a decoded chunk (the writer thread), durable as one group (one fsync round, not two
-        fsyncs each). Not state: a retried task rewrites them."""
-        with clock.stage("store", len(items)), synced_together(self.store):
-            for item in items:
-                self.store.put(thumbnail_key(item.asset.asset_id), item.thumbnail, "image/jpeg")
-
     def _write(self, items: list[_Decoded], vectors: np.ndarray, clock: StageClock) -> None:
         """A task's vectors into the index (one upsert, one flush), then READY records (the writer thread):
         a record says READY only once its vector is durable."""
@@ -250,9 +242,16 @@ class EmbeddingPipeline:
                     self.on_written(points)
                 except Exception:
                     log.exception("post-write hook failed for %d points (vectors are stored)", len(points))
-        with clock.stage("store", len(items)):  # one durable group: their order among them does not matter
+        # The READY records and the thumbnails as one durable group (their order among them does not matter):
+        # an image's thumbnail and record share its folder, so one folder fsync covers both (issue 18: the
+        # thumbnails were a group of their own per chunk, each folder fsynced twice). Thumbnails are not
+        # state: a retried task rewrites them.
+        with clock.stage("store", len(items)):
             model_id = self.embedder.model_id
-            self.catalog.put_all([replace(i.asset, state=AssetState.READY, error="", model_id=model_id) for i in items])
+            self.catalog.put_all(
+                [replace(i.asset, state=AssetState.READY, error="", model_id=model_id) for i in items],
+                beside=[(thumbnail_key(i.asset.asset_id), i.thumbnail, "image/jpeg") for i in items],
+            )
 
     def _load(self, ref: SampleRef, clock: StageClock) -> _Decoded:
         with clock.stage("fetch"):
