@@ -296,6 +296,38 @@ def test_failures_and_asset_ids_keep_insertion_order_and_are_capped(
     assert store.get(job.job_id).failures == fails[:3]
 
 
+def test_writing_calls_return_capped_lists_and_reads_cap_on_request(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writing call returns at most MAX_LISTED_RETURNED ids and failures (an ingest job records every upload,
+    and reading back a 100k-image job's ids each time made its bookkeeping quadratic); get() still has them all,
+    and a reader names how many it will show."""
+    monkeypatch.setattr(port, "MAX_LISTED_RETURNED", 3)
+    job = _started(store, 20)
+    ids = [f"id{i}" for i in range(6)]
+    fails = [FileFailure(f"file:///{i}.jpg", "DECODE_ERROR", f"broken {i}") for i in range(5)]
+    returned = store.record(job.job_id, succeeded=1, failed=5, failures=fails, asset_ids=ids)
+    assert (returned.asset_ids, returned.failures) == (ids[:3], fails[:3])
+    assert (returned.succeeded, returned.failed) == (1, 5)  # counters stay exact
+    for call in (
+        lambda: store.add_inputs(job.job_id, 1),
+        lambda: store.record(job.job_id, succeeded=1),
+        lambda: store.create("ingest", job_id=job.job_id),
+        lambda: store.fail(job.job_id, "enumeration broke"),
+    ):
+        assert len(call().asset_ids) == 3
+    full = store.get(job.job_id)
+    assert (full.asset_ids, full.failures) == (ids, fails)
+    shown = store.get(job.job_id, max_listed=2)
+    assert (shown.asset_ids, shown.failures, shown.failed) == (ids[:2], fails[:2], 5)
+    counters_only = store.get(job.job_id, max_listed=0)
+    assert (counters_only.asset_ids, counters_only.failures, counters_only.state) == ([], [], JobState.FAILED)
+    listed, _ = store.list(page_size=50, max_listed=4)
+    assert next(j for j in listed if j.job_id == job.job_id).asset_ids == ids[:4]
+    listed_all, _ = store.list(page_size=50)
+    assert next(j for j in listed_all if j.job_id == job.job_id).asset_ids == ids
+
+
 def test_stage_times_are_summed_per_stage(store: JobStore) -> None:
     job = _started(store, 4, enumeration_done=False)
     store.add_stage_time(job.job_id, "decode", 0.25, 2)

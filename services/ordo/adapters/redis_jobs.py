@@ -304,10 +304,13 @@ class RedisJobStore:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
             raise Unavailable(f"job store: Redis at {self._where} is unreachable: {e}") from e
 
-    def _queue_reads(self, pipe: Any, job_id: str) -> None:
+    def _queue_reads(self, pipe: Any, job_id: str, max_listed: int | None = None) -> None:
+        """Queue the reads of one job; its lists hold at most ``max_listed`` entries (all when None)."""
+        # LRANGE's stop is inclusive: 0..-1 is everything, 1..0 nothing.
+        start, stop = (0, -1) if max_listed is None else (0, max_listed - 1) if max_listed > 0 else (1, 0)
         pipe.hgetall(self._key(job_id))
-        pipe.lrange(self._key(job_id, ":failures"), 0, -1)
-        pipe.lrange(self._key(job_id, ":asset_ids"), 0, -1)
+        pipe.lrange(self._key(job_id, ":failures"), start, stop)
+        pipe.lrange(self._key(job_id, ":asset_ids"), start, stop)
         pipe.hgetall(self._key(job_id, ":stage_seconds"))
         pipe.hgetall(self._key(job_id, ":stage_items"))
 
@@ -344,7 +347,7 @@ class RedisJobStore:
             for attempt in range(2):
                 pipe = self._client.pipeline(transaction=True)
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
-                self._queue_reads(pipe, job_id)
+                self._queue_reads(pipe, job_id, _port.MAX_LISTED_RETURNED)
                 try:
                     replies = pipe.execute()
                 except redis.exceptions.NoScriptError:
@@ -371,17 +374,17 @@ class RedisJobStore:
         assert job is not None  # created by this script, or already there
         return job
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, max_listed: int | None = None) -> Job:
         with self._guard():
             pipe = self._client.pipeline(transaction=True)  # one consistent snapshot of all five keys
-            self._queue_reads(pipe, job_id)
+            self._queue_reads(pipe, job_id, max_listed)
             replies = pipe.execute()
         job = self._parse(replies)
         if job is None:
             raise NotFound(f"job {job_id} not found")
         return job
 
-    def list(self, page_size: int = 0, page_token: str = "") -> tuple[list[Job], str]:
+    def list(self, page_size: int = 0, page_token: str = "", max_listed: int | None = None) -> tuple[list[Job], str]:
         size = paging.page_size(page_size)
         cursor = _read_cursor(page_token)
         upper = "(" + cursor if cursor is not None else "+"
@@ -390,7 +393,7 @@ class RedisJobStore:
             page = members[:size]
             pipe = self._client.pipeline(transaction=True)
             for member in page:
-                self._queue_reads(pipe, member[21:])
+                self._queue_reads(pipe, member[21:], max_listed)
             replies = pipe.execute() if page else []
         jobs = [self._parse(replies[i : i + 5]) for i in range(0, len(replies), 5)]
         token = _cursor_token(page[-1]) if len(members) > size else ""

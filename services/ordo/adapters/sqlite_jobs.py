@@ -253,18 +253,23 @@ class SqliteJobStore:
     # -- loading ----------------------------------------------------------------------------------
 
     @staticmethod
-    def _load(conn: sqlite3.Connection, row: Sequence[Any]) -> Job:
+    def _load(conn: sqlite3.Connection, row: Sequence[Any], max_listed: int | None = None) -> Job:
+        """The job of ``row``, with at most ``max_listed`` failures and asset ids (all kept when None)."""
         (job_id, kind, state, created, updated, ended, total, enum_done) = row[:8]
         (succeeded, duplicates, failed, pending, error) = row[8:13]
+        limit = -1 if max_listed is None else max(int(max_listed), 0)  # SQLite: LIMIT -1 is no limit
         failures = [
             FileFailure(source_uri=u, reason=r, message=m)
             for u, r, m in conn.execute(
-                "SELECT source_uri, reason, message FROM job_failures WHERE job_id = ? ORDER BY seq",
-                (job_id,),
+                "SELECT source_uri, reason, message FROM job_failures WHERE job_id = ? ORDER BY seq LIMIT ?",
+                (job_id, limit),
             )
         ]
         asset_ids = [
-            a for (a,) in conn.execute("SELECT asset_id FROM job_asset_ids WHERE job_id = ? ORDER BY seq", (job_id,))
+            a
+            for (a,) in conn.execute(
+                "SELECT asset_id FROM job_asset_ids WHERE job_id = ? ORDER BY seq LIMIT ?", (job_id, limit)
+            )
         ]
         stage_seconds: dict[str, float] = {}
         stage_items: dict[str, int] = {}
@@ -294,11 +299,17 @@ class SqliteJobStore:
         )
 
     @classmethod
-    def _get_in(cls, conn: sqlite3.Connection, job_id: str) -> Job:
+    def _get_in(cls, conn: sqlite3.Connection, job_id: str, max_listed: int | None = None) -> Job:
         row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"job {job_id} not found")
-        return cls._load(conn, row)
+        return cls._load(conn, row, max_listed)
+
+    @classmethod
+    def _returned(cls, conn: sqlite3.Connection, job_id: str) -> Job:
+        """The job a writing call returns: lists capped (``MAX_LISTED_RETURNED``), so a call costs the same
+        at the first upload of a job and at its 100,000th."""
+        return cls._get_in(conn, job_id, _port.MAX_LISTED_RETURNED)
 
     @staticmethod
     def _lock_row(conn: sqlite3.Connection, job_id: str) -> tuple[Any, ...]:
@@ -330,7 +341,7 @@ class SqliteJobStore:
         with self._write() as conn:
             row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
             if row is not None:
-                return self._load(conn, row)
+                return self._load(conn, row, _port.MAX_LISTED_RETURNED)
             # Strictly increasing creation times (under the write lock) make list() order = creation order.
             (latest,) = conn.execute("SELECT MAX(created_us) FROM jobs").fetchone()
             created = max(_now_us(), (latest or 0) + 1)
@@ -338,13 +349,13 @@ class SqliteJobStore:
                 "INSERT INTO jobs (job_id, kind, state, created_us, updated_us) VALUES (?, ?, ?, ?, ?)",
                 (job_id, kind, JobState.QUEUED.value, created, created),
             )
-            return self._get_in(conn, job_id)
+            return self._returned(conn, job_id)
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, max_listed: int | None = None) -> Job:
         with self._read() as conn:
-            return self._get_in(conn, job_id)
+            return self._get_in(conn, job_id, max_listed)
 
-    def list(self, page_size: int = 0, page_token: str = "") -> tuple[list[Job], str]:
+    def list(self, page_size: int = 0, page_token: str = "", max_listed: int | None = None) -> tuple[list[Job], str]:
         size = paging.page_size(page_size)
         cursor = _read_cursor(page_token)
         with self._read() as conn:
@@ -360,7 +371,7 @@ class SqliteJobStore:
                     f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_us DESC, job_id DESC LIMIT ?",
                     (size + 1,),
                 ).fetchall()
-            jobs = [self._load(conn, row) for row in rows[:size]]
+            jobs = [self._load(conn, row, max_listed) for row in rows[:size]]
         token = _cursor_token(rows[size - 1][3], rows[size - 1][0]) if len(rows) > size else ""
         return jobs, token
 
@@ -375,7 +386,7 @@ class SqliteJobStore:
                 "UPDATE jobs SET total = ?, enumeration_done = ? WHERE job_id = ?",
                 (total, int(enum_done), job_id),
             )
-            return self._get_in(conn, job_id)
+            return self._returned(conn, job_id)
 
     def record(
         self,
@@ -397,7 +408,7 @@ class SqliteJobStore:
                     "INSERT OR IGNORE INTO job_recorded (job_id, once_key) VALUES (?, ?)", (job_id, once_key)
                 ).rowcount
                 if not inserted:
-                    return self._get_in(conn, job_id)
+                    return self._returned(conn, job_id)
             ok, dup, bad = ok + succeeded, dup + duplicates, bad + failed
             self._update(conn, job_id, JobState(state), created, total, bool(enum_done), ok, dup, bad)
             keep_failures = list(failures[: max(_port.MAX_FAILURES_KEPT - failures_kept, 0)])
@@ -423,7 +434,7 @@ class SqliteJobStore:
                     job_id,
                 ),
             )
-            return self._get_in(conn, job_id)
+            return self._returned(conn, job_id)
 
     @classmethod
     def _update(
@@ -474,7 +485,7 @@ class SqliteJobStore:
                     "version = version + 1 WHERE job_id = ?",
                     (JobState.FAILED.value, error, now, now, job_id),
                 )
-            return self._get_in(conn, job_id)
+            return self._returned(conn, job_id)
 
     def version(self, job_id: str) -> int:
         with self._guard():

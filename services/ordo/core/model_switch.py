@@ -84,7 +84,7 @@ class ModelSwitcher:
 
     def after_batch(self, job_id: str) -> None:
         """Called by the worker after any batch; acts only on re-embedding jobs that have nothing in flight."""
-        job = self.jobs.get(job_id)
+        job = self.jobs.get(job_id, max_listed=0)  # counters only: this runs after every batch of every job
         if job.kind != JOB_KIND or job.state.is_final or job.pending > 0 or job.done_count < job.total:
             return
         version = next((v for v in self.versions.list() if v.job_id == job_id), None)

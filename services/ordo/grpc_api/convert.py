@@ -28,6 +28,8 @@ from ordo.wire import KIND_TO_PB, PB_TO_KIND
 # A job message stays small enough for every client's default receive limit (4 MiB) even for huge jobs.
 MAX_ASSET_IDS_SENT = 10_000
 MAX_FAILURES_SENT = 1_000
+# What a job read for a client loads at most (each list): no more than a Job message carries.
+MAX_LISTED_SENT = max(MAX_ASSET_IDS_SENT, MAX_FAILURES_SENT)
 
 _ASSET_STATE = {
     AssetState.PENDING: common_pb2.ASSET_STATE_PENDING,

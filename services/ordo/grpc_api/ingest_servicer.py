@@ -62,7 +62,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if session.job is None:
             invalid(context, "the upload stream held no files", Reason.EMPTY_UPLOAD)
         response = ingest_pb2.UploadImagesResponse(
-            job=convert.job_pb(self.ctx.jobs.get(session.job.job_id)),
+            job=convert.job_pb(self.ctx.jobs.get(session.job.job_id, convert.MAX_LISTED_SENT)),
             results=[convert.file_result_pb(r) for r in session.results],
         )
         if session.stream_error is not None:
@@ -91,13 +91,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def GetJob(self, request: ingest_pb2.GetJobRequest, context: grpc.ServicerContext) -> ingest_pb2.GetJobResponse:
         if not request.job_id:
             invalid(context, "job_id is required", Reason.MISSING_JOB_ID)
-        return ingest_pb2.GetJobResponse(job=convert.job_pb(self.ctx.jobs.get(request.job_id)))
+        return ingest_pb2.GetJobResponse(job=convert.job_pb(self.ctx.jobs.get(request.job_id, convert.MAX_LISTED_SENT)))
 
     @handle_errors
     def ListJobs(
         self, request: ingest_pb2.ListJobsRequest, context: grpc.ServicerContext
     ) -> ingest_pb2.ListJobsResponse:
-        jobs, token = self.ctx.jobs.list(request.page_size, request.page_token)
+        jobs, token = self.ctx.jobs.list(request.page_size, request.page_token, convert.MAX_LISTED_SENT)
         return ingest_pb2.ListJobsResponse(jobs=[convert.job_pb(j) for j in jobs], next_page_token=token)
 
     @handle_stream_errors
@@ -114,7 +114,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             version = jobs.version(request.job_id)
             now = time.monotonic()
             if version != last_version or now - last_sent >= WATCH_HEARTBEAT_SECONDS:
-                job = jobs.get(request.job_id)
+                job = jobs.get(request.job_id, convert.MAX_LISTED_SENT)
                 last_version, last_sent = version, now
                 yield ingest_pb2.WatchJobResponse(job=convert.job_pb(job))
                 if job.state.is_final:
@@ -220,7 +220,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if not request.job_id:
             raise InvalidInput("job_id is required", reason=Reason.MISSING_JOB_ID)
         result = resume_job(self.ctx, request.job_id)
-        job = self.ctx.jobs.get(request.job_id)
+        job = self.ctx.jobs.get(request.job_id, convert.MAX_LISTED_SENT)
         return ingest_pb2.ResumeJobResponse(job=convert.job_pb(job), requeued=result.requeued, tasks=result.tasks)
 
     @handle_errors

@@ -10,14 +10,20 @@ from ordo.domain import FileFailure, Job
 # Failures and asset ids kept per job; counters stay exact beyond these caps.
 MAX_FAILURES_KEPT = 10_000
 MAX_ASSET_IDS_KEPT = 100_000
+# Failures and asset ids (each) carried by the Job a *writing* call returns (create, add_inputs, record, fail).
+# Why a cap: an ingest job records every upload, and reading back all of a 100k-image job's ids on each of those
+# calls made a job's bookkeeping quadratic in its size (38 ms a call at 100k ids in SQLite, more than an
+# image's whole embedding). Callers that need every kept id read them with ``get``.
+MAX_LISTED_RETURNED = 1_000
 
 
 @runtime_checkable
 class JobStore(Protocol):
-    """Jobs with atomic counters. Every adapter must be safe across processes (several workers and
-    service instances update the same job), and must complete a job exactly when its last input is
-    accounted for: state becomes SUCCEEDED, or PARTIALLY_SUCCEEDED when some failed (FAILED when all
-    did), as soon as ``enumeration_done`` and ``succeeded + duplicates + failed >= total``.
+    """Jobs with atomic counters. The Job a writing call returns has exact counters and state, and at most
+    ``MAX_LISTED_RETURNED`` of its failures and asset ids. Every adapter must be safe across processes
+    (several workers and service instances update the same job), and must complete a job exactly when its
+    last input is accounted for: state becomes SUCCEEDED, or PARTIALLY_SUCCEEDED when some failed (FAILED
+    when all did), as soon as ``enumeration_done`` and ``succeeded + duplicates + failed >= total``.
     """
 
     backend: str
@@ -27,14 +33,15 @@ class JobStore(Protocol):
         (idempotent retries)."""
         ...
 
-    def get(self, job_id: str) -> Job:
-        """Raises ``ordo.errors.NotFound``."""
+    def get(self, job_id: str, max_listed: int | None = None) -> Job:
+        """Raises ``ordo.errors.NotFound``. With ``max_listed``, at most that many failures and asset ids
+        (the first kept) are read: what a caller will show, not what a job holds."""
         ...
 
-    def list(self, page_size: int = 0, page_token: str = "") -> tuple[list[Job], str]:
-        """Newest first; returns (jobs, next_page_token) with '' when there is no next page. Pages as
-        ``ordo.paging`` says (0 is the default size, over-max is coerced); the token holds a cursor, so
-        jobs created meanwhile do not shift the pages."""
+    def list(self, page_size: int = 0, page_token: str = "", max_listed: int | None = None) -> tuple[list[Job], str]:
+        """Newest first (``max_listed`` as for ``get``); returns (jobs, next_page_token) with '' when there is
+        no next page. Pages as ``ordo.paging`` says (0 is the default size, over-max is coerced); the token
+        holds a cursor, so jobs created meanwhile do not shift the pages."""
         ...
 
     def add_inputs(self, job_id: str, count: int, enumeration_done: bool = False) -> Job:
