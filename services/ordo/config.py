@@ -148,11 +148,19 @@ class Settings(BaseSettings):
         default=8.0, gt=0, le=600, description="Seconds of measuring a model load may spend."
     )
     model_runtime: Literal["auto", "torch", "onnxruntime"] = Field(
-        default="auto", description="Image tower runtime on CPU: `auto` (measured), `torch` or `onnxruntime`."
+        default="auto",
+        description=(
+            "Image tower runtime on CPU: `auto` (measured), `torch` or `onnxruntime`; `torch` also keeps text "
+            "towers in torch."
+        ),
     )
     tuning_cache: str = Field(default="", description="Tuning cache file (default ~/.cache/ordo/tuning.json).")
     quantize_text_on_cpu: bool = Field(
-        default=True, description="On a CPU, run the text tower in int8 (≈3x faster queries, cosine ≈0.999 to fp32)."
+        default=True,
+        description=(
+            "On a CPU, run the text tower in int8 (≈3x faster queries, cosine ≈0.999 to fp32): in ONNX Runtime "
+            "where it agrees to cosine ≥ 0.999, else in torch."
+        ),
     )
 
     # --- services --------------------------------------------------------------------------------
