@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ordo.embedding import dual_text_runtime
+from ordo.embedding import dual_text_runtime, text_runtime
 from ordo.embedding.hf_dual_encoder import HFDualEncoder
 from ordo.embedding.tuned_tower import RuntimeOptions
 
@@ -48,7 +48,7 @@ def test_text_queries_run_in_int8_onnx_runtime_and_agree_with_fp32(
     a, b = fp32.embed_texts(TEXTS), int8.embed_texts(TEXTS)
     assert b.dtype == np.float32 and b.shape == a.shape
     np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
-    assert float(np.min(np.sum(a * b, axis=1))) >= dual_text_runtime.MIN_AGREEMENT
+    assert float(np.min(np.sum(a * b, axis=1))) >= text_runtime.MIN_AGREEMENT
     # one text a call: a text's vector does not depend on the queries it was batched with
     for i, text in enumerate(TEXTS):
         np.testing.assert_array_equal(b[i], int8.embed_texts([text])[0])
@@ -79,8 +79,8 @@ def test_a_corrupt_cached_graph_is_exported_again(tiny_clip_dir: Path, tmp_path:
 def test_disagreement_keeps_the_eager_int8_tower(
     tiny_clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(dual_text_runtime, "MIN_AGREEMENT", 1.01)  # no graph can agree this well
-    with caplog.at_level("WARNING", logger="ordo.embedding.dual_text_runtime"):
+    monkeypatch.setattr(text_runtime, "MIN_AGREEMENT", 1.01)  # no graph can agree this well
+    with caplog.at_level("WARNING", logger="ordo.embedding"):
         encoder = _encoder(tiny_clip_dir, tmp_path)
     assert encoder.text_runtime == "torch"
     assert encoder.text_quantized  # torch's own int8 tower, checked against its own (lower) bar

@@ -18,7 +18,7 @@ measured an eager query at 7.2 ms on one thread and 91.7 ms on two while another
 
 int8 dynamic quantisation scales activations per call, so batch mates would nudge a text's vector: every text
 runs in its own call, and a text's vector is the same however queries are batched. Agreement with the eager
-float32 tower is checked at load on probe texts (minimum cosine >= :data:`MIN_AGREEMENT`; per-tensor weights
+float32 tower is checked at load on probe texts (minimum cosine >= ``text_runtime.MIN_AGREEMENT``; per-tensor weights
 reached only 0.99897 on CLIP ViT-B/32 with random weights, per-channel 0.9992-0.9994); anything less, or any
 failure to export, quantise or load, returns None and the caller keeps its eager path (logged).
 """
@@ -37,11 +37,11 @@ import torch
 
 from ordo.embedding.autotune import cache_path
 from ordo.embedding.hf_features import features_tensor
+from ordo.embedding.text_runtime import kept_if_agrees
 from ordo.embedding.tower_runtime import onnx_path, open_session
 
 log = logging.getLogger(__name__)
 
-MIN_AGREEMENT = 0.999
 PROBE_TEXTS = (
     "a photo of a dog",
     "two people riding bicycles down a city street at night",
@@ -137,7 +137,8 @@ def onnx_int8_text(
 ) -> OnnxInt8TextTower | None:
     """The int8 ONNX Runtime text tower on ``threads`` intra-op threads, or None (logged) where it cannot be
     used here or disagrees with ``reference`` (the eager float32 tower, one text a call)."""
-    try:
+
+    def build() -> tuple[OnnxInt8TextTower, float]:
         module = TextFeatures(model).eval()
         path = onnx_path(f"{model_id}-text-int8", module, cache_file)
         if not path.parent.is_relative_to(cache_path(cache_file).parent):
@@ -154,12 +155,6 @@ def onnx_int8_text(
             session = open_session(export_int8(module, sample, path), threads)
         tower = OnnxInt8TextTower(session, tokenize, threads)
         expected = np.concatenate([reference([text]) for text in PROBE_TEXTS])
-        agreement = float((tower.features(PROBE_TEXTS) * expected).sum(axis=1).min())
-    except Exception as exc:  # no onnxruntime/onnx, an export the runtime refuses, a corrupt cache file...
-        log.warning("%s text tower stays in PyTorch: int8 ONNX Runtime unusable here (%s)", model_id, exc)
-        return None
-    if agreement < MIN_AGREEMENT:
-        log.warning("%s text tower stays in PyTorch: int8 ONNX Runtime agrees to cosine %.5f only", model_id, agreement)
-        return None
-    log.info("%s text tower: int8 ONNX Runtime, %d thread(s) (cosine to fp32 %.5f)", model_id, threads, agreement)
-    return tower
+        return tower, float((tower.features(PROBE_TEXTS) * expected).sum(axis=1).min())
+
+    return kept_if_agrees(model_id, f"int8 ONNX Runtime, {threads} thread(s)", build)

@@ -27,9 +27,9 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -46,6 +46,26 @@ PROBE_TEXTS = (
     "receipt",
     "a plate of food with broccoli, rice and a fork next to a glass of red wine on a wooden table",
 )
+T = TypeVar("T")
+
+
+def kept_if_agrees(model_id: str, runtime: str, build: Callable[[], tuple[T, float]]) -> T | None:
+    """The faster text tower ``build`` makes, kept only when its agreement (minimum cosine to the eager
+    reference on the probe texts) reaches :data:`MIN_AGREEMENT`; None, logged, when it cannot be built here
+    or agrees less. Why one gate: every runtime swapped in for a text tower (MiniLM's ONNX graph, CLIP-style
+    int8 graphs) must pass the same check and fall back to the eager tower the same way."""
+    try:
+        tower, agreement = build()
+    except Exception as exc:  # no onnxruntime/onnx, an export the runtime refuses, a corrupt cache file...
+        log.warning("%s text tower stays in PyTorch: %s unusable here (%s)", model_id, runtime, exc)
+        return None
+    if agreement < MIN_AGREEMENT:
+        log.warning("%s text tower stays in PyTorch: %s agrees to cosine %.5f only", model_id, runtime, agreement)
+        return None
+    log.info("%s text tower: %s (cosine to the eager tower %.6f)", model_id, runtime, agreement)
+    return tower
+
+
 # A length group (see _length_groups) grows while its longest text is at most this factor of its shortest.
 LENGTH_SPREAD = 1.3
 
@@ -156,7 +176,8 @@ class OnnxTextTower:
 def onnx_minilm(sentence_model: Any, model_id: str, threads: int, cache_file: str = "") -> OnnxTextTower | None:
     """ONNX Runtime for a sentence-transformers MiniLM on ``threads`` intra-op threads, or None (logged) where
     it cannot be used here. The agreement check covers one text at a time and one batch of mixed lengths."""
-    try:
+
+    def build() -> tuple[OnnxTextTower, float]:
         encoder = sentence_model[0].auto_model
         tokenizer = sentence_model.tokenizer
         module = MeanPooledEncoder(encoder).eval()
@@ -173,14 +194,9 @@ def onnx_minilm(sentence_model: Any, model_id: str, threads: int, cache_file: st
             float((tower.features(PROBE_TEXTS) * reference).sum(axis=1).min()),
             float((np.concatenate([tower.features([t]) for t in PROBE_TEXTS]) * reference).sum(axis=1).min()),
         )
-    except Exception as exc:  # no onnxruntime/onnx, an export the runtime refuses, a corrupt cache file...
-        log.warning("%s text tower stays in PyTorch: ONNX Runtime unusable here (%s)", model_id, exc)
-        return None
-    if agreement < MIN_AGREEMENT:
-        log.warning("%s text tower stays in PyTorch: ONNX Runtime agrees to cosine %.5f only", model_id, agreement)
-        return None
-    log.info("%s text tower: ONNX Runtime, %d thread(s) (cosine to PyTorch %.6f)", model_id, threads, agreement)
-    return tower
+        return tower, agreement
+
+    return kept_if_agrees(model_id, f"ONNX Runtime, {threads} thread(s)", build)
 
 
 def bf16_agreement(sentence_model: Any) -> float:
