@@ -13,11 +13,14 @@ from typing import Any
 
 @contextmanager
 def watched_page(browser: Any, **context_options: Any) -> Iterator[Any]:
-    """A new context and page; on exit the context closes and the test fails if the page raised."""
+    """A new context and page; on exit the context closes (also when the test failed) and a test that passed
+    fails if the page raised."""
     context = browser.new_context(**context_options)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
     assert not errors, f"JavaScript errors in the page: {errors}"

@@ -9,10 +9,14 @@ Everything the page does with the answers is the real built UI."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.browser.pages import watched_page
 from tests.fixtures.synthetic_map import SyntheticMap
 
 DESKTOP = {"width": 1440, "height": 900}
@@ -24,14 +28,13 @@ def synthetic() -> SyntheticMap:
     return SyntheticMap(POINTS, CLUSTERS)
 
 
-def open_page(browser, base_url: str, synthetic: SyntheticMap, hash_: str):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport=DESKTOP, base_url=base_url)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.route("**/api/**", synthetic.router(base_url))
-    page.goto(hash_)
-    return context, page, errors
+@contextmanager
+def open_page(browser, base_url: str, synthetic: SyntheticMap, hash_: str) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """A watched page whose API calls the synthetic library answers, opened at ``hash_``."""
+    with watched_page(browser, viewport=DESKTOP, base_url=base_url) as page:
+        page.route("**/api/**", synthetic.router(base_url))
+        page.goto(hash_)
+        yield page
 
 
 def test_cluster_members_page_to_the_end_with_the_total(  # type: ignore[no-untyped-def]
@@ -39,8 +42,7 @@ def test_cluster_members_page_to_the_end_with_the_total(  # type: ignore[no-unty
 ) -> None:
     size = synthetic.cluster_size(0)
     assert size == 2000  # over the old silent cap of 1,000
-    context, page, errors = open_page(browser, ui_only, synthetic, "/#/clusters/c0?page_size=700")
-    try:
+    with open_page(browser, ui_only, synthetic, "/#/clusters/c0?page_size=700") as page:
         grid = page.locator(".grid.members")
         page.wait_for_function("document.querySelector('.grid.members')?.dataset.count === '700'")
         status = page.locator(".members-status")
@@ -73,17 +75,13 @@ def test_cluster_members_page_to_the_end_with_the_total(  # type: ignore[no-unty
         page.locator("dialog.viewer").wait_for(state="detached")
         assert page.evaluate("location.hash") == "#/clusters/c0?page_size=700"
         assert page.evaluate("document.querySelector('.grid.members').dataset.marker") == "kept"
-    finally:
-        context.close()
-    assert not errors, errors
 
 
 def test_noise_has_its_own_page_and_the_viewer_pages_on(  # type: ignore[no-untyped-def]
     browser, ui_only: str, synthetic: SyntheticMap
 ) -> None:
     noise = len(range(0, POINTS, 10))
-    context, page, errors = open_page(browser, ui_only, synthetic, "/#/clusters")
-    try:
+    with open_page(browser, ui_only, synthetic, "/#/clusters") as page:
         link = page.locator("#noise-link")
         assert link.inner_text() == f"{noise} in no cluster (noise)"
         link.click()
@@ -97,14 +95,10 @@ def test_noise_has_its_own_page_and_the_viewer_pages_on(  # type: ignore[no-unty
         page.wait_for_function(f"location.hash === '#/asset/{nxt}'")
         assert page.locator(".grid.members").get_attribute("data-count") == "400"
         assert any("/clusters/noise/members?" in u and "page_token=200" in u for u in synthetic.member_requests)
-    finally:
-        context.close()
-    assert not errors, errors
 
 
 def test_a_map_click_opens_the_shared_viewer(browser, ui_only: str, synthetic: SyntheticMap) -> None:  # type: ignore[no-untyped-def]
-    context, page, errors = open_page(browser, ui_only, synthetic, "/#/map")
-    try:
+    with open_page(browser, ui_only, synthetic, "/#/map") as page:
         canvas = page.locator("#map-canvas[data-point-count]")
         canvas.wait_for(timeout=30_000)
         page.evaluate("document.querySelector('#map-canvas').dataset.marker = 'kept'")
@@ -137,6 +131,3 @@ def test_a_map_click_opens_the_shared_viewer(browser, ui_only: str, synthetic: S
         page.locator("dialog.viewer").wait_for(state="detached")
         assert page.evaluate("location.hash") == "#/map"
         assert page.evaluate("document.querySelector('#map-canvas').dataset.marker") == "kept"
-    finally:
-        context.close()
-    assert not errors, errors

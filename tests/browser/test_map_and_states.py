@@ -8,11 +8,15 @@ Screenshots at desktop (1440×900) and phone (390×844) go to $ORDO_TEST_ARTIFAC
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 
+from tests.browser.pages import watched_page
 from tests.fixtures.synthetic_map import SyntheticMap
 
 DESKTOP = {"width": 1440, "height": 900}
@@ -26,15 +30,14 @@ def synthetic() -> SyntheticMap:
     return SyntheticMap(POINTS, CLUSTERS)
 
 
-def open_map(browser, base_url: str, synthetic: SyntheticMap, viewport: dict[str, int], **options):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport=viewport, base_url=base_url, **options)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.route("**/api/**", synthetic.router(base_url))
-    page.goto("/#/map")
-    page.locator("#map-canvas[data-point-count]").wait_for(timeout=30_000)
-    return context, page, errors
+@contextmanager
+def open_map(browser, base_url: str, synthetic: SyntheticMap, viewport: dict[str, int], **options) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """A watched page on the map, drawn from the synthetic library's answers."""
+    with watched_page(browser, viewport=viewport, base_url=base_url, **options) as page:
+        page.route("**/api/**", synthetic.router(base_url))
+        page.goto("/#/map")
+        page.locator("#map-canvas[data-point-count]").wait_for(timeout=30_000)
+        yield page
 
 
 def data(page, name: str) -> str:  # type: ignore[no-untyped-def]
@@ -59,8 +62,7 @@ def drag(page, points: list[tuple[float, float]]) -> None:  # type: ignore[no-un
 def test_map_box_lasso_legend_fit_search_thumbnails(  # type: ignore[no-untyped-def]
     browser, ui_only: str, synthetic: SyntheticMap, artifacts: Path
 ) -> None:
-    context, page, errors = open_map(browser, ui_only, synthetic, DESKTOP)
-    try:
+    with open_map(browser, ui_only, synthetic, DESKTOP) as page:
         canvas = page.locator("#map-canvas")
         assert data(page, "drawn-count") == str(POINTS)
         box = canvas.bounding_box()
@@ -139,9 +141,6 @@ def test_map_box_lasso_legend_fit_search_thumbnails(  # type: ignore[no-untyped-
         assert page.locator(".legend li").count() == 9  # eight date steps and "no date"
         assert canvas.get_attribute("data-colour-by") == "date"
         page.screenshot(path=artifacts / "map-by-date-1440.png")
-    finally:
-        context.close()
-    assert not errors, errors
 
 
 def test_moving_images_recolours_their_points(browser, ui_only: str) -> None:  # type: ignore[no-untyped-def]
@@ -149,8 +148,7 @@ def test_moving_images_recolours_their_points(browser, ui_only: str) -> None:  #
     (legend: cluster 0 gone, cluster 1 holds both, its colour unchanged), and Undo puts them back, with no reload."""
     synthetic = SyntheticMap(600, 3)  # its own: the move edits it
     s0, s1 = synthetic.cluster_size(0), synthetic.cluster_size(1)
-    context, page, errors = open_map(browser, ui_only, synthetic, DESKTOP)
-    try:
+    with open_map(browser, ui_only, synthetic, DESKTOP) as page:
         c1 = page.locator(".legend li[data-key='c1']")
         colour = c1.locator(".swatch").get_attribute("style")
         for c in (1, 2):  # only cluster 0 visible: the box selects exactly its points
@@ -179,15 +177,11 @@ def test_moving_images_recolours_their_points(browser, ui_only: str) -> None:  #
         assert c1.locator(".toggle").inner_text().endswith(f"({s1})")
         assert c1.locator(".swatch").get_attribute("style") == colour
         assert synthetic.move_requests == ["c1", "c0"]
-    finally:
-        context.close()
-    assert not errors, errors
 
 
 def test_map_on_a_phone(browser, ui_only: str, synthetic: SyntheticMap, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
     """At 390×844 the map fits the width, the tools stay reachable, and a box selection still works."""
-    context, page, errors = open_map(browser, ui_only, synthetic, PHONE, is_mobile=True, has_touch=True)
-    try:
+    with open_map(browser, ui_only, synthetic, PHONE, is_mobile=True, has_touch=True) as page:
         assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
         for name in ("Box select", "Lasso select", "Fit", "Reset"):
             assert page.get_by_role("button", name=name).is_visible()
@@ -197,9 +191,6 @@ def test_map_on_a_phone(browser, ui_only: str, synthetic: SyntheticMap, artifact
         drag(page, [(2, 2), (box["width"] - 2, box["height"] - 2)])
         wait_data(page, "selected-count", f"v === {POINTS}")
         page.screenshot(path=artifacts / "map-phone.png", full_page=True)
-    finally:
-        context.close()
-    assert not errors, errors
 
 
 VIEWS = ["search", "upload", "clusters", "map", "jobs"]
@@ -209,12 +200,8 @@ VIEWS = ["search", "upload", "clusters", "map", "jobs"]
 def test_backend_down_banner_on_every_page(browser, ui_only: str, artifacts: Path, viewport: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
     """The services are down: one banner on every page, each view says it cannot load (not "none yet"),
     no raw gRPC text anywhere; once the services answer, the banner goes away by itself."""
-    context = browser.new_context(viewport=viewport, base_url=ui_only)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
     size = f"{viewport['width']}"
-    try:
+    with watched_page(browser, viewport=viewport, base_url=ui_only) as page:
         for view in VIEWS:
             page.goto(f"/#/{view}")
             banner = page.locator("#backend-banner:not([hidden])")
@@ -243,9 +230,6 @@ def test_backend_down_banner_on_every_page(browser, ui_only: str, artifacts: Pat
         page.get_by_role("button", name="Retry now").click()
         page.locator("#backend-banner").wait_for(state="hidden")
         page.get_by_text("No jobs yet.").wait_for()
-    finally:
-        context.close()
-    assert not errors, errors
 
 
 def test_docs_render_offline(browser, ui_only: str, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
