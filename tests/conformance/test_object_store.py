@@ -24,6 +24,7 @@ from ordo.adapters.local_store import TMP_PREFIX, LocalDirectoryStore
 from ordo.adapters.s3_store import S3Store
 from ordo.errors import Conflict, InvalidInput, NotFound, Unavailable
 from ordo.ports.object_store import ObjectInfo, ObjectStore
+from tests.fixtures.fsync_log import record_fsyncs
 from tests.fixtures.seaweedfs import S3Server, free_ports
 
 ADAPTERS = ["local", "s3"]
@@ -436,24 +437,20 @@ def test_local_check_fails_without_a_usable_root(tmp_path: Path) -> None:
         LocalDirectoryStore(blocker).check()
 
 
+def _record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from ordo.adapters import local_store
+
+    return record_fsyncs(monkeypatch, local_store)
+
+
 def test_local_write_fsyncs_the_file_then_its_folder_and_new_folders_parents(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Power-loss safety of an acknowledged upload: the file's bytes, then the rename (its folder's entry),
     then every folder the write created (an entry in its parent) reach the disk before ``put`` returns."""
-    from ordo.adapters import local_store
-
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def recording_fsync(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
     store = LocalDirectoryStore(tmp_path / "objects")
     store.put("first", b"x")  # the root exists now
-    monkeypatch.setattr(local_store.os, "fsync", recording_fsync)
-    synced.clear()
+    synced = _record_fsyncs(monkeypatch)
     store.put("originals/ab/cd", b"bytes")
     root = str((tmp_path / "objects").resolve())
     assert synced[0].startswith(f"{root}/originals/ab/{TMP_PREFIX}")  # the data, before the rename
@@ -466,20 +463,6 @@ def test_local_write_fsyncs_the_file_then_its_folder_and_new_folders_parents(
     store.put("index/a/b/marker", b"")  # empty: nothing to flush but the folders it changed
     assert synced == [f"{root}/index/a/b", f"{root}/index/a", f"{root}/index", root]
     assert store.get("index/a/b/marker") == b""
-
-
-def _record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    from ordo.adapters import local_store
-
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def recording_fsync(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(local_store.os, "fsync", recording_fsync)
-    return synced
 
 
 def test_local_synced_together_flushes_the_group_once_and_shows_it_when_the_block_ends(

@@ -21,6 +21,7 @@ from ordo.domain import AssetState, EmbedTask, JobState
 from ordo.imaging import ImageLimits
 from ordo.worker.celery_app import EMBED_QUEUE, create_celery_app, queue_path
 from ordo.worker.sqlite_queue import queued_payloads
+from tests.fixtures.fsync_log import record_fsyncs
 
 
 class _Stack:
@@ -265,18 +266,9 @@ def test_a_job_whose_last_counts_a_power_loss_took_still_ends(tmp_path: Path, co
 
 def test_the_clean_shutdown_marker_is_removed_durably_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A removal lost to a power loss would make the next start skip the full scan: the folder is fsynced."""
-    import os
-
     from ordo.worker import recover
 
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def recording_fsync(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(recover.os, "fsync", recording_fsync)
+    synced = record_fsyncs(monkeypatch, recover)
     marker = tmp_path / recover.CLEAN_MARKER
     assert recover.take_clean_marker(marker) is False and synced == []  # a crash: nothing to remove
     marker.write_text("ordo stopped cleanly\n")
