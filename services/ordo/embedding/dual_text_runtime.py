@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ import torch
 
 from ordo.embedding.autotune import cache_path
 from ordo.embedding.hf_features import features_tensor
-from ordo.embedding.text_runtime import kept_if_agrees
+from ordo.embedding.text_runtime import kept_if_agrees, trace_text_graph
 from ordo.embedding.tower_runtime import onnx_path, open_session
 
 log = logging.getLogger(__name__)
@@ -83,20 +82,8 @@ def export_int8(module: TextFeatures, sample: dict[str, np.ndarray], path: Path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fp32 = path.with_name(f"{path.stem}.{os.getpid()}.fp32.onnx")
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    dynamic = {name: {0: "n", 1: "tokens"} for name in _INPUTS}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module.eval(),
-                tuple(torch.from_numpy(sample[name]) for name in _INPUTS),
-                str(fp32),
-                input_names=list(_INPUTS),
-                output_names=["features"],
-                dynamic_axes={**dynamic, "features": {0: "n"}},
-                dynamo=False,
-                opset_version=17,
-            )
+        trace_text_graph(module, {name: torch.from_numpy(sample[name]) for name in _INPUTS}, fp32)
         root = logging.getLogger()
         root.addFilter(_quiet_quantizer)
         try:

@@ -98,21 +98,28 @@ def export_text_onnx(module: MeanPooledEncoder, tokenizer: Any, path: Path) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     sample = tokenizer(list(PROBE_TEXTS[:2]), padding=True, return_tensors="pt")
-    dynamic = {name: {0: "n", 1: "tokens"} for name in _INPUTS}
+    trace_text_graph(module, {name: sample[name] for name in _INPUTS}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def trace_text_graph(module: torch.nn.Module, sample: dict[str, torch.Tensor], path: Path) -> None:
+    """Trace ``module(*sample.values())`` to an ONNX graph at ``path``: inputs named as ``sample``'s keys with
+    dynamic batch and length, one ``features`` output with a dynamic batch. Shared by every text graph Ordo
+    exports, so they all take the same inputs and the same opset (17, TorchScript exporter)."""
+    dynamic = {name: {0: "n", 1: "tokens"} for name in sample}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module.eval(),
-            tuple(sample[name] for name in _INPUTS),
-            str(tmp),
-            input_names=list(_INPUTS),
+            tuple(sample.values()),
+            str(path),
+            input_names=list(sample),
             output_names=["features"],
             dynamic_axes={**dynamic, "features": {0: "n"}},
             dynamo=False,
             opset_version=17,
         )
-    os.replace(tmp, path)
-    return path
 
 
 def _session(path: Path, threads: int) -> Any:
