@@ -1,4 +1,4 @@
-"""OnnxTextTower runs a batch of concurrent queries in length groups (short texts are not padded to the
+"""GraphTextTower runs a batch of concurrent queries in length groups (short texts are not padded to the
 longest one) and must not change which row is whose: rows come back in the caller's order.
 
 The session is a stand-in that echoes each row's first token and its unpadded length, so the bookkeeping
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ordo.embedding.text_runtime import OnnxTextTower
+from ordo.embedding.text_runtime import GraphTextTower
 
 
 class _Tokenizer:
@@ -37,7 +37,7 @@ def _texts() -> list[str]:
 
 def test_a_batch_in_length_groups_keeps_every_row_in_place() -> None:
     session = _Session()
-    tower = OnnxTextTower(session, _Tokenizer(), 128, 1)
+    tower = GraphTextTower(session, _Tokenizer(), 128, 1)
     texts = _texts()
     out = tower.features(texts)
     assert out[:, 0].tolist() == [float(ord(t[0])) for t in texts]
@@ -48,12 +48,49 @@ def test_a_batch_in_length_groups_keeps_every_row_in_place() -> None:
 
 def test_a_lone_query_is_one_unpadded_pass() -> None:
     session = _Session()
-    tower = OnnxTextTower(session, _Tokenizer(), 128, 2)
+    tower = GraphTextTower(session, _Tokenizer(), 128, 2)
     assert tower.features(["zebra crossing"])[0].tolist() == [float(ord("z")), 4.0]
     assert session.widths == [4]
 
 
 def test_truncates_at_max_tokens() -> None:
     session = _Session()
-    tower = OnnxTextTower(session, _Tokenizer(), 5, 1)
+    tower = GraphTextTower(session, _Tokenizer(), 5, 1)
     assert tower.features(["x " * 50])[0].tolist() == [float(ord("x")), 5.0]
+
+
+def test_a_runtime_with_a_costly_pass_pads_instead_of_splitting() -> None:
+    """The split weighs a pass's fixed cost against padding: the traced bfloat16 graph (a pass ~150 padded token
+    rows) runs these 23 texts of 3..21 tokens as one pass, with every row still in place."""
+    session = _Session()
+    tower = GraphTextTower(session, _Tokenizer(), 128, 1, pass_rows=150)
+    texts = _texts()
+    out = tower.features(texts)
+    assert session.widths == [21]
+    assert out[:, 1].tolist() == [float(len(t.split()) + 2) for t in texts]  # unpadded lengths, caller's order
+
+
+def test_the_split_is_the_cheapest() -> None:
+    """Against brute force over every split of sorted lengths into consecutive groups."""
+    import itertools
+    import random
+
+    from ordo.embedding.text_runtime import _length_groups
+
+    rng = random.Random(7)
+    for _ in range(30):
+        lengths = [rng.randint(1, 60) for _ in range(rng.randint(1, 8))]
+        rows = rng.choice([1, 8, 40, 150])
+
+        def cost(groups: list[list[int]], rows: int = rows, lengths: list[int] = lengths) -> int:
+            return sum(rows + len(g) * max(lengths[i] for i in g) for g in groups)
+
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        best = min(
+            cost([order[a:b] for a, b in itertools.pairwise((0, *cuts, len(order)))])
+            for k in range(len(order))
+            for cuts in itertools.combinations(range(1, len(order)), k)
+        )
+        groups = _length_groups(lengths, rows)
+        assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+        assert cost(groups) == best

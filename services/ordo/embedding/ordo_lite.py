@@ -30,8 +30,8 @@ from PIL import Image
 from ordo.embedding.autotune import cpu_flags, native_bf16
 from ordo.embedding.lane_embedder import LaneEmbedder
 from ordo.embedding.registry import register_family, register_model_dir
-from ordo.embedding.text_runtime import MIN_AGREEMENT as MIN_TEXT_AGREEMENT
-from ordo.embedding.text_runtime import OnnxTextTower, bf16_agreement, onnx_minilm
+from ordo.embedding.text_runtime import GraphTextTower, onnx_minilm
+from ordo.embedding.traced_text_runtime import traced_bf16_minilm
 from ordo.embedding.tuned_tower import RuntimeOptions
 from ordo.errors import ModelUnavailable
 
@@ -56,10 +56,11 @@ DEFAULT_IMAGE_BATCH = 8  # images per lane job: a text query waits for at most o
 # 3-4x slower than small batches; so lane jobs of 8 run as two calls of 4.
 TOWER_MICRO_BATCH = 4
 DEFAULT_TEXT_BATCH = 64
-# Text queries run in ONNX Runtime on the budget's model threads, lone or batched (see ``OnnxTextTower``).
-# From this many texts in one pass (concurrent queries), bfloat16 on a CPU with AMX: 3.4 ms a text at 8,
-# 1.9 at 32, against ~3.6 in ONNX Runtime float32 (measured on a 2-core Xeon with AMX). Without AMX
-# (AVX512-BF16 only) bf16 measured no faster and slower under concurrency: see ``ordo.embedding.text_runtime``.
+# Text queries run in ONNX Runtime on the budget's model threads, lone or batched (see ``GraphTextTower``).
+# From this many texts in one pass (concurrent queries), bfloat16 on a CPU with AMX in a traced graph
+# (``ordo.embedding.traced_text_runtime``): texts/s at batch 8 / 16 / 32, 393 / 637 / 834 against ONNX Runtime
+# float32's 415 / 520 / 541 (2-core Xeon with AMX, 2 threads). Without AMX (AVX512-BF16 only) bf16 measured no
+# faster and slower under concurrency: see ``ordo.embedding.text_runtime``.
 TEXT_BF16_MIN_BATCH = 8
 _TEXT_MAX_TOKENS = 128  # MiniLM was trained on <= 128 word pieces; longer queries are truncated
 
@@ -306,8 +307,9 @@ class OrdoLiteEmbedder(LaneEmbedder):
         self.config: dict[str, Any] = {}
         self._image_tower: torch.nn.Module | None = None
         self._text_tower: Any = None
-        self._onnx_text: OnnxTextTower | None = None  # the text tower in ONNX Runtime, when it agrees (load)
-        self._bf16_text = False  # batches of >= TEXT_BF16_MIN_BATCH texts in bfloat16 (native bf16 CPUs, load)
+        self._onnx_text: GraphTextTower | None = None  # the text tower in ONNX Runtime, when it agrees (load)
+        # batches of >= TEXT_BF16_MIN_BATCH texts: traced bfloat16 graph (native bf16 CPUs, load), when it agrees
+        self._bf16_text: GraphTextTower | None = None
         self._heads: dict[str, torch.Tensor] = {}
         self._concept_head: Any = None
 
@@ -336,7 +338,8 @@ class OrdoLiteEmbedder(LaneEmbedder):
             self._onnx_text = onnx_minilm(
                 self._text_tower, self.model_id, tower.budget.model_threads, self.runtime_options.cache_file
             )
-        self._bf16_text = self._text_bf16_allowed()
+        if self._text_bf16_allowed():
+            self._bf16_text = traced_bf16_minilm(self._text_tower, self.model_id, tower.budget.model_threads)
 
     def concept_head(self) -> Any:
         """The ImageNet evidence map for stored vectors (``ordo.analysis.concepts.ConceptHead``), or None.
@@ -363,20 +366,11 @@ class OrdoLiteEmbedder(LaneEmbedder):
     def _text_bf16_allowed(self) -> bool:
         """bfloat16 for batches of texts: only on a CPU with native bf16, and with ONNX Runtime in use only where
         the CPU has AMX (where bf16 beats it; see TEXT_BF16_MIN_BATCH); never when settings turned bf16 off or
-        forced ONNX Runtime, and only if it agrees with float32 (cosine >= MIN_TEXT_AGREEMENT)."""
+        forced ONNX Runtime. The traced graph must then still agree with float32 (its own check at load)."""
         options = self.runtime_options
         if options.bf16 is False or options.runtime == "onnxruntime" or not cpu_has_native_bf16():
             return False
-        if self._onnx_text is not None and "amx_bf16" not in cpu_flags():
-            return False
-        agreement = bf16_agreement(self._text_tower)
-        logger.info(
-            "%s: bfloat16 for batches of >= %d texts: cosine to float32 %.6f",
-            self.model_id,
-            TEXT_BF16_MIN_BATCH,
-            agreement,
-        )
-        return agreement >= MIN_TEXT_AGREEMENT
+        return self._onnx_text is None or "amx_bf16" in cpu_flags()
 
     def prepare_image(self, image: Image.Image) -> np.ndarray:
         """Crop, resize and normalise on the caller's thread (the worker's decoders), not the lane:
@@ -391,9 +385,8 @@ class OrdoLiteEmbedder(LaneEmbedder):
         return project(features, self._heads["image.weight"], self._heads["image.bias"])
 
     def _run_texts(self, texts: list[str]) -> np.ndarray:
-        if self._bf16_text and len(texts) >= TEXT_BF16_MIN_BATCH:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                features = text_features(self._text_tower, texts, batch_size=self.text_batch_size)
+        if self._bf16_text is not None and len(texts) >= TEXT_BF16_MIN_BATCH:
+            features = self._bf16_text.features(texts)
         elif self._onnx_text is not None:
             features = self._onnx_text.features(texts)
         else:

@@ -10,13 +10,9 @@ Numerical agreement is checked at load against the eager tower on probe texts (m
 :data:`MIN_AGREEMENT`); anything less, or any failure to export or load, keeps the eager tower (logged).
 int8 dynamic quantisation was measured and rejected: MiniLM's vectors then agree only to cosine 0.95-0.99.
 
-Large batches (concurrent queries, see ``ordo.core.query_vectors``) run in PyTorch with bfloat16 autocast
-on a CPU with AMX: 1.9 ms a text at 32 texts against 3.5 in ONNX Runtime float32, cosine 0.99998 to
-float32 (2-core Xeon). Without AMX they stay here: on a 2-core AMD EPYC with AVX512-BF16 but no AMX, bf16
-batches cost 3.4-4.2 ms a text on one thread (no better than ONNX Runtime) and, holding the GIL between ops,
-took 50 SearchText clients from 168 req/s down to 119 (``bench.concurrency_bench``, same exclusive run,
-stack sampler attached).
-A single query stays in ONNX Runtime, where bf16's per-op overhead would make it slower (15 ms against 3.7).
+Large batches (concurrent queries, see ``ordo.core.query_vectors``) run in bfloat16 on a CPU with AMX, as a
+frozen TorchScript graph (``ordo.embedding.traced_text_runtime``, which says why not eager autocast).
+A single query stays in ONNX Runtime, where bf16's per-op overhead would make it slower.
 
 Batches are cut by token length before they run: concurrent queries of 8 and 40 tokens padded to one length
 would cost as if all had 40 (attention and every linear layer run over the padding).
@@ -66,8 +62,11 @@ def kept_if_agrees(model_id: str, runtime: str, build: Callable[[], tuple[T, flo
     return tower
 
 
-# A length group (see _length_groups) grows while its longest text is at most this factor of its shortest.
-LENGTH_SPREAD = 1.3
+# What one more pass costs, in padded token rows (see _length_groups): a graph run's fixed cost over its
+# cost per token row. ONNX Runtime float32 MiniLM: ~0.9 ms a pass and ~0.28 ms a row on one thread of a 2-core
+# AMD EPYC (~3); ~2.2 ms and ~0.14 ms on two threads of a 2-core Xeon (~16); 8 sits between. The traced
+# bfloat16 graph has its own (``ordo.embedding.traced_text_runtime.PASS_ROWS``).
+ONNX_PASS_ROWS = 8
 
 
 class MeanPooledEncoder(torch.nn.Module):
@@ -86,7 +85,7 @@ class MeanPooledEncoder(torch.nn.Module):
         return torch.nn.functional.normalize(pooled, p=2.0, dim=-1)
 
 
-_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def export_text_onnx(module: MeanPooledEncoder, tokenizer: Any, path: Path) -> Path:
@@ -98,7 +97,7 @@ def export_text_onnx(module: MeanPooledEncoder, tokenizer: Any, path: Path) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     sample = tokenizer(list(PROBE_TEXTS[:2]), padding=True, return_tensors="pt")
-    trace_text_graph(module, {name: sample[name] for name in _INPUTS}, tmp)
+    trace_text_graph(module, {name: sample[name] for name in TEXT_INPUTS}, tmp)
     os.replace(tmp, path)
     return path
 
@@ -127,22 +126,36 @@ def _session(path: Path, threads: int) -> Any:
     return open_session(path, threads)
 
 
-def _length_groups(lengths: Sequence[int]) -> list[list[int]]:
-    """Indices of texts grouped by similar token length (shortest first), so padding wastes little."""
+def _length_groups(lengths: Sequence[int], pass_rows: int = ONNX_PASS_ROWS) -> list[list[int]]:
+    """Indices of texts in groups of similar token length (shortest first), one pass each: the split of the
+    sorted lengths that costs least, a pass costing ``pass_rows`` + its texts x its longest text's length.
+    Why: concurrent queries of 8 and 40 tokens padded to one length cost as if all had 40, while every extra
+    pass pays the runtime's fixed cost; which wins depends on the runtime, so it is weighed, not guessed.
+    An O(n²) dynamic programme over at most a drain's texts (64)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    sizes = [max(1, lengths[i]) for i in order]
+    best = [0.0] + [float("inf")] * len(order)  # best[j]: cheapest split of the first j sorted texts
+    cut = [0] * (len(order) + 1)
+    for j in range(1, len(order) + 1):
+        for i in range(j):  # the last group holds sorted texts i .. j-1, padded to sizes[j - 1]
+            cost = best[i] + pass_rows + (j - i) * sizes[j - 1]
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
     groups: list[list[int]] = []
-    for i in order:
-        if groups and lengths[i] <= LENGTH_SPREAD * max(1, lengths[groups[-1][0]]):
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    return groups
+    j = len(order)
+    while j > 0:
+        groups.append(order[cut[j] : j])
+        j = cut[j]
+    return groups[::-1]
 
 
-class OnnxTextTower:
-    """``features(texts)`` → float32 (n, d) unit rows, as the eager tower computes them.
+class GraphTextTower:
+    """``features(texts)`` → float32 (n, d) unit rows, as the eager tower computes them, from a whole-graph
+    runtime: an ONNX Runtime session, or anything with its ``run(None, feeds) -> [features]`` (the traced
+    bfloat16 graph's :class:`ordo.embedding.traced_text_runtime.TracedSession`). Tokenising and length
+    grouping live here once for both.
 
-    One session, on the budget's model threads, for a lone query and for a batch of concurrent ones alike.
+    One ONNX session, on the budget's model threads, for a lone query and for a batch of concurrent ones alike.
     Measured on a 2-core AMD EPYC with AVX-512 (exclusive micro-benchmark, COCO captions of ~13 tokens, ms
     of wall time a text at batch 1 / 8 / 32 / 64, length-grouped): one thread 4.6 / 4.2 / 3.9 / 3.7, two
     threads 4.4 / 3.1 / 2.6 / 2.8. MiniLM is compute-bound (~0.28 GFLOP a caption, ~75 GFLOP/s on one
@@ -152,8 +165,11 @@ class OnnxTextTower:
     no better and are gone.
     """
 
-    def __init__(self, session: Any, tokenizer: Any, max_tokens: int, threads: int) -> None:
+    def __init__(
+        self, session: Any, tokenizer: Any, max_tokens: int, threads: int, pass_rows: int = ONNX_PASS_ROWS
+    ) -> None:
         self._session = session
+        self.pass_rows = pass_rows
         self._tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.threads = threads
@@ -164,9 +180,9 @@ class OnnxTextTower:
         types: list[list[int]] = encoded.get("token_type_ids") or [[0] * len(row) for row in ids]
         out: np.ndarray | None = None
         lengths = [len(row) for row in ids]
-        for group in _length_groups(lengths):
+        for group in _length_groups(lengths, self.pass_rows):
             width = max(lengths[g] for g in group)
-            batch = {name: np.zeros((len(group), width), dtype=np.int64) for name in _INPUTS}
+            batch = {name: np.zeros((len(group), width), dtype=np.int64) for name in TEXT_INPUTS}
             for row, g in enumerate(group):
                 n = lengths[g]
                 batch["input_ids"][row, :n] = ids[g]
@@ -180,11 +196,11 @@ class OnnxTextTower:
         return out
 
 
-def onnx_minilm(sentence_model: Any, model_id: str, threads: int, cache_file: str = "") -> OnnxTextTower | None:
+def onnx_minilm(sentence_model: Any, model_id: str, threads: int, cache_file: str = "") -> GraphTextTower | None:
     """ONNX Runtime for a sentence-transformers MiniLM on ``threads`` intra-op threads, or None (logged) where
     it cannot be used here. The agreement check covers one text at a time and one batch of mixed lengths."""
 
-    def build() -> tuple[OnnxTextTower, float]:
+    def build() -> tuple[GraphTextTower, float]:
         encoder = sentence_model[0].auto_model
         tokenizer = sentence_model.tokenizer
         module = MeanPooledEncoder(encoder).eval()
@@ -192,25 +208,19 @@ def onnx_minilm(sentence_model: Any, model_id: str, threads: int, cache_file: st
         if not path.parent.is_relative_to(cache_path(cache_file).parent):
             raise ValueError(f"unexpected ONNX cache location {path}")
         exported = export_text_onnx(module, tokenizer, path)
-        tower = OnnxTextTower(
+        tower = GraphTextTower(
             _session(exported, threads), tokenizer, int(sentence_model.max_seq_length or 128), threads
         )
-        reference = sentence_model.encode(list(PROBE_TEXTS), convert_to_numpy=True, normalize_embeddings=True)
-        # one batch of mixed lengths and one text at a time: both must agree with the eager tower
-        agreement = min(
-            float((tower.features(PROBE_TEXTS) * reference).sum(axis=1).min()),
-            float((np.concatenate([tower.features([t]) for t in PROBE_TEXTS]) * reference).sum(axis=1).min()),
-        )
-        return tower, agreement
+        return tower, probe_agreement(tower, sentence_model)
 
     return kept_if_agrees(model_id, f"ONNX Runtime, {threads} thread(s)", build)
 
 
-def bf16_agreement(sentence_model: Any) -> float:
-    """Minimum cosine between bfloat16-autocast and float32 MiniLM vectors of the probe texts (one batch)."""
-    texts = list(PROBE_TEXTS)
-    with torch.inference_mode():
-        reference = sentence_model.encode(texts, convert_to_numpy=True, normalize_embeddings=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            fast = sentence_model.encode(texts, convert_to_numpy=True, normalize_embeddings=True)
-    return float((np.asarray(fast, dtype=np.float32) * reference).sum(axis=1).min())
+def probe_agreement(tower: GraphTextTower, sentence_model: Any) -> float:
+    """Minimum cosine to the eager float32 tower over the probe texts, run as one batch of mixed lengths and
+    one text at a time: a graph runtime must agree in both shapes."""
+    reference = sentence_model.encode(list(PROBE_TEXTS), convert_to_numpy=True, normalize_embeddings=True)
+    return min(
+        float((tower.features(PROBE_TEXTS) * reference).sum(axis=1).min()),
+        float((np.concatenate([tower.features([t]) for t in PROBE_TEXTS]) * reference).sum(axis=1).min()),
+    )
