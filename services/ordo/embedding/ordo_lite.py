@@ -59,8 +59,9 @@ DEFAULT_TEXT_BATCH = 64
 # Text queries run in ONNX Runtime on the budget's model threads, lone or batched (see ``GraphTextTower``).
 # From this many texts in one pass (concurrent queries), bfloat16 on a CPU with AMX in a traced graph
 # (``ordo.embedding.traced_text_runtime``): texts/s at batch 8 / 16 / 32, 393 / 637 / 834 against ONNX Runtime
-# float32's 415 / 520 / 541 (2-core Xeon with AMX, 2 threads). Without AMX (AVX512-BF16 only) bf16 measured no
-# faster and slower under concurrency: see ``ordo.embedding.text_runtime``.
+# float32's 415 / 520 / 541 (2-core Xeon with AMX, both on 2 threads of the main thread; on the lane, one thread,
+# the graph ran 743 at 16). Without AMX (AVX512-BF16 only) bf16 measured no faster and slower under
+# concurrency: see ``ordo.embedding.text_runtime``.
 TEXT_BF16_MIN_BATCH = 8
 _TEXT_MAX_TOKENS = 128  # MiniLM was trained on <= 128 word pieces; longer queries are truncated
 
