@@ -100,3 +100,25 @@ def test_a_pass_does_not_wait_for_the_gil_between_ops(minilm, captions: list[str
         sys.setswitchinterval(interval)
     assert traced < 2.0, f"traced pass {traced:.1f}x slower beside a Python thread"
     assert control > 1.5 * traced, f"eager control {control:.1f}x vs traced {traced:.1f}x: the test shows nothing here"
+
+
+def test_a_pass_never_uses_more_threads_than_the_caller_set() -> None:
+    """The lane sets the CPU budget's share before each text pass; the graph's measured count only lowers it.
+    (A stand-in graph records the thread count it ran with; the real graph's speed is measured above.)"""
+    seen: list[int] = []
+
+    def graph(*tensors: torch.Tensor) -> torch.Tensor:
+        seen.append(torch.get_num_threads())
+        return torch.zeros((tensors[0].shape[0], 4))
+
+    feeds = {name: np.zeros((3, 5), dtype=np.int64) for name in TEXT_INPUTS}
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        TracedSession(graph, threads=1).run(None, feeds)  # type: ignore[arg-type]
+        torch.set_num_threads(1)  # a second Ordo process shrank the budget
+        out = TracedSession(graph, threads=2).run(None, feeds)  # type: ignore[arg-type]
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1]
+    assert out[0].shape == (3, 4) and out[0].dtype == np.float32

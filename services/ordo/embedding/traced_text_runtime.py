@@ -51,14 +51,16 @@ PASS_ROWS = 150
 class TracedSession:
     """A frozen TorchScript graph behind ONNX Runtime's ``run(None, feeds)`` call, so :class:`GraphTextTower`
     tokenises and length-groups for it exactly as for an ONNX session. ``threads``: torch's intra-op threads
-    for its passes (set before each; the image tower and eager text passes set their own before theirs)."""
+    for its passes, never more than the caller set (the lane sets the CPU budget's share before every text
+    pass, so a budget shrunk by a second Ordo process caps this too); the image tower sets its own."""
 
     def __init__(self, graph: torch.jit.ScriptModule, threads: int) -> None:
         self._graph = graph
         self.threads = threads
 
     def run(self, _outputs: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        if torch.get_num_threads() != self.threads:
+        allowed = torch.get_num_threads()
+        if self.threads < allowed:
             torch.set_num_threads(self.threads)
         with torch.inference_mode():
             out = self._graph(*(torch.from_numpy(feeds[name]) for name in TEXT_INPUTS))
@@ -72,15 +74,20 @@ def fastest_threads(session: TracedSession, tower: GraphTextTower, budget_thread
     thread two won: 905 / 1221)."""
     texts = list(PROBE_TEXTS) * 8
     timings: dict[int, float] = {}
-    for threads in sorted({1, max(1, budget_threads)}):
-        session.threads = threads
-        tower.features(texts)  # the profiling executor's first run at this shape
-        best = float("inf")
-        for _ in range(3):
-            started = time.perf_counter()
-            tower.features(texts)
-            best = min(best, time.perf_counter() - started)
-        timings[threads] = best
+    before = torch.get_num_threads()
+    try:
+        for threads in sorted({1, max(1, budget_threads)}):
+            session.threads = threads
+            torch.set_num_threads(threads)
+            tower.features(texts)  # the profiling executor's first run at this shape
+            best = float("inf")
+            for _ in range(3):
+                started = time.perf_counter()
+                tower.features(texts)
+                best = min(best, time.perf_counter() - started)
+            timings[threads] = best
+    finally:
+        torch.set_num_threads(before)
     session.threads = min(timings, key=lambda t: timings[t])
     log.info(
         "traced bf16 text batches: %d torch thread(s) (ms a 32-text pass: %s)",
