@@ -1,14 +1,12 @@
 """The traced bfloat16 MiniLM (batches of concurrent text queries on AMX CPUs): it gives eager float32's
-vectors, and a pass keeps running at speed while another Python thread wants the GIL — the reason it
-replaced eager autocast, which slowed ~13x beside one pure-Python thread (``ordo.embedding.traced_text_runtime``).
+vectors, and a pass keeps computing while another thread holds the GIL — the reason it replaced eager
+autocast, which stops at every op until it gets the GIL back (``ordo.embedding.traced_text_runtime``).
 
 Runs on any CPU: where bfloat16 is emulated the graph is slower but computes the same thing."""
 
 from __future__ import annotations
 
 import json
-import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from ordo.config import Settings
 from tests.fixtures.datasets import DATASETS
 
 ordo_lite = pytest.importorskip("ordo.embedding.ordo_lite")
@@ -48,43 +45,42 @@ def test_agrees_with_eager_float32_in_any_batch(minilm, captions: list[str]) -> 
         assert float((got * reference[[texts.index(t) for t in batch]]).sum(axis=1).min()) >= 0.999
 
 
-def _slowdown(run: Callable[[], object]) -> float:
-    """Median pass time beside a pure-Python thread over the median alone (one intra-op thread, so on two
-    cores the pass and the Python thread need not share a core: only the GIL can slow the pass)."""
-    alone = [_timed(run) for _ in range(5)]
-    stop = threading.Event()
+def _cpu_while_the_gil_is_held(run: Callable[[], object]) -> float:
+    """CPU seconds a thread running ``run`` gets while this thread holds the GIL for ~0.3 s.
 
-    def spin() -> None:
-        while not stop.is_set():
-            sum(range(500))
+    ``list.sort`` on ints compares in C and never lets the GIL go, so another thread can only compute
+    meanwhile if it does not need the GIL: a pass that takes it back between ops stops at its next op. The
+    thread's own CPU clock is read, so a loaded machine (a CI runner's other processes) shifts both paths alike."""
+    unsorted = [(i * 7919) % 2_000_003 for i in range(2_000_000)]  # ~0.2 s to sort
+    started = threading.Event()
 
-    spinner = threading.Thread(target=spin, daemon=True)
-    spinner.start()
-    try:
-        beside = [_timed(run) for _ in range(5)]
-    finally:
-        stop.set()
-        spinner.join()
-    return statistics.median(beside) / statistics.median(alone)
+    def work() -> None:
+        started.set()
+        run()
 
-
-def _timed(run: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    started.wait()
+    time.sleep(0.005)  # inside the pass
+    clock = time.pthread_getcpuclockid(worker.ident or 0)
+    before = time.clock_gettime(clock)
+    sorted(unsorted)
+    spent = time.clock_gettime(clock) - before
+    worker.join()
+    return spent
 
 
 def test_a_pass_does_not_wait_for_the_gil_between_ops(minilm, captions: list[str]) -> None:
-    """At the servers' GIL switch interval (0.5 ms), 8 texts, one thread: the traced pass measured 1.17-1.26x
-    slower beside a Python thread, eager autocast 4.5x (2-core Xeon with AMX; beside a Python *process* both
-    stay at 1.0-1.1x: no core is shared). Both run the same module on the same token tensors, so only how each
-    holds the GIL differs."""
-    threads, interval = torch.get_num_threads(), sys.getswitchinterval()
+    """While another thread holds the GIL the traced pass keeps computing; the eager autocast pass (the
+    control: same module, same token tensors) stops once its current op ends. Measured on a 2-core Xeon with
+    AMX, one thread, 96 texts, with a CI run loading the machine: traced 36-41 ms of CPU, eager 7-10 ms (its
+    op in flight). Under 50 SearchText clients that difference took the server from 1.67x to 2.2-2.3x the
+    single client's throughput."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    sys.setswitchinterval(Settings().gil_switch_interval_ms / 1000)
     try:
         module = MeanPooledEncoder(minilm[0].auto_model).eval()
-        encoded = minilm.tokenizer(captions[:8], padding=True, return_tensors="pt")
+        encoded = minilm.tokenizer(captions * 3, padding=True, return_tensors="pt")  # 96 texts: a long pass
         tensors = tuple(encoded[name] for name in TEXT_INPUTS)
         session = TracedSession(trace_bf16(module, tensors), threads=1)
         feeds = {name: encoded[name].numpy() for name in TEXT_INPUTS}
@@ -94,12 +90,13 @@ def test_a_pass_does_not_wait_for_the_gil_between_ops(minilm, captions: list[str
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
                 return module(*tensors)
 
-        traced, control = _slowdown(lambda: session.run(None, feeds)), _slowdown(eager)
+        eager()
+        traced = _cpu_while_the_gil_is_held(lambda: session.run(None, feeds))
+        control = _cpu_while_the_gil_is_held(eager)
     finally:
         torch.set_num_threads(threads)
-        sys.setswitchinterval(interval)
-    assert traced < 2.0, f"traced pass {traced:.1f}x slower beside a Python thread"
-    assert control > 1.5 * traced, f"eager control {control:.1f}x vs traced {traced:.1f}x: the test shows nothing here"
+    assert traced > 0.005, f"the traced pass got {traced * 1000:.1f} ms of CPU while the GIL was held"
+    assert control < traced / 2.5, f"eager control {control * 1000:.1f} ms vs traced {traced * 1000:.1f} ms"
 
 
 def test_a_pass_never_uses_more_threads_than_the_caller_set() -> None:

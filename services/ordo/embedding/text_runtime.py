@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -131,21 +132,28 @@ def _length_groups(lengths: Sequence[int], pass_rows: int = ONNX_PASS_ROWS) -> l
     sorted lengths that costs least, a pass costing ``pass_rows`` + its texts x its longest text's length.
     Why: concurrent queries of 8 and 40 tokens padded to one length cost as if all had 40, while every extra
     pass pays the runtime's fixed cost; which wins depends on the runtime, so it is weighed, not guessed.
-    An O(n²) dynamic programme over at most a drain's texts (64)."""
+
+    A dynamic programme over the *distinct* lengths: texts of one length never gain from two passes (the second
+    pays ``pass_rows`` and saves no padding), so the work is at most (max tokens)² steps, 128² for MiniLM,
+    however many texts a call brings (up to 512 through ``EmbedTexts``), not (texts)²."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    sizes = [max(1, lengths[i]) for i in order]
-    best = [0.0] + [float("inf")] * len(order)  # best[j]: cheapest split of the first j sorted texts
-    cut = [0] * (len(order) + 1)
-    for j in range(1, len(order) + 1):
-        for i in range(j):  # the last group holds sorted texts i .. j-1, padded to sizes[j - 1]
-            cost = best[i] + pass_rows + (j - i) * sizes[j - 1]
-            if cost < best[j]:
-                best[j], cut[j] = cost, i
+    widths = sorted({max(1, int(n)) for n in lengths})
+    count = Counter(max(1, int(n)) for n in lengths)
+    upto = [0]  # upto[u]: texts no longer than widths[u - 1]
+    for width in widths:
+        upto.append(upto[-1] + count[width])
+    best = [0.0] + [float("inf")] * len(widths)  # best[v]: cheapest split of the texts up to widths[v - 1]
+    cut = [0] * (len(widths) + 1)
+    for v in range(1, len(widths) + 1):
+        for u in range(v):  # the last pass holds the widths u .. v-1, padded to widths[v - 1]
+            cost = best[u] + pass_rows + (upto[v] - upto[u]) * widths[v - 1]
+            if cost < best[v]:
+                best[v], cut[v] = cost, u
     groups: list[list[int]] = []
-    j = len(order)
-    while j > 0:
-        groups.append(order[cut[j] : j])
-        j = cut[j]
+    v = len(widths)
+    while v > 0:
+        groups.append(order[upto[cut[v]] : upto[v]])
+        v = cut[v]
     return groups[::-1]
 
 
