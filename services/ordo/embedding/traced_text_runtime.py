@@ -59,8 +59,7 @@ class TracedSession:
         self.threads = threads
 
     def run(self, _outputs: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        allowed = torch.get_num_threads()
-        if self.threads < allowed:
+        if self.threads < torch.get_num_threads():
             torch.set_num_threads(self.threads)
         with torch.inference_mode():
             out = self._graph(*(torch.from_numpy(feeds[name]) for name in TEXT_INPUTS))
