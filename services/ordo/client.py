@@ -15,7 +15,6 @@ from ordo.errors import OrdoError
 from ordo.v1 import analysis_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc, search_pb2_grpc
 
 CHUNK_BYTES = 1024 * 1024
-_channels: dict[str, grpc.Channel] = {}
 
 
 def _with_processing(
@@ -28,21 +27,22 @@ def _with_processing(
 
 
 def _channel(address: str, settings: Settings) -> grpc.Channel:
-    """One channel per address and credentials (TLS and the API key come from settings: ordo.security.tls).
+    """A channel to ``address`` with TLS and the API key from settings (ordo.security.tls).
 
-    The channel retries idempotent reads on UNAVAILABLE, with backoff (``ordo.retry_policy``)."""
+    The channel retries idempotent reads on UNAVAILABLE and reconnects quickly after a server restart
+    (``ordo.retry_policy``). It keeps its own connections (a local subchannel pool) rather than sharing gRPC's
+    process-wide ones: a shared connection to an address whose earlier server has gone sits in reconnect
+    backoff, and a new client to a new server on that same port would inherit the refusal."""
     from ordo.security.tls import make_channel
 
     limit = settings.max_message_bytes
-    cache_key = f"{address}|{settings.tls_ca}|{settings.tls_client_cert}|{settings.api_key}|{limit}"
-    if cache_key not in _channels:
-        options = [
-            ("grpc.max_receive_message_length", limit),
-            ("grpc.max_send_message_length", limit),
-            *retry_policy.channel_options(),
-        ]
-        _channels[cache_key] = make_channel(address, settings, options)
-    return _channels[cache_key]
+    options = [
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", limit),
+        ("grpc.use_local_subchannel_pool", 1),
+        *retry_policy.channel_options(),
+    ]
+    return make_channel(address, settings, options)
 
 
 def _with_library(
@@ -60,13 +60,27 @@ class OrdoClient:
         self.settings = settings or Settings()  # pyright: ignore[reportCallIssue]: pydantic-settings fills fields from the environment
         s = self.settings
         self.addresses = {name: s.service_address(name) for name in ("ingest", "search", "analysis")}
-        self.ingest = ingest_pb2_grpc.IngestServiceStub(_channel(self.addresses["ingest"], s))
-        self.search = search_pb2_grpc.SearchServiceStub(_channel(self.addresses["search"], s))
-        self.analysis = analysis_pb2_grpc.AnalysisServiceStub(_channel(self.addresses["analysis"], s))
+        # One channel per address for this client's life; services on one address share it.
+        self._channels: dict[str, grpc.Channel] = {}
+        self.ingest = ingest_pb2_grpc.IngestServiceStub(self._channel("ingest"))
+        self.search = search_pb2_grpc.SearchServiceStub(self._channel("search"))
+        self.analysis = analysis_pb2_grpc.AnalysisServiceStub(self._channel("analysis"))
+
+    def _channel(self, service: str) -> grpc.Channel:
+        address = self.addresses[service]
+        if address not in self._channels:
+            self._channels[address] = _channel(address, self.settings)
+        return self._channels[address]
+
+    def close(self) -> None:
+        """Close this client's connections (a long-lived program that makes many clients calls this)."""
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
 
     def health(self, service: str, timeout: float = 2.0) -> str:
         """SERVING / NOT_SERVING / UNREACHABLE for one service."""
-        stub = health_pb2_grpc.HealthStub(_channel(self.addresses[service], self.settings))
+        stub = health_pb2_grpc.HealthStub(self._channel(service))
         try:
             response = stub.Check(  # pyright: ignore[reportAttributeAccessIssue]: grpc_health ships no stubs
                 health_pb2.HealthCheckRequest(service=""), timeout=timeout
@@ -76,8 +90,7 @@ class OrdoClient:
         return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        channel = _channel(self.addresses["ingest"], self.settings)
-        grpc.channel_ready_future(channel).result(timeout=timeout)
+        grpc.channel_ready_future(self._channel("ingest")).result(timeout=timeout)
 
     def upload(
         self,

@@ -17,6 +17,7 @@ from ordo.domain import Filter, ScoredPoint, VectorPoint
 from ordo.errors import Reason
 from ordo.grpc_api.status import error_reason
 from ordo.ports.vector_index import IndexCapabilities
+from ordo.retry_policy import RECONNECT_OPTIONS
 from ordo.v1 import index_host_pb2 as pb
 from ordo.v1 import index_host_pb2_grpc as pb_grpc
 from ordo_devstack.index_host import convert
@@ -73,6 +74,7 @@ class HostedVectorIndex:
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                *RECONNECT_OPTIONS,  # a restarted host is reachable again within seconds, not minutes
             ],
         )
         self._owns_channel = _channel is None
