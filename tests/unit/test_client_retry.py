@@ -134,7 +134,7 @@ def test_a_long_lived_client_reconnects_within_seconds_of_a_restart() -> None:
     try:
         started = time.monotonic()
         while _refused(client):
-            assert time.monotonic() - started < 3.5, "the client stayed in reconnect backoff"
+            assert time.monotonic() - started < 4.0, "the client stayed in reconnect backoff"
             time.sleep(0.05)
     finally:
         client.close()
