@@ -26,7 +26,7 @@ def _with_processing(
         yield message
 
 
-def _channel(address: str, settings: Settings) -> grpc.Channel:
+def _open_channel(address: str, settings: Settings) -> grpc.Channel:
     """A channel to ``address`` with TLS and the API key from settings (ordo.security.tls).
 
     The channel retries idempotent reads on UNAVAILABLE and reconnects quickly after a server restart
@@ -69,7 +69,7 @@ class OrdoClient:
     def _channel(self, service: str) -> grpc.Channel:
         address = self.addresses[service]
         if address not in self._channels:
-            self._channels[address] = _channel(address, self.settings)
+            self._channels[address] = _open_channel(address, self.settings)
         return self._channels[address]
 
     def close(self) -> None:

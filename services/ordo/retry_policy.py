@@ -28,7 +28,8 @@ RETRY_POLICY: Final = {
 }
 # gRPC's own reconnect backoff grows to 120 s, and while a connection waits out its backoff every call on it
 # fails at once with UNAVAILABLE. A service that restarted in two seconds would stay unreachable to a
-# long-lived client (the gateway) for up to two minutes; capped at 2 s, it is back within 2 s of listening.
+# long-lived client (the gateway) for up to two minutes; capped at 2 s (gRPC adds ±20 % jitter), it is back
+# within ~2.4 s of listening.
 RECONNECT_OPTIONS: Final = (
     ("grpc.initial_reconnect_backoff_ms", 250),
     ("grpc.min_reconnect_backoff_ms", 250),
