@@ -60,8 +60,8 @@ DEFAULT_TEXT_BATCH = 64
 # From this many texts in one pass (concurrent queries), bfloat16 on a CPU with AMX in a traced graph
 # (``ordo.embedding.traced_text_runtime``): texts/s at batch 8 / 16 / 32, 393 / 637 / 834 against ONNX Runtime
 # float32's 415 / 520 / 541 (2-core Xeon with AMX, both on 2 threads of the main thread; on the lane, one thread,
-# the graph ran 743 at 16). Without AMX (AVX512-BF16 only) bf16 measured no faster and slower under
-# concurrency: see ``ordo.embedding.text_runtime``.
+# the graph ran 743 at 16). Without AMX (a 2-core EPYC with AVX512-BF16) the graph costs ~22 % less CPU a batch
+# than ONNX Runtime but 50 SearchText clients got no more req/s (GIL-bound; README, issue 14), so it needs AMX.
 TEXT_BF16_MIN_BATCH = 8
 _TEXT_MAX_TOKENS = 128  # MiniLM was trained on <= 128 word pieces; longer queries are truncated
 
