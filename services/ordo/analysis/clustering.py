@@ -27,6 +27,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ordo.analysis import density_space, large_scale
 from ordo.analysis.graph_clustering import Hierarchy, hierarchical_leiden
+from ordo.analysis.group_cap import MAX_GROUPS
 from ordo.analysis.vectors import NOISE, as_labels, as_unit_vectors
 from ordo.errors import InvalidInput, Reason
 
@@ -142,7 +143,8 @@ def cluster(
     """Cluster L2-normalised embeddings on cosine distance.
 
     - ``leiden`` (the default): leaf communities of the k-NN graph plus top-level groups, resolution 1 unless
-      given (see ``ordo.analysis.graph_clustering``). Labels every point except far-out outliers and communities
+      given (see ``ordo.analysis.graph_clustering``); at the default resolution at most ``MAX_GROUPS`` groups
+      (``ordo.analysis.group_cap``). Labels every point except far-out outliers and communities
       smaller than ``min_cluster_size``.
 
     - ``dbscan``: ``eps`` is a cosine distance in (0, 2]; ``None`` (or 0, the proto's "unset") picks it with
@@ -173,7 +175,13 @@ def cluster(
     if algorithm == "leiden":
         if min_cluster_size < 1:
             raise InvalidInput(f"min_cluster_size must be >= 1, got {min_cluster_size}")
-        tree = hierarchical_leiden(unit, resolution=resolution or 1.0, min_cluster_size=min_cluster_size, seed=seed)
+        tree = hierarchical_leiden(
+            unit,
+            resolution=resolution or 1.0,
+            min_cluster_size=min_cluster_size,
+            seed=seed,
+            max_groups=None if resolution else MAX_GROUPS,  # a caller's own resolution is not capped
+        )
         return _two_level(tree, started, n)
     if algorithm == "dbscan":
         raw, eps_used = _dbscan(unit, eps, min_samples, seed)

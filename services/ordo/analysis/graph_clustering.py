@@ -17,8 +17,12 @@ How the levels are chosen (no user knob needed):
 * **Leaves** (the clusters written into the index, matched across runs, renamed by users): modularity again,
   inside each group (Leiden on the group's induced subgraph) — the recursive scheme of hierarchical Leiden
   (graspologic). Sub-communities under ``min_cluster_size`` join the group's leaf nearest to them.
-* **Stability** is reported, not tuned: the adjusted Rand index between the groups of two seeds (a partition
-  that reflects structure does not depend on the seed; Lange et al. 2004). 1.0 = the same partition.
+* **At most 30 groups** at the default resolution (``group_cap``): modularity never joins parts of the graph
+  with no edge between them, so a library of many separate themes would show one group per theme, however
+  many; more than ``MAX_GROUPS`` are merged greedily by modularity after the leaves were found inside them.
+* **Stability** is reported, not tuned: the adjusted Rand index between the modularity groups (before any
+  merge) of two seeds (a partition that reflects structure does not depend on the seed; Lange et al. 2004).
+  1.0 = the same partition.
 
 Edge weights are UMAP's fuzzy simplicial set (computed in NumPy by ``knn_graph.fuzzy_union``, as UMAP does):
 each point's neighbour distances are rescaled by its own local scale, so dense and sparse regions weigh alike.
@@ -49,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ordo.analysis import large_scale
+from ordo.analysis.group_cap import MAX_GROUPS, merge_map
 from ordo.analysis.knn_graph import CellNeighbours, fuzzy_union
 from ordo.errors import InvalidInput, Reason
 
@@ -213,11 +218,14 @@ def hierarchical_leiden(
     min_cluster_size: int = 5,
     k: int = K_NEIGHBOURS,
     seed: int = 0,
+    max_groups: int | None = MAX_GROUPS,
     progress: Progress | None = None,
 ) -> Hierarchy:
     """Groups and their leaves (noise = far-out points and groups under ``min_cluster_size``).
 
-    ``unit`` must be validated, L2-normalised float32 rows (``vectors.as_unit_vectors``).
+    ``unit`` must be validated, L2-normalised float32 rows (``vectors.as_unit_vectors``). More than
+    ``max_groups`` modularity groups are merged down to that many (``group_cap``; ``None``: never), after the
+    leaves were found inside them.
     """
     if not (MIN_RESOLUTION <= resolution <= MAX_RESOLUTION):
         raise InvalidInput(
@@ -250,6 +258,10 @@ def hierarchical_leiden(
         sub = _subclusters(graph, members, space[rows], min_size, seed)
         leaves[members] = sub + len(leaf_groups)
         leaf_groups.extend([g_index] * (int(sub.max()) + 1))
+    if max_groups is not None and leaf_groups:
+        dense = np.full(m, NOISE, dtype=np.int64)  # groups numbered as leaf_groups numbers them
+        dense[top != NOISE] = np.searchsorted(np.unique(top[top != NOISE]), top[top != NOISE])
+        leaf_groups = merge_map(graph, dense, space[rows], max_groups)[leaf_groups].tolist()
     labels = leaves
     if m < n:
         say(f"assigning {n - m:,} points to their nearest sampled neighbours")

@@ -161,7 +161,7 @@ def analyze() -> None:
     "--resolution",
     type=click.FloatRange(0.0, 50.0),
     default=0.0,
-    help="Leiden: groups' resolution (0 = 1, modularity); higher = more groups.",
+    help="Leiden: groups' resolution (0 = 1, modularity, at most 30 groups); higher = more groups.",
 )
 @click.option("--eps", type=float, default=0.0, help="DBSCAN radius (cosine distance); 0 picks it automatically.")
 @click.option("--min-samples", type=int, default=0, help="Density threshold (default 5).")
