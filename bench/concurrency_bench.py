@@ -30,6 +30,7 @@ SEED = 1414
 TARGET_RATIO = 3.0
 TARGET_P99_MS = 500.0
 CLIENTS = 50
+CACHE_FORMAT = 2  # 2: the shard carries the int8 quantized copy (ordo.adapters.edge_engine.QUANTIZATION)
 
 
 def _collection() -> str:
@@ -53,7 +54,7 @@ def build_or_load(n: int) -> Path:
     from ordo.adapters.edge_index import EdgeVectorIndex
 
     dim = _dim()
-    key = f"ordo-lite-{n}x{dim}-s{SEED}"
+    key = f"ordo-lite-{n}x{dim}-s{SEED}-f{CACHE_FORMAT}"
     cache = cache_root() / key
     if (cache / "done").exists():
         return cache / "data"

@@ -202,8 +202,11 @@ class SearchCore:
         With one sample per image this is one search of ``needed`` points; crops and text lines of the
         same image share its slot, so the search widens until enough distinct images are found."""
         limit = needed
+        # One C-level conversion (ndarray.tolist) instead of a float() per element: ~2 % of the GIL's
+        # time at 50 concurrent searches went to converting query vectors element by element.
+        floats = np.asarray(vector, dtype=np.float64).tolist()
         while True:
-            points = self.index.search(list(map(float, vector)), limit=limit, filter=filter)
+            points = self.index.search(floats, limit=limit, filter=filter)
             exhausted = len(points) < limit
             if min_score:  # 0 means unset (proto3 default): cosine scores can be negative
                 kept = [p for p in points if p.score >= min_score]

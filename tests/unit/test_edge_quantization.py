@@ -1,0 +1,84 @@
+"""The embedded index walks its graph on an int8 copy of the vectors and rescores on the floats.
+
+What must hold: a rebuilt shard carries the quantized copy (so searches get cheaper), scores are still the
+exact cosines (rescoring), recall stays where the unquantized graph had it, and a shard made before
+quantization existed keeps answering correctly until its next rebuild gives it the copy.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import numpy as np
+import qdrant_edge as qe
+
+from ordo.adapters.edge_index import EdgeVectorIndex
+from ordo.domain import VectorPoint
+
+DIM = 64
+
+
+def _clustered(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(40, DIM))
+    x = centres[rng.integers(0, 40, n)] + 0.5 * rng.normal(size=(n, DIM))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _fill(index: EdgeVectorIndex, x: np.ndarray) -> None:
+    index.ensure_collection(DIM)
+    index.upsert(
+        [VectorPoint(str(uuid.UUID(int=i + 1)), x[i].tolist(), {"asset_id": f"{i:064x}"}) for i in range(len(x))]
+    )
+
+
+def _check_search(index: EdgeVectorIndex, x: np.ndarray) -> float:
+    """Top-10 recall against exact search; every returned score must be the exact cosine."""
+    rng = np.random.default_rng(1)
+    queries = x[:100] + 0.3 * rng.normal(size=(100, DIM)).astype(np.float32) / np.sqrt(DIM)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    found = 0
+    for q in queries:
+        hits = index.search(q.tolist(), 10)
+        rows = [uuid.UUID(h.id).int - 1 for h in hits]
+        np.testing.assert_allclose([h.score for h in hits], x[rows] @ q, atol=1e-4)  # rescored, not int8
+        found += len(set(rows) & set(np.argsort(-(x @ q))[:10].tolist()))
+    return found / 1000
+
+
+def _config(index: EdgeVectorIndex) -> dict:
+    return json.loads((index._dir / "edge_config.json").read_text())
+
+
+def test_a_rebuilt_shard_is_quantized_with_exact_scores_and_full_recall(tmp_path: Path) -> None:
+    x = _clustered(4000)
+    index = EdgeVectorIndex(tmp_path / "vectors", indexing_threshold_kb=64, full_scan_threshold_kb=16)
+    _fill(index, x)
+    assert index.optimize() is True  # the out-of-process rebuild, as after a job
+    assert index.indexed_vectors_count == 4000
+    config = _config(index)
+    assert config["quantization_config"] == {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}
+    assert config["max_search_threads"] == 1
+    assert _check_search(index, x) >= 0.97
+    index.close()
+
+
+def test_a_shard_from_before_quantization_answers_and_gets_it_at_its_rebuild(tmp_path: Path) -> None:
+    x = _clustered(4000, seed=2)
+    path = tmp_path / "vectors"
+    old = qe.EdgeConfig(  # what EdgeVectorIndex created before: no quantization, the engine's search threads
+        vectors=qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine),
+        hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=128, full_scan_threshold=16),
+        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=64),
+    )
+    qe.EdgeShard.create(str(path), old).close()
+    index = EdgeVectorIndex(path, indexing_threshold_kb=64, full_scan_threshold_kb=16)
+    _fill(index, x)
+    assert "quantization_config" not in _config(index) or _config(index)["quantization_config"] is None
+    assert _check_search(index, x) >= 0.97  # quantization search parameters are ignored without the copy
+    assert index.optimize() is True
+    assert _config(index)["quantization_config"]["scalar"]["type"] == "int8"
+    assert _check_search(index, x) >= 0.97
+    index.close()
