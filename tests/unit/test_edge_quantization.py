@@ -8,12 +8,14 @@ quantization existed keeps answering correctly until its next rebuild gives it t
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 import qdrant_edge as qe
 
+from ordo.adapters.edge_engine import config_is_current
 from ordo.adapters.edge_index import EdgeVectorIndex
 from ordo.domain import VectorPoint
 
@@ -78,7 +80,64 @@ def test_a_shard_from_before_quantization_answers_and_gets_it_at_its_rebuild(tmp
     _fill(index, x)
     assert "quantization_config" not in _config(index) or _config(index)["quantization_config"] is None
     assert _check_search(index, x) >= 0.97  # quantization search parameters are ignored without the copy
-    assert index.optimize() is True
+    assert index.upgrade() is True  # what `ordo up` calls at start: a background rebuild
+    deadline = time.monotonic() + 120
+    while not config_is_current(index._dir):
+        assert time.monotonic() < deadline, "the upgrade's rebuild did not finish"
+        time.sleep(0.2)
     assert _config(index)["quantization_config"]["scalar"]["type"] == "int8"
     assert _check_search(index, x) >= 0.97
+    with index._rebuilding:  # the rebuild thread is done (it holds this until its swap returns)
+        pass
+    assert index.upgrade() is False  # current now: nothing more to do
     index.close()
+
+
+def test_a_current_or_small_shard_is_not_rebuilt_at_start(tmp_path: Path) -> None:
+    current = EdgeVectorIndex(tmp_path / "current", indexing_threshold_kb=64, full_scan_threshold_kb=16)
+    _fill(current, _clustered(4000))
+    assert current.upgrade() is False
+    current.close()
+    path = tmp_path / "small"
+    old = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine))
+    qe.EdgeShard.create(str(path), old).close()
+    small = EdgeVectorIndex(path)  # production thresholds: 100 points get no graph, so no rebuild
+    _fill(small, _clustered(100))
+    assert small.upgrade() is False
+    small.close()
+
+
+def test_ordo_up_start_rebuilds_an_index_from_before_quantization(tmp_path: Path) -> None:
+    from ordo.app import AppContext
+    from ordo.config import Settings
+    from ordo.worker.recover import recover_at_start
+
+    ctx = AppContext(Settings(data_dir=tmp_path, model="random-clip:tiny", edge_indexing_threshold_kb=64))
+    try:
+        collection = ctx.active_version().collection
+        dim = ctx.load_embedder().dim
+        old = qe.EdgeConfig(  # what EdgeVectorIndex created before int8 search
+            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=64),
+        )
+        qe.EdgeShard.create(str(tmp_path / "vectors" / collection), old).close()
+        index = ctx.active_index()
+        assert isinstance(index, EdgeVectorIndex) and not config_is_current(index._dir)
+        rng = np.random.default_rng(3)
+        points = rng.normal(size=(3000, dim)).astype(np.float32)
+        index.upsert(
+            [
+                VectorPoint(str(uuid.UUID(int=i + 1)), v.tolist(), {"asset_id": f"{i:064x}"})
+                for i, v in enumerate(points)
+            ]
+        )
+        recover_at_start(ctx)
+        deadline = time.monotonic() + 120
+        while not config_is_current(index._dir):
+            assert time.monotonic() < deadline, "no rebuild was started at start-up"
+            time.sleep(0.2)
+        with index._rebuilding:
+            pass
+        assert index.count() == 3000
+    finally:
+        ctx.close()

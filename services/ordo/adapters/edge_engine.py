@@ -8,6 +8,7 @@ map to Ordo errors, and how to tell a folder that already holds a shard.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,6 +88,18 @@ SEARCH_THREADS = 1
 
 
 MODELS = EdgeModels()
+
+
+def config_is_current(path: Path) -> bool:
+    """Whether the shard in ``path`` was made with today's search settings (``QUANTIZATION``, ``SEARCH_THREADS``).
+
+    A shard made before them answers correctly but spends more CPU a search; ``EdgeVectorIndex.upgrade``
+    rebuilds it. An unreadable config counts as current: nothing to judge, so nothing is started."""
+    try:
+        config = json.loads((path / "edge_config.json").read_text())
+    except (OSError, ValueError):
+        return True
+    return bool(config.get("quantization_config")) and config.get("max_search_threads") == SEARCH_THREADS
 
 
 def has_shard(path: Path) -> bool:

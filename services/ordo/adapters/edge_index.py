@@ -25,7 +25,8 @@ What we found about ``qdrant-edge-py`` 0.9.0 (beta) and how this adapter copes:
   and rescore the best ``2 x limit`` on the float vectors, on one search thread: since the binding
   holds the GIL through a search, its CPU is what every other thread of ``ordo up`` waits for, and
   this cut it from 0.64 to 0.22 ms at 100k x 256 with the same recall (numbers in ``edge_engine``).
-  A shard made before this gets the copy at its next rebuild; until then it is searched as before.
+  A shard made before this is searched as before until ``upgrade`` (called by ``ordo up`` at start)
+  rebuilds it.
 * **Vectors come back normalised** (cosine stores unit vectors), ids come back as ``uuid.UUID``
   (converted to ``str`` here), and a wrong vector size raises a bare ``Exception`` whose message
   starts with ``Vector dimension error`` — we check sizes ourselves first and raise ``Conflict``.
@@ -51,7 +52,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from ordo.adapters.edge_engine import MODELS, QUANTIZATION, SEARCH_THREADS, engine_errors, has_shard
+from ordo.adapters.edge_engine import MODELS, QUANTIZATION, SEARCH_THREADS, config_is_current, engine_errors, has_shard
 from ordo.adapters.edge_generations import clean_leftovers, live_dir
 from ordo.adapters.edge_rebuild import rebuild
 from ordo.adapters.qdrant_filters import (
@@ -253,6 +254,11 @@ class EdgeVectorIndex:
 
         threading.Thread(target=run, name="ordo-index-rebuild", daemon=True).start()
         return True
+
+    def upgrade(self) -> bool:
+        """Start :meth:`maintain` when the live shard predates today's search settings (no int8 copy): ``ordo up``
+        calls it at start, so an upgraded install gets cheaper searches without waiting for its next job."""
+        return not config_is_current(self._dir) and self.maintain()
 
     def _worth_a_graph(self) -> bool:
         """Whether the stored vectors (float32) reach the indexing threshold, i.e. a rebuild builds a graph."""

@@ -117,6 +117,10 @@ class OptimizableIndex(VectorIndex, Protocol):
         """Start :meth:`optimize` in the background unless one runs; returns whether it started."""
         ...
 
+    def upgrade(self) -> bool:
+        """Start :meth:`maintain` if the stored index predates the adapter's current settings; whether it did."""
+        ...
+
 
 class AliasedIndex(VectorIndex, Protocol):
     """An index on a server with collection aliases (``IndexCapabilities.aliases``)."""

@@ -16,6 +16,7 @@ from ordo.adapters.celery_queue import decode_task
 from ordo.app import AppContext
 from ordo.core.recovery import Reconciler, RecoveryReport
 from ordo.domain import EmbedTask
+from ordo.ports.vector_index import optimizable
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,9 @@ def recover_at_start(ctx: AppContext) -> RecoveryReport:
     )
     report = reconciler.run(full_scan=not clean)
     ctx.catalog.start_order_index()  # a library from before the date orders: indexed in the background
+    index = optimizable(ctx.active_index())
+    if index is not None and index.upgrade():  # an index from before int8 search: rebuilt in the background
+        log.info("the vector index predates int8 search; rebuilding it in the background (serving goes on)")
     return report
 
 
