@@ -60,21 +60,25 @@ def _config(dim: int, *, threads: int | None, quantized: bool) -> Any:
     )
 
 
-def _build(path: Path, x: np.ndarray) -> None:
+def _build(path: Path, x: np.ndarray) -> dict[str, int]:
+    """The shard (HNSW, no quantization) at ``path``; returns each point id's row in ``x``."""
     import qdrant_edge as qe
 
     from bench.search_latency import _points
     from ordo.adapters.qdrant_filters import prepare_payload
 
     shard = qe.EdgeShard.create(str(path), _config(x.shape[1], threads=None, quantized=False))
+    ids: dict[str, int] = {}
     for start in range(0, len(x), 1000):
         points = _points(x[start : start + 1000], start, SEED)
+        ids.update((p.id, row) for row, p in enumerate(points, start))
         shard.update(
             qe.UpdateOperation.upsert_points([qe.Point(p.id, p.vector, prepare_payload(p.payload)) for p in points])
         )
     shard.optimize()
     shard.flush()
     shard.close()
+    return ids
 
 
 def _measure(shard: Any, queries: np.ndarray, exact: np.ndarray, ids: dict[str, int]) -> dict[str, float]:
@@ -116,26 +120,19 @@ def _measure(shard: Any, queries: np.ndarray, exact: np.ndarray, ids: dict[str, 
 def run(size: int = 100_000, dim: int = 256, queries: int = 300) -> dict[str, Any]:
     import qdrant_edge as qe
 
-    from bench.search_latency import _points
-
     x = _vectors(size, dim)
     rng = np.random.default_rng(SEED + 1)
     source = x[rng.choice(size, queries, replace=False)]
     q = source + rng.standard_normal(source.shape).astype(np.float32) * (0.6 / np.sqrt(dim))
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     exact = np.argsort(-(q @ x.T), axis=1)[:, :10]
-    ids = {
-        p.id: i
-        for start in range(0, size, 5000)
-        for i, p in enumerate(_points(x[start : start + 5000], start, SEED), start)
-    }
     out: dict[str, Any] = {"config": {"size": size, "dim": dim, "queries": queries, "limit": LIMIT, "hnsw_ef": HNSW_EF}}
     out["load_average"] = load_avg()
     with tempfile.TemporaryDirectory(prefix="ordo-bench-edge-cost-") as tmp:
         built = Path(tmp) / "built"
         started = time.perf_counter()
         log(f"building a {size:,} x {dim} shard (HNSW, no quantization)")
-        _build(built, x)
+        ids = _build(built, x)
         out["build_s"] = round(time.perf_counter() - started, 1)
         rows: dict[str, Any] = {}
         for name, threads, quantized in (
@@ -147,13 +144,11 @@ def run(size: int = 100_000, dim: int = 256, queries: int = 300) -> dict[str, An
             shutil.rmtree(copy, ignore_errors=True)
             shutil.copytree(built, copy)
             shard = qe.EdgeShard.load(str(copy), _config(dim, threads=threads, quantized=quantized))
+            started = time.perf_counter()
             if quantized:  # the int8 copy is made when segments are (re)built, as in Ordo's rebuild
-                started = time.perf_counter()
                 shard.optimize()
-                rows_extra = {"quantize_s": round(time.perf_counter() - started, 1)}
-            else:
-                rows_extra = {}
-            rows[name] = _measure(shard, q, exact, ids) | rows_extra
+            optimize_s = round(time.perf_counter() - started, 1)
+            rows[name] = _measure(shard, q, exact, ids) | {"optimize_s": optimize_s}
             shard.close()
             log(f"  {name}: {rows[name]}")
     out["rows"] = rows

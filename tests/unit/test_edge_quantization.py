@@ -50,6 +50,16 @@ def _check_search(index: EdgeVectorIndex, x: np.ndarray) -> float:
     return found / 1000
 
 
+def _wait_until_rebuilt(index: EdgeVectorIndex) -> None:
+    """Until the background rebuild has swapped in a current shard and its thread is done."""
+    deadline = time.monotonic() + 120
+    while not config_is_current(index._dir):
+        assert time.monotonic() < deadline, "no rebuild made the shard current"
+        time.sleep(0.2)
+    with index._rebuilding:  # the rebuild thread holds this until its swap returns
+        pass
+
+
 def _config(index: EdgeVectorIndex) -> dict:
     return json.loads((index._dir / "edge_config.json").read_text())
 
@@ -81,14 +91,9 @@ def test_a_shard_from_before_quantization_answers_and_gets_it_at_its_rebuild(tmp
     assert "quantization_config" not in _config(index) or _config(index)["quantization_config"] is None
     assert _check_search(index, x) >= 0.97  # quantization search parameters are ignored without the copy
     assert index.upgrade() is True  # what `ordo up` calls at start: a background rebuild
-    deadline = time.monotonic() + 120
-    while not config_is_current(index._dir):
-        assert time.monotonic() < deadline, "the upgrade's rebuild did not finish"
-        time.sleep(0.2)
+    _wait_until_rebuilt(index)
     assert _config(index)["quantization_config"]["scalar"]["type"] == "int8"
     assert _check_search(index, x) >= 0.97
-    with index._rebuilding:  # the rebuild thread is done (it holds this until its swap returns)
-        pass
     assert index.upgrade() is False  # current now: nothing more to do
     index.close()
 
@@ -132,12 +137,7 @@ def test_ordo_up_start_rebuilds_an_index_from_before_quantization(tmp_path: Path
             ]
         )
         recover_at_start(ctx)
-        deadline = time.monotonic() + 120
-        while not config_is_current(index._dir):
-            assert time.monotonic() < deadline, "no rebuild was started at start-up"
-            time.sleep(0.2)
-        with index._rebuilding:
-            pass
+        _wait_until_rebuilt(index)
         assert index.count() == 3000
     finally:
         ctx.close()
