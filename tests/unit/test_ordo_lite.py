@@ -3,6 +3,7 @@ actually retrieves real photos by their captions (a sanity floor, not a benchmar
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -150,16 +151,19 @@ def test_text_queries_run_on_the_budgets_threads(embedder: ordo_lite.OrdoLiteEmb
     assert embedder._onnx_text.threads == embedder.tower.budget.model_threads
 
 
-def test_bf16_text_batches_only_where_they_beat_onnx_runtime(
+def test_bf16_text_batches_are_tried_only_on_native_bf16_cpus(
     embedder: ordo_lite.OrdoLiteEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With ONNX Runtime in use, bf16 batches need AMX; AVX512-BF16 alone measured slower under concurrency.
-    The CPU's flags are what cannot be provoked here, so they are patched; the bf16 agreement check is real."""
+    """The traced bf16 graph is tried on a CPU with native bf16 (AMX or AVX512-BF16), where it then has to agree
+    and beat ONNX Runtime at load (tests/unit/test_traced_text_runtime.py); never where bf16 is emulated, nor
+    when settings turn bf16 off or force ONNX Runtime. The CPU is what cannot be provoked here, so it is patched."""
     monkeypatch.setattr(ordo_lite, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(ordo_lite, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert embedder._text_bf16_allowed() is True
+    options = embedder.runtime_options
+    monkeypatch.setattr(embedder, "runtime_options", options.with_bf16(False))
     assert embedder._text_bf16_allowed() is False
-    monkeypatch.setattr(ordo_lite, "cpu_flags", lambda: {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})
-    assert embedder._text_bf16_allowed() is True
-    monkeypatch.setattr(embedder, "_onnx_text", None)  # no ONNX Runtime: bf16 beats eager float32 batches
-    monkeypatch.setattr(ordo_lite, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
-    assert embedder._text_bf16_allowed() is True
+    monkeypatch.setattr(embedder, "runtime_options", dataclasses.replace(options, runtime="onnxruntime"))
+    assert embedder._text_bf16_allowed() is False
+    monkeypatch.undo()
+    monkeypatch.setattr(ordo_lite, "cpu_has_native_bf16", lambda: False)
+    assert embedder._text_bf16_allowed() is False

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ordo.embedding.autotune import cpu_flags, native_bf16
+from ordo.embedding.autotune import native_bf16
 from ordo.embedding.lane_embedder import LaneEmbedder
 from ordo.embedding.registry import register_family, register_model_dir
 from ordo.embedding.text_runtime import GraphTextTower, onnx_minilm
@@ -57,11 +57,11 @@ DEFAULT_IMAGE_BATCH = 8  # images per lane job: a text query waits for at most o
 TOWER_MICRO_BATCH = 4
 DEFAULT_TEXT_BATCH = 64
 # Text queries run in ONNX Runtime on the budget's model threads, lone or batched (see ``GraphTextTower``).
-# From this many texts in one pass (concurrent queries), bfloat16 on a CPU with AMX in a traced graph
-# (``ordo.embedding.traced_text_runtime``): texts/s at batch 8 / 16 / 32, 393 / 637 / 834 against ONNX Runtime
-# float32's 415 / 520 / 541 (2-core Xeon with AMX, both on 2 threads of the main thread; on the lane, one thread,
-# the graph ran 743 at 16). Without AMX (a 2-core EPYC with AVX512-BF16) the graph costs ~22 % less CPU a batch
-# than ONNX Runtime but 50 SearchText clients got no more req/s (GIL-bound; README, issue 14), so it needs AMX.
+# From this many texts in one pass (concurrent queries), bfloat16 in a traced graph on a CPU with native bf16,
+# where it measures faster at load (``ordo.embedding.traced_text_runtime``): texts/s at batch 8 / 16 / 32,
+# 393 / 637 / 834 against ONNX Runtime float32's 415 / 520 / 541 (2-core Xeon with AMX, both on 2 threads of
+# the main thread; on the lane, one thread, the graph ran 743 at 16); 1.5 against 2.2 ms a text at 32 on a
+# 2-core EPYC with AVX512-BF16 and no AMX (both on 2 threads of a worker thread).
 TEXT_BF16_MIN_BATCH = 8
 _TEXT_MAX_TOKENS = 128  # MiniLM was trained on <= 128 word pieces; longer queries are truncated
 
@@ -340,7 +340,14 @@ class OrdoLiteEmbedder(LaneEmbedder):
                 self._text_tower, self.model_id, tower.budget.model_threads, self.runtime_options.cache_file
             )
         if self._text_bf16_allowed():
-            self._bf16_text = traced_bf16_minilm(self._text_tower, self.model_id, tower.budget.model_threads)
+            budget = tower.budget
+            self._bf16_text = traced_bf16_minilm(
+                self._text_tower,
+                self.model_id,
+                budget.model_threads,
+                cap=lambda: budget.model_threads,
+                baseline=self._onnx_text,
+            )
 
     def concept_head(self) -> Any:
         """The ImageNet evidence map for stored vectors (``ordo.analysis.concepts.ConceptHead``), or None.
@@ -365,13 +372,11 @@ class OrdoLiteEmbedder(LaneEmbedder):
         return self._concept_head
 
     def _text_bf16_allowed(self) -> bool:
-        """bfloat16 for batches of texts: only on a CPU with native bf16, and with ONNX Runtime in use only where
-        the CPU has AMX (where bf16 beats it; see TEXT_BF16_MIN_BATCH); never when settings turned bf16 off or
-        forced ONNX Runtime. The traced graph must then still agree with float32 (its own check at load)."""
+        """bfloat16 for batches of texts: only on a CPU with native bf16, and never when settings turned bf16 off
+        or forced ONNX Runtime. The traced graph must then still agree with float32 and, where ONNX Runtime is
+        in use, run a batch faster than it on this machine (both checked at load, ``traced_bf16_minilm``)."""
         options = self.runtime_options
-        if options.bf16 is False or options.runtime == "onnxruntime" or not cpu_has_native_bf16():
-            return False
-        return self._onnx_text is None or "amx_bf16" in cpu_flags()
+        return options.bf16 is not False and options.runtime != "onnxruntime" and cpu_has_native_bf16()
 
     def prepare_image(self, image: Image.Image) -> np.ndarray:
         """Crop, resize and normalise on the caller's thread (the worker's decoders), not the lane:
