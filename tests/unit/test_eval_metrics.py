@@ -49,6 +49,18 @@ def test_ties_count_for_the_query() -> None:
     assert ranks.tolist() == [0, 0]
 
 
+def test_rank_bounds_widen_only_over_near_ties() -> None:
+    """Images scored within ``tie`` of the own image may land on either side of it (a caption embedded in
+    bf16 in one place and float32 in another); anything farther keeps its exact rank."""
+    best, worst = metrics.text_to_image_rank_bounds(IMAGES, TEXTS, OWNER, tie=0.01)
+    assert best.tolist() == worst.tolist() == [0, 1, 0, 2]  # no near-ties: the exact ranks
+    texts = unit([1, 0.995, 0], [0, 0, 1])  # caption 0: images 0 and 1 within 0.005 of each other
+    best, worst = metrics.text_to_image_rank_bounds(IMAGES, texts, np.array([0, 2]), tie=0.01)
+    assert best.tolist() == [0, 0] and worst.tolist() == [1, 0]
+    best, worst = metrics.text_to_image_rank_bounds(IMAGES, texts, np.array([0, 2]), tie=0.001)
+    assert best.tolist() == worst.tolist() == [0, 0]  # the same pair is no tie at a smaller tolerance
+
+
 def test_cosines_and_rank_summary() -> None:
     own = metrics.mean_own_cosine(IMAGES, TEXTS, OWNER)
     expected = np.mean([TEXTS[0, 0], TEXTS[1, 0], TEXTS[2, 1], TEXTS[3, 2]])

@@ -21,6 +21,19 @@ def text_to_image_ranks(image: np.ndarray, text: np.ndarray, owner: np.ndarray) 
     return (scores > true[:, None]).sum(axis=1)
 
 
+def text_to_image_rank_bounds(
+    image: np.ndarray, text: np.ndarray, owner: np.ndarray, tie: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(best, worst)``: each caption's own-image rank when images scored within ``tie`` of it may fall on either
+    side of it. Why: a service may embed a caption differently by a hair than the vectors compared with it (a
+    batch of texts in bfloat16, a lone query in float32), and two images that close may then swap places."""
+    scores = text @ image.T  # (m, n)
+    true = scores[np.arange(len(owner)), owner]
+    best = (scores > true[:, None] + tie).sum(axis=1)
+    worst = (scores > true[:, None] - tie).sum(axis=1) - 1  # the own image is always above true - tie
+    return best, np.maximum(best, worst)
+
+
 def image_to_text_ranks(image: np.ndarray, text: np.ndarray, owner: np.ndarray) -> np.ndarray:
     """Rank of each image's best own caption among all captions (a hit when any own caption is in the top k)."""
     scores = image @ text.T  # (n, m)

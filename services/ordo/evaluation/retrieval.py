@@ -4,7 +4,7 @@ text→image: every caption is a SearchText query against the scratch collection
 decides the hit (R@1/5/10). image→text and the seed's image–caption cosine need vectors on both sides:
 the stored image vectors (GetImageVectors) and the captions embedded by the serving model (EmbedTexts).
 text→image is also recomputed from those vectors; the two agree unless the index or the ranking path is
-broken, so the report carries their agreement as a built-in consistency check.
+broken, so the report carries their agreement as a built-in consistency check (near-ties aside: SCORE_TIE).
 """
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ from ordo.evaluation import metrics, service
 from ordo.evaluation.datasets import CaptionedImage
 
 TOP_K = 10
+# Scores this close count as ties in the consistency check. EmbedTexts embeds captions in batches, which may run
+# in bfloat16 (``ordo.embedding.traced_text_runtime``), while each SearchText query here runs alone in float32:
+# the two vectors of a caption differed by at most 0.0058 in norm (300 COCO captions, ordo-lite, a 2-core EPYC
+# with AVX512-BF16), so each image's score moves by less than that, and two images closer than ~0.01 may swap.
+SCORE_TIE = 0.01
 
 
 def evaluate_retrieval(
@@ -53,7 +58,9 @@ def evaluate_retrieval(
 
     t2i_vector_ranks = metrics.text_to_image_ranks(image_vectors, text_vectors, owner)
     i2t_ranks = metrics.image_to_text_ranks(image_vectors, text_vectors, owner)
-    agreement = float((np.minimum(t2i_vector_ranks, TOP_K) == served_ranks).mean())
+    best, worst = metrics.text_to_image_rank_bounds(image_vectors, text_vectors, owner, SCORE_TIE)
+    served = np.asarray(served_ranks)
+    agreement = float(((np.minimum(best, TOP_K) <= served) & (served <= np.minimum(worst, TOP_K))).mean())
     return {
         "images": len(images),
         "captions": len(captions),
