@@ -58,10 +58,10 @@ TOWER_MICRO_BATCH = 4
 DEFAULT_TEXT_BATCH = 64
 # Text queries run in ONNX Runtime on the budget's model threads, lone or batched (see ``GraphTextTower``).
 # From this many texts in one pass (concurrent queries), bfloat16 in a traced graph on a CPU with native bf16,
-# where it measures faster at load (``ordo.embedding.traced_text_runtime``): texts/s at batch 8 / 16 / 32,
-# 393 / 637 / 834 against ONNX Runtime float32's 415 / 520 / 541 (2-core Xeon with AMX, both on 2 threads of
-# the main thread; on the lane, one thread, the graph ran 743 at 16); 1.5 against 2.2 ms a text at 32 on a
-# 2-core EPYC with AVX512-BF16 and no AMX (both on 2 threads of a worker thread).
+# where it costs less CPU than ONNX Runtime at load (``ordo.embedding.traced_text_runtime``): texts/s at batch
+# 8 / 16 / 32, 393 / 637 / 834 against ONNX Runtime float32's 415 / 520 / 541 (2-core Xeon with AMX, both on 2
+# threads of the main thread; on the lane, one thread, the graph ran 743 at 16); 2.9 against 3.9 ms of CPU a
+# text at 32 on a 2-core EPYC with AVX512-BF16 and no AMX (both on 2 threads of a worker thread).
 TEXT_BF16_MIN_BATCH = 8
 _TEXT_MAX_TOKENS = 128  # MiniLM was trained on <= 128 word pieces; longer queries are truncated
 
@@ -374,7 +374,7 @@ class OrdoLiteEmbedder(LaneEmbedder):
     def _text_bf16_allowed(self) -> bool:
         """bfloat16 for batches of texts: only on a CPU with native bf16, and never when settings turned bf16 off
         or forced ONNX Runtime. The traced graph must then still agree with float32 and, where ONNX Runtime is
-        in use, run a batch faster than it on this machine (both checked at load, ``traced_bf16_minilm``)."""
+        in use, cost less CPU a batch than it on this machine (both checked at load, ``traced_bf16_minilm``)."""
         options = self.runtime_options
         return options.bf16 is not False and options.runtime != "onnxruntime" and cpu_has_native_bf16()
 
