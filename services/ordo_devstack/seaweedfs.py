@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -79,13 +78,28 @@ def healthy(endpoint: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: SIGTERM the server if its parent (pytest, `ordo ops up-distributed`) dies, so a killed run
-    leaves no server behind."""
-    import ctypes
+# Run by a fresh interpreter that then becomes the server (exec): it asks to be SIGTERMed when its parent dies
+# (Linux PR_SET_PDEATHSIG), so a killed run (pytest, `ordo ops up-distributed`) leaves no server behind. Not a
+# ``preexec_fn``: that runs Python in a fork of a process with threads, and with gRPC's event engine live in the
+# parent the forked child aborted once before exec (SIGABRT, "Epoll1Poller ... epoll_wait error: Bad file
+# descriptor", fresh-clone CI), failing every test that needed S3.
+_DIE_WITH_PARENT = """
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+except OSError:
+    pass
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("the parent exited before the server started")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
 
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+def _dying_with_parent(command: list[str]) -> list[str]:
+    """``command`` behind the launcher above on Linux; unchanged elsewhere."""
+    if sys.platform != "linux":
+        return command
+    return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *command]
 
 
 def start_seaweedfs(
@@ -121,13 +135,12 @@ def start_seaweedfs(
     env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command,
+            _dying_with_parent(command),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
             cwd=workdir,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     server = S3Server(f"127.0.0.1:{ports['s3.port']}", access_key, secret_key, process, log_path, ports)
     deadline = time.monotonic() + START_TIMEOUT_S
