@@ -1,6 +1,6 @@
 """ordo-lite's text tower for batches of concurrent queries on a CPU with native bfloat16 (AMX or AVX512-BF16),
-where it measures faster than ONNX Runtime at load: bfloat16 in a frozen TorchScript graph, so a pass never
-waits for the GIL between its ops.
+where it costs less CPU than ONNX Runtime, measured at load: bfloat16 in a frozen TorchScript graph, so a pass
+never waits for the GIL between its ops.
 
 Why not eager autocast (what ran here before): eager PyTorch releases the GIL inside each op and takes it back
 between ops, ~300 times a MiniLM pass. Under 50 SearchText clients the gRPC handlers and Qdrant Edge's
