@@ -30,7 +30,7 @@ def _clustered(n: int, seed: int = 0) -> np.ndarray:
 
 
 def _fill(index: EdgeVectorIndex, x: np.ndarray) -> None:
-    index.ensure_collection(DIM)
+    index.ensure_collection(x.shape[1])
     index.upsert(
         [VectorPoint(str(uuid.UUID(int=i + 1)), x[i].tolist(), {"asset_id": f"{i:064x}"}) for i in range(len(x))]
     )
@@ -60,6 +60,16 @@ def _wait_until_rebuilt(index: EdgeVectorIndex) -> None:
         pass
 
 
+def _old_shard(path: Path, dim: int, **hnsw: int) -> None:
+    """A shard as EdgeVectorIndex created it before int8 search: no quantization, the engine's search threads."""
+    config = qe.EdgeConfig(
+        vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+        hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=128, **hnsw) if hnsw else None,
+        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=64),
+    )
+    qe.EdgeShard.create(str(path), config).close()
+
+
 def _config(index: EdgeVectorIndex) -> dict:
     return json.loads((index._dir / "edge_config.json").read_text())
 
@@ -80,12 +90,7 @@ def test_a_rebuilt_shard_is_quantized_with_exact_scores_and_full_recall(tmp_path
 def test_a_shard_from_before_quantization_answers_and_gets_it_at_its_rebuild(tmp_path: Path) -> None:
     x = _clustered(4000, seed=2)
     path = tmp_path / "vectors"
-    old = qe.EdgeConfig(  # what EdgeVectorIndex created before: no quantization, the engine's search threads
-        vectors=qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine),
-        hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=128, full_scan_threshold=16),
-        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=64),
-    )
-    qe.EdgeShard.create(str(path), old).close()
+    _old_shard(path, DIM, full_scan_threshold=16)
     index = EdgeVectorIndex(path, indexing_threshold_kb=64, full_scan_threshold_kb=16)
     _fill(index, x)
     assert "quantization_config" not in _config(index) or _config(index)["quantization_config"] is None
@@ -104,8 +109,7 @@ def test_a_current_or_small_shard_is_not_rebuilt_at_start(tmp_path: Path) -> Non
     assert current.upgrade() is False
     current.close()
     path = tmp_path / "small"
-    old = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine))
-    qe.EdgeShard.create(str(path), old).close()
+    _old_shard(path, DIM)
     small = EdgeVectorIndex(path)  # production thresholds: 100 points get no graph, so no rebuild
     _fill(small, _clustered(100))
     assert small.upgrade() is False
@@ -121,21 +125,10 @@ def test_ordo_up_start_rebuilds_an_index_from_before_quantization(tmp_path: Path
     try:
         collection = ctx.active_version().collection
         dim = ctx.load_embedder().dim
-        old = qe.EdgeConfig(  # what EdgeVectorIndex created before int8 search
-            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
-            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=64),
-        )
-        qe.EdgeShard.create(str(tmp_path / "vectors" / collection), old).close()
+        _old_shard(tmp_path / "vectors" / collection, dim)
         index = ctx.active_index()
         assert isinstance(index, EdgeVectorIndex) and not config_is_current(index._dir)
-        rng = np.random.default_rng(3)
-        points = rng.normal(size=(3000, dim)).astype(np.float32)
-        index.upsert(
-            [
-                VectorPoint(str(uuid.UUID(int=i + 1)), v.tolist(), {"asset_id": f"{i:064x}"})
-                for i, v in enumerate(points)
-            ]
-        )
+        _fill(index, np.random.default_rng(3).normal(size=(3000, dim)).astype(np.float32))
         recover_at_start(ctx)
         _wait_until_rebuilt(index)
         assert index.count() == 3000

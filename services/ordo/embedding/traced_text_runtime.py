@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 # concurrent queries runs as one or two passes. (ONNX Runtime's 8 made ~10 passes of 50 queries here, some of
 # one text, at 1.7 ms of CPU a text against ~1.0 in one pass.)
 PASS_ROWS = 150
+# What load-time timings run: a 32-text pass of the probe texts (mixed lengths, as concurrent queries are).
+TIMED_TEXTS = list(PROBE_TEXTS) * 8
 
 
 class TracedSession:
@@ -93,13 +95,12 @@ def fastest_threads(session: TracedSession, tower: GraphTextTower, budget_thread
     inference lane (a thread that is not the process's main thread), with Ordo's passive OpenMP waiting, one
     thread won on a 2-core Xeon with AMX: 743 / 996 texts/s at 16 / 48 texts, against 409 / 811 on two (on the
     main thread two won: 905 / 1221); two won on a 2-core EPYC with AVX512-BF16 (1.5 against 2.5 ms a text)."""
-    texts = list(PROBE_TEXTS) * 8
     timings: dict[int, float] = {}
     before = torch.get_num_threads()
     try:
         for threads in sorted({1, max(1, budget_threads)}):
             session.threads = threads
-            timings[threads] = best_pass_seconds(tower, texts)
+            timings[threads] = best_pass_seconds(tower, TIMED_TEXTS)
     finally:
         torch.set_num_threads(before)
     session.threads = min(timings, key=lambda t: timings[t])
@@ -161,11 +162,10 @@ def beats(tower: GraphTextTower, baseline: GraphTextTower, model_id: str) -> boo
     of 3 each, same texts); logged. CPU rather than wall time: batches exist only under concurrent queries,
     when the gRPC threads want the same cores, and an ONNX pass on two threads can match the graph's wall
     time while costing more CPU (a 2-core EPYC: 2.9 against 3.9 ms of CPU a text, 1.5 against 2.2 ms wall)."""
-    texts = list(PROBE_TEXTS) * 8
     before = torch.get_num_threads()
     try:
-        ours = best_pass_seconds(tower, texts, clock=time.process_time)
-        theirs = best_pass_seconds(baseline, texts, clock=time.process_time)
+        ours = best_pass_seconds(tower, TIMED_TEXTS, clock=time.process_time)
+        theirs = best_pass_seconds(baseline, TIMED_TEXTS, clock=time.process_time)
     finally:
         torch.set_num_threads(before)
     log.info(

@@ -30,8 +30,8 @@ def text_to_image_rank_bounds(
     scores = text @ image.T  # (m, n)
     true = scores[np.arange(len(owner)), owner]
     best = (scores > true[:, None] + tie).sum(axis=1)
-    worst = (scores > true[:, None] - tie).sum(axis=1) - 1  # the own image is always above true - tie
-    return best, np.maximum(best, worst)
+    worst = (scores >= true[:, None] - tie).sum(axis=1) - 1  # minus the own image, always counted here
+    return best, worst
 
 
 def image_to_text_ranks(image: np.ndarray, text: np.ndarray, owner: np.ndarray) -> np.ndarray:
