@@ -6,6 +6,7 @@ Runs on any CPU: where bfloat16 is emulated the graph is slower but computes the
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
@@ -70,6 +71,22 @@ def _cpu_while_the_gil_is_held(run: Callable[[], object]) -> float:
     return spent
 
 
+def _most_cpu_while_the_gil_is_held(run: Callable[[], object], tries: int = 3) -> float:
+    """The most of :func:`_cpu_while_the_gil_is_held` in ``tries``, with the cyclic garbage collector off.
+
+    One try can miss the pass: the first try of the traced graph in a process got 10-47 ms of CPU here in
+    five runs of five, its pass ~0.35 s slower, then 140-210 ms on every later try (a 2-core EPYC; not a
+    warm-up count: 1 to 8 runs before it changed nothing; cause not found). CI failed on such a try once. A
+    full collection in a pass's Python prologue, walking a whole test session's objects while the sort waits,
+    would miss it the same way, so collection is off. The eager control can only get less from a bad try."""
+    gc.collect()
+    gc.disable()
+    try:
+        return max(_cpu_while_the_gil_is_held(run) for _ in range(tries))
+    finally:
+        gc.enable()
+
+
 def test_a_pass_does_not_wait_for_the_gil_between_ops(minilm, captions: list[str]) -> None:
     """While another thread holds the GIL the traced pass keeps computing; the eager autocast pass (the
     control: same module, same token tensors) stops once its current op ends. Measured on a 2-core Xeon with
@@ -91,8 +108,8 @@ def test_a_pass_does_not_wait_for_the_gil_between_ops(minilm, captions: list[str
                 return module(*tensors)
 
         eager()
-        traced = _cpu_while_the_gil_is_held(lambda: session.run(None, feeds))
-        control = _cpu_while_the_gil_is_held(eager)
+        traced = _most_cpu_while_the_gil_is_held(lambda: session.run(None, feeds))
+        control = _most_cpu_while_the_gil_is_held(eager)
     finally:
         torch.set_num_threads(threads)
     assert traced > 0.005, f"the traced pass got {traced * 1000:.1f} ms of CPU while the GIL was held"
