@@ -101,6 +101,22 @@ def test_names_come_with_runner_up_basic_names_and_stay_distinct() -> None:
     assert named[2].terms[:2] == ["truck", "airplane"]
 
 
+def test_a_cluster_whose_basic_names_are_taken_is_named_by_its_best_class() -> None:
+    """Two clusters of golden retrievers and one of tabbies: the larger dog cluster is "dog"; the second, whose
+    only basic name is taken, is "golden retriever" with "dog" leading its terms, not the text tower's name
+    (which on cifar10-2k was often an abstract noun such as "misfortune")."""
+    matrix = np.zeros((1000, 2), dtype=np.float32)
+    matrix[_class("golden retriever"), 0], matrix[_class("tabby"), 1] = 10.0, 10.0
+    head = concepts.ConceptHead(matrix, np.zeros(1000, dtype=np.float32), 1.0)
+    axis = np.eye(2, dtype=np.float32)
+    members = [np.repeat(axis[:1], 3, axis=0), np.repeat(axis[1:], 3, axis=0), np.repeat(axis[:1], 2, axis=0)]
+    text = [ClusterName(name=f"text{i}", terms=[f"text{i}", f"more{i}"], scores=[0.0, 0.0]) for i in range(3)]
+    named = with_concepts(text, head, members, top_n=5)
+    assert [n.name for n in named] == ["dog", "cat", "golden retriever"]
+    assert named[2].terms == ["dog", "text2", "more2"]
+    assert any(matches(t, "dog") for t in named[2].terms[:3])
+
+
 def _photos(category: str, others: tuple[str, ...], n: int = 6) -> list[Image.Image]:
     records = dataset_records("coco-captions-mini", "captions.jsonl")
     files = [
