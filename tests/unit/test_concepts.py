@@ -83,18 +83,27 @@ def _class(name: str) -> int:
     return next(i for i, c in enumerate(concepts.classes()) if c.name == name)
 
 
-def test_names_come_with_runner_up_basic_names_and_stay_distinct() -> None:
-    """A head whose evidence is set by hand: members along axis 0 lean truck > car > airplane, along axis 1 are
-    golden retrievers. The name is the best basic name, the next ones lead the top terms, then the best class, then
-    the text's terms; a second truck-like cluster takes the next basic name instead of repeating "truck"."""
+def _named_by_hand(axis0: dict[str, float], axis1: dict[str, float]) -> list[ClusterName]:
+    """Three clusters named by a head whose logits are set by hand: ``axisN`` maps ImageNet classes to the logit
+    a member along axis N gives them. Clusters, largest first: 3 members along axis 0, 3 along axis 1, 2 along
+    axis 0. Their text-tower names are placeholders ("text0", "more0", ...)."""
     matrix = np.zeros((1000, 2), dtype=np.float32)
-    matrix[_class("pickup"), 0], matrix[_class("sports car"), 0], matrix[_class("airliner"), 0] = 5.0, 4.5, 4.0
-    matrix[_class("golden retriever"), 1] = 10.0  # sure enough that its other classes fall below the average
+    for column, logits in enumerate((axis0, axis1)):
+        for name, logit in logits.items():
+            matrix[_class(name), column] = logit
     head = concepts.ConceptHead(matrix, np.zeros(1000, dtype=np.float32), 1.0)
     axis = np.eye(2, dtype=np.float32)
     members = [np.repeat(axis[:1], 3, axis=0), np.repeat(axis[1:], 3, axis=0), np.repeat(axis[:1], 2, axis=0)]
     text = [ClusterName(name=f"text{i}", terms=[f"text{i}", f"more{i}"], scores=[0.0, 0.0]) for i in range(3)]
-    named = with_concepts(text, head, members, top_n=5)
+    return with_concepts(text, head, members, top_n=5)
+
+
+def test_names_come_with_runner_up_basic_names_and_stay_distinct() -> None:
+    """Members along axis 0 lean truck > car > airplane, along axis 1 are golden retrievers. The name is the best
+    basic name, the next ones lead the top terms, then the best class, then the text's terms; a second truck-like
+    cluster takes the next basic name instead of repeating "truck"."""
+    # the retrievers' logit is sure enough that their other classes fall below the average
+    named = _named_by_hand({"pickup": 5.0, "sports car": 4.5, "airliner": 4.0}, {"golden retriever": 10.0})
     assert [n.name for n in named] == ["truck", "dog", "car"]
     assert named[0].terms == [*["car", "airplane"][: concepts.ALTERNATIVES], "pickup", "text0", "more0"]
     assert named[1].terms == ["golden retriever", "text1", "more1"]  # no other basic name above the average
@@ -105,13 +114,7 @@ def test_a_cluster_whose_basic_names_are_taken_is_named_by_its_best_class() -> N
     """Two clusters of golden retrievers and one of tabbies: the larger dog cluster is "dog"; the second, whose
     only basic name is taken, is "golden retriever" with "dog" leading its terms, not the text tower's name
     (which on cifar10-2k was often an abstract noun such as "misfortune")."""
-    matrix = np.zeros((1000, 2), dtype=np.float32)
-    matrix[_class("golden retriever"), 0], matrix[_class("tabby"), 1] = 10.0, 10.0
-    head = concepts.ConceptHead(matrix, np.zeros(1000, dtype=np.float32), 1.0)
-    axis = np.eye(2, dtype=np.float32)
-    members = [np.repeat(axis[:1], 3, axis=0), np.repeat(axis[1:], 3, axis=0), np.repeat(axis[:1], 2, axis=0)]
-    text = [ClusterName(name=f"text{i}", terms=[f"text{i}", f"more{i}"], scores=[0.0, 0.0]) for i in range(3)]
-    named = with_concepts(text, head, members, top_n=5)
+    named = _named_by_hand({"golden retriever": 10.0}, {"tabby": 10.0})
     assert [n.name for n in named] == ["dog", "cat", "golden retriever"]
     assert named[2].terms == ["dog", "text2", "more2"]
     assert any(matches(t, "dog") for t in named[2].terms[:3])
