@@ -79,12 +79,14 @@ def _most_cpu_while_the_gil_is_held(run: Callable[[], object], tries: int = 3) -
     warm-up count: 1 to 8 runs before it changed nothing; cause not found). CI failed on such a try once. A
     full collection in a pass's Python prologue, walking a whole test session's objects while the sort waits,
     would miss it the same way, so collection is off. The eager control can only get less from a bad try."""
+    collecting = gc.isenabled()
     gc.collect()
     gc.disable()
     try:
         return max(_cpu_while_the_gil_is_held(run) for _ in range(tries))
     finally:
-        gc.enable()
+        if collecting:
+            gc.enable()
 
 
 def test_a_pass_does_not_wait_for_the_gil_between_ops(minilm, captions: list[str]) -> None:
