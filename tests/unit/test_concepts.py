@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from ordo.analysis import concepts
+from ordo.analysis.imagenet_build import SUPERORDINATES
 from ordo.analysis.lexicon import matches
 from ordo.analysis.naming import ClusterName, with_concepts
 from tests.fixtures.datasets import DATASETS, dataset_records
@@ -38,8 +39,17 @@ def test_class_table_maps_imagenet_classes_to_basic_level_nouns() -> None:
         "bullfrog": "frog",
         "zebra": "zebra",  # an everyday noun itself: not "mammal"
         "pizza": "pizza",  # not "dish": the parent is not much more frequent
+        # never a superordinate (imagenet_build.SUPERORDINATES): the frequency climb used to reach one
+        "ski": "ski",  # was "device"
+        "remote control": "remote control",  # was "device"
+        "broccoli": "broccoli",  # was "vegetable"
+        "table lamp": "lamp",  # was "furniture"
+        "motor scooter": "scooter",  # was "vehicle"
+        "sea urchin": "sea urchin",  # was "animal"
+        "house finch": "bird",  # a life form stays basic
     }
     assert {name: _basic(name) for name in expected} == expected
+    assert not {c.basic for c in table} & SUPERORDINATES
     assert not any(c.basic == "deer" for c in table)  # ImageNet-1k has no deer class
     # each class carries what it is a kind of (WordNet hypernyms)
     assert "dog" in next(c for c in table if c.name == "golden retriever").kinds

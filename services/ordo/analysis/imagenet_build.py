@@ -22,6 +22,12 @@ synsets ("golden retriever", "sorrel", "airliner"). People name things at the *b
    the word people use ("convertible" (2) → "car" (89), "pickup" (2) → "truck" (20)), a comparable one is not
    ("pizza" (1) stays, not "dish" (3); "clock" (15) stays, not "timepiece" (1)). One hypernym that is not an
    everyday noun may be skipped ("terrier" → "dog" over "hunting dog"), not more ("garden spider" stays "spider").
+3. **never a superordinate** (``SUPERORDINATES``): a climb stops below one, and a class whose entry is one names
+   itself. Rosch's superordinate level (furniture, vehicle, tool, clothing, fruit, vegetable) and WordNet's general
+   nodes (device, instrument, machine, container, structure, animal, mammal...) are what people say when they do
+   not know what a thing is; before this rule the frequency climb reached them from 120 classes: "ski", "remote
+   control", "sunglass" and "crane" were all "device", "broccoli" "vegetable", "bookcase" "furniture",
+   "partridge" and "sea urchin" "animal".
 
 Each row: ``index, wnid, name, basic, ancestors`` — ``name`` the class's first lemma, ``ancestors`` the everyday
 names above ``basic`` (nearest first, first hypernym path), used to aggregate evidence up the hierarchy, and
@@ -41,6 +47,38 @@ from ordo.analysis.lexicon_build import _lemma, _synsets
 CLIMB_RATIO = 5
 MAX_ENTRY_STEPS = 2  # beyond: a one-word class names itself
 CLIMB_STEPS = 2  # a climb may skip one hypernym that is not an everyday noun, not more
+# Never a basic name (rule 3 of the module docstring): Rosch's superordinates and WordNet's general nodes that the
+# climb reached. Folk-biology life forms ("bird", "fish", "snake", "insect") are basic for most people and stay.
+SUPERORDINATES = frozenset(
+    {
+        "animal",
+        "artifact",
+        "clothing",
+        "commodity",
+        "container",
+        "conveyance",
+        "covering",
+        "device",
+        "equipment",
+        "food",
+        "fruit",
+        "furniture",
+        "implement",
+        "instrument",
+        "instrumentality",
+        "invertebrate",
+        "machine",
+        "mammal",
+        "object",
+        "organism",
+        "produce",
+        "structure",
+        "tool",
+        "vegetable",
+        "vehicle",
+        "vertebrate",
+    }
+)
 # vocabulary.txt sections that are dataset class lists, not everyday concepts: everything from the first of them on
 DATASET_SECTIONS = "# --- ImageNet-1k class names"
 
@@ -91,11 +129,17 @@ def build(wnids: list[str], folder: Path, everyday: frozenset[str]) -> list[str]
         entry = next(i for i, off in enumerate(path) if everyday_name(off) or i == len(path) - 1)
         if entry > MAX_ENTRY_STEPS and " " not in lemmas(path[0])[0]:
             entry = 0  # "beaver" over "mammal", "scorpion" over "animal" (see module docstring)
+        if everyday_name(path[entry]) in SUPERORDINATES:
+            entry = 0  # "sea urchin" over "animal", "sewing machine" over "commodity"
         basic = entry
         while (up := next((i for i in range(basic + 1, len(path)) if everyday_name(path[i])), None)) is not None:
             if up - basic > CLIMB_STEPS:
                 break
             if counts.get(path[up], 0) < CLIMB_RATIO * max(1, counts.get(path[basic], 0)):
+                break
+            if everyday_name(path[up]) in SUPERORDINATES:
+                if basic == entry > 0 and " " not in lemmas(path[0])[0]:
+                    basic = 0  # "ski" over "runner", the hypernym the climb used to leave for "device"
                 break
             basic = up
         basic_name = everyday_name(path[basic]) or lemmas(path[basic])[0]

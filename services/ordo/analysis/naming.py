@@ -308,7 +308,8 @@ def with_concepts(
     dogs), the best specific class is the name and the basic names lead the terms: a sibling of "dog" becomes
     "beagle" with "dog" beside it. Before, such a cluster fell back to the text tower, whose names there were
     often abstract nouns ("misfortune", "sustenance" on cifar10-2k); leaves' naming accuracy went 0.40 -> 0.43
-    there (strict 0.33 -> 0.43), coco-captions-mini unchanged at 0.42.
+    there (strict 0.33 -> 0.43; with the class table of then, before superordinates left it), coco-captions-mini
+    unchanged at 0.42.
 
     Why alternatives: on low-resolution or mixed clusters the recovered evidence is spread over a few basic names
     ("truck, car, airplane") and the right one is often second or third; listing two beside the name lifted naming
