@@ -14,10 +14,15 @@ import numpy as np
 DEFAULT_KS = (1, 5, 10)
 
 
+def _caption_scores(image: np.ndarray, text: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every caption's score against every image, ``(m, n)``, and against its own image, ``(m,)``."""
+    scores = text @ image.T
+    return scores, scores[np.arange(len(owner)), owner]
+
+
 def text_to_image_ranks(image: np.ndarray, text: np.ndarray, owner: np.ndarray) -> np.ndarray:
     """Rank of each caption's own image among all images: ``image`` (n, d), ``text`` (m, d), ``owner`` (m,)."""
-    scores = text @ image.T  # (m, n)
-    true = scores[np.arange(len(owner)), owner]
+    scores, true = _caption_scores(image, text, owner)
     return (scores > true[:, None]).sum(axis=1)
 
 
@@ -27,8 +32,7 @@ def text_to_image_rank_bounds(
     """``(best, worst)``: each caption's own-image rank when images scored within ``tie`` of it may fall on either
     side of it. Why: a service may embed a caption differently by a hair than the vectors compared with it (a
     batch of texts in bfloat16, a lone query in float32), and two images that close may then swap places."""
-    scores = text @ image.T  # (m, n)
-    true = scores[np.arange(len(owner)), owner]
+    scores, true = _caption_scores(image, text, owner)
     best = (scores > true[:, None] + tie).sum(axis=1)
     worst = (scores >= true[:, None] - tie).sum(axis=1) - 1  # minus the own image, always counted here
     return best, worst
