@@ -180,6 +180,11 @@ class Settings(BaseSettings):
         le=100,
         description="Python's GIL switch interval in `ordo up`/`ordo serve` (Python's default: 5 ms).",
     )
+    lane_priority: bool = Field(
+        default=True,
+        description="In `ordo up`/`ordo serve`, every thread but the model's inference lane runs as SCHED_BATCH "
+        "(Linux), so waking threads do not preempt the lane.",
+    )
     # --- fair use (ordo.fair_use, ordo.grpc_api.guards, ordo.gateway.guards) -----------------------
     max_streams: int = Field(
         default=64,

@@ -89,10 +89,10 @@ def up(port: int | None, data_dir: Path | None, no_worker: bool, http_port: int 
     if http_port is not None:
         overrides["http_port"] = http_port
     settings = Settings(**overrides) if overrides else settings_or_fail()
-    from ordo.grpc_api.server import SERVICES, OrdoServer, set_gil_switch_interval
+    from ordo.grpc_api.server import SERVICES, OrdoServer, prepare_serving_process
 
     check_listeners(settings, settings.host, settings.metrics_host if settings.metrics_port else "")
-    set_gil_switch_interval(settings)
+    prepare_serving_process(settings)
 
     ctx = _start_context(settings, preload_model=True)
     ctx.active_index()  # open the index now: a locked embedded index should fail at start-up
@@ -172,11 +172,11 @@ def _run_worker(ctx: Any) -> None:
 @click.option("--port", type=int, default=None)
 def serve(services: tuple[str, ...], port: int | None) -> None:
     """Run some services (no worker). Separate processes need the server adapters (Qdrant server)."""
-    from ordo.grpc_api.server import SERVICES, OrdoServer, set_gil_switch_interval
+    from ordo.grpc_api.server import SERVICES, OrdoServer, prepare_serving_process
 
     settings = settings_or_fail()
     check_listeners(settings, settings.host, settings.metrics_host if settings.metrics_port else "")
-    set_gil_switch_interval(settings)
+    prepare_serving_process(settings)
     chosen = SERVICES if not services or "all" in services else tuple(dict.fromkeys(services))
     ctx = _start_context(settings, preload_model="search" in chosen)
     server = OrdoServer(ctx, chosen, settings.host, port if port is not None else settings.port).start()

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ordo.embedding.lane_priority import promote_current_thread
+
 T = TypeVar("T")
 
 TEXT_PRIORITY = 0
@@ -66,6 +68,8 @@ class InferenceLane:
                 self._started = True
 
     def _run(self) -> None:
+        # In a serving process the other threads run as SCHED_BATCH and this one keeps its core (lane_priority).
+        promote_current_thread()
         while True:
             _, _, job = self._queue.get()
             job()

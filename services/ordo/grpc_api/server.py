@@ -38,6 +38,17 @@ def set_gil_switch_interval(settings: Settings) -> None:
     sys.setswitchinterval(settings.gil_switch_interval_ms / 1000.0)
 
 
+def prepare_serving_process(settings: Settings) -> None:
+    """What a serving process (`ordo up`, `ordo serve`) sets before it starts threads: the GIL's switch interval,
+    and every thread but the inference lane as ``SCHED_BATCH`` (``ordo.embedding.lane_priority``: threads
+    created later inherit it, the lane switches itself back)."""
+    set_gil_switch_interval(settings)
+    if settings.lane_priority:
+        from ordo.embedding.lane_priority import demote_process_threads
+
+        demote_process_threads()
+
+
 class OrdoServer:
     """A running gRPC server and what it owns (a pool for background jobs)."""
 
