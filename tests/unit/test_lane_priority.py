@@ -71,15 +71,17 @@ def test_the_setting_turns_it_off() -> None:
     assert set(_policies(False).values()) == {os.SCHED_OTHER}
 
 
-def test_a_process_started_under_another_policy_is_left_alone() -> None:
-    """`chrt --idle 0 ordo up` was someone's choice: no thread leaves SCHED_IDLE, the lane included."""
-    policies = _policies(True, prefix=[sys.executable, "-c", _IDLE_EXEC])
-    assert set(policies.values()) == {os.SCHED_IDLE}
+@pytest.mark.parametrize("policy", ["SCHED_IDLE", "SCHED_BATCH"])
+def test_a_process_started_under_another_policy_is_left_alone(policy: str) -> None:
+    """`chrt --idle 0 ordo up` or systemd's `CPUSchedulingPolicy=batch` was someone's choice: no thread leaves it,
+    the lane included."""
+    policies = _policies(True, prefix=[sys.executable, "-c", _UNDER_POLICY.format(policy=policy)])
+    assert set(policies.values()) == {getattr(os, policy)}
 
 
-# Puts itself under SCHED_IDLE (unprivileged), then execs the child with the rest of argv.
-_IDLE_EXEC = (
-    "import os, sys; os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0)); os.execv(sys.argv[1], sys.argv[1:])"
+# Puts itself under a policy (unprivileged), then execs the child with the rest of argv.
+_UNDER_POLICY = (
+    "import os, sys; os.sched_setscheduler(0, os.{policy}, os.sched_param(0)); os.execv(sys.argv[1], sys.argv[1:])"
 )
 
 

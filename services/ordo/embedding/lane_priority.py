@@ -13,9 +13,9 @@ to ~400 a second (the rest come from other processes, there the load generator) 
 20``, four alternating pairs: 50 clients 363-385 req/s without, 371-418 with (+2 to +9 % in each pair).
 
 Both calls are unprivileged (a thread may move between the two normal policies at its own nice value), are
-no-ops where the platform has no such policies, and leave alone a process that someone started under
-another policy (``SCHED_IDLE``, real-time, ``chrt``): that was a choice, not a default. ``ORDO_LANE_PRIORITY``
-turns it off.
+no-ops where the platform has no such policies, and leave alone a process that someone started under another
+policy (``SCHED_BATCH``, ``SCHED_IDLE``, real-time; ``chrt``, systemd): that was a choice, not a default.
+``ORDO_LANE_PRIORITY`` turns it off.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 _OTHER = getattr(os, "SCHED_OTHER", None)
 _BATCH = getattr(os, "SCHED_BATCH", None)
+#: Set when this module moved the process to SCHED_BATCH: only then does the lane move back (a process that was
+#: started as SCHED_BATCH, e.g. by systemd's ``CPUSchedulingPolicy=batch``, keeps it everywhere).
+_demoted = False
 
 
 def _policy(tid: int) -> int | None:
@@ -53,21 +56,26 @@ def supported() -> bool:
 def demote_process_threads() -> int:
     """Every thread of this process that runs as ``SCHED_OTHER`` becomes ``SCHED_BATCH``; returns how many.
     Call it early in a serving process: threads created afterwards inherit the caller's policy."""
+    global _demoted
     if not supported():
         return 0
     assert _OTHER is not None and _BATCH is not None
+    if _policy(threading.get_native_id()) != _OTHER:
+        return 0  # started under another policy: someone's choice
     changed = 0
     for name in os.listdir("/proc/self/task"):
         tid = int(name)
         if _policy(tid) == _OTHER and _set(tid, _BATCH):
             changed += 1
+    _demoted = changed > 0
     log.debug("%d threads of this process run as SCHED_BATCH; the inference lane keeps SCHED_OTHER", changed)
     return changed
 
 
 def promote_current_thread() -> bool:
-    """The calling thread back to ``SCHED_OTHER`` if it inherited ``SCHED_BATCH`` (the lane, at its start)."""
-    if not supported():
+    """The calling thread back to ``SCHED_OTHER`` if it inherited ``SCHED_BATCH`` from
+    :func:`demote_process_threads` (the lane, at its start)."""
+    if not _demoted or not supported():
         return False
     assert _OTHER is not None and _BATCH is not None
     tid = threading.get_native_id()
