@@ -5,6 +5,7 @@ With a random tiny model these tests assert plumbing: counts, ids, ordering, fil
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import grpc
@@ -256,6 +257,22 @@ def test_health_and_reflection(stack: Stack) -> None:
         "ordo.v1.AnalysisService",
         "grpc.health.v1.Health",
     } <= services
+
+
+def test_every_thread_but_the_inference_lane_runs_as_batch(stack: Stack, ingested: dict) -> None:
+    """`ordo up` is wired to ``prepare_serving_process`` (``ordo.embedding.lane_priority``, whose unit tests cover
+    each kind of thread): after ingesting and searching, its main thread, and so every thread it started (gRPC,
+    worker, gateway), is SCHED_BATCH, and the model's lane (with the torch and tokenizer threads it started, all
+    idle here) switched back to SCHED_OTHER."""
+    policies = []
+    for tid in os.listdir(f"/proc/{stack.process.pid}/task"):
+        try:
+            policies.append(os.sched_getscheduler(int(tid)))
+        except OSError:  # ended meanwhile
+            continue
+    assert os.sched_getscheduler(stack.process.pid) == os.SCHED_BATCH
+    assert policies.count(os.SCHED_OTHER) >= 1, policies
+    assert policies.count(os.SCHED_BATCH) > policies.count(os.SCHED_OTHER), policies
 
 
 def test_cli_search_json_and_status(stack: Stack, ingested: dict) -> None:

@@ -12,6 +12,7 @@ from grpc_reflection.v1alpha import reflection
 
 from ordo.app import AppContext
 from ordo.config import Settings
+from ordo.embedding.lane_priority import demote_process_threads
 from ordo.grpc_api.guards import KEEPALIVE_OPTIONS, guard_interceptor
 from ordo.security.serving import bind_grpc, grpc_interceptors
 from ordo.v1 import analysis_pb2, analysis_pb2_grpc, ingest_pb2, ingest_pb2_grpc, search_pb2, search_pb2_grpc
@@ -44,8 +45,6 @@ def prepare_serving_process(settings: Settings) -> None:
     created later inherit it, the lane switches itself back)."""
     set_gil_switch_interval(settings)
     if settings.lane_priority:
-        from ordo.embedding.lane_priority import demote_process_threads
-
         demote_process_threads()
 
 
