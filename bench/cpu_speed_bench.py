@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench import lane_streams_bench
 from bench.common import BenchError, load_avg, load_coco, log, percentiles_ms
 
 MODELS = ("ordo-lite", "random-clip:vit-b-32")
@@ -70,7 +71,9 @@ def _decode(blob: bytes, side: int) -> Any:
     return decode(blob, ImageLimits(), max_side=side)[0]
 
 
-def _bare(model: str, blobs: list[bytes], rounds: int = 2) -> dict[str, Any]:
+def _bare(model: str, blobs: list[bytes], rounds: int = 2, *, streams: bool = False) -> dict[str, Any]:
+    """The bare model, the bare loop and text queries in this process; ``streams``: also the tower as one
+    2-thread pass against two 1-thread streams (``bench.lane_streams_bench``)."""
     from ordo.embedding import cpu_budget
     from ordo.embedding.factory import clear_embedder_cache
 
@@ -95,7 +98,9 @@ def _bare(model: str, blobs: list[bytes], rounds: int = 2) -> dict[str, Any]:
             t = time.perf_counter()
             embedder.embed_texts([text])
             times.append(time.perf_counter() - t)
+        lanes = lane_streams_bench.measure(embedder, model, rounds=2, images=32) if streams else None
         return {
+            "lane_streams": lanes,
             "model_load_s": round(load_s, 1),
             "tuning": embedder.tower.summary(),
             "bare_model_images_per_s": round(tower_best, 2),
@@ -217,7 +222,7 @@ def run(*, n_images: int = 96, rounds: int = 2, models: tuple[str, ...] = MODELS
     rows = []
     for model in models:
         log(f"cpu-speed: {model}: load (tunes), bare model and bare loop on {n_images} images, {rounds} rounds")
-        bare = _bare(model, blobs, rounds)
+        bare = _bare(model, blobs, rounds, streams=True)
         log(
             f"cpu-speed: {model}: bare {bare['bare_model_images_per_s']} img/s, loop "
             f"{bare['bare_loop_with_decode_images_per_s']} img/s ({bare['tuning']['config']})"
@@ -273,6 +278,12 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
             ),
             (sec, "text query p50 / p99 ms", f"{row['text_query']['p50_ms']} / {row['text_query']['p99_ms']}"),
         ]
+        streams = row.get("lane_streams")
+        if streams:  # bench.lane_streams_bench: the best round of each side, quiet and beside a busy thread
+            for phase in ("quiet", "busy"):
+                one = max(r["one_pass"] for r in streams[phase])
+                two = max(r["streams"] for r in streams[phase])
+                rows.append((sec, f"tower, 2-thread pass / 2 streams, {phase} img/s", f"{one} / {two}"))
     return rows
 
 

@@ -154,6 +154,13 @@ class Settings(BaseSettings):
             "towers in torch."
         ),
     )
+    model_streams: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Image passes run side by side on CPU, one thread each (ONNX Runtime): 0 = measured, "
+        "1 = one pass at a time.",
+    )
     tuning_cache: str = Field(default="", description="Tuning cache file (default ~/.cache/ordo/tuning.json).")
     quantize_text_on_cpu: bool = Field(
         default=True,

@@ -22,16 +22,7 @@ from ordo.embedding import autotune, cpu_budget
 from ordo.embedding.autotune import TowerConfig, TuneResult
 from ordo.embedding.tower_runtime import TowerRuntimes, min_cosine, probe_pixels
 
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(cpu_budget.PEERS_DIR_ENV, str(tmp_path / "peers"))
-    monkeypatch.setenv(autotune.CACHE_ENV, str(tmp_path / "cache" / "tuning.json"))
-    cpu_budget.reset_process_budget()
-    threads = torch.get_num_threads()
-    yield
-    cpu_budget.reset_process_budget()
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("isolated_tuning")
 
 
 # ------------------------------------------------------------------------------------- cores
@@ -193,19 +184,6 @@ def test_disabled_tuning_uses_the_default() -> None:
 
 
 # ------------------------------------------------------------------------------------ runtimes
-@pytest.fixture(scope="module")
-def tiny_vision() -> torch.nn.Module:
-    from transformers import CLIPModel
-
-    from ordo.embedding.factory import random_clip_config
-    from ordo.embedding.hf_features import features_tensor
-
-    model = CLIPModel(random_clip_config("tiny")).eval()
-    from ordo.embedding.tower_runtime import FeatureModule
-
-    return FeatureModule(model, lambda pixels: features_tensor(model.get_image_features(pixel_values=pixels)))
-
-
 def test_onnx_runtime_agrees_with_torch(tiny_vision: torch.nn.Module) -> None:
     runtimes = TowerRuntimes("tiny-test", tiny_vision, 32, conv=False)
     fn = runtimes.build(TowerConfig(batch_size=4, threads=1, channels_last=False, runtime="onnxruntime"))
@@ -254,7 +232,8 @@ def test_embedder_loads_tuned_and_cached(monkeypatch: pytest.MonkeyPatch) -> Non
     tuned.load()
     plain.load()
     assert tuned.tower is not None and tuned.tower.result.source == "measured"
-    assert tuned.batch_size == tuned.tower.config.batch_size
+    config = tuned.tower.config  # one tower call a lane job; with streams, 1/streams of the tuned batch
+    assert tuned.batch_size == max(1, config.batch_size // config.streams)
     images = [Image.new("RGB", (40 + i, 30), (i * 40, 100, 200 - i * 30)) for i in range(5)]
     assert min_cosine(tuned.embed_images(images), plain.embed_images(images)) >= 0.999
     again = RandomClipEmbedder("random-clip:tiny", device="cpu", runtime_options=options)

@@ -34,7 +34,7 @@ from ordo.embedding.hf_features import (
 )
 from ordo.embedding.hf_loading import load_pretrained, model_id_for_directory
 from ordo.embedding.lane_embedder import LaneEmbedder
-from ordo.embedding.tuned_tower import RuntimeOptions
+from ordo.embedding.tuned_tower import RuntimeOptions, lane_job_images
 from ordo.errors import ModelUnavailable
 
 logger = logging.getLogger(__name__)
@@ -195,7 +195,8 @@ class HFDualEncoder(LaneEmbedder):
                 text_probe=lambda: self._texts_on(model, ["a dog running on the beach"]),
                 text_in_torch=self._onnx_text is None,
             )
-            self.batch_size = tower.config.batch_size
+            # one tower call a lane job; with streams a smaller one (lane_job_images: text queries wait no longer)
+            self.batch_size = lane_job_images(1, tower.config) if tower.config.streams > 1 else tower.config.batch_size
         self._model = model
 
     def _quantize_text(self, model: Any) -> None:

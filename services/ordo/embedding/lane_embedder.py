@@ -119,7 +119,10 @@ class LaneEmbedder(EmbedderDefaults, ABC):
         else:
             self.tower.tune_text(text_probe, enabled=False)
             text_probe()
-        return self.tower
+        tower = self.tower
+        if tower.config.streams > 1:
+            self._lane.set_streams(lambda: tower.active_streams)
+        return tower
 
     # ----------------------------------------------------------------- images
 
@@ -138,7 +141,11 @@ class LaneEmbedder(EmbedderDefaults, ABC):
         self.load()
         if not prepared:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._lane.map_batches(IMAGE_PRIORITY, self._run_prepared, list(prepared), self.batch_size)
+        # with streams, batches may run side by side on the lane's helper threads (ONNX Runtime only)
+        shared = self.tower is not None and self.tower.config.streams > 1
+        return self._lane.map_batches(
+            IMAGE_PRIORITY, self._run_prepared, list(prepared), self.batch_size, shared=shared
+        )
 
     @abstractmethod
     def _run_prepared(self, batch: list[np.ndarray]) -> np.ndarray:

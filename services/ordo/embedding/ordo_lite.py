@@ -32,7 +32,7 @@ from ordo.embedding.lane_embedder import LaneEmbedder
 from ordo.embedding.registry import register_family, register_model_dir
 from ordo.embedding.text_runtime import GraphTextTower, onnx_minilm
 from ordo.embedding.traced_text_runtime import traced_bf16_minilm
-from ordo.embedding.tuned_tower import RuntimeOptions
+from ordo.embedding.tuned_tower import RuntimeOptions, lane_job_images
 from ordo.errors import ModelUnavailable
 
 logger = logging.getLogger(__name__)
@@ -332,9 +332,8 @@ class OrdoLiteEmbedder(LaneEmbedder):
             text_probe=lambda: self._text_pass(["a dog running on the beach"]),
         )
         self.bf16_image_tower = tower.config.bf16
-        # a lane job holds whole tower calls (a text query waits for at most one job)
-        micro = tower.config.batch_size
-        self.batch_size = micro * max(1, -(-self.batch_size // micro))
+        # a lane job holds whole tower calls (a text query waits for at most one job); see lane_job_images
+        self.batch_size = lane_job_images(self.batch_size, tower.config)
         if self.runtime_options.runtime != "torch":  # ORDO_MODEL_RUNTIME=torch keeps both towers in PyTorch
             self._onnx_text = onnx_minilm(
                 self._text_tower, self.model_id, tower.budget.model_threads, self.runtime_options.cache_file

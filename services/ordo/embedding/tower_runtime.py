@@ -18,6 +18,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -193,14 +194,25 @@ class TowerRuntimes:
         return fn
 
     def prepare(self, config: TowerConfig) -> Callable[[int], None]:
-        """For the tuner: a function that runs one batch of ``n`` probe images."""
+        """For the tuner: a function that runs one batch of ``n`` probe images on each of the config's
+        streams at once (one batch when it has a single stream)."""
+        if config.streams > 1 and config.runtime != "onnxruntime":
+            raise ValueError("streams need ONNX Runtime (torch's passes share one OpenMP pool)")
         fn = self.build(config)
         probe = self._probe
 
         def run(n: int) -> None:
             fn(np.ascontiguousarray(np.resize(probe, (n, *probe.shape[1:]))))
 
-        return run
+        if config.streams == 1:
+            return run
+        pool = ThreadPoolExecutor(config.streams, thread_name_prefix="ordo-tune-stream")
+
+        def run_streams(n: int) -> None:
+            for done in [pool.submit(run, n) for _ in range(config.streams)]:
+                done.result()
+
+        return run_streams
 
 
 def describe(config: TowerConfig, agreement: dict[str, Any]) -> str:
