@@ -75,7 +75,8 @@ def measure(embedder: Any, model: str, *, busy: float = 0.3, rounds: int = 3, im
     side = embedder.input_size
     pixels = np.random.default_rng(0).standard_normal((batch, 3, side, side)).astype(np.float32)
     passes = max(2, images // batch)
-    _rate(one_pass, pixels, 2, 1), _rate(stream, pixels, 2, 2)  # warm both (arenas, kernels)
+    _rate(one_pass, pixels, 2, 1)  # warm both (arenas, kernels)
+    _rate(stream, pixels, 2, 2)
     result: dict[str, Any] = {"model": model, "batch": batch, "busy_share": busy, "quiet": [], "busy": []}
     for phase in ("quiet", "busy"):
         stop = threading.Event()
@@ -89,7 +90,7 @@ def measure(embedder: Any, model: str, *, busy: float = 0.3, rounds: int = 3, im
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--model", default="ordo-lite")
     parser.add_argument("--busy", type=float, default=0.3, help="share of one core the busy thread takes")
     parser.add_argument("--rounds", type=int, default=3)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -160,28 +161,14 @@ def test_a_cached_choice_serves_only_the_knobs_it_was_measured_with() -> None:
         measured.append(config)
         return lambda n: time.sleep(0.001 if config.streams == 2 else 0.01)
 
-    free = autotune.tuned(
-        "m",
-        TowerConfig(threads=2, runtime="onnxruntime"),
-        prepare,
-        cpus=2,
-        max_threads=2,
-        budget_s=0.5,
-        variants=[{"threads": 1, "streams": 2}],
-        tune_batch=False,
-    )
+    def tuned(**options: Any) -> TuneResult:
+        default = TowerConfig(threads=2, runtime="onnxruntime")
+        return autotune.tuned("m", default, prepare, cpus=2, max_threads=2, budget_s=0.5, tune_batch=False, **options)
+
+    free = tuned(variants=[{"threads": 1, "streams": 2}])
     assert free.config.streams == 2 and free.source == "measured"
     measured.clear()
-    pinned = autotune.tuned(
-        "m",
-        TowerConfig(threads=2, runtime="onnxruntime"),
-        prepare,
-        cpus=2,
-        max_threads=2,
-        budget_s=0.5,
-        tune_batch=False,
-        pinned="streams=1",
-    )
+    pinned = tuned(pinned="streams=1")
     assert pinned.source == "measured" and pinned.config.streams == 1 and measured
     assert autotune.tuned("m", TowerConfig(threads=2), prepare, cpus=2, max_threads=2).source == "cache"
     # an entry whose streams x threads exceed the cores now available is measured again

@@ -17,7 +17,7 @@ for it hundreds of times a pass. Two single-thread passes side by side never wai
 img/s as one 2-thread pass and 14.9-15.7 as two 1-thread streams (the same, quiet: 16.7-16.9 and 17.3-18.7).
 Only passes handed over as *shared* (:meth:`InferenceLane.map_batches` with ``shared=True``: an image
 tower in ONNX Runtime, whose session runs concurrent calls each on its calling thread) go to the helpers;
-text queries, loading and anything that runs torch stay on the lane itself.
+text queries, loading and models that run in torch stay on the lane itself.
 """
 
 from __future__ import annotations
@@ -69,27 +69,29 @@ class InferenceLane:
 
     def submit(self, priority: int, fn: Callable[..., T], *args: Any) -> Future[T]:
         """Run ``fn(*args)`` on the lane; called from the lane itself, it runs at once (no deadlock)."""
-        future: Future[T] = Future()
-        if self.is_current_thread():
-            self._call(future, fn, args)
-            return future
-        with self._cond:
-            self._ensure_started()
-            heapq.heappush(self._heap, (priority, next(self._order), lambda: self._call(future, fn, args)))
-            self._cond.notify_all()
-        return future
+        return self._enqueue(fn, args, lambda job: heapq.heappush(self._heap, (priority, next(self._order), job)))
 
     def submit_shared(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         """Run ``fn(*args)`` on the lane (after its own queue) or on a helper stream. ``fn`` must be safe to
-        run on several threads at once and must not run torch's parallel operators."""
+        run on several threads at once. Torch operators it runs get an OpenMP team per thread (idle teams
+        sleep: ``OMP_WAIT_POLICY=PASSIVE``), so it should keep torch to light pre- and post-processing."""
+
+        def put(job: Callable[[], None]) -> None:
+            self._shared.append(job)
+            self._ensure_helpers()
+
+        return self._enqueue(fn, args, put)
+
+    def _enqueue(
+        self, fn: Callable[..., T], args: tuple[Any, ...], put: Callable[[Callable[[], None]], None]
+    ) -> Future[T]:
         future: Future[T] = Future()
         if self.is_current_thread():
             self._call(future, fn, args)
             return future
         with self._cond:
             self._ensure_started()
-            self._shared.append(lambda: self._call(future, fn, args))
-            self._ensure_helpers()
+            put(lambda: self._call(future, fn, args))
             self._cond.notify_all()
         return future
 
