@@ -21,6 +21,12 @@ runs in its own call, and a text's vector is the same however queries are batche
 float32 tower is checked at load on probe texts (minimum cosine >= ``text_runtime.MIN_AGREEMENT``; per-tensor weights
 reached only 0.99897 on CLIP ViT-B/32 with random weights, per-channel 0.9992-0.9994); anything less, or any
 failure to export, quantise or load, returns None and the caller keeps its eager path (logged).
+
+On an x86 CPU without VNNI (AVX2 only, or AVX-512 without VNNI) the weights are unsigned 8-bit (u8 x u8
+products): there ONNX Runtime's u8 x s8 kernel sums products in pairs into 16 bits, which saturates. Measured on
+the tiny test CLIP on a 2-core AMD EPYC with AVX2 only: signed weights agreed to cosine 0.972 (so queries stayed
+in eager torch), signed 7-bit ones (``reduce_range``, ONNX Runtime's usual advice) 0.998, unsigned 7-bit 0.998,
+unsigned 8-bit >= 0.999.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ordo.embedding.autotune import cache_path
+from ordo.embedding.autotune import cache_path, cpu_flags
 from ordo.embedding.hf_features import features_tensor
 from ordo.embedding.text_runtime import kept_if_agrees, trace_text_graph
 from ordo.embedding.tower_runtime import onnx_path, open_session
@@ -71,9 +77,15 @@ def _quiet_quantizer(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING and not str(record.msg).startswith("Please consider to run")
 
 
-def export_int8(module: TextFeatures, sample: dict[str, np.ndarray], path: Path) -> Path:
+def needs_unsigned_weights(flags: set[str] | None = None) -> bool:
+    """An x86 CPU whose u8 x s8 dot products saturate: AVX2 without any VNNI flavour (see the module notes)."""
+    flags = cpu_flags() if flags is None else flags
+    return "avx2" in flags and not {"avx512_vnni", "avx_vnni", "amx_int8"} & flags
+
+
+def export_int8(module: TextFeatures, sample: dict[str, np.ndarray], path: Path, *, unsigned: bool = False) -> Path:
     """Export float32 (dynamic batch and length), quantise to int8 into ``path`` and drop the float32 file;
-    later loads reuse ``path``."""
+    later loads reuse ``path``. ``unsigned``: u8 weights instead of s8 (see the module notes)."""
     if path.is_file():
         return path
     import onnx  # noqa: F401  (the exporter needs it; a clear ImportError otherwise)
@@ -87,7 +99,9 @@ def export_int8(module: TextFeatures, sample: dict[str, np.ndarray], path: Path)
         root = logging.getLogger()
         root.addFilter(_quiet_quantizer)
         try:
-            quantize_dynamic(str(fp32), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
+            quantize_dynamic(
+                str(fp32), str(tmp), per_channel=True, weight_type=QuantType.QUInt8 if unsigned else QuantType.QInt8
+            )
         finally:
             root.removeFilter(_quiet_quantizer)
         os.replace(tmp, path)
@@ -127,19 +141,20 @@ def onnx_int8_text(
 
     def build() -> tuple[OnnxInt8TextTower, float]:
         module = TextFeatures(model).eval()
-        path = onnx_path(f"{model_id}-text-int8", module, cache_file)
+        unsigned = needs_unsigned_weights()
+        path = onnx_path(f"{model_id}-text-int8{'-u8w' if unsigned else ''}", module, cache_file)
         if not path.parent.is_relative_to(cache_path(cache_file).parent):
             raise ValueError(f"unexpected ONNX cache location {path}")
         sample = tokenize(list(PROBE_TEXTS[:2]))
         cached = path.is_file()
         try:
-            session = open_session(export_int8(module, sample, path), threads)
+            session = open_session(export_int8(module, sample, path, unsigned=unsigned), threads)
         except Exception:
             if not cached:
                 raise
             # a truncated or corrupt cached file (open_session removed it): export it again, once
             log.warning("%s: cached int8 text graph %s unreadable; exporting it again", model_id, path)
-            session = open_session(export_int8(module, sample, path), threads)
+            session = open_session(export_int8(module, sample, path, unsigned=unsigned), threads)
         tower = OnnxInt8TextTower(session, tokenize, threads)
         expected = np.concatenate([reference([text]) for text in PROBE_TEXTS])
         return tower, float((tower.features(PROBE_TEXTS) * expected).sum(axis=1).min())
