@@ -16,12 +16,11 @@ import io
 import json
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-TowerFn = Callable[[np.ndarray], np.ndarray]
+from ordo.embedding.tower_runtime import TowerFn
 
 
 def _burn(share: float, stop: threading.Event) -> None:
@@ -68,7 +67,7 @@ def measure(embedder: Any, model: str, *, busy: float = 0.3, rounds: int = 3, im
     """The comparison on a loaded embedder with an ONNX-exportable tower (``embedder.tower`` set)."""
     from ordo.embedding.autotune import TowerConfig
 
-    runtimes = embedder.tower._runtimes  # the model's own export, agreement checked against float32 torch
+    runtimes = embedder.tower.runtimes  # the model's own export, agreement checked against float32 torch
     batch = embedder.tower.config.batch_size
     one_pass = runtimes.build(TowerConfig(batch_size=batch, threads=2, runtime="onnxruntime"))
     stream = runtimes.build(TowerConfig(batch_size=batch, threads=1, streams=2, runtime="onnxruntime"))

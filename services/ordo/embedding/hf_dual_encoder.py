@@ -196,7 +196,7 @@ class HFDualEncoder(LaneEmbedder):
                 text_in_torch=self._onnx_text is None,
             )
             # one tower call a lane job; with streams a smaller one (lane_job_images: text queries wait no longer)
-            self.batch_size = lane_job_images(1, tower.config) if tower.config.streams > 1 else tower.config.batch_size
+            self.batch_size = lane_job_images(1, tower.config)
         self._model = model
 
     def _quantize_text(self, model: Any) -> None:

@@ -13,8 +13,9 @@ queued behind it.
 Why streams: one pass on two intra-op threads meets at a barrier after every operator, so when another
 thread of the process (a decoder, an upload) takes one of the cores, the other thread of the pass waits
 for it hundreds of times a pass. Two single-thread passes side by side never wait for each other: on a
-2-core AMD EPYC with a thread burning 30 % of a core beside it, CLIP ViT-B/32 in ONNX Runtime ran 12.4-12.8
-img/s as one 2-thread pass and 14.9-15.7 as two 1-thread streams (the same, quiet: 16.7-16.9 and 17.3-18.7).
+2-core AMD EPYC with a thread decoding JPEGs for 30 % of a core beside it, CLIP ViT-B/32 in ONNX Runtime ran
+12.7-13.1 img/s as one 2-thread pass and 15.3-15.7 as two 1-thread streams (quiet: 16.6-17.6 and 17.6-18.5;
+``python -m bench.lane_streams_bench --model random-clip:vit-b-32``).
 Only passes handed over as *shared* (:meth:`InferenceLane.map_batches` with ``shared=True``: an image
 tower in ONNX Runtime, whose session runs concurrent calls each on its calling thread) go to the helpers;
 text queries, loading and models that run in torch stay on the lane itself.

@@ -101,8 +101,6 @@ class TunedTower:
         self.agreement = runtimes.agreement
         self._runtimes = runtimes
         self._threads = result.config.threads
-        # passes that may run side by side now (see inference_lane); the budget lowers it when peers start
-        self.active_streams = self._streams_for(budget.model_threads)
         # torch threads for the text tower (a single query); see tune_text
         self.text_threads = min(result.config.threads, budget.model_threads)
 
@@ -140,15 +138,21 @@ class TunedTower:
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
 
-    def _streams_for(self, model_threads: int) -> int:
-        return max(1, min(self.config.streams, model_threads // max(1, self.config.threads)))
+    @property
+    def active_streams(self) -> int:
+        """Passes that may run side by side now (see inference_lane): the budget lowers it when peers start."""
+        return max(1, min(self.config.streams, self.budget.model_threads // max(1, self.config.threads)))
+
+    @property
+    def runtimes(self) -> TowerRuntimes:
+        """The model's runtimes (its ONNX export, agreement-checked), for benches comparing settings."""
+        return self._runtimes
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         """One pass. Called on the lane, and on its helper streams at once when the config has streams
         (ONNX Runtime runs concurrent calls of one session, each on its calling thread)."""
         # the budget caps the tuned thread count while more Ordo processes share the machine
         self.budget.refresh()
-        self.active_streams = self._streams_for(self.budget.model_threads)
         threads = min(self.config.threads, self.budget.model_threads)
         if self.config.runtime == "torch":
             if torch.get_num_threads() != threads:
@@ -238,10 +242,9 @@ def lane_job_images(images: int, config: TowerConfig) -> int:
     lane's job in progress, and with streams each job runs on 1/streams of the threads, so a job that much
     smaller keeps that wait as it was with one pass at a time (measured, CLIP ViT-B/32 on 2 cores while
     ingesting: queries at p50 860 ms with 2 streams of 8-image jobs against 485 ms with one 2-thread pass)."""
-    if config.streams <= 1:
-        return config.batch_size * max(1, -(-images // config.batch_size))
-    share = -(-max(images, config.batch_size) // config.streams)
-    return max(1, share) if share < config.batch_size else config.batch_size * (-(-share // config.batch_size))
+    batch = config.batch_size
+    share = -(-max(images, batch) // max(1, config.streams))  # at least one tower call's worth, split
+    return share if share < batch else batch * -(-share // batch)
 
 
 def _pinned(options: RuntimeOptions) -> str:
