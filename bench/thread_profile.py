@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from bench.common import load_coco
@@ -27,13 +28,13 @@ def _fields(stat: Path) -> list[str]:
     return stat.read_text().rsplit(")", 1)[1].split()
 
 
-def threads(pid: int) -> dict[str, tuple[str, float]]:
-    """Thread id → (comm, CPU seconds) of every live thread of ``pid``."""
+def threads(pid: int) -> dict[str, tuple[str, float, float]]:
+    """Thread id → (comm, user CPU seconds, kernel CPU seconds) of every live thread of ``pid``."""
     out = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             f = _fields(task / "stat")
-            out[task.name] = ((task / "comm").read_text().strip(), (int(f[11]) + int(f[12])) / CLK)
+            out[task.name] = ((task / "comm").read_text().strip(), int(f[11]) / CLK, int(f[12]) / CLK)
         except OSError:
             continue
     return out
@@ -66,7 +67,7 @@ def children_cpu(pid: int) -> float:
 
 def python_names(pid: int) -> dict[str, str]:
     """Thread id → Python thread name (numbered suffixes dropped), from ``py-spy dump``; {} without py-spy."""
-    spy = shutil.which("py-spy")
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if spy is None:
         return {}
     dump = subprocess.run([spy, "dump", "-p", str(pid), "--nonblocking"], capture_output=True, text=True).stdout
@@ -98,11 +99,14 @@ def main() -> None:
             after, kids_after, me_after = threads(pid), children_cpu(pid), os.times()
             names = python_names(pid)
             rows: dict[str, float] = {}
-            for tid, (comm, cpu) in after.items():
-                spent = cpu - before.get(tid, (comm, 0.0))[1]
+            kernel: dict[str, float] = {}
+            for tid, (comm, user, system) in after.items():
+                _, user_before, system_before = before.get(tid, (comm, 0.0, 0.0))
+                spent, spent_kernel = user + system - user_before - system_before, system - system_before
                 if spent > 0.005:
                     name = names.get(tid, f"native:{comm}")
                     rows[name] = rows.get(name, 0.0) + spent
+                    kernel[name] = kernel.get(name, 0.0) + spent_kernel
             n = len(batch)
             client_cpu = me_after.user - me_before.user + me_after.system - me_before.system
             print(
@@ -110,7 +114,7 @@ def main() -> None:
                 f"client {1000 * client_cpu / n:.1f}, child processes {1000 * (kids_after - kids_before) / n:.1f}"
             )
             for name, cpu in sorted(rows.items(), key=lambda r: -r[1]):
-                print(f"   {name:28s} {1000 * cpu / n:6.1f} ms/img")
+                print(f"   {name:28s} {1000 * cpu / n:6.1f} ms/img (kernel {1000 * kernel[name] / n:.1f})")
 
 
 if __name__ == "__main__":

@@ -115,8 +115,9 @@ def test_ingestion_batches_dedupes_and_accounts(tmp_path: Path, coco_images: lis
     assert results[-1].failure is not None and results[-1].failure.reason == "EMPTY_FILE"
     assert (job.total, job.pending, job.duplicates, job.failed, job.state) == (12, 10, 1, 1, JobState.RUNNING)
     tasks = _drain(queue)
-    # The first task is a quarter of the batch size (the worker starts early), then full batches.
-    assert sorted(len(t.samples) for t in tasks) == [1, 1, 4, 4]
+    # The first tasks are a quarter, then half the batch size (the worker starts early and is not left
+    # waiting for a whole task's upload after the first), then full batches; the rest ends the job.
+    assert sorted(len(t.samples) for t in tasks) == [1, 2, 3, 4]
     assert sorted(r.asset_id for t in tasks for r in t.samples) == sorted(r.asset_id for r in results[:10])
     assert len({t.batch_id for t in tasks}) == 4
 

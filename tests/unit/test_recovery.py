@@ -103,10 +103,10 @@ def test_concurrent_uploads_of_the_same_bytes_give_one_new_and_one_embedding(
 def test_a_crash_mid_job_loses_nothing_and_ends_the_job(tmp_path: Path, coco_images: list[Path]) -> None:
     before = _Stack(tmp_path, batch=4)
     job = before.core.start_job()
-    results = [before.core.ingest_bytes(job.job_id, p.read_bytes(), file_name=p.name) for p in coco_images[:7]]
-    before.jobs.add_inputs(job.job_id, 1)  # an eighth file was being received at the kill
-    # Killed here: the first task (1 image) and one full task (4) were queued; 2 images sat in memory.
-    assert sum(len(t.samples) for t in before.queued()) == 5
+    results = [before.core.ingest_bytes(job.job_id, p.read_bytes(), file_name=p.name) for p in coco_images[:5]]
+    before.jobs.add_inputs(job.job_id, 1)  # a sixth file was being received at the kill
+    # Killed here: the first task (1 image) and the second (2) were queued; 2 images sat in memory.
+    assert sum(len(t.samples) for t in before.queued()) == 3
 
     after = _Stack(tmp_path, batch=4)
     report = after.reconciler().run(full_scan=True)
@@ -119,7 +119,7 @@ def test_a_crash_mid_job_loses_nothing_and_ends_the_job(tmp_path: Path, coco_ima
     # Re-uploading an image after recovery: its task is on its way, so it is a duplicate and queues nothing.
     again = after.core.start_job()
     assert (
-        after.core.ingest_bytes(again.job_id, coco_images[5].read_bytes(), file_name="x").outcome is Outcome.DUPLICATE
+        after.core.ingest_bytes(again.job_id, coco_images[4].read_bytes(), file_name="x").outcome is Outcome.DUPLICATE
     )
     after.core.finish_enumeration(again.job_id)
     assert after.drain() == []

@@ -9,6 +9,7 @@ redelivered task overwrites its own points.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -90,6 +91,18 @@ class BatchResult:
     clock: StageClock
 
 
+def chunk_bounds(count: int, size: int, streams: int = 1) -> list[int]:
+    """Where a task's ``count`` images are cut into model chunks of at most ``size``: as many chunks as that
+    takes, rounded up to a multiple of ``streams``, in sizes that differ by at most one. With passes running
+    side by side, a task of 24 images in chunks of 8 left its third chunk alone on one stream while the other
+    core idled (at a job's end, ~0.3 s of 5.7 for 128 CLIP images); four chunks of 6 end together."""
+    if count <= 0:
+        return [0]
+    chunks = -(-count // max(size, 1))
+    chunks = min(count, -(-chunks // max(streams, 1)) * max(streams, 1))
+    return [count * i // chunks for i in range(chunks + 1)]
+
+
 class EmbeddingPipeline:
     def __init__(
         self,
@@ -149,10 +162,10 @@ class EmbeddingPipeline:
         # (below), with the thumbnails beside the READY records after them, not once
         # per chunk: every index write ends in a flush (fsync of the segments) during which the embedded
         # engine holds the GIL (60-150 ms here), stalling the decoders and the model's Python.
-        chunk = max(self.embedder.batch_size, 1)
-        for first in range(0, len(futures), chunk):
+        bounds = chunk_bounds(len(futures), self.embedder.batch_size, getattr(self.embedder, "image_streams", 1))
+        for first, end in itertools.pairwise(bounds):
             ready: list[_Decoded] = []
-            for ref, future in zip(task.samples[first : first + chunk], futures[first : first + chunk], strict=True):
+            for ref, future in zip(task.samples[first:end], futures[first:end], strict=True):
                 try:
                     ready.append(future.result())
                 except (InvalidInput, TooLarge, NotFound) as exc:

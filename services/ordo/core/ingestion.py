@@ -8,6 +8,7 @@ duplicate, failed with a reason — and a bad file never stops the rest of its b
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import logging
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 from ordo.chaos import checkpoint
 from ordo.core import local_files
@@ -62,6 +64,55 @@ class _JobBatcher:
     processing: ProcessingOptions = field(default_factory=ProcessingOptions)  # travels with each task
 
 
+@dataclass(frozen=True)
+class IncomingFile:
+    """One file's bytes and what its sender says of it, for :meth:`IngestCore.ingest_many`."""
+
+    data: bytes
+    file_name: str
+    source_uri: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    library: str = "default"
+
+    @property
+    def uri(self) -> str:
+        return self.source_uri or f"upload://{self.file_name}"
+
+
+#: How many files, or bytes, a caller holds before storing them as one durable group
+#: (:meth:`IngestCore.ingest_many`): eight files cut the commits per file by eight, and bytes bound the memory
+#: held (a group is flushed once it reaches either; one file over the byte bound is a group alone).
+GROUP_FILES: Final = 8
+GROUP_BYTES: Final = 16 * 2**20
+
+
+class FileGroup:
+    """Whole files held until ``GROUP_FILES`` or ``GROUP_BYTES`` of them are at hand, then stored together by
+    ``store`` (an :meth:`IngestCore.ingest_many`); ``flush`` stores what is held. ``add`` and ``flush`` return
+    the results of the files they stored, in the order the files were added."""
+
+    def __init__(self, store: Callable[[list[IncomingFile]], list[FileResult]]) -> None:
+        self._store = store
+        self._held: list[IncomingFile] = []
+        self._bytes = 0
+
+    def add(self, incoming: IncomingFile) -> list[FileResult]:
+        """Holds the file; returns the results of the group it completed ([] while the group fills)."""
+        self._held.append(incoming)
+        self._bytes += len(incoming.data)
+        if len(self._held) >= GROUP_FILES or self._bytes >= GROUP_BYTES:
+            return self.flush()
+        return []
+
+    def flush(self) -> list[FileResult]:
+        """Stores the held files (they are let go first, so a store that raises is not tried twice)."""
+        held, self._held, self._bytes = self._held, [], 0
+        return self._store(held) if held else []
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
 #: Locks striped by asset id: uploads of the same bytes serialise their check-store-queue, others don't.
 _ASSET_LOCK_STRIPES = 256
 
@@ -102,8 +153,9 @@ class IngestCore:
         with self._lock:
             self._queued.update(bytes.fromhex(a)[:16] for a in asset_ids)
 
-    def _asset_lock(self, asset_id: str) -> threading.Lock:
-        return self._asset_locks[int(asset_id[:8], 16) % _ASSET_LOCK_STRIPES]
+    @staticmethod
+    def _stripe(asset_id: str) -> int:
+        return int(asset_id[:8], 16) % _ASSET_LOCK_STRIPES
 
     # --- jobs ------------------------------------------------------------------------------------
     def start_job(self, request_id: str = "", processing: ProcessingOptions | None = None) -> Job:
@@ -129,7 +181,7 @@ class IngestCore:
                 self._batchers.pop(job_id, None)
         return self.jobs.add_inputs(job_id, 0, enumeration_done=True)
 
-    # --- one file --------------------------------------------------------------------------------
+    # --- files ----------------------------------------------------------------------------------
     def ingest_bytes(
         self,
         job_id: str,
@@ -141,17 +193,36 @@ class IngestCore:
         library: str = "default",
     ) -> FileResult:
         """Store one file and queue its embedding. Never raises for bad input: it becomes a FAILED result."""
-        source_uri = source_uri or f"upload://{file_name}"
-        self.jobs.add_inputs(job_id, 1)
+        return self.ingest_many(job_id, [IncomingFile(data, file_name, source_uri, metadata or {}, library)])[0]
+
+    def ingest_many(self, job_id: str, files: Sequence[IncomingFile]) -> list[FileResult]:
+        """Store several files and queue their embeddings, one result each, in order; bad input becomes a
+        FAILED result, never an exception. The new files' originals (with their date-order markers) are made
+        durable as one group, then their PENDING records as another: four journal commits for the group
+        where each file took four (issue 18: an upload stream waited ~12 ms per file on commits, and the
+        model idled behind it). Callers group what they have at hand (``GROUP_FILES``, ``GROUP_BYTES``)."""
+        if not files:
+            return []
+        self.jobs.add_inputs(job_id, len(files))
+        results: list[FileResult | None] = [None] * len(files)
+        checked: list[tuple[int, ImageInfo, str]] = []
+        for i, incoming in enumerate(files):
+            try:
+                checked.append((i, probe(incoming.data, self.limits), asset_id_for(incoming.data, incoming.library)))
+            except (InvalidInput, TooLarge) as exc:
+                results[i] = self._failed(incoming.file_name, incoming.uri, exc)
         try:
-            result = self._ingest(job_id, data, file_name, source_uri, metadata or {}, library)
-        except (InvalidInput, TooLarge) as exc:
-            result = self._failed(file_name, source_uri, exc)
-        except OrdoError as exc:  # a dependency is down: account for this file, then report the outage
-            self._record(job_id, self._failed(file_name, source_uri, exc))
-            raise
-        self._record(job_id, result)
-        return result
+            self._store_group(job_id, files, checked, results)
+        except OrdoError as exc:
+            for i, incoming in enumerate(files):
+                if results[i] is None:
+                    results[i] = self._failed(incoming.file_name, incoming.uri, exc)
+            if not isinstance(exc, InvalidInput | TooLarge):  # a dependency is down: account, then report it
+                self._record(job_id, [r for r in results if r is not None])
+                raise
+        done = [r for r in results if r is not None]
+        self._record(job_id, done)
+        return done
 
     @staticmethod
     def _failed(file_name: str, source_uri: str, exc: OrdoError) -> FileResult:
@@ -167,79 +238,90 @@ class IngestCore:
             Outcome.FAILED,
             failure=FileFailure(source_uri, reason, message),
         )
-        self._record(job_id, result)
+        self._record(job_id, [result])
         return result
 
-    def _ingest(
-        self, job_id: str, data: bytes, file_name: str, source_uri: str, metadata: dict[str, str], library: str
-    ) -> FileResult:
-        info = probe(data, self.limits)
-        asset_id = asset_id_for(data, library)
+    def _store_group(
+        self,
+        job_id: str,
+        files: Sequence[IncomingFile],
+        checked: Sequence[tuple[int, ImageInfo, str]],
+        results: list[FileResult | None],
+    ) -> None:
+        """Check, store and queue atomically per asset: of concurrent uploads of the same bytes exactly one is
+        NEW and queues one embedding; the others wait on the asset's lock and then find the record. A group
+        holds its assets' lock stripes in ascending order, so two groups never wait on each other in a
+        circle. Results are set only once the group is stored and queued."""
         batcher = self._batcher(job_id)
+        with contextlib.ExitStack() as held:
+            for stripe in sorted({self._stripe(asset_id) for _, _, asset_id in checked}):
+                held.enter_context(self._asset_locks[stripe])
+            decided: list[tuple[int, FileResult, SampleRef | None]] = []
+            new: list[tuple[Asset, bytes]] = []
+            for i, info, asset_id in checked:
+                incoming = files[i]
+                outcome, ref = self._existing(batcher, asset_id)
+                if outcome is None:  # never stored: a new asset
+                    asset = self._new_asset(incoming, info, asset_id)
+                    new.append((asset, incoming.data))
+                    outcome, ref = Outcome.NEW, SampleRef(asset_id, asset.original_key, SampleKind.IMAGE)
+                decided.append((i, FileResult(incoming.file_name, incoming.uri, outcome, asset_id), ref))
+            if new:
+                # Originals (with the records' date-order markers) first, then the PENDING records, then the
+                # tasks: a crash between any two leaves either nothing acknowledged or PENDING records that
+                # the start-up reconciler queues again.
+                self.catalog.put_new_many(new, on_stored=lambda: checkpoint("upload"))
+            for i, result, ref in decided:
+                if ref is not None:
+                    self._enqueue(batcher, ref)
+                results[i] = result
+
+    def _existing(self, batcher: _JobBatcher, asset_id: str) -> tuple[Outcome | None, SampleRef | None]:
+        """What an asset already known means for this file: a DUPLICATE, NEW again (stored, never embedded,
+        its task lost to a crash: queued again) or ``(None, None)``: to be stored as new (never stored, or
+        FAILED before). The caller holds the asset's lock."""
         with self._lock:
             seen_in_job = asset_id in batcher.seen
             batcher.seen.add(asset_id)
         if seen_in_job:
-            return FileResult(file_name, source_uri, Outcome.DUPLICATE, asset_id)
-        # Check, store and queue atomically per asset: of concurrent uploads of the same bytes exactly one
-        # is NEW and queues one embedding; the others wait here and then find the record.
-        with self._asset_lock(asset_id):
-            existing = self.catalog.find(asset_id)
-            if existing is not None and existing.state is AssetState.READY:
-                return FileResult(file_name, source_uri, Outcome.DUPLICATE, asset_id)
-            if existing is not None and existing.state is AssetState.PENDING:
-                with self._lock:
-                    on_its_way = bytes.fromhex(asset_id)[:16] in self._queued
-                if on_its_way:
-                    return FileResult(file_name, source_uri, Outcome.DUPLICATE, asset_id)
-                # Stored, never embedded, and its task is gone (a crash): queue it again, as new work.
-                self._enqueue(batcher, SampleRef(asset_id, existing.original_key, SampleKind.IMAGE))
-                return FileResult(file_name, source_uri, Outcome.NEW, asset_id)
-            return self._store_new(batcher, data, info, asset_id, file_name, source_uri, metadata, library)
+            return Outcome.DUPLICATE, None
+        existing = self.catalog.find(asset_id)
+        if existing is None or existing.state not in (AssetState.READY, AssetState.PENDING):
+            return None, None  # never stored, or failed before: stored (again) as new
+        if existing.state is AssetState.PENDING:
+            with self._lock:
+                on_its_way = bytes.fromhex(asset_id)[:16] in self._queued
+            if not on_its_way:
+                return Outcome.NEW, SampleRef(asset_id, existing.original_key, SampleKind.IMAGE)
+        return Outcome.DUPLICATE, None
 
-    def _store_new(
-        self,
-        batcher: _JobBatcher,
-        data: bytes,
-        info: ImageInfo,
-        asset_id: str,
-        file_name: str,
-        source_uri: str,
-        metadata: dict[str, str],
-        library: str,
-    ) -> FileResult:
-        """Original (with the record's date-order markers) first, then the PENDING record, then the task: a
-        crash between any two leaves either nothing acknowledged or a PENDING record that the start-up
-        reconciler queues again."""
-        key = original_key(asset_id)
-        asset = Asset(
+    def _new_asset(self, incoming: IncomingFile, info: ImageInfo, asset_id: str) -> Asset:
+        return Asset(
             asset_id=asset_id,
-            source_uri=source_uri,
-            file_name=file_name,
+            source_uri=incoming.uri,
+            file_name=incoming.file_name,
             mime_type=info.mime_type,
-            size_bytes=len(data),
+            size_bytes=len(incoming.data),
             width=info.width,
             height=info.height,
             captured_at=info.captured_at,
             ingested_at=datetime.now(UTC),
-            original_key=key,
+            original_key=original_key(asset_id),
             thumbnail_key=thumbnail_key(asset_id),
-            metadata=dict(metadata),
+            metadata=dict(incoming.metadata),
             model_id=self.model_id,
-            library=library,
+            library=incoming.library,
         )
-        self.catalog.put_new(asset, data, on_stored=lambda: checkpoint("upload"))
-        self._enqueue(batcher, SampleRef(asset_id, key, SampleKind.IMAGE))
-        return FileResult(file_name, source_uri, Outcome.NEW, asset_id)
 
-    def _record(self, job_id: str, result: FileResult) -> None:
+    def _record(self, job_id: str, results: Sequence[FileResult]) -> None:
+        """The files' outcomes in the job, one update for the lot."""
         self.jobs.record(
             job_id,
-            pending=int(result.outcome is Outcome.NEW),
-            duplicates=int(result.outcome is Outcome.DUPLICATE),
-            failed=int(result.outcome is Outcome.FAILED),
-            failures=[result.failure] if result.failure else (),
-            asset_ids=[result.asset_id] if result.asset_id else (),
+            pending=sum(r.outcome is Outcome.NEW for r in results),
+            duplicates=sum(r.outcome is Outcome.DUPLICATE for r in results),
+            failed=sum(r.outcome is Outcome.FAILED for r in results),
+            failures=[r.failure for r in results if r.failure],
+            asset_ids=[r.asset_id for r in results if r.asset_id],
         )
 
     # --- batching --------------------------------------------------------------------------------
@@ -251,8 +333,9 @@ class IngestCore:
         with self._lock:
             self._queued.add(bytes.fromhex(ref.asset_id)[:16])
             batcher.pending.append(ref)
-            # The job's first task is small, so a worker starts embedding while the rest still uploads.
-            size = batcher.size if batcher.seq else max(1, batcher.size // 4)
+            # The job's first tasks are small (a quarter, then half the size), so a worker starts embedding
+            # while the rest still uploads and does not wait for a whole task's upload after the first.
+            size = max(1, batcher.size >> max(0, 2 - batcher.seq))
             full = len(batcher.pending) >= size
         if full:
             self._flush(batcher.job_id)
@@ -291,6 +374,7 @@ class IngestCore:
     ) -> None:
         """Ingest local paths and s3:// URIs (runs in a background thread of the ingest service).
         ``path_guard`` (ordo.security.paths) vets every local file before it is read."""
+        group = FileGroup(lambda files: self.ingest_many(job_id, files))
         try:
             for source_uri, name, read in self._enumerate(job_id, uris, recursive, path_guard):
                 try:
@@ -303,7 +387,8 @@ class IngestCore:
                         job_id, source_uri, "UNREADABLE", f"cannot read {source_uri}: {exc.strerror or exc}"
                     )
                     continue
-                self.ingest_bytes(job_id, data, file_name=name, source_uri=source_uri, library=library)
+                group.add(IncomingFile(data, name, source_uri, library=library))
+            group.flush()
             self.finish_enumeration(job_id)
         except Exception as exc:  # the job must end, whatever broke; workers finish what was queued
             log.exception("ingest job %s failed", job_id)

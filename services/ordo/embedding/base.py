@@ -66,6 +66,9 @@ class EmbedderDefaults:
 
     batch_size: int = 16
     input_size: int = 224
+    #: Image passes that may run side by side (inference_lane's streams); the worker splits a task's images
+    #: into a multiple of this many chunks so no stream idles at a task's end. Optional: 1 when absent.
+    image_streams: int = 1
 
     @property
     def is_loaded(self) -> bool:

@@ -136,6 +136,12 @@ class LaneEmbedder(EmbedderDefaults, ABC):
     def prepare_image(self, image: Image.Image) -> np.ndarray:
         """Everything about an image that can run off the inference thread (decoder threads; thread-safe)."""
 
+    @property
+    def image_streams(self) -> int:
+        """Image passes that may run side by side now (1 without streams; the budget lowers it)."""
+        tower = self.tower
+        return tower.active_streams if tower is not None and tower.config.streams > 1 else 1
+
     def embed_prepared(self, prepared: Sequence[Any]) -> np.ndarray:
         """Embed outputs of :meth:`prepare_image`; float32 (n, dim), unit rows."""
         self.load()

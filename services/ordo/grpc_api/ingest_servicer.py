@@ -63,7 +63,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             invalid(context, "the upload stream held no files", Reason.EMPTY_UPLOAD)
         response = ingest_pb2.UploadImagesResponse(
             job=convert.job_pb(self.ctx.jobs.get(session.job.job_id, convert.MAX_LISTED_SENT)),
-            results=[convert.file_result_pb(r) for r in session.results],
+            results=[convert.file_result_pb(r) for r in session.outcomes()],
         )
         if session.stream_error is not None:
             response.stream_error.CopyFrom(convert.failure_pb(session.stream_error))

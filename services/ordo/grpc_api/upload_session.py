@@ -8,7 +8,7 @@ goes silent (``StreamIdle``), the stream ends. Each is a method here, so each re
 from __future__ import annotations
 
 from ordo import limits
-from ordo.core.ingestion import FileResult, IngestCore
+from ordo.core.ingestion import FileGroup, FileResult, IncomingFile, IngestCore
 from ordo.domain import FileFailure, Job
 from ordo.errors import InvalidInput, Reason
 from ordo.grpc_api import convert
@@ -47,7 +47,11 @@ class UploadedFile:
 
 class UploadSession:
     """The state of one upload stream. The job starts with the first message (which names the library,
-    the request id and the processing options) and every file becomes one ``FileResult``."""
+    the request id and the processing options) and every file becomes one ``FileResult``.
+
+    Whole files are stored in groups (``ingestion.FileGroup``: eight at a time, made durable together), not
+    one by one: nothing is acknowledged before the stream's response, which comes after the last group, so
+    holding a few files changes no promise and saves the stream most of its waits on disk commits."""
 
     def __init__(self, core: IngestCore, max_bytes: int) -> None:
         self.core = core
@@ -55,8 +59,17 @@ class UploadSession:
         self.job: Job | None = None
         self.library = ""
         self.current: UploadedFile | None = None
-        self.results: list[FileResult] = []
+        self.results: list[FileResult | None] = []  # a slot per file, in order; None while its group fills
         self.stream_error: FileFailure | None = None
+        self._group = FileGroup(self._store)
+        self._slots: list[int] = []  # the result slots of the files the group holds
+
+    def _store(self, files: list[IncomingFile]) -> list[FileResult]:
+        slots, self._slots = self._slots, []
+        stored = self.core.ingest_many(self._job_id(), files)
+        for slot, result in zip(slots, stored, strict=True):
+            self.results[slot] = result
+        return stored
 
     def receive(self, message: ingest_pb2.UploadImagesRequest) -> None:
         """One message of the stream: a file header (ends the previous file) or a chunk of the current one."""
@@ -116,17 +129,24 @@ class UploadSession:
             message = f"{name}: the header announced {h.size_bytes} bytes but {upload.size} arrived"
             self.results.append(self.core.fail_input(job_id, source_uri, Reason.SIZE_MISMATCH, message))
         else:
-            data = b"".join(upload.parts)
-            self.results.append(
-                self.core.ingest_bytes(
-                    job_id, data, file_name=h.file_name, source_uri=source_uri, metadata=metadata, library=self.library
-                )
-            )
+            self._slots.append(len(self.results))
+            self.results.append(None)
+            incoming = IncomingFile(b"".join(upload.parts), h.file_name, source_uri, metadata, self.library)
+            upload.parts.clear()
+            self._group.add(incoming)
+
+    def outcomes(self) -> list[FileResult]:
+        """Every file's result, in order (after ``close``)."""
+        return [r for r in self.results if r is not None]
 
     def close(self) -> None:
-        """Ends the job either way: complete once workers finish, or FAILED if the queue is down."""
-        if self.job is not None:
-            self.job = self.core.finish_enumeration(self.job.job_id)
+        """Stores the files still held, then ends the job either way: complete once workers finish, or FAILED
+        if the queue is down."""
+        try:
+            self._group.flush()
+        finally:
+            if self.job is not None:
+                self.job = self.core.finish_enumeration(self.job.job_id)
 
     def _job_id(self) -> str:
         assert self.job is not None, "a file arrives only after the first message started the job"
