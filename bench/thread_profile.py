@@ -5,7 +5,9 @@ each round reads every thread's CPU (``/proc/<pid>/task/*/stat``) before and aft
 COCO photos, names the threads with ``py-spy dump`` when py-spy is installed (native threads keep their
 ``comm``), and prints ms of CPU per image per thread, the uploading client's and the stack's child processes'
 (the index rebuild) CPU. Run it under ``/work/wt/cpu exclusive``; rows of one run compare, runs minutes apart
-on a busy VM do not. ``python -m bench.thread_profile --model ordo-lite --images 96 --rounds 2``
+on a busy VM do not. ``python -m bench.thread_profile --model ordo-lite --images 96 --rounds 2``. To compare two
+commits, run it in a checkout of each, alternately (the rate is upload start to the job's end; the rate at
+which the upload was acknowledged is printed beside it).
 """
 
 from __future__ import annotations
@@ -110,7 +112,8 @@ def main() -> None:
             n = len(batch)
             client_cpu = me_after.user - me_before.user + me_after.system - me_before.system
             print(
-                f"round {rnd}: {rate['images_per_s']} img/s, stack {1000 * sum(rows.values()) / n:.1f} ms CPU/img, "
+                f"round {rnd}: {rate['images_per_s']} img/s (upload acknowledged at {rate['acknowledged_per_s']}), "
+                f"stack {1000 * sum(rows.values()) / n:.1f} ms CPU/img, "
                 f"client {1000 * client_cpu / n:.1f}, child processes {1000 * (kids_after - kids_before) / n:.1f}"
             )
             for name, cpu in sorted(rows.items(), key=lambda r: -r[1]):

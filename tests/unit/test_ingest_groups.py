@@ -158,10 +158,15 @@ def test_file_groups_flush_by_count_and_by_bytes_and_keep_the_order() -> None:
     for i in range(GROUP_FILES + 3):
         out += group.add(IncomingFile(b"x", f"{i}"))
     assert stored == [[str(i) for i in range(GROUP_FILES)]] and len(group) == 3
-    out += group.add(IncomingFile(b"x" * GROUP_BYTES, "big"))  # the byte bound flushes a short group
-    assert stored[-1] == [str(GROUP_FILES), str(GROUP_FILES + 1), str(GROUP_FILES + 2), "big"] and len(group) == 0
-    assert group.flush() == [] and len(stored) == 2  # nothing held: no empty group stored
-    assert out == [str(i) for i in range(GROUP_FILES + 3)] + ["big"]
+    # A file that would take the held bytes past the bound sends the short group on first, then goes alone.
+    out += group.add(IncomingFile(b"x" * GROUP_BYTES, "big"))
+    assert stored[1:] == [[str(GROUP_FILES), str(GROUP_FILES + 1), str(GROUP_FILES + 2)], ["big"]]
+    assert len(group) == 0
+    out += group.add(IncomingFile(b"x" * (GROUP_BYTES // 2), "half"))
+    out += group.add(IncomingFile(b"x" * (GROUP_BYTES // 2), "other half"))  # reaches the bound: sent
+    assert stored[3:] == [["half", "other half"]]
+    assert group.flush() == [] and len(stored) == 4  # nothing held: no empty group stored
+    assert out == [str(i) for i in range(GROUP_FILES + 3)] + ["big", "half", "other half"]
 
 
 def test_a_store_that_fails_mid_group_accounts_for_every_file_and_reports_it(

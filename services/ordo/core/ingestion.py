@@ -80,8 +80,8 @@ class IncomingFile:
 
 
 #: How many files, or bytes, a caller holds before storing them as one durable group
-#: (:meth:`IngestCore.ingest_many`): eight files cut the commits per file by eight, and bytes bound the memory
-#: held (a group is flushed once it reaches either; one file over the byte bound is a group alone).
+#: (:meth:`IngestCore.ingest_many`): eight files cut the commits per file by eight, and the byte bound caps the
+#: memory a stream holds (``FileGroup.add``: at most 16 MiB, or one file when a file is larger).
 GROUP_FILES: Final = 8
 GROUP_BYTES: Final = 16 * 2**20
 
@@ -97,12 +97,15 @@ class FileGroup:
         self._bytes = 0
 
     def add(self, incoming: IncomingFile) -> list[FileResult]:
-        """Holds the file; returns the results of the group it completed ([] while the group fills)."""
+        """Holds the file; returns the results of the groups it completed ([] while the group fills). The
+        bytes held never exceed ``GROUP_BYTES`` or one file, whichever is larger: a file that would take the
+        group past it first sends the group on."""
+        done = self.flush() if self._held and self._bytes + len(incoming.data) > GROUP_BYTES else []
         self._held.append(incoming)
         self._bytes += len(incoming.data)
         if len(self._held) >= GROUP_FILES or self._bytes >= GROUP_BYTES:
-            return self.flush()
-        return []
+            done += self.flush()
+        return done
 
     def flush(self) -> list[FileResult]:
         """Stores the held files (they are let go first, so a store that raises is not tried twice)."""
