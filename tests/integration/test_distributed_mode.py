@@ -137,11 +137,12 @@ def test_object_store_down_is_unavailable(tmp_path: Path, tiny_clip_dir: Path, c
         assert "127.0.0.1:9" in err.value.details()
         assert error_reason(err.value)
         assert time.monotonic() - start < 30
-        # Nothing is left hanging: the job ended, with the file that met the outage and its reason.
+        # Nothing is left hanging: the job ended, with the files that met the outage (both were stored as one
+        # group) and its reason for each.
         job = client.ingest.ListJobs(ingest_pb2.ListJobsRequest(page_size=1)).jobs[0]
         assert job.state == common_pb2.JOB_STATE_FAILED
-        assert (job.total, job.failed) == (1, 1)
-        assert job.failures[0].reason == error_reason(err.value)
+        assert (job.total, job.failed) == (2, 2)
+        assert {f.reason for f in job.failures} == {error_reason(err.value)}
     finally:
         server.stop()
         ctx.close()
