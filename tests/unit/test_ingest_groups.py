@@ -23,6 +23,7 @@ from ordo.core.embedding_pipeline import chunk_bounds
 from ordo.core.ingestion import GROUP_BYTES, GROUP_FILES, FileGroup, IncomingFile, IngestCore, Outcome
 from ordo.domain import EmbedTask, JobState
 from ordo.errors import Unavailable
+from ordo.ids import asset_id_for
 from ordo.imaging import ImageLimits
 from ordo.worker.celery_app import create_celery_app, queue_path
 from ordo.worker.sqlite_queue import queued_payloads
@@ -89,8 +90,6 @@ def test_a_group_writes_every_original_before_any_record(
     """The order a power loss needs, with real fsyncs: the kill point between the group's two durable steps
     sees every original (renamed into place, so fsynced) and no record: a kill there leaves nothing
     acknowledged and nothing listed. After it, every record is there, PENDING, before its task is queued."""
-    from ordo.ids import asset_id_for
-
     stack = _Stack(tmp_path, fsync=True)
     job = stack.core.start_job()
     files = [p.read_bytes() for p in coco_images[:GROUP_FILES]]
