@@ -12,6 +12,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -280,3 +281,32 @@ def test_text_threads_follow_the_faster_and_onnx_follows_the_budget(tiny_vision:
     assert tower.text_threads == 1
     tower.tune_text(lambda: time.sleep(0.004 / torch.get_num_threads()), queries=3)
     assert tower.text_threads == 2
+
+
+def test_native_bf16_is_measured_first_so_a_spent_budget_cannot_skip_it() -> None:
+    """On a CPU with native bf16 the bf16 variant comes first: on a Xeon with AMX a slow model's ONNX Runtime,
+    streams and close-call candidates used up the budget before it, and CLIP stayed on float32 at 27 img/s
+    where bf16 ran 65 (`bench.run --only cpu-speed`)."""
+    from ordo.embedding.tuned_tower import RuntimeOptions, candidates
+
+    default = TowerConfig(batch_size=16, threads=2)
+    _, variants = candidates(RuntimeOptions(), default, 2, native_bf16=True, conv=False)
+    assert variants[0] == {"bf16": True, "runtime": "torch"}
+    assert {"runtime": "onnxruntime", "bf16": False, "threads": 1, "streams": 2} in variants
+    _, without = candidates(RuntimeOptions(), default, 2, native_bf16=False, conv=False)
+    assert all(not v.get("bf16") for v in without)  # emulated bf16 is slower: never tried
+    forced, pinned = candidates(RuntimeOptions(streams=2), default, 2, native_bf16=True, conv=True)
+    assert forced.streams == 2 and all(v.get("runtime") != "torch" for v in pinned)  # streams run ONNX Runtime
+
+    # The tuner itself: every other candidate is slow and the budget tiny, yet the first variant is measured
+    # and wins when it is the fastest.
+    def prepare(config: TowerConfig):
+        def run(n: int) -> None:
+            time.sleep(n / (400.0 if config.bf16 else 40.0))
+
+        return run
+
+    result = autotune.tune(default, prepare, max_threads=2, budget_s=0.5, variants=variants)
+    assert result.config.bf16 and result.config.runtime == "torch"
+    last = autotune.tune(default, prepare, max_threads=2, budget_s=0.5, variants=[*variants[1:], variants[0]])
+    assert not last.config.bf16  # the old order: the budget was spent before bf16 was measured
