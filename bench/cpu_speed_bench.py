@@ -197,8 +197,8 @@ def _stack(
 
 def _busy(model: str, files: list[str]) -> None:
     """A second Ordo process embedding ``model`` flat out until terminated; prints its rate at exit, counted
-    from SIGUSR1 (the start of the stack's shared upload) to SIGTERM, so its time alone before the upload does
-    not inflate it (it read 40.8 img/s beside the stack's 16.4 for CLIP, above its own bare loop's 35.5)."""
+    from SIGUSR1 (the start of the stack's shared upload) to SIGTERM, so its seconds alone before the upload
+    do not count."""
     embedder = _embedder(model)
     side = max(int(getattr(embedder, "input_size", 224)), 256)
     blobs = [Path(f).read_bytes() for f in files]
