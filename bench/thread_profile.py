@@ -6,8 +6,9 @@ COCO photos, names the threads with ``py-spy dump`` when py-spy is installed (na
 ``comm``), and prints ms of CPU per image per thread, the uploading client's and the stack's child processes'
 (the index rebuild) CPU. Run it under ``/work/wt/cpu exclusive``; rows of one run compare, runs minutes apart
 on a busy VM do not. ``python -m bench.thread_profile --model ordo-lite --images 96 --rounds 2``. To compare two
-commits, run it in a checkout of each, alternately (the rate is upload start to the job's end; the rate at
-which the upload was acknowledged is printed beside it).
+commits, alternate runs of this bench with ``PYTHONPATH=<checkout>/services`` naming each commit's checkout (the
+scratch stack inherits it; the rate is upload start to the job's end, and the rate at which the upload was
+acknowledged is printed beside it).
 """
 
 from __future__ import annotations
