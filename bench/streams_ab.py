@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any
 
-from bench.common import load_avg, load_coco
+from bench.common import load_avg, load_coco, percentiles_ms
 from bench.cpu_speed_bench import _env, _stack_rate
 
 QUERIES = ("a dog on the beach", "red car in the street", "two people eating pizza", "a cat sleeping", "city at night")
@@ -54,20 +54,13 @@ def _one(model: str, streams: str, files: list[Any], warm: list[Any]) -> dict[st
             i += 1
             time.sleep(0.05)
         uploader.join()
-    latencies = sorted(latencies) or [0.0]
-
-    def pct(q: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)
-
+    spread = percentiles_ms([ms / 1000 for ms in latencies])
     return {
         "model": model,
         "streams": streams,
         **outcome,
         "queries": len(latencies),
-        "p50_ms": pct(0.5),
-        "p90_ms": pct(0.9),
-        "p99_ms": pct(0.99),
-        "max_ms": round(latencies[-1], 1),
+        **{key: round(spread.get(key, 0.0), 1) for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},
         "load_avg": load_avg(),
     }
 
