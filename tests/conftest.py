@@ -6,6 +6,7 @@ SeaweedFS per ``tests/fixtures/seaweedfs.py``) and fails if any process it start
 """
 
 import os
+import shutil
 
 import pytest
 
@@ -15,6 +16,10 @@ from tests.fixtures import session_guard
 # CLIP on purpose) and never write the user's tuning cache or register as CPU peers of real Ordo processes.
 os.environ.setdefault("ORDO_AUTOTUNE", "false")
 os.environ.setdefault("ORDO_CPU_PEERS_DIR", os.path.join("/tmp", f"ordo-test-cpu-peers-{os.getpid()}"))
+# The naming vocabulary's prompt embeddings (~60 s of CPU per model on a slow 2-core machine) are shared by the
+# session's stacks, as the machine's cache shares them between a user's libraries, and never written to theirs.
+_NAMING_CACHE = os.path.join("/tmp", f"ordo-test-naming-{os.getpid()}")
+os.environ.setdefault("ORDO_NAMING_CACHE", _NAMING_CACHE)
 
 pytest_plugins = [
     "tests.fixtures.datasets",
@@ -30,3 +35,4 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session_guard.finish(session)
+    shutil.rmtree(_NAMING_CACHE, ignore_errors=True)

@@ -273,6 +273,7 @@ class AppContext:
     def analysis_for(self, model: str, collection: str) -> AnalysisCore:
         """Clustering/projection runs over ``collection``; ``model``'s text tower names clusters (loaded
         only when a run gets that far)."""
+        from ordo.analysis import prompt_cache
         from ordo.analysis.service import AnalysisCore
 
         with self._lock:
@@ -285,7 +286,10 @@ class AppContext:
                     jobs=self.jobs,
                     model_id=recorded.model_id if recorded else "",
                     text_encoder=lambda texts: self.embedder_for(model).embed_texts(texts),
-                    cache_dir=self.settings.data_dir / "cache" / "naming",
+                    cache_dir=[
+                        self.settings.data_dir / "cache" / "naming",
+                        *filter(None, [prompt_cache.shared_dir(self.settings.naming_cache)]),
+                    ],
                     concept_head=lambda: _concept_head(self.embedder_for(model)),
                 )
                 self._analyses[collection] = core

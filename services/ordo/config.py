@@ -162,6 +162,11 @@ class Settings(BaseSettings):
         "1 = one pass at a time.",
     )
     tuning_cache: str = Field(default="", description="Tuning cache file (default ~/.cache/ordo/tuning.json).")
+    naming_cache: str = Field(
+        default="",
+        description="Folder shared by every library for the naming vocabulary's prompt embeddings "
+        "(default ~/.cache/ordo/naming; off: none).",
+    )
     quantize_text_on_cpu: bool = Field(
         default=True,
         description=(

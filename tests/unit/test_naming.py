@@ -6,14 +6,19 @@ Real model: ordo-lite (the bundled offline model) names clusters of real COCO ph
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from ordo.analysis import prompt_cache
 from ordo.analysis.naming import (
+    DEFAULT_PROMPT,
     ClusterName,
     builtin_vocabulary,
     clear_prompt_cache,
@@ -159,7 +164,8 @@ def test_builtin_vocabulary_names_at_the_basic_level_and_keeps_specific_terms(mo
     assert own[0].name == "puppy"
 
 
-def test_prompt_embeddings_are_cached_in_memory_and_on_disk(tmp_path: Path) -> None:
+def test_prompt_embeddings_are_cached_in_memory_and_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(prompt_cache.SHARED_ENV, "off")  # the library's own folder alone (the machine's: below)
     clear_prompt_cache()
     enc = ToyEncoder(TERMS)
     first = prompt_embeddings(enc, TERMS, model_id="toy/v1", cache_dir=tmp_path)
@@ -170,21 +176,112 @@ def test_prompt_embeddings_are_cached_in_memory_and_on_disk(tmp_path: Path) -> N
     assert enc.prompts == len(TERMS)  # memory hit
     clear_prompt_cache()
     again = prompt_embeddings(enc, TERMS, model_id="toy/v1", cache_dir=tmp_path)
-    assert enc.prompts == len(TERMS) and np.array_equal(first, again)  # disk hit after a "restart"
+    checked = len(prompt_cache.check_rows(len(TERMS)))  # a disk hit re-encodes only the check's prompts
+    assert enc.prompts == len(TERMS) + checked and np.array_equal(first, again)
     # Another model, another template or another vocabulary is another key.
     prompt_embeddings(enc, TERMS, model_id="toy/v2", cache_dir=tmp_path)
     prompt_embeddings(enc, TERMS, model_id="toy/v1", cache_dir=tmp_path, prompt="a picture of {}")
     prompt_embeddings(enc, TERMS[:3], model_id="toy/v1", cache_dir=tmp_path)
-    assert enc.prompts == 3 * len(TERMS) + 3
+    assert enc.prompts == 3 * len(TERMS) + checked + 3
     # A corrupt cache file is re-encoded, not trusted.
     clear_prompt_cache()
     files[0].write_bytes(b"not numpy")
     assert np.array_equal(prompt_embeddings(enc, TERMS, model_id="toy/v1", cache_dir=tmp_path), first)
-    # Without a model id nothing is cached (there is no safe key).
+    # Without a model id nothing is cached (there is no key).
     before = enc.prompts
     prompt_embeddings(enc, TERMS)
     prompt_embeddings(enc, TERMS)
     assert enc.prompts == before + 2 * len(TERMS)
+    assert not list(tmp_path.glob(".vocab-*"))  # no temporary file left behind
+    clear_prompt_cache()
+
+
+class SeededEncoder:
+    """A stand-in for a real text tower with ``weights``: each prompt's vector is a fixed random one, so two
+    ``weights`` give unrelated vectors for the same prompt (a fine-tune under the same model id). Counts prompts."""
+
+    def __init__(self, weights: int) -> None:
+        self.weights = weights
+        self.prompts = 0
+
+    def __call__(self, prompts: list[str]) -> np.ndarray:
+        self.prompts += len(prompts)
+        seeds = [int(hashlib.sha256(f"{self.weights}:{p}".encode()).hexdigest()[:16], 16) for p in prompts]
+        return np.stack([np.random.default_rng(seed).normal(size=DIM) for seed in seeds])
+
+
+MANY = [f"term {i}" for i in range(200)]
+
+
+def test_a_new_library_reads_the_machines_cache_after_a_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every new library (and every ``ordo eval`` scratch stack) used to encode the whole vocabulary; the
+    machine's cache serves it after re-encoding ``CHECK_TERMS`` prompts, and the library keeps its own copy."""
+    monkeypatch.setenv(prompt_cache.SHARED_ENV, str(tmp_path / "machine"))
+    clear_prompt_cache()
+    enc = SeededEncoder(weights=1)
+    first = prompt_embeddings(enc, MANY, model_id="m", cache_dir=tmp_path / "library-a")
+    assert enc.prompts == len(MANY)
+    assert len(list((tmp_path / "machine").glob("vocab-m-*.npy"))) == 1
+    clear_prompt_cache()  # another process
+    again = prompt_embeddings(enc, MANY, model_id="m", cache_dir=tmp_path / "library-b")
+    assert enc.prompts == len(MANY) + prompt_cache.CHECK_TERMS
+    assert np.array_equal(first, again) and again.dtype == np.float32
+    assert len(list((tmp_path / "library-b").glob("vocab-m-*.npy"))) == 1  # filled from the machine's copy
+    clear_prompt_cache()
+    monkeypatch.setenv(prompt_cache.SHARED_ENV, "off")
+    prompt_embeddings(enc, MANY, model_id="m", cache_dir=tmp_path / "library-c")
+    assert enc.prompts == 2 * len(MANY) + prompt_cache.CHECK_TERMS  # off: the machine's cache is not read
+    assert len(list((tmp_path / "machine").glob("vocab-m-*.npy"))) == 1
+    clear_prompt_cache()
+
+
+def test_a_cache_written_by_other_weights_under_the_same_id_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A model id does not identify weights (a directory's basename; two fine-tunes of one name): the check
+    catches the other weights' file, the vocabulary is encoded with these, and the file is replaced."""
+    monkeypatch.setenv(prompt_cache.SHARED_ENV, str(tmp_path / "machine"))
+    clear_prompt_cache()
+    prompt_embeddings(SeededEncoder(weights=1), MANY, model_id="my-finetune", cache_dir=tmp_path / "a")
+    clear_prompt_cache()
+    other = SeededEncoder(weights=2)
+    got = prompt_embeddings(other, MANY, model_id="my-finetune", cache_dir=tmp_path / "b")
+    assert other.prompts == prompt_cache.CHECK_TERMS + len(MANY)  # checked, refused, encoded
+    reference = other([DEFAULT_PROMPT.format(term) for term in MANY])
+    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
+    assert np.allclose(got, reference, atol=1e-6)
+    assert "written by other weights" in caplog.text
+    clear_prompt_cache()
+    counted = other.prompts
+    assert np.allclose(prompt_embeddings(other, MANY, model_id="my-finetune", cache_dir=tmp_path / "b"), got)
+    assert other.prompts == counted + prompt_cache.CHECK_TERMS  # the new file passes its check
+    clear_prompt_cache()
+
+
+def test_a_killed_writers_temporary_file_is_dropped_once_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill between a write's create and rename leaves a ``.vocab-*`` file; the next write removes it once it
+    is an hour old (a younger one may be another process's write in progress)."""
+    monkeypatch.setenv(prompt_cache.SHARED_ENV, "off")
+    stale, fresh = tmp_path / ".vocab-killed.npy", tmp_path / ".vocab-writing.npy"
+    for leftover in (stale, fresh):
+        leftover.write_bytes(b"half a file")
+    os.utime(stale, (time.time() - 2 * prompt_cache.STALE_TEMPORARY_S,) * 2)
+    clear_prompt_cache()
+    prompt_embeddings(SeededEncoder(weights=1), MANY, model_id="m", cache_dir=tmp_path)
+    assert not stale.exists() and fresh.exists()
+    assert len(list(tmp_path.glob("vocab-m-*.npy"))) == 1
+    clear_prompt_cache()
+
+
+def test_an_unwritable_machine_cache_costs_speed_not_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv(prompt_cache.SHARED_ENV, str(blocked))
+    clear_prompt_cache()
+    enc = SeededEncoder(weights=1)
+    got = prompt_embeddings(enc, MANY, model_id="m", cache_dir=tmp_path / "library")
+    assert got.shape == (len(MANY), DIM) and np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert len(list((tmp_path / "library").glob("vocab-m-*.npy"))) == 1
     clear_prompt_cache()
 
 

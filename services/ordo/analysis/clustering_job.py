@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -39,6 +38,7 @@ from ordo.analysis.levels import (
 )
 from ordo.analysis.metrics import evaluate, silhouette
 from ordo.analysis.naming import name_clusters
+from ordo.analysis.prompt_cache import CacheDirs
 from ordo.analysis.runner import Loaded, Runner, StepClock, default_kinds, stored
 from ordo.analysis.runs import ClusterInfo, Members, RunRecord
 from ordo.analysis.vectors import NOISE
@@ -82,7 +82,7 @@ class ClusteringJob:
         self,
         runner: Runner,
         text_encoder: TextEncoder | None,
-        cache_dir: Path | None,
+        cache_dir: CacheDirs,
         concept_head: Callable[[], ConceptHead | None] | None = None,
     ) -> None:
         self.runner = runner

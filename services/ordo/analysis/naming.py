@@ -42,26 +42,26 @@ is the term's text embedding; it smooths over one template's quirks and was wort
 accuracy for CLIP. The vocabulary is ``vocabulary.txt`` plus the WordNet nouns of ``lexicon.tsv`` (see
 ``ordo.analysis.lexicon``): ~5,000 terms.
 
-Encoding a few thousand prompts costs seconds on a CPU, so the prompt embeddings are cached per
+Encoding ~10,000 prompts costs up to a minute on a slow CPU, so the prompt embeddings are cached per
 (model id, prompt template, vocabulary): in memory for the process, and as a ``.npy`` file under
-``cache_dir`` (e.g. the data dir) when one is given, so a restarted service does not pay again.
+``cache_dir`` (e.g. the data dir) and in the machine's cache, so neither a restarted service nor a new library
+nor an ``ordo eval`` run pays again (``ordo.analysis.prompt_cache``: every file is checked against the
+encoder first, since a model id does not identify weights).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
-from ordo.analysis import concepts, lexicon
+from ordo.analysis import concepts, lexicon, prompt_cache
 from ordo.analysis.vectors import as_unit_vectors
 from ordo.errors import InvalidInput
 
@@ -124,23 +124,19 @@ def _digest(vocabulary: Sequence[str], prompt: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _cache_file(cache_dir: Path, model_id: str, digest: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_id).strip("_")[:80] or "model"
-    return Path(cache_dir) / f"vocab-{slug}-{digest}.npy"
-
-
 def prompt_embeddings(
     encode_texts: TextEncoder,
     vocabulary: Sequence[str],
     *,
     prompt: str = DEFAULT_PROMPT,
     model_id: str | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: prompt_cache.CacheDirs = None,
 ) -> np.ndarray:
     """L2-normalised embeddings of ``prompt.format(term)`` for every term, ``(len(vocabulary), d)`` float32.
 
-    Cached when ``model_id`` is given (without it there is no safe key: another model would get stale
-    vectors): in memory, and on disk under ``cache_dir``. A corrupt or mismatched cache file is re-encoded.
+    Cached when ``model_id`` is given (without it there is no key at all): in memory for the process, and on
+    disk under ``cache_dir`` and in the machine's cache (``prompt_cache``: each file checked against the
+    encoder before use). A corrupt, mismatched or stale cache file is re-encoded.
     """
     if "{}" not in prompt:
         raise InvalidInput(f"prompt must contain '{{}}' where the term goes, got {prompt!r}")
@@ -148,22 +144,19 @@ def prompt_embeddings(
         raise InvalidInput("the vocabulary is empty")
     digest = _digest(vocabulary, prompt)
     key = (model_id or "", prompt, digest)
+    texts = [prompt.format(term) for term in vocabulary]
+    places = prompt_cache.folders(cache_dir) if model_id else []
     if model_id:
         with _MEMORY_LOCK:
             hit = _MEMORY.get(key)
         if hit is not None:
             return hit
-        path = _cache_file(cache_dir, model_id, digest) if cache_dir is not None else None
-        if path is not None and path.is_file():
-            try:
-                loaded = np.load(path, allow_pickle=False)
-                if loaded.ndim == 2 and loaded.shape[0] == len(vocabulary) and np.isfinite(loaded).all():
-                    with _MEMORY_LOCK:
-                        _MEMORY[key] = loaded
-                    return loaded
-            except (OSError, ValueError) as exc:
-                logger.warning("ignoring unreadable vocabulary cache %s: %s", path, exc)
-    texts = [prompt.format(term) for term in vocabulary]
+        stored, lacking = prompt_cache.load(places, model_id, digest, texts, encode_texts)
+        if stored is not None:
+            prompt_cache.store(lacking, model_id, digest, stored)
+            with _MEMORY_LOCK:
+                _MEMORY[key] = stored
+            return stored
     chunks = [np.asarray(encode_texts(texts[i : i + ENCODE_BATCH])) for i in range(0, len(texts), ENCODE_BATCH)]
     matrix = as_unit_vectors(np.vstack(chunks), "prompt embeddings")
     if matrix.shape[0] != len(texts):
@@ -171,15 +164,7 @@ def prompt_embeddings(
     if model_id:
         with _MEMORY_LOCK:
             _MEMORY[key] = matrix
-        if cache_dir is not None:
-            path = _cache_file(cache_dir, model_id, digest)
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp.npy")
-                np.save(tmp, matrix, allow_pickle=False)
-                tmp.replace(path)  # atomic: a concurrent reader never sees half a file
-            except OSError as exc:  # a read-only data dir costs speed, not correctness
-                logger.warning("could not write vocabulary cache %s: %s", path, exc)
+        prompt_cache.store(places, model_id, digest, matrix)
     return matrix
 
 
@@ -189,7 +174,7 @@ def ensemble_embeddings(
     prompts: str | Sequence[str],
     *,
     model_id: str | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: prompt_cache.CacheDirs = None,
 ) -> np.ndarray:
     """Per term, the normalised mean of its prompts' embeddings (one prompt: exactly :func:`prompt_embeddings`)."""
     templates = [prompts] if isinstance(prompts, str) else list(prompts)
@@ -245,7 +230,7 @@ def name_clusters(
     prompt: str | Sequence[str] = PROMPTS,
     vocabulary: Sequence[str] | None = None,
     model_id: str | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: prompt_cache.CacheDirs = None,
     candidates: int = DEFAULT_CANDIDATES,
     basic_names: bool = BASIC_NAMES,
     concept_head: concepts.ConceptHead | None = None,

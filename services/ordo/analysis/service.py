@@ -21,7 +21,6 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
-from pathlib import Path
 
 from ordo import paging
 from ordo.analysis import runs as rs
@@ -31,6 +30,7 @@ from ordo.analysis.concepts import ConceptHead
 from ordo.analysis.duplicates import DuplicateGroup, DuplicatePages
 from ordo.analysis.moves import ClusterMover, MoveResult
 from ordo.analysis.projection_job import ProjectedPage, ProjectionJob, ProjectionRequest
+from ordo.analysis.prompt_cache import CacheDirs
 from ordo.analysis.runner import Runner, default_kinds
 from ordo.analysis.runs import ClusterInfo, RunRecord, RunStore
 from ordo.domain import Filter, Job, VectorPoint
@@ -57,7 +57,8 @@ class AnalysisCore:
     """Clustering/projection runs, clusters, renames, duplicates and incremental assignment.
 
     ``text_encoder`` (the serving model's text tower) names clusters; without it names stay empty.
-    ``cache_dir`` keeps the naming vocabulary's prompt embeddings across restarts.
+    ``cache_dir`` keeps the naming vocabulary's prompt embeddings across restarts (and libraries:
+    ``ordo.analysis.prompt_cache``).
     """
 
     def __init__(
@@ -68,7 +69,7 @@ class AnalysisCore:
         jobs: JobStore,
         model_id: str = "",
         text_encoder: TextEncoder | None = None,
-        cache_dir: Path | None = None,
+        cache_dir: CacheDirs = None,
         concept_head: Callable[[], ConceptHead | None] | None = None,
     ) -> None:
         self.index = index
