@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -245,7 +246,14 @@ def test_a_cache_written_by_other_weights_under_the_same_id_is_not_used(
     prompt_embeddings(SeededEncoder(weights=1), MANY, model_id="my-finetune", cache_dir=tmp_path / "a")
     clear_prompt_cache()
     other = SeededEncoder(weights=2)
-    got = prompt_embeddings(other, MANY, model_id="my-finetune", cache_dir=tmp_path / "b")
+    # The module's own logger, directly: an earlier test in the session may have configured Ordo's logging
+    # (levels, propagation) so that nothing reaches the root logger, where caplog listens.
+    caplog.set_level(logging.WARNING, logger=prompt_cache.logger.name)
+    prompt_cache.logger.addHandler(caplog.handler)
+    try:
+        got = prompt_embeddings(other, MANY, model_id="my-finetune", cache_dir=tmp_path / "b")
+    finally:
+        prompt_cache.logger.removeHandler(caplog.handler)
     assert other.prompts == prompt_cache.CHECK_TERMS + len(MANY)  # checked, refused, encoded
     reference = other([DEFAULT_PROMPT.format(term) for term in MANY])
     reference /= np.linalg.norm(reference, axis=1, keepdims=True)
