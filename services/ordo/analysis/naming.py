@@ -144,13 +144,14 @@ def prompt_embeddings(
         raise InvalidInput("the vocabulary is empty")
     digest = _digest(vocabulary, prompt)
     key = (model_id or "", prompt, digest)
-    texts = [prompt.format(term) for term in vocabulary]
-    places = prompt_cache.folders(cache_dir) if model_id else []
     if model_id:
         with _MEMORY_LOCK:
             hit = _MEMORY.get(key)
         if hit is not None:
             return hit
+    texts = [prompt.format(term) for term in vocabulary]
+    places = prompt_cache.folders(cache_dir) if model_id else []
+    if model_id:
         stored, lacking = prompt_cache.load(places, model_id, digest, texts, encode_texts)
         if stored is not None:
             prompt_cache.store(lacking, model_id, digest, stored)
