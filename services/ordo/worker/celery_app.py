@@ -9,7 +9,10 @@
   worker that died stays invisible before Redis hands it to another worker; longer than any batch takes
   (a batch still running when it expires is delivered twice — harmless, see below — but wasteful),
   shorter than a user's patience. Surviving workers sweep for expired tasks every ``visibility/4``
-  seconds (at most 10 s), so a lost batch is back in the queue soon after the timeout.
+  seconds (at most 10 s), so a lost batch is back in the queue soon after the timeout. A sweep holds a
+  Redis lock (``unacked_mutex``) that a worker killed inside the sweep never releases; it expires after
+  ``visibility/4`` as well (at most kombu's default, 5 min, which would stall every restore that long).
+  Overlapping sweeps are safe: each restore is a Redis transaction, so no task is requeued twice.
 - A redelivered batch is harmless: point ids are deterministic (upserts overwrite) and the job counts
   each batch id once (``JobStore.record(once_key=...)``).
 - Prefetch: ``worker_prefetch_multiplier = 1`` with ``worker_concurrency`` (:func:`worker_tasks`: one per
@@ -83,6 +86,7 @@ def create_celery_app(settings: Settings) -> Celery:
         "visibility_timeout": visibility,
         "unacked_restore_interval": max(1, min(10, visibility // 4)),
         "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": max(1, min(300, visibility // 4)),
     }
     if settings.embedded_queue:
         transport_options = {"polling_interval": 0.05}
