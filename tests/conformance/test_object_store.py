@@ -12,6 +12,7 @@ import io
 import itertools
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 from minio import Minio
 
+from ordo.adapters import local_store
 from ordo.adapters.local_store import TMP_PREFIX, LocalDirectoryStore
 from ordo.adapters.s3_store import S3Store
 from ordo.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -485,10 +487,38 @@ def test_local_synced_together_flushes_the_group_once_and_shows_it_when_the_bloc
     assert [store.get(f"thumbs/ab/{i}") for i in range(4)] == [b"jpeg %d" % i for i in range(4)]
     files, folders = synced[:4], synced[4:]
     assert all(TMP_PREFIX in f and "/thumbs/ab/" in f for f in files)  # the data, before the renames
-    # each folder once: the two holding objects, then the parents of the folders the block created
-    assert folders == [f"{root}/thumbs/ab", f"{root}/thumbs", root, f"{root}/index/x", f"{root}/index"]
+    # each folder once: the two holding objects and the parents of the folders the block created, flushed
+    # together (in any order among them: the block returns only when all are done)
+    assert sorted(folders) == sorted([f"{root}/thumbs/ab", f"{root}/thumbs", root, f"{root}/index/x", f"{root}/index"])
     assert store.get("index/x/m") == b""
     assert files_under(store.root) == sorted(["first", "index/x/m", *(f"thumbs/ab/{i}" for i in range(4))])
+
+
+def test_local_group_flushes_are_in_flight_together_and_all_settle_before_an_error(tmp_path: Path) -> None:
+    """The group's fsyncs run at once (ext4 writes fsyncs in flight together in one journal commit): each
+    flush here waits for all four to have started, which one-by-one flushing never reaches. A failing flush
+    is raised only once every other has returned, so the caller's clean-up never races one."""
+    paths = [tmp_path / f"f{i}" for i in range(4)]
+    started = threading.Barrier(len(paths), timeout=10)
+    flushed: list[Path] = []
+
+    def flush(path: Path) -> None:
+        started.wait()
+        flushed.append(path)
+
+    local_store._all_at_once(flush, paths)
+    assert sorted(flushed) == paths
+
+    def failing(path: Path) -> None:
+        if path == paths[0]:
+            raise OSError(5, "Input/output error")
+        time.sleep(0.2)
+        flushed.append(path)
+
+    flushed.clear()
+    with pytest.raises(OSError, match="Input/output"):
+        local_store._all_at_once(failing, paths)
+    assert sorted(flushed) == paths[1:]
 
 
 def test_local_synced_together_that_raises_leaves_nothing(tmp_path: Path) -> None:

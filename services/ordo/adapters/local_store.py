@@ -36,7 +36,8 @@ import re
 import stat as stat_mod
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +72,33 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: Threads that flush a group's files at once (they wait on the disk, not the CPU).
+_FLUSHERS = 8
+_flush_pool: ThreadPoolExecutor | None = None
+_flush_pool_lock = threading.Lock()
+
+
+def _all_at_once(flush: Callable[[Path], None], paths: list[Path]) -> None:
+    """``flush`` every path, concurrently when there are several, and return once all are done (the first
+    error raised). Why: one fsync after another each wait for the disk, while fsyncs in flight together are
+    written out together (ext4 joins them in one journal commit): a group of 32 files and their 16 folders
+    took 14 ms one by one and 8 ms at once on this project's VM disk (issue 18: the upload path's thread
+    spent most of its time in these waits)."""
+    global _flush_pool
+    if len(paths) < 2:
+        for path in paths:
+            flush(path)
+        return
+    with _flush_pool_lock:
+        if _flush_pool is None:
+            _flush_pool = ThreadPoolExecutor(_FLUSHERS, thread_name_prefix="ordo-fsync")
+        pool = _flush_pool
+    futures = [pool.submit(flush, path) for path in paths]
+    wait(futures)  # all settled before any error is raised: the caller's clean-up never races a flush
+    for future in futures:
+        future.result()
 
 
 @dataclass
@@ -199,14 +227,11 @@ class LocalDirectoryStore:
         done = 0
         try:
             yield
-            for tmp, _ in group.renames:
-                if tmp not in group.empty:
-                    _fsync_file(Path(tmp))
+            _all_at_once(_fsync_file, [Path(tmp) for tmp, _ in group.renames if tmp not in group.empty])
             for tmp, path in group.renames:
                 os.replace(tmp, path)
                 done += 1
-            for folder in group.folders:
-                _fsync_dir(folder)
+            _all_at_once(_fsync_dir, list(group.folders))
         except OSError as e:
             raise Unavailable(f"cannot write objects under {self.root}: {e}", reason=Reason.STORAGE_IO) from e
         finally:
