@@ -555,3 +555,30 @@ def test_local_synced_together_without_fsync_is_a_plain_block(tmp_path: Path) ->
     with store.synced_together():
         store.put("k", b"x")
         assert store.get("k") == b"x"  # written at once, as every put of a store without fsync
+
+
+def test_local_group_flushes_work_in_a_forked_child(tmp_path: Path) -> None:
+    """A child forked after the parent flushed a group has none of the parent's flushing threads; its own
+    group must still complete (a pool copied across fork would wait forever for threads that do not exist)."""
+    store = LocalDirectoryStore(tmp_path / "objects")
+    with store.synced_together():
+        store.put("a/1", b"1")
+        store.put("b/2", b"2")
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 only when its group is stored
+        code = 1
+        try:
+            with store.synced_together():
+                store.put("c/3", b"3")
+                store.put("d/4", b"4")
+            code = 0 if store.get("d/4") == b"4" else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 20
+    while (waited := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            pytest.fail("the forked child's group never completed")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(waited[1]) == 0
+    assert store.get("c/3") == b"3"

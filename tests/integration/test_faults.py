@@ -188,7 +188,7 @@ def _unacked(c: Cluster) -> int:
 def _hold_restore_lock_as_a_dead_sweep_would(c: Cluster) -> None:
     """Take the restore sweep's Redis lock the way kombu's sweep does, with the expiry Ordo's Celery app gives
     it, and never release it: the state a worker killed inside its sweep leaves behind. A fake of that fault
-    (a sweep lasts about a millisecond, so a kill lands inside one only by chance, as it once did in CI):
+    (a sweep lasts about a millisecond, so a kill lands inside one only by chance):
     with kombu's default expiry (5 min) no batch would come back within this test's timeouts."""
     with create_celery_app(c.settings).connection_for_write() as connection:
         qos = connection.default_channel.qos

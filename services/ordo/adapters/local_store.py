@@ -80,6 +80,15 @@ _flush_pool: ThreadPoolExecutor | None = None
 _flush_pool_lock = threading.Lock()
 
 
+def _forget_flush_pool() -> None:
+    """A forked child has none of the parent's threads: it starts its own pool when it first needs one."""
+    global _flush_pool, _flush_pool_lock
+    _flush_pool, _flush_pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_flush_pool)
+
+
 def _all_at_once(flush: Callable[[Path], None], paths: list[Path]) -> None:
     """``flush`` every path, concurrently when there are several, and return once all are done (the first
     error raised). Why: one fsync after another each wait for the disk, while fsyncs in flight together are
