@@ -37,7 +37,7 @@ from ordo.config import Settings
 from ordo.domain import Job, JobState, SampleKind
 from ordo.ids import asset_id_for, sample_id_for
 from ordo.processes import free_port
-from ordo.worker.celery_app import create_celery_app
+from ordo.worker.celery_app import EMBED_QUEUE, create_celery_app
 from ordo.worker.dead_letters import create_dead_letters
 from ordo_devstack.cluster import (
     RedisServer,
@@ -207,7 +207,7 @@ def _broker_state(c: Cluster) -> str:
         tag.decode()[:8]: round(now - score, 1) for tag, score in client.zrange("unacked_index", 0, -1, withscores=True)
     }
     return (
-        f"unacked ages (s): {ages}; queued: {client.llen('ordo.embed')}; "
+        f"unacked ages (s): {ages}; queued: {client.llen(EMBED_QUEUE)}; "
         f"restore mutex ttl: {client.ttl('unacked_mutex')}"
     )
 

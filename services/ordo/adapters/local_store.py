@@ -74,16 +74,16 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-#: Threads that flush a group's files at once (they wait on the disk, not the CPU).
+#: Threads that flush a group's files at once (they wait on the disk, not the CPU). The pool starts its
+#: threads on first use, so a process that never writes a group has none.
 _FLUSHERS = 8
-_flush_pool: ThreadPoolExecutor | None = None
-_flush_pool_lock = threading.Lock()
+_flush_pool = ThreadPoolExecutor(_FLUSHERS, thread_name_prefix="ordo-fsync")
 
 
 def _forget_flush_pool() -> None:
-    """A forked child has none of the parent's threads: it starts its own pool when it first needs one."""
-    global _flush_pool, _flush_pool_lock
-    _flush_pool, _flush_pool_lock = None, threading.Lock()
+    """A forked child has none of the parent's threads: it gets a pool of its own."""
+    global _flush_pool
+    _flush_pool = ThreadPoolExecutor(_FLUSHERS, thread_name_prefix="ordo-fsync")
 
 
 os.register_at_fork(after_in_child=_forget_flush_pool)
@@ -95,16 +95,11 @@ def _all_at_once(flush: Callable[[Path], None], paths: list[Path]) -> None:
     written out together (ext4 joins them in one journal commit): a group of 32 files and their 16 folders
     took 14 ms one by one and 8 ms at once on this project's VM disk (issue 18: the upload path's thread
     spent most of its time in these waits)."""
-    global _flush_pool
     if len(paths) < 2:
         for path in paths:
             flush(path)
         return
-    with _flush_pool_lock:
-        if _flush_pool is None:
-            _flush_pool = ThreadPoolExecutor(_FLUSHERS, thread_name_prefix="ordo-fsync")
-        pool = _flush_pool
-    futures = [pool.submit(flush, path) for path in paths]
+    futures = [_flush_pool.submit(flush, path) for path in paths]
     wait(futures)  # all settled before any error is raised: the caller's clean-up never races a flush
     for future in futures:
         future.result()
