@@ -52,7 +52,15 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from ordo.adapters.edge_engine import MODELS, QUANTIZATION, SEARCH_THREADS, config_is_current, engine_errors, has_shard
+from ordo.adapters.edge_engine import (
+    MODELS,
+    QUANTIZATION,
+    SEARCH_THREADS,
+    config_is_current,
+    engine_errors,
+    has_shard,
+    payload_index_schemas,
+)
 from ordo.adapters.edge_generations import clean_leftovers, live_dir
 from ordo.adapters.edge_rebuild import rebuild
 from ordo.adapters.qdrant_filters import (
@@ -61,7 +69,6 @@ from ordo.adapters.qdrant_filters import (
     check_point_ids,
     check_vector_size,
     ids_filter,
-    payload_index_schemas,
     prepare_payload,
     record_to_point,
     records_to_points,
@@ -164,7 +171,7 @@ class EdgeVectorIndex:
     def _ensure_payload_indexes(self, shard: qe.EdgeShard) -> None:
         """Create the ``PAYLOAD_INDEXES`` a shard lacks (all on create; new ones on older shards)."""
         existing = set(shard.info().payload_schema)
-        missing = {k: v for k, v in payload_index_schemas(MODELS).items() if k not in existing}
+        missing = {k: v for k, v in payload_index_schemas().items() if k not in existing}
         if not missing:
             return
         with engine_errors(self.path, "create payload indexes"):
