@@ -28,6 +28,7 @@ from bench.common import load_avg, log, percentiles_ms, temp_dir
 
 DIM = 512
 TARGET_P99_MS = 200.0
+STALL_TICK = 0.005  # the ``stall`` probe's sleep (s); what it reports is how much later it woke
 
 
 def _vectors(n: int, seed: int = 12) -> np.ndarray:
@@ -43,7 +44,10 @@ class _Probes:
     pace, timing every call: a search (top 10, random unit query), an upload's index write (16 new
     vectors, upsert + flush: the rest of an upload never touches the index) and a gRPC health check
     through a real in-process ``grpc.health.v1`` server and channel (what health and the gateway's
-    routing wait on: nothing but the process's own threads and GIL)."""
+    routing wait on: nothing but the process's own threads and GIL). A fourth, ``stall``, sleeps
+    ``STALL_TICK`` again and again and records how late it wakes: a call only shows a process-wide
+    freeze (a GIL held through an engine call) if it was in flight when the freeze began, while a
+    sleeper is always waiting, so its worst lateness is the longest freeze every thread felt."""
 
     def __init__(self, index: Any, first_id: int) -> None:
         import grpc
@@ -89,6 +93,7 @@ class _Probes:
             "search": (lambda rng: self._search(rng), 0.005),
             "upload": (lambda rng: self._upload(rng), 0.5),
             "health": (lambda rng: self._health(), 0.02),
+            "stall": (lambda rng: time.sleep(STALL_TICK), 0.0),
         }
         out: dict[str, list[float]] = {name: [] for name in jobs}
         started = time.perf_counter()
@@ -100,7 +105,7 @@ class _Probes:
             while time.perf_counter() < deadline and not stop.is_set():
                 begin = time.perf_counter()
                 call(rng)
-                took = time.perf_counter() - begin
+                took = time.perf_counter() - begin - (STALL_TICK if name == "stall" else 0.0)
                 out[name].append(took)
                 if took > self.worst.get(name, (0.0, 0.0))[0]:
                     self.worst[name] = (round(took, 3), round(begin - started, 1))
@@ -119,23 +124,17 @@ class _Probes:
 
 
 def rebuild_latency(n: int, root: Path, baseline_s: float = 20.0) -> dict[str, Any]:
-    import uuid
-
+    from bench.search_latency import _points
     from ordo.adapters.edge_index import EdgeVectorIndex
-    from ordo.domain import VectorPoint
 
     vectors = _vectors(n)
     index = EdgeVectorIndex(root / "vectors")
     index.ensure_collection(DIM)
     t0 = time.perf_counter()
     for first in range(0, n, 2048):
-        chunk = vectors[first : first + 2048]
-        index.upsert(
-            [
-                VectorPoint(str(uuid.UUID(int=first + i + 1)), v.tolist(), {"asset_id": f"{first + i:064x}"})
-                for i, v in enumerate(chunk)
-            ]
-        )
+        # Each point carries the payload Ordo writes for an image (every indexed field): the swap's shard
+        # load, which holds the GIL, is mostly the engine opening its payload indexes.
+        index.upsert(_points(vectors[first : first + 2048], first, seed=12))
     upsert_s = time.perf_counter() - t0
     probes = _Probes(index, first_id=n + 1)
     log(f"rebuild: {n:,} vectors upserted in {upsert_s:.1f} s; searching {baseline_s:.0f} s without a rebuild")
@@ -168,7 +167,7 @@ def rebuild_latency(n: int, root: Path, baseline_s: float = 20.0) -> dict[str, A
         "after_rebuild_hnsw": percentiles_ms(after["search"]),
         "other_calls": {
             name: {"no_rebuild": percentiles_ms(idle[name]), "during_rebuild": percentiles_ms(during[name])}
-            for name in ("upload", "health")
+            for name in ("upload", "health", "stall")
         },
         "worst_during_rebuild": worst_during,
         "indexed_vectors": index.indexed_vectors_count,
