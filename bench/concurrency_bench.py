@@ -30,7 +30,7 @@ SEED = 1414
 TARGET_RATIO = 3.0
 TARGET_P99_MS = 500.0
 CLIENTS = 50
-CACHE_FORMAT = 2  # 2: the shard carries the int8 quantized copy (ordo.adapters.edge_engine.QUANTIZATION)
+CACHE_FORMAT = 3  # 2: the shard carries the int8 quantized copy; 3: vectors and per-point payload indexes mapped
 
 
 def _collection() -> str:

@@ -1,4 +1,4 @@
-"""How long loading an embedded-index shard holds the GIL, with every payload index in RAM or some mapped.
+"""How long loading an embedded-index shard holds the GIL, with its vectors and payload indexes in RAM or mapped.
 
     python -m bench.edge_index_load                  # 100k x 256 (ordo-lite's vectors), ~3 min on 2 cores
     python -m bench.edge_index_load --size 20000 --dim 512
@@ -7,13 +7,15 @@ Why: a rebuild (``ordo.adapters.edge_rebuild``) ends by loading the new shard in
 Qdrant Edge binding holds the GIL through ``EdgeShard.load``, so every thread of ``ordo up`` (searches,
 uploads, health checks, the gateway) waits that long once per rebuild. Most of that time was the engine
 rebuilding its immutable payload indexes in RAM (a hash map per keyword field, a B-tree per number or date);
-``edge_engine.MAPPED_INDEXES`` leaves the per-point ones in their files instead.
+``edge_engine.MAPPED_INDEXES`` leaves the per-point ones in their files instead, and ``edge_engine.VECTOR_MEMORY``
+the float vectors (the engine brought them all into RAM at load).
 
 Two shards hold the same points (Ordo's payloads, clustered synthetic vectors as in ``bench.search_latency``),
-built once and cached: ``in RAM`` (every index rebuilt in RAM at load, as before) and ``mapped`` (Ordo's
-placement). Rounds alternate the two; the table gives each one's load (wall and CPU, the CPU being what the
-GIL is held for) and what a search costs on it in CPU: with no filter, with the ``kind`` filter and a date
-range (fields kept in RAM) and with a minimum height (a mapped one).
+built once and cached: ``in RAM`` (every index rebuilt in RAM and the vectors read in at load, as before) and
+``mapped`` (Ordo's placement). Rounds alternate the two; the table gives each one's load, wall (how long the
+GIL is held: a thread spinning beside it waits exactly that long) and CPU, and what a search costs on it in
+CPU: with no filter, with the ``kind`` filter and a date range (fields kept in RAM) and with a minimum height
+(a mapped one).
 """
 
 from __future__ import annotations
@@ -38,17 +40,19 @@ PLACEMENTS = ("in RAM", "mapped")
 
 @contextmanager
 def _placement(name: str) -> Any:
-    """Builds with ``name``'s placement: ``in RAM`` empties ``MAPPED_INDEXES`` while the shard is made (the
-    schemas are read when its indexes are created)."""
-    from ordo.adapters import edge_engine
+    """Builds with ``name``'s placement: ``in RAM`` empties ``MAPPED_INDEXES`` and brings the float vectors
+    into RAM (the engine's default, ``Memory.Cached``) while the shard is made."""
+    import qdrant_edge as qe
 
-    kept = edge_engine.MAPPED_INDEXES
+    from ordo.adapters import edge_engine, edge_index
+
+    kept = edge_engine.MAPPED_INDEXES, edge_index.VECTOR_MEMORY
     if name == "in RAM":
-        edge_engine.MAPPED_INDEXES = frozenset()
+        edge_engine.MAPPED_INDEXES, edge_index.VECTOR_MEMORY = frozenset(), qe.Memory.Cached
     try:
         yield
     finally:
-        edge_engine.MAPPED_INDEXES = kept
+        edge_engine.MAPPED_INDEXES, edge_index.VECTOR_MEMORY = kept
 
 
 def _build(path: Path, size: int, dim: int, placement: str) -> None:
@@ -78,7 +82,7 @@ def _shard(size: int, dim: int, placement: str) -> Path:
     from bench.search_latency import cache_root
     from ordo.adapters.edge_engine import MAPPED_INDEXES
 
-    slug = "in-ram" if placement == "in RAM" else "mapped-" + "-".join(sorted(MAPPED_INDEXES))
+    slug = "in-ram" if placement == "in RAM" else "mapped-vectors-" + "-".join(sorted(MAPPED_INDEXES))
     root = cache_root() / f"edge-index-load-{size}x{dim}-s{SEED}-{slug}"
     if not (root / "done").exists():
         shutil.rmtree(root, ignore_errors=True)

@@ -1,11 +1,12 @@
-"""A rebuilt embedded shard keeps its per-point payload indexes in their files, and filters on them stay exact.
+"""A rebuilt embedded shard keeps its vectors and per-point payload indexes in their files; filters stay exact.
 
 Why: the serving process loads every rebuilt shard, and the Qdrant Edge binding holds the GIL through that
 load, so every thread of ``ordo up`` waits for it once per rebuild. Rebuilding the per-point indexes (ids,
-paths, OCR words, sizes, dates) in RAM was most of that load (``bench/edge_index_load.py``);
-``edge_engine.MAPPED_INDEXES`` leaves them mapped. What must hold: the shard a rebuild produces really has
-them mapped (and the few-valued ones in RAM), and every filter Ordo builds on a mapped field answers on the
-graph-indexed segment exactly as a plain count over the payloads says it should.
+paths, OCR words, sizes) in RAM was most of that load, and reading the float vectors in another part
+(``bench/edge_index_load.py``); ``edge_engine.MAPPED_INDEXES`` and ``VECTOR_MEMORY`` leave them mapped. What
+must hold: the shard a rebuild produces really has them mapped (and the few-valued indexes in RAM), and every
+filter Ordo builds on a mapped field answers on the graph-indexed segment exactly as a plain count over the
+payloads says it should.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ def _payload(i: int) -> dict:
     return payload
 
 
+def _vector_storage(index: EdgeVectorIndex) -> set[str]:
+    """The float vectors' storage type of every segment (``Mmap``: mapped; ``InRamMmap``: read into RAM)."""
+    return {
+        json.loads(f.read_text())["config"]["vector_data"][""]["storage_type"]
+        for f in (index._dir / "segments").glob("*/segment.json")
+    }
+
+
 def _indexed_segment_config(index: EdgeVectorIndex) -> dict:
     """The payload-index config of the shard's graph-indexed (immutable) segment."""
     for config in (index._dir / "segments").glob("*/payload_index/config.json"):
@@ -66,6 +75,8 @@ def test_a_rebuilt_shard_maps_per_point_indexes_and_filters_on_them_exactly(tmp_
     assert index.optimize() is True  # the child-process rebuild ``ordo up`` runs, then the swap
     assert index.indexed_vectors_count >= N
 
+    # The float vectors stay mapped too (only rescoring reads them): nothing in the shard is read into RAM.
+    assert _vector_storage(index) == {"Mmap", "ChunkedMmap"}  # the graph-indexed and the appendable segment
     fields = _indexed_segment_config(index)["indexed_fields"]
     assert set(fields) == set(PAYLOAD_INDEXES)
     # An index left at its defaults is stored as its bare type name ("keyword"), one with params as an object.

@@ -98,6 +98,14 @@ class EdgeModels:
 #: binding never releases it), so its CPU is what concurrent searches wait for. Costs 1 byte a dimension.
 QUANTIZATION = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
 OVERSAMPLING = 2.0
+#: The float vectors stay in their files (``Memory.Cold``: mapped, read through the page cache) rather than being
+#: brought into RAM when the shard loads: graph walks use the int8 copy (in RAM), and only the ``OVERSAMPLING``
+#: x limit candidates of a search are read back to rescore. The load after a rebuild holds the GIL, and bringing
+#: the vectors in was part of it: ``bench.edge_index_load``'s 100k x 256 shard loaded in 0.24 s against 0.28 s,
+#: with the same search CPU (1.09-1.11 ms no filter, 0.63 ms ``kind``). It also leaves dim x 4 bytes a vector to
+#: the page cache instead of the process (2 GB at 1M x 512). A shard made before keeps its vectors in RAM until
+#: its next rebuild.
+VECTOR_MEMORY = qe.Memory.Cold
 #: One search thread: the engine's pool searched the two segments side by side, but the handoff cost more CPU
 #: than it saved wall time (0.64 ms CPU / 0.49 ms wall against 0.40 / 0.40 on one thread, same bench), and the
 #: caller holds the GIL meanwhile, so in a serving process CPU per search is the scarce thing.
