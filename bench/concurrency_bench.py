@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bench.common import BenchError, load_avg, load_coco, log, ordo_up, temp_dir
 from bench.load import run_clients
 
@@ -50,7 +48,7 @@ def _dim() -> int:
 
 def build_or_load(n: int) -> Path:
     """A data dir with an optimised ``n``-vector shard in ordo-lite's collection (cached between runs)."""
-    from bench.search_latency import CENTRES, SPREAD, _points, cache_root
+    from bench.search_latency import cache_root, fill_with_payloads
     from ordo.adapters.edge_index import EdgeVectorIndex
 
     dim = _dim()
@@ -59,19 +57,11 @@ def build_or_load(n: int) -> Path:
     if (cache / "done").exists():
         return cache / "data"
     shutil.rmtree(cache, ignore_errors=True)
-    rng = np.random.default_rng(SEED)
-    centres = rng.normal(size=(CENTRES, dim)).astype(np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     index = EdgeVectorIndex(cache / "data" / "vectors" / _collection())
     log(f"building a {n:,}-vector ordo-lite index at {cache} (cached for later runs)")
     try:
         index.ensure_collection(dim)
-        for start in range(0, n, 1000):
-            count = min(1000, n - start)
-            noise = rng.normal(size=(count, dim)).astype(np.float32) * (SPREAD / np.sqrt(dim))
-            vectors = centres[rng.integers(0, CENTRES, count)] + noise
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            index.upsert(_points(vectors, start, SEED))
+        fill_with_payloads(index, n, dim, SEED)
         index.optimize()
     finally:
         index.close()

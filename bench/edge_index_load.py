@@ -56,23 +56,15 @@ def _placement(name: str) -> Any:
 
 
 def _build(path: Path, size: int, dim: int, placement: str) -> None:
-    from bench.search_latency import CENTRES, SPREAD, _points
+    from bench.search_latency import fill_with_payloads
     from ordo.adapters.edge_index import EdgeVectorIndex
 
-    rng = np.random.default_rng(SEED)
-    centres = rng.normal(size=(CENTRES, dim)).astype(np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     log(f"building the {placement!r} shard of {size:,} x {dim} at {path} (cached for later runs)")
     with _placement(placement):
         index = EdgeVectorIndex(path)
         try:
             index.ensure_collection(dim)
-            for start in range(0, size, 1000):
-                count = min(1000, size - start)
-                noise = rng.normal(size=(count, dim)).astype(np.float32) * (SPREAD / np.sqrt(dim))
-                vectors = centres[rng.integers(0, CENTRES, count)] + noise
-                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-                index.upsert(_points(vectors, start, SEED))
+            fill_with_payloads(index, size, dim, SEED)
             index.optimize_here()  # in this process: its GIL stalls nothing that matters here
         finally:
             index.close()

@@ -103,6 +103,21 @@ def _asset_id(seed: int, i: int) -> str:
     return hashlib.sha256(f"ordo-bench/{seed}/{i}".encode()).hexdigest()
 
 
+def fill_with_payloads(index: Any, n: int, dim: int, seed: int) -> None:
+    """Upserts ``n`` clustered unit vectors of size ``dim`` (``CENTRES`` centres, ``SPREAD``) into ``index``,
+    each with the payload Ordo writes for an image, 1000 at a time (the benches that open a shard in ``ordo up``
+    or time its load need Ordo's real payload indexes behind it)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(CENTRES, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    for start in range(0, n, 1000):
+        count = min(1000, n - start)
+        noise = rng.normal(size=(count, dim)).astype(np.float32) * (SPREAD / np.sqrt(dim))
+        vectors = centres[rng.integers(0, CENTRES, count)] + noise
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        index.upsert(_points(vectors, start, seed))
+
+
 def _points(vectors: np.ndarray, start: int, seed: int) -> list[Any]:
     from ordo.core.catalog import original_key, thumbnail_key
     from ordo.core.payload import build_payload

@@ -116,7 +116,7 @@ MODELS = EdgeModels()
 
 #: Payload indexes that stay in their files (mmap, paged in as used) instead of being rebuilt in RAM at every
 #: shard load. The load after a rebuild holds the GIL (the binding never releases it), so it stalls every thread
-#: of ``ordo up`` once per rebuild. ``python -m bench.edge_index_load`` (100k x 256, 2-core Xeon; the
+#: of ``ordo up`` once per rebuild. ``python -m bench.edge_index_load`` (100k x 256, 2-core Xeon, vectors in RAM; the
 #: alternatives measured with the same shards): every index in RAM, a load took 0.83-0.88 s; these five
 #: mapped, 0.34 s; the dates mapped too, 0.28 s, but a date-range search then cost 7.1-7.5 ms of CPU against
 #: 5.3-5.6 in RAM, so dates stay in RAM. A ``min_height`` search costs the same either way (1.0-1.2 ms). The
