@@ -21,27 +21,22 @@ What we found about ``qdrant-edge-py`` 0.9.0 (beta) and how this adapter copes:
   Segments below the indexing threshold (10 000 KB ≈ 5 000 × 512) get no graph. Once a graph exists,
   a filter admitting less than ``full_scan_threshold`` is answered exactly from the payload indexes;
   broader filters walk the graph and, like any HNSW, may miss an occasional far-away match.
-* **Searches walk an int8 copy** (scalar quantization, kept in RAM, built with each segment's graph)
-  and rescore the best ``2 x limit`` on the float vectors, on one search thread: since the binding
-  holds the GIL through a search, its CPU is what every other thread of ``ordo up`` waits for, and
-  this cut it from 0.64 to 0.22 ms at 100k x 256 with the same recall (numbers in ``edge_engine``).
-  A shard made before this is searched as before until ``upgrade`` (called by ``ordo up`` at start)
-  rebuilds it.
-* **What a load brings into RAM is kept small**: the float vectors and the per-point payload indexes stay in
-  their files (``edge_engine.VECTOR_MEMORY``, ``MAPPED_INDEXES``), because the binding holds the GIL through
-  ``EdgeShard.load`` and the serving process loads every rebuilt shard (0.27 s instead of 0.80 s at 100k x
-  512). A shard made before keeps its old placement until its next rebuild.
-* **Vectors come back normalised** (cosine stores unit vectors), ids come back as ``uuid.UUID``
-  (converted to ``str`` here), and a wrong vector size raises a bare ``Exception`` whose message
-  starts with ``Vector dimension error`` — we check sizes ourselves first and raise ``Conflict``.
+* **Searches walk an int8 copy** (scalar quantization, kept in RAM, built with each segment's graph) and rescore
+  the best ``2 x limit`` on the float vectors, on one search thread: since the binding holds the GIL through a
+  search, its CPU is what every other thread of ``ordo up`` waits for, and this cut it from 0.64 to 0.22 ms at
+  100k x 256 with the same recall (numbers in ``edge_engine``). Older shards get it at ``upgrade`` (at start).
+* **A load brings little into RAM**: the float vectors and per-point payload indexes stay mapped
+  (``edge_engine.VECTOR_MEMORY``, ``MAPPED_INDEXES``), as the binding holds the GIL through ``EdgeShard.load``
+  of every rebuilt shard (0.27 s, was 0.80 s, at 100k x 512); older shards get it at their next rebuild.
+* **Vectors come back normalised** (cosine stores unit vectors), ids as ``uuid.UUID`` (made ``str`` here); a wrong
+  vector size raises a bare ``Exception`` (``Vector dimension error…``), so we check sizes first (``Conflict``).
 * **The vector size** of an existing shard is read from the engine's ``edge_config.json``
   (``vectors[""].size``; the unnamed default vector is used), falling back to one stored vector.
-* **Durability.** Every update is appended to the engine's WAL first; we verified that points
-  upserted without any ``flush()`` are all back after ``kill -9`` (WAL replay). We still ``flush()``
-  after every upsert batch, delete and index change: it fsyncs the segments, so an OS crash or power
-  loss cannot drop acknowledged vectors, and WAL replay on start stays short. It costs ≈11 ms per
-  call with the nine payload indexes (more on a busy disk; the upsert itself is ≈0.05 ms), which is
-  noise next to embedding a batch of images.
+* **Durability.** Every update is appended to the engine's WAL first; we verified that points upserted without
+  any ``flush()`` are all back after ``kill -9`` (WAL replay). We still ``flush()`` after every upsert batch,
+  delete and index change: it fsyncs the segments, so an OS crash or power loss cannot drop acknowledged
+  vectors, and WAL replay on start stays short. It costs ≈11 ms a call with the payload indexes (more on a busy
+  disk; the upsert itself is ≈0.05 ms), noise next to embedding a batch of images.
 """
 
 from __future__ import annotations
