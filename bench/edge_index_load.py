@@ -44,15 +44,15 @@ def _placement(name: str) -> Any:
     into RAM (the engine's default, ``Memory.Cached``) while the shard is made."""
     import qdrant_edge as qe
 
-    from ordo.adapters import edge_engine, edge_index
+    from ordo.adapters import edge_index
 
-    kept = edge_engine.MAPPED_INDEXES, edge_index.VECTOR_MEMORY
+    kept = edge_index.MAPPED_INDEXES, edge_index.VECTOR_MEMORY
     if name == "in RAM":
-        edge_engine.MAPPED_INDEXES, edge_index.VECTOR_MEMORY = frozenset(), qe.Memory.Cached
+        edge_index.MAPPED_INDEXES, edge_index.VECTOR_MEMORY = frozenset(), qe.Memory.Cached
     try:
         yield
     finally:
-        edge_engine.MAPPED_INDEXES, edge_index.VECTOR_MEMORY = kept
+        edge_index.MAPPED_INDEXES, edge_index.VECTOR_MEMORY = kept
 
 
 def _build(path: Path, size: int, dim: int, placement: str) -> None:

@@ -9,16 +9,32 @@ map to Ordo errors, and how to tell a folder that already holds a shard.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import qdrant_edge as qe
 
-from ordo.adapters.qdrant_filters import PREFIX_MATCH_FIELDS
 from ordo.errors import Conflict, OrdoError, Reason, Unavailable
-from ordo.ports.vector_index import PAYLOAD_INDEXES
+
+#: The other index types, kept in RAM (the engine's default) or mapped (their params with a ``Memory``).
+_IN_RAM_SCHEMAS = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "integer": qe.PayloadSchemaType.Integer,
+    "float": qe.PayloadSchemaType.Float,
+    "datetime": qe.PayloadSchemaType.Datetime,
+    "bool": qe.PayloadSchemaType.Bool,
+    "uuid": qe.PayloadSchemaType.Uuid,
+}
+_MAPPED_SCHEMAS: dict[str, Callable[[Any], Any]] = {
+    "keyword": lambda memory: qe.KeywordIndexParams(memory=memory),
+    "integer": lambda memory: qe.IntegerIndexParams(lookup=True, range=True, memory=memory),
+    "float": lambda memory: qe.FloatIndexParams(memory=memory),
+    "datetime": lambda memory: qe.DatetimeIndexParams(memory=memory),
+    "bool": lambda memory: qe.BoolIndexParams(memory=memory),
+    "uuid": lambda memory: qe.UuidIndexParams(memory=memory),
+}
 
 
 class EdgeModels:
@@ -54,30 +70,14 @@ class EdgeModels:
     def index_schema(self, index_type: str, *, prefix: bool = False, mapped: bool = False) -> Any:
         """``mapped``: the index stays in its files (``Memory.Cold``, paged in as filters touch it) instead
         of being rebuilt in RAM whenever the shard is loaded (see ``MAPPED_INDEXES``)."""
-        if not mapped:
-            if index_type == "keyword":
-                return qe.KeywordIndexParams(prefix=True) if prefix else qe.PayloadSchemaType.Keyword
-            if index_type == "text":
-                return qe.TextIndexParams(tokenizer=qe.TokenizerType.Word, lowercase=True)
-            return {
-                "integer": qe.PayloadSchemaType.Integer,
-                "float": qe.PayloadSchemaType.Float,
-                "datetime": qe.PayloadSchemaType.Datetime,
-                "bool": qe.PayloadSchemaType.Bool,
-                "uuid": qe.PayloadSchemaType.Uuid,
-            }[index_type]
-        cold = qe.Memory.Cold
-        if index_type == "keyword":
-            return qe.KeywordIndexParams(prefix=True if prefix else None, memory=cold)
+        memory = qe.Memory.Cold if mapped else None
+        if index_type == "keyword" and prefix:
+            return qe.KeywordIndexParams(prefix=True, memory=memory)
         if index_type == "text":
-            return qe.TextIndexParams(tokenizer=qe.TokenizerType.Word, lowercase=True, memory=cold)
-        return {
-            "integer": lambda: qe.IntegerIndexParams(lookup=True, range=True, memory=cold),
-            "float": lambda: qe.FloatIndexParams(memory=cold),
-            "datetime": lambda: qe.DatetimeIndexParams(memory=cold),
-            "bool": lambda: qe.BoolIndexParams(memory=cold),
-            "uuid": lambda: qe.UuidIndexParams(memory=cold),
-        }[index_type]()
+            return qe.TextIndexParams(tokenizer=qe.TokenizerType.Word, lowercase=True, memory=memory)
+        if not mapped:
+            return _IN_RAM_SCHEMAS[index_type]
+        return _MAPPED_SCHEMAS[index_type](memory)
 
     def search_params(self, hnsw_ef: int, acorn: bool) -> qe.SearchParams:
         # Scalar-quantized segments (see ``QUANTIZATION``) are walked on their int8 copy and the best
@@ -123,14 +123,6 @@ MODELS = EdgeModels()
 #: few-valued fields whole-library reads filter on (kind, library, model, type, cluster) cost little to load
 #: and stay in RAM: mapped, a ``kind`` filter cost ~0.2 ms more a search, paid under the GIL.
 MAPPED_INDEXES = frozenset({"asset_id", "source_uri", "text", "width", "height"})
-
-
-def payload_index_schemas() -> dict[str, Any]:
-    """Field name -> index definition for every ``PAYLOAD_INDEXES`` field, placed per ``MAPPED_INDEXES``."""
-    return {
-        name: MODELS.index_schema(index_type, prefix=name in PREFIX_MATCH_FIELDS, mapped=name in MAPPED_INDEXES)
-        for name, index_type in PAYLOAD_INDEXES.items()
-    }
 
 
 def config_is_current(path: Path) -> bool:

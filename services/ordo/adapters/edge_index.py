@@ -30,8 +30,7 @@ What we found about ``qdrant-edge-py`` 0.9.0 (beta) and how this adapter copes:
   of every rebuilt shard (0.27 s, was 0.80 s, at 100k x 512); older shards get it at their next rebuild.
 * **Vectors come back normalised** (cosine stores unit vectors), ids as ``uuid.UUID`` (made ``str`` here); a wrong
   vector size raises a bare ``Exception`` (``Vector dimension error…``), so we check sizes first (``Conflict``).
-* **The vector size** of an existing shard is read from the engine's ``edge_config.json``
-  (``vectors[""].size``; the unnamed default vector is used), falling back to one stored vector.
+* **The vector size** of a shard is read from the engine's ``edge_config.json`` (``vectors[""].size``), else a vector.
 * **Durability.** Every update is appended to the engine's WAL first; we verified that points upserted without
   any ``flush()`` are all back after ``kill -9`` (WAL replay). We still ``flush()`` after every upsert batch,
   delete and index change: it fsyncs the segments, so an OS crash or power loss cannot drop acknowledged
@@ -52,6 +51,7 @@ from typing import Any
 import qdrant_edge as qe
 
 from ordo.adapters.edge_engine import (
+    MAPPED_INDEXES,
     MODELS,
     QUANTIZATION,
     SEARCH_THREADS,
@@ -59,7 +59,6 @@ from ordo.adapters.edge_engine import (
     config_is_current,
     engine_errors,
     has_shard,
-    payload_index_schemas,
 )
 from ordo.adapters.edge_generations import clean_leftovers, live_dir
 from ordo.adapters.edge_rebuild import rebuild
@@ -69,6 +68,7 @@ from ordo.adapters.qdrant_filters import (
     check_point_ids,
     check_vector_size,
     ids_filter,
+    payload_index_schemas,
     prepare_payload,
     record_to_point,
     records_to_points,
@@ -171,7 +171,7 @@ class EdgeVectorIndex:
     def _ensure_payload_indexes(self, shard: qe.EdgeShard) -> None:
         """Create the ``PAYLOAD_INDEXES`` a shard lacks (all on create; new ones on older shards)."""
         existing = set(shard.info().payload_schema)
-        missing = {k: v for k, v in payload_index_schemas().items() if k not in existing}
+        missing = {k: v for k, v in payload_index_schemas(MODELS, MAPPED_INDEXES).items() if k not in existing}
         if not missing:
             return
         with engine_errors(self.path, "create payload indexes"):

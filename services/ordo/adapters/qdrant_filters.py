@@ -99,8 +99,9 @@ class QdrantModels(Protocol[C, F_co]):
         """All of ``must`` and none of ``must_not`` (either list may be empty)."""
         ...
 
-    def index_schema(self, index_type: str, *, prefix: bool = False) -> Any:
-        """The payload index definition for a ``PAYLOAD_INDEXES`` type name (``prefix`` for keywords)."""
+    def index_schema(self, index_type: str, *, prefix: bool = False, mapped: bool = False) -> Any:
+        """The payload index definition for a ``PAYLOAD_INDEXES`` type name (``prefix`` for keywords; ``mapped``:
+        kept in its files, not rebuilt in RAM at load, where the engine lets the caller choose)."""
         ...
 
     def search_params(self, hnsw_ef: int, acorn: bool) -> Any:
@@ -198,10 +199,11 @@ def ids_filter(ids: Sequence[str], models: QdrantModels[C, F]) -> F:
     return models.filter([models.has_id([str(i) for i in ids])], [])
 
 
-def payload_index_schemas(models: QdrantModels[C, F]) -> dict[str, Any]:
-    """Field name → index definition for every field in ``PAYLOAD_INDEXES``, in one model family."""
+def payload_index_schemas(models: QdrantModels[C, F], mapped: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Field name → index definition for every field in ``PAYLOAD_INDEXES``, in one model family; the fields in
+    ``mapped`` are asked to stay in their files rather than in RAM (see ``edge_engine.MAPPED_INDEXES``)."""
     return {
-        name: models.index_schema(index_type, prefix=name in PREFIX_MATCH_FIELDS)
+        name: models.index_schema(index_type, prefix=name in PREFIX_MATCH_FIELDS, mapped=name in mapped)
         for name, index_type in PAYLOAD_INDEXES.items()
     }
 

@@ -84,7 +84,9 @@ class ClientModels:
     def filter(self, must: list[qm.Condition], must_not: list[qm.Condition]) -> qm.Filter:
         return qm.Filter(must=list(must) or None, must_not=list(must_not) or None)
 
-    def index_schema(self, index_type: str, *, prefix: bool = False) -> Any:
+    def index_schema(self, index_type: str, *, prefix: bool = False, mapped: bool = False) -> Any:
+        # ``mapped`` is ignored: a Qdrant server loads its collections once at its own start, never in a
+        # process that serves Ordo's other calls, so where it keeps an index is its operator's choice.
         if index_type == "keyword" and prefix:
             return qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, prefix=True)
         if index_type == "text":
